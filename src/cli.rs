@@ -1,0 +1,284 @@
+//! The command line: argument parsing and the commands, returning exit codes.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::{FailOn, OutputFormat, RunInfo, SeverityCuts};
+use crate::rules::{RuleSet, load_rules};
+use crate::triples::Format;
+use crate::triples::json::Mapping;
+use crate::validate::{self, Validator};
+
+/// Exit codes: 0 clean, 1 violations at or above `--fail-on`, 2 error.
+pub const EXIT_CLEAN: u8 = 0;
+pub const EXIT_VIOLATIONS: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pff",
+    version,
+    about = "Validate data against mined AnyBURL rules: report every place where a rule's body \
+             holds but its conclusion is missing.",
+    after_help = "Exit codes: 0 no violation at or above --fail-on, 1 violations, 2 error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a data file (.json, .jsonl/.ndjson or triples .tsv/.txt) against a rules file.
+    Validate(ValidateArgs),
+    /// Write the triples of a data file as AnyBURL training data (subject TAB relation TAB object).
+    Triples(TriplesArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InputArgs {
+    /// Read DATA as this format instead of guessing from its extension.
+    #[arg(long, value_enum)]
+    pub input_format: Option<InputFormat>,
+    /// The JSON key that names a node.
+    #[arg(long, default_value = "id")]
+    pub id_key: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum InputFormat {
+    Json,
+    Jsonl,
+    Tsv,
+}
+
+impl From<InputFormat> for Format {
+    fn from(f: InputFormat) -> Self {
+        match f {
+            InputFormat::Json => Format::Json,
+            InputFormat::Jsonl => Format::Jsonl,
+            InputFormat::Tsv => Format::Tsv,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// The data to check.
+    pub data: PathBuf,
+    /// The AnyBURL rules file.
+    #[arg(short, long)]
+    pub rules: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Report format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+    /// Write the report here instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Also write the rules with predicted/correct/confidence recomputed on DATA.
+    #[arg(long, value_name = "OUT")]
+    pub rule_stats: Option<PathBuf>,
+    /// Check only rules with at least this mined confidence.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_confidence: f64,
+    /// Check only rules with at least this many mined correct predictions (support).
+    #[arg(long, default_value_t = 0)]
+    pub min_correct: u64,
+    /// Check only rules with at most this many body atoms.
+    #[arg(long)]
+    pub max_body_len: Option<usize>,
+    /// Worker threads (default: the machine's available parallelism).
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
+    /// Exit with 1 when a violation of this severity or higher is found.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Confidence from which a violation is an error.
+    #[arg(long, default_value_t = 0.9)]
+    pub error_confidence: f64,
+    /// Confidence from which a violation is a warning (below: info).
+    #[arg(long, default_value_t = 0.5)]
+    pub warning_confidence: f64,
+    /// Findings listed per record in the human format.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Keep at most N findings per record (the most confident); counts stay exact.
+    #[arg(long, value_name = "N")]
+    pub max_violations: Option<usize>,
+    /// Keep at most N findings per rule per record.
+    #[arg(long, value_name = "N")]
+    pub max_violations_per_rule: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct TriplesArgs {
+    /// The data to convert.
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write here instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_CLEAN
+            });
+        }
+    };
+    let result = match cli.command {
+        Command::Validate(args) => validate_cmd(args),
+        Command::Triples(args) => triples_cmd(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("pff: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Sizes rayon's global pool once; `None` keeps the machine's available parallelism.
+pub fn init_workers(max_workers: Option<usize>) -> Result<usize> {
+    let n = match max_workers {
+        Some(0) => bail!("--max-workers must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("cannot start the worker threads")?;
+    Ok(n)
+}
+
+/// Standard output or a file, buffered.
+fn output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    })
+}
+
+fn load_filtered(args: &ValidateArgs) -> Result<RuleSet> {
+    if !(0.0..=1.0).contains(&args.min_confidence) {
+        bail!("--min-confidence must be between 0 and 1");
+    }
+    let cuts_ok = (0.0..=1.0).contains(&args.warning_confidence)
+        && (0.0..=1.0).contains(&args.error_confidence)
+        && args.warning_confidence <= args.error_confidence;
+    if !cuts_ok {
+        bail!("--warning-confidence and --error-confidence must be in [0, 1], warning <= error");
+    }
+    let mut rules = load_rules(&args.rules)?;
+    rules.retain(|r| {
+        r.confidence >= args.min_confidence
+            && r.correct.is_none_or(|c| c >= args.min_correct)
+            && args.max_body_len.is_none_or(|n| r.body.len() <= n)
+    });
+    Ok(rules)
+}
+
+fn validate_cmd(args: ValidateArgs) -> Result<u8> {
+    init_workers(args.max_workers)?;
+    let rules = load_filtered(&args)?;
+    let opts = validate::Options {
+        input_format: args.input.input_format.map(Format::from),
+        mapping: Mapping {
+            id_key: args.input.id_key.clone(),
+        },
+        severity: SeverityCuts {
+            error: args.error_confidence,
+            warning: args.warning_confidence,
+        },
+        findings: true,
+        max_violations_per_rule: args.max_violations_per_rule.unwrap_or(usize::MAX),
+        // The human format lists `--top` findings a record; building the rest would only
+        // cost memory (the counts stay exact either way).
+        max_violations: match (args.max_violations, args.format) {
+            (Some(n), OutputFormat::Human) => n.min(args.top),
+            (Some(n), _) => n,
+            (None, OutputFormat::Human) => args.top,
+            (None, _) => usize::MAX,
+        },
+    };
+    let severity = opts.severity;
+    let validator = Validator::new(&rules, opts);
+    let mut out = output(args.output.as_deref())?;
+    let mut exporter = args.format.exporter(args.top);
+    let info = RunInfo {
+        data: args.data.display().to_string(),
+        rules: rules.source.clone(),
+        rule_count: rules.rules.len(),
+        severity,
+    };
+    exporter.begin(&mut out, &info)?;
+    let mut failed_records = Vec::new();
+    let (mut summary, stats) = validator.run(&args.data, |report| {
+        if let Some(e) = &report.error {
+            failed_records.push(e.clone());
+        }
+        exporter.record(&mut out, report)
+    })?;
+    summary.fail_on = Some(args.fail_on);
+    summary.failed = args.fail_on.fails(&summary.violations);
+    exporter.finish(&mut out, &summary)?;
+    out.flush().context("cannot write the report")?;
+    if let Some(path) = &args.rule_stats {
+        let mut w = output(Some(path))?;
+        stats.write(&rules, &mut w)?;
+        w.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let stderr_tty = io::stderr().is_terminal();
+    for e in &failed_records {
+        eprintln!("pff: error: {e}");
+    }
+    if !failed_records.is_empty() {
+        if stderr_tty || args.output.is_some() {
+            eprintln!(
+                "pff: {} record(s) could not be checked",
+                failed_records.len()
+            );
+        }
+        return Ok(EXIT_ERROR);
+    }
+    Ok(if summary.failed {
+        EXIT_VIOLATIONS
+    } else {
+        EXIT_CLEAN
+    })
+}
+
+fn triples_cmd(args: TriplesArgs) -> Result<u8> {
+    let mapping = Mapping {
+        id_key: args.input.id_key.clone(),
+    };
+    let mut out = output(args.output.as_deref())?;
+    validate::for_each_record_triples(
+        &args.data,
+        args.input.input_format.map(Format::from),
+        &mapping,
+        |b| crate::triples::tsv::write(&mut out, b.unique_triples()).map(|_| ()),
+    )?;
+    out.flush().context("cannot write the triples")?;
+    Ok(EXIT_CLEAN)
+}

@@ -1,0 +1,411 @@
+//! Checking rules against a graph (`shared/spec/rules.md` §3).
+//!
+//! For every rule the engine computes the prediction set `P` (distinct head triples over all
+//! body groundings that respect object identity), `predicted = |P|`, `correct = |P ∩ T|`, and
+//! each violation (`P \ T`) with one witness grounding.
+//!
+//! Evaluation is grounding-at-a-time: a depth-first join over the body atoms in a greedy order
+//! (checks first, then the atom with the smallest expected fan-out from what is bound). Once
+//! the head variables are bound, the remaining atoms only need *one* completion, so the search
+//! returns at the first witness and skips head tuples it has already produced.
+
+mod index;
+pub mod naive;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashSet;
+
+use crate::rules::{Atom, EntId, Rule, RuleSet, Side, Term};
+use crate::triples::Graph;
+
+pub use index::RuleIndex;
+
+const UNBOUND: EntId = EntId::MAX;
+
+/// What to collect while checking.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    /// Keep violations (with witnesses); when false only counts are computed.
+    pub collect_violations: bool,
+    /// Keep at most this many violations per rule (all are still counted).
+    pub max_violations_per_rule: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        Self {
+            collect_violations: true,
+            max_violations_per_rule: usize::MAX,
+        }
+    }
+}
+
+/// A predicted head triple missing from the graph, with one witness grounding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Subject and object of the missing head triple (the relation is the head's).
+    pub s: EntId,
+    pub o: EntId,
+    /// The value of each of the rule's variables ([`Rule::vars`] order).
+    pub binding: Box<[EntId]>,
+}
+
+/// The outcome of one rule on one graph.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleOutcome {
+    /// Index of the rule in its [`RuleSet`].
+    pub rule: u32,
+    pub predicted: u64,
+    pub correct: u64,
+    /// The violations kept (see [`CheckOptions`]), in discovery order.
+    pub violations: Vec<Violation>,
+}
+
+impl RuleOutcome {
+    /// `predicted - correct`: every violation, kept or not.
+    pub fn violation_count(&self) -> u64 {
+        self.predicted - self.correct
+    }
+}
+
+/// The outcome of a rule set on one graph.
+#[derive(Debug, Default)]
+pub struct CheckResult {
+    /// Rules whose body matched (`predicted > 0`), ascending by rule index.
+    pub outcomes: Vec<RuleOutcome>,
+    /// How many rules the index let through to evaluation.
+    pub evaluated: usize,
+}
+
+/// A rule set prepared for checking.
+pub struct Engine<'r> {
+    rules: &'r RuleSet,
+    index: RuleIndex,
+}
+
+impl<'r> Engine<'r> {
+    pub fn new(rules: &'r RuleSet) -> Self {
+        Self {
+            index: RuleIndex::new(rules),
+            rules,
+        }
+    }
+
+    pub fn rules(&self) -> &'r RuleSet {
+        self.rules
+    }
+
+    /// Checks every rule that can apply to `graph`, in parallel on the current rayon pool.
+    pub fn check(&self, graph: &Graph<'_>, opts: CheckOptions) -> CheckResult {
+        let candidates = self.index.candidates(self.rules, graph);
+        let evaluated = candidates.len();
+        let outcomes = candidates
+            .par_iter()
+            .with_min_len(64)
+            .map_init(Scratch::default, |scratch, &ri| {
+                check_rule(ri, &self.rules.rules[ri as usize], graph, opts, scratch)
+            })
+            .filter(|o| o.predicted > 0)
+            .collect();
+        CheckResult {
+            outcomes,
+            evaluated,
+        }
+    }
+
+    /// Checks on the calling thread only (for callers that parallelise over records).
+    pub fn check_sequential(&self, graph: &Graph<'_>, opts: CheckOptions) -> CheckResult {
+        let candidates = self.index.candidates(self.rules, graph);
+        let mut scratch = Scratch::default();
+        let outcomes = candidates
+            .iter()
+            .map(|&ri| {
+                check_rule(
+                    ri,
+                    &self.rules.rules[ri as usize],
+                    graph,
+                    opts,
+                    &mut scratch,
+                )
+            })
+            .filter(|o| o.predicted > 0)
+            .collect();
+        CheckResult {
+            outcomes,
+            evaluated: candidates.len(),
+        }
+    }
+}
+
+/// Per-thread buffers reused across rules.
+#[derive(Default)]
+pub struct Scratch {
+    seen: FxHashSet<u64>,
+}
+
+/// Checks one rule (the entry point the property tests compare with [`naive`]).
+pub fn check_rule(
+    index: u32,
+    rule: &Rule,
+    g: &Graph<'_>,
+    opts: CheckOptions,
+    scratch: &mut Scratch,
+) -> RuleOutcome {
+    scratch.seen.clear();
+    let mut m = Matcher {
+        rule,
+        g,
+        opts,
+        b: [UNBOUND; 26],
+        seen: &mut scratch.seen,
+        out: RuleOutcome {
+            rule: index,
+            ..RuleOutcome::default()
+        },
+        order: [0; crate::rules::parse::MAX_BODY_ATOMS],
+        head_level: 0,
+    };
+    match rule.zero_side {
+        Some(side) => m.zero(side),
+        None => {
+            m.plan();
+            m.search(0);
+        }
+    }
+    m.out
+}
+
+struct Matcher<'a, 'g> {
+    rule: &'a Rule,
+    g: &'a Graph<'g>,
+    opts: CheckOptions,
+    /// Current binding of each variable.
+    b: [EntId; 26],
+    seen: &'a mut FxHashSet<u64>,
+    out: RuleOutcome,
+    /// Body atom indices in evaluation order.
+    order: [u8; crate::rules::parse::MAX_BODY_ATOMS],
+    /// After `order[..head_level]` all head variables are bound.
+    head_level: usize,
+}
+
+impl Matcher<'_, '_> {
+    #[inline]
+    fn value(&self, t: Term) -> Option<EntId> {
+        match t {
+            Term::Const(c) => Some(c),
+            Term::Var(v) => Some(self.b[v as usize]).filter(|&x| x != UNBOUND),
+        }
+    }
+
+    /// Object identity: `val` may go to `v` when no other variable holds it and it is not a
+    /// constant of the rule.
+    #[inline]
+    fn can_bind(&self, v: u8, val: EntId) -> bool {
+        !self.rule.consts.contains(&val)
+            && self
+                .rule
+                .vars
+                .iter()
+                .all(|&u| u == v || self.b[u as usize] != val)
+    }
+
+    /// The head tuple under the current binding (all head variables bound).
+    #[inline]
+    fn head(&self) -> (EntId, EntId) {
+        let h = &self.rule.head;
+        // Callers guarantee the head variables are bound.
+        (
+            self.value(h.s).unwrap_or(UNBOUND),
+            self.value(h.o).unwrap_or(UNBOUND),
+        )
+    }
+
+    #[inline]
+    fn key((s, o): (EntId, EntId)) -> u64 {
+        ((s as u64) << 32) | o as u64
+    }
+
+    fn emit(&mut self) {
+        let (s, o) = self.head();
+        if !self.seen.insert(Self::key((s, o))) {
+            return;
+        }
+        self.out.predicted += 1;
+        if self.g.rel(self.rule.head.rel).contains(s, o) {
+            self.out.correct += 1;
+        } else if self.opts.collect_violations
+            && self.out.violations.len() < self.opts.max_violations_per_rule
+        {
+            let binding = self.rule.vars.iter().map(|&v| self.b[v as usize]).collect();
+            self.out.violations.push(Violation { s, o, binding });
+        }
+    }
+
+    /// Zero rules: `h(X,c) <= ` lets X range over the subjects of h (X != c), `h(c,Y) <= `
+    /// lets Y range over its objects; with `me_myself_i` the head is `h(x,x)`.
+    fn zero(&mut self, side: Side) {
+        let head = self.rule.head;
+        let (var, idx) = match side {
+            Side::Subject => (head.s, self.g.rel(head.rel)),
+            Side::Object => (head.o, self.g.rel(head.rel)),
+        };
+        let Term::Var(v) = var else { return };
+        let values: Box<dyn Iterator<Item = EntId>> = match side {
+            Side::Subject => Box::new(idx.subjects()),
+            Side::Object => Box::new(idx.objects()),
+        };
+        for x in values {
+            if !self.can_bind(v, x) {
+                continue;
+            }
+            self.b[v as usize] = x;
+            self.emit();
+        }
+        self.b[v as usize] = UNBOUND;
+    }
+
+    /// Orders the body greedily by expected fan-out given what is already bound.
+    fn plan(&mut self) {
+        let body = &self.rule.body;
+        let n = body.len();
+        let mut bound: u32 = 0;
+        let mut used: u64 = 0;
+        let head_vars: u32 = [self.rule.head.s, self.rule.head.o]
+            .iter()
+            .filter_map(|t| t.var())
+            .fold(0, |m, v| m | (1 << v));
+        self.head_level = n;
+        let is_bound = |t: Term, bound: u32| match t {
+            Term::Const(_) => true,
+            Term::Var(v) => bound & (1 << v) != 0,
+        };
+        for k in 0..n {
+            let mut best = (f64::INFINITY, 0usize);
+            for (i, a) in body.iter().enumerate() {
+                if used & (1 << i) != 0 {
+                    continue;
+                }
+                let cost = self.cost(a, is_bound(a.s, bound), is_bound(a.o, bound));
+                if cost < best.0 {
+                    best = (cost, i);
+                }
+            }
+            let a = body[best.1];
+            used |= 1 << best.1;
+            self.order[k] = best.1 as u8;
+            for v in [a.s.var(), a.o.var()].into_iter().flatten() {
+                bound |= 1 << v;
+            }
+            if bound & head_vars == head_vars && self.head_level == n {
+                self.head_level = k + 1;
+            }
+        }
+    }
+
+    fn cost(&self, a: &Atom, s_bound: bool, o_bound: bool) -> f64 {
+        let idx = self.g.rel(a.rel);
+        let len = idx.len() as f64;
+        match (s_bound, o_bound) {
+            (true, true) => 0.0,
+            (true, false) => len / idx.distinct_subjects().max(1) as f64,
+            (false, true) => len / idx.distinct_objects().max(1) as f64,
+            // Unconnected atoms come last; among them the smallest relation first.
+            (false, false) => 1e12 + len,
+        }
+    }
+
+    /// Depth-first join over `order[k..]`; true when a completion was found.
+    fn search(&mut self, k: usize) -> bool {
+        if k == self.head_level && self.seen.contains(&Self::key(self.head())) {
+            return false;
+        }
+        if k == self.rule.body.len() {
+            self.emit();
+            return true;
+        }
+        let existential = k >= self.head_level;
+        let a = self.rule.body[self.order[k] as usize];
+        let idx = self.g.rel(a.rel);
+        match (self.value(a.s), self.value(a.o)) {
+            (Some(s), Some(o)) => idx.contains(s, o) && self.search(k + 1),
+            (Some(s), None) => {
+                let Term::Var(v) = a.o else { return false };
+                self.extend(v, idx.with_subject(s).iter().map(|p| p.1), k, existential)
+            }
+            (None, Some(o)) => {
+                let Term::Var(v) = a.s else { return false };
+                self.extend(v, idx.with_object(o).iter().map(|p| p.1), k, existential)
+            }
+            (None, None) => {
+                let (Term::Var(vs), Term::Var(vo)) = (a.s, a.o) else {
+                    return false;
+                };
+                if vs == vo {
+                    let reflexive = idx.pairs().iter().filter(|p| p.0 == p.1).map(|p| p.0);
+                    return self.extend(vs, reflexive, k, existential);
+                }
+                let mut found = false;
+                for &(s, o) in idx.pairs() {
+                    if !self.can_bind(vs, s) {
+                        continue;
+                    }
+                    self.b[vs as usize] = s;
+                    if self.can_bind(vo, o) {
+                        self.b[vo as usize] = o;
+                        found |= self.search(k + 1);
+                        self.b[vo as usize] = UNBOUND;
+                    }
+                    self.b[vs as usize] = UNBOUND;
+                    if found && existential {
+                        return true;
+                    }
+                }
+                found
+            }
+        }
+    }
+
+    /// Binds `v` to each value in turn and searches on.
+    #[inline]
+    fn extend(
+        &mut self,
+        v: u8,
+        values: impl Iterator<Item = EntId>,
+        k: usize,
+        existential: bool,
+    ) -> bool {
+        let mut found = false;
+        for x in values {
+            if !self.can_bind(v, x) {
+                continue;
+            }
+            self.b[v as usize] = x;
+            found |= self.search(k + 1);
+            self.b[v as usize] = UNBOUND;
+            if found && existential {
+                return true;
+            }
+        }
+        found
+    }
+}
+
+/// The body triples of a witness, in body order, as `(s, r, o)` ids.
+pub fn witness_triples(rule: &Rule, binding: &[EntId]) -> Vec<(EntId, u32, EntId)> {
+    let val = |t: Term| match t {
+        Term::Const(c) => c,
+        Term::Var(v) => rule
+            .vars
+            .iter()
+            .position(|&u| u == v)
+            .map_or(UNBOUND, |i| binding[i]),
+    };
+    rule.body
+        .iter()
+        .map(|a| (val(a.s), a.rel, val(a.o)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,293 @@
+//! AnyBURL rules: the file format, the rule text and the rule model (`shared/spec/rules.md`).
+//!
+//! Parsing turns every name into an id of the rule set's [`Symbols`]; data sets are later
+//! interned *over* those symbols ([`crate::intern::Layered`]), so a rule constant and an
+//! entity of the data with the same name share one id.
+
+pub mod parse;
+mod reader;
+
+pub use reader::{LineError, RuleLines, RulesError, load_rules, parse_rule_line};
+
+use crate::intern::{Id, Interner};
+use parse::{PAtom, PTerm};
+
+/// A relation id (an index into [`Symbols::relations`]).
+pub type RelId = Id;
+/// An entity id (an index into [`Symbols::entities`], or a data set's layered ids).
+pub type EntId = Id;
+
+/// The names a rule set mentions.
+#[derive(Debug, Default, Clone)]
+pub struct Symbols {
+    pub relations: Interner,
+    pub entities: Interner,
+}
+
+/// A term after `me_myself_i` has been resolved: a variable `0..26` (`A` = 0) or a constant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Term {
+    Var(u8),
+    Const(EntId),
+}
+
+impl Term {
+    pub fn var(self) -> Option<u8> {
+        match self {
+            Term::Var(v) => Some(v),
+            Term::Const(_) => None,
+        }
+    }
+}
+
+/// `rel(s,o)`. `r(t,me_myself_i)` and `r(me_myself_i,t)` are stored as `r(t,t)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Atom {
+    pub rel: RelId,
+    pub s: Term,
+    pub o: Term,
+}
+
+/// Which argument of the head a zero rule's variable stands in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Subject,
+    Object,
+}
+
+/// The rule shapes AnyBURL emits (`rules.md` §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Shape {
+    /// Empty body.
+    Zero,
+    /// Both head arguments are variables.
+    Cyclic,
+    /// Head constant, body ends in a constant.
+    Ac1,
+    /// Head constant, body ends in a dangling variable.
+    Ac2,
+}
+
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Zero => "zero",
+            Shape::Cyclic => "cyclic",
+            Shape::Ac1 => "acyclic-constant (AC1)",
+            Shape::Ac2 => "acyclic-dangling (AC2)",
+        }
+    }
+}
+
+/// One rule of a rules file.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// 1-based line in its file: the rule's identity.
+    pub line: u32,
+    /// Mined counts; `None` for a bare rule line.
+    pub predicted: Option<u64>,
+    pub correct: Option<u64>,
+    /// Mined confidence (1.0 for a bare rule line).
+    pub confidence: f64,
+    /// The rule text exactly as written.
+    pub text: Box<str>,
+    pub head: Atom,
+    pub body: Box<[Atom]>,
+    /// For an empty body: the side the head variable ranges over.
+    pub zero_side: Option<Side>,
+    /// The distinct variables, ascending.
+    pub vars: Box<[u8]>,
+    /// The distinct constants of head and body (object identity excludes them).
+    pub consts: Box<[EntId]>,
+}
+
+impl Rule {
+    pub fn shape(&self) -> Shape {
+        if self.body.is_empty() {
+            Shape::Zero
+        } else if matches!((self.head.s, self.head.o), (Term::Var(_), Term::Var(_))) {
+            Shape::Cyclic
+        } else if self
+            .body
+            .iter()
+            .any(|a| matches!(a.s, Term::Const(_)) || matches!(a.o, Term::Const(_)))
+        {
+            Shape::Ac1
+        } else {
+            Shape::Ac2
+        }
+    }
+
+    /// Builds a rule from its parsed text, interning names into `symbols`.
+    pub(crate) fn from_parsed(
+        head: PAtom<'_>,
+        body: &[PAtom<'_>],
+        symbols: &mut Symbols,
+    ) -> Result<RuleParts, String> {
+        let mut consts: Vec<EntId> = Vec::new();
+        let mut atom = |a: &PAtom<'_>, consts: &mut Vec<EntId>| -> Atom {
+            let mut term = |t: PTerm<'_>| match t {
+                PTerm::Var(c) => Some(Term::Var(c - b'A')),
+                PTerm::Const(name) => {
+                    let id = symbols.entities.intern(name);
+                    if !consts.contains(&id) {
+                        consts.push(id);
+                    }
+                    Some(Term::Const(id))
+                }
+                PTerm::Me => None,
+            };
+            let s = term(a.s);
+            let o = term(a.o);
+            // The parser never yields two `Me`s, so one side is always known.
+            let (s, o) = match (s, o) {
+                (Some(s), Some(o)) => (s, o),
+                (Some(t), None) | (None, Some(t)) => (t, t),
+                (None, None) => unreachable!("parser rejects me_myself_i twice"),
+            };
+            Atom {
+                rel: symbols.relations.intern(a.rel),
+                s,
+                o,
+            }
+        };
+        let h = atom(&head, &mut consts);
+        let b: Vec<Atom> = body.iter().map(|a| atom(a, &mut consts)).collect();
+
+        let mut vars: Vec<u8> = Vec::new();
+        for a in std::iter::once(&h).chain(&b) {
+            for v in [a.s.var(), a.o.var()].into_iter().flatten() {
+                if !vars.contains(&v) {
+                    vars.push(v);
+                }
+            }
+        }
+        vars.sort_unstable();
+
+        let zero_side = if b.is_empty() {
+            match (head.s, head.o) {
+                (PTerm::Var(_), PTerm::Const(_) | PTerm::Me) => Some(Side::Subject),
+                (PTerm::Const(_) | PTerm::Me, PTerm::Var(_)) => Some(Side::Object),
+                _ => {
+                    return Err(
+                        "a rule with an empty body needs one head variable and one constant \
+                         (`h(X,c) <= ` or `h(c,Y) <= `)"
+                            .into(),
+                    );
+                }
+            }
+        } else {
+            for v in [h.s.var(), h.o.var()].into_iter().flatten() {
+                let in_body = b.iter().any(|a| a.s == Term::Var(v) || a.o == Term::Var(v));
+                if !in_body {
+                    return Err(format!(
+                        "head variable {} does not occur in the body",
+                        (b'A' + v) as char
+                    ));
+                }
+            }
+            None
+        };
+        Ok(RuleParts {
+            head: h,
+            body: b.into_boxed_slice(),
+            zero_side,
+            vars: vars.into_boxed_slice(),
+            consts: consts.into_boxed_slice(),
+        })
+    }
+}
+
+/// The structural part of a rule, as built from its text.
+pub(crate) struct RuleParts {
+    pub head: Atom,
+    pub body: Box<[Atom]>,
+    pub zero_side: Option<Side>,
+    pub vars: Box<[u8]>,
+    pub consts: Box<[EntId]>,
+}
+
+/// A parsed rules file.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    /// The file name as the user gave it; rule ids are `source:line`.
+    pub source: String,
+    pub symbols: Symbols,
+    pub rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// Parses rules from text (for tests and embedded rule sets).
+    pub fn from_text(source: &str, text: &str) -> Result<RuleSet, RulesError> {
+        reader::read_rules(source, text.as_bytes())
+    }
+
+    /// `file:line`, the rule's id.
+    pub fn rule_id(&self, rule: &Rule) -> String {
+        format!("{}:{}", self.source, rule.line)
+    }
+
+    pub fn relation(&self, id: RelId) -> &str {
+        self.symbols.relations.name(id)
+    }
+
+    /// Keeps the rules `keep` accepts (ids and line numbers are unchanged).
+    pub fn retain(&mut self, keep: impl FnMut(&Rule) -> bool) {
+        self.rules.retain(keep);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> RuleSet {
+        RuleSet::from_text("r.txt", text).unwrap()
+    }
+
+    #[test]
+    fn me_myself_i_becomes_a_reflexive_atom() {
+        let rs = rules("h(X,me_myself_i) <= b1(X,A)\n");
+        let r = &rs.rules[0];
+        assert_eq!(r.head.s, Term::Var(23));
+        assert_eq!(r.head.o, Term::Var(23));
+        assert!(r.consts.is_empty(), "me_myself_i is not a constant");
+        assert_eq!(r.confidence, 1.0);
+        assert_eq!(r.predicted, None);
+    }
+
+    #[test]
+    fn zero_rule_sides() {
+        let rs = rules("h(X,c) <= \nh(c,Y) <= \nh(X,me_myself_i) <= \nh(me_myself_i,Y) <= \n");
+        let sides: Vec<_> = rs.rules.iter().map(|r| r.zero_side).collect();
+        assert_eq!(
+            sides,
+            vec![
+                Some(Side::Subject),
+                Some(Side::Object),
+                Some(Side::Subject),
+                Some(Side::Object)
+            ]
+        );
+        assert!(rs.rules.iter().all(|r| r.shape() == Shape::Zero));
+    }
+
+    #[test]
+    fn shapes() {
+        let rs =
+            rules("h(X,Y) <= b(X,Y)\nh(X,c) <= b(X,A), d(A,e)\nh(X,c) <= b(X,A)\nh(X,c) <= \n");
+        let shapes: Vec<_> = rs.rules.iter().map(|r| r.shape()).collect();
+        assert_eq!(
+            shapes,
+            vec![Shape::Cyclic, Shape::Ac1, Shape::Ac2, Shape::Zero]
+        );
+    }
+
+    #[test]
+    fn vars_and_consts_collected() {
+        let rs = rules("h(X,c) <= b(X,A), d(A,e), f(B,A)\n");
+        let r = &rs.rules[0];
+        assert_eq!(&*r.vars, &[0, 1, 23]);
+        assert_eq!(r.consts.len(), 2);
+    }
+}

@@ -1,0 +1,630 @@
+//! JSON records to triples.
+//!
+//! pff parses JSON itself: the mapping needs numbers in their lexical form exactly as written
+//! (`1e3` stays `1e3`, which general JSON libraries normalise), a duplicated key keeps its last
+//! value, and a hostile document must get an error rather than overflow the stack, so nesting
+//! is bounded by [`MAX_DEPTH`].
+
+use std::borrow::Cow;
+
+use super::{DataError, TripleSink, escape};
+
+/// The deepest nesting of arrays and objects accepted (real records nest a dozen levels).
+pub const MAX_DEPTH: usize = 512;
+
+/// A parsed JSON value borrowing from the input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json<'a> {
+    Null,
+    Bool(bool),
+    /// A number in its lexical form.
+    Num(&'a str),
+    Str(Cow<'a, str>),
+    Arr(Vec<Json<'a>>),
+    /// Keys in file order, each once (a duplicated key keeps its last value).
+    Obj(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl Json<'_> {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Json::Null => "null",
+            Json::Bool(_) => "a boolean",
+            Json::Num(_) => "a number",
+            Json::Str(_) => "a string",
+            Json::Arr(_) => "an array",
+            Json::Obj(_) => "an object",
+        }
+    }
+}
+
+/// A JSON syntax error at a byte offset of the parsed text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub offset: usize,
+    pub message: String,
+}
+
+impl SyntaxError {
+    /// 1-based line and column (in characters) of the error within `text`.
+    pub fn line_column(&self, text: &[u8]) -> (usize, usize) {
+        line_column(text, self.offset)
+    }
+
+    /// The error as a [`DataError`], with `first_line` the line number of `text`'s first line.
+    pub fn into_data_error(self, path: &str, text: &[u8], first_line: usize) -> DataError {
+        let (line, column) = self.line_column(text);
+        DataError::Json {
+            path: path.to_string(),
+            line: first_line + line - 1,
+            column,
+            message: self.message,
+        }
+    }
+}
+
+fn line_column(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+    (line, col)
+}
+
+/// Parses one JSON document (a UTF-8 BOM at the start is skipped).
+pub fn parse(text: &[u8]) -> Result<Json<'_>, SyntaxError> {
+    let s = match std::str::from_utf8(text) {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(SyntaxError {
+                offset: e.valid_up_to(),
+                message: "invalid UTF-8 (JSON must be UTF-8)".into(),
+            });
+        }
+    };
+    let start = if s.starts_with('\u{feff}') { 3 } else { 0 };
+    let mut p = Parser {
+        s,
+        b: s.as_bytes(),
+        i: start,
+    };
+    p.ws();
+    let v = p.value(0)?;
+    p.ws();
+    if p.i < p.b.len() {
+        return p.fail("unexpected characters after the JSON value");
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn fail<T>(&self, message: impl Into<String>) -> Result<T, SyntaxError> {
+        Err(SyntaxError {
+            offset: self.i,
+            message: message.into(),
+        })
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json<'a>, SyntaxError> {
+        match self.b.get(self.i) {
+            None => self.fail("unexpected end of input, expected a value"),
+            Some(b'{') => self.object(depth + 1),
+            Some(b'[') => self.array(depth + 1),
+            Some(b'"') => Ok(Json::Str(self.string()?)),
+            Some(b't') => self.literal("true", Json::Bool(true)),
+            Some(b'f') => self.literal("false", Json::Bool(false)),
+            Some(b'n') => self.literal("null", Json::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => {
+                let word: String = self.s[self.i..].chars().take(12).collect();
+                if word.starts_with("NaN")
+                    || word.starts_with("Infinity")
+                    || word.starts_with("-Infinity")
+                {
+                    self.fail(format!(
+                        "`{word}` is not JSON (NaN and Infinity are not allowed)"
+                    ))
+                } else {
+                    self.fail(format!(
+                        "expected a value, found `{}`",
+                        word.chars().next().unwrap_or(' ')
+                    ))
+                }
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &str, v: Json<'a>) -> Result<Json<'a>, SyntaxError> {
+        if self.s[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(v)
+        } else {
+            self.fail(format!("expected `{word}`"))
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn number(&mut self) -> Result<Json<'a>, SyntaxError> {
+        let start = self.i;
+        if self.b[self.i] == b'-' {
+            self.i += 1;
+            if self.s[self.i..].starts_with("Infinity") {
+                return self.fail("`-Infinity` is not JSON");
+            }
+        }
+        match self.b.get(self.i) {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return self.fail("expected a digit"),
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return self.fail("expected a digit after the decimal point");
+            }
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.b.get(self.i) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return self.fail("expected a digit in the exponent");
+            }
+        }
+        Ok(Json::Num(&self.s[start..self.i]))
+    }
+
+    fn hex4(&mut self) -> Result<u32, SyntaxError> {
+        let h = self
+            .b
+            .get(self.i..self.i + 4)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match h.and_then(|h| u32::from_str_radix(h, 16).ok()) {
+            Some(v) => {
+                self.i += 4;
+                Ok(v)
+            }
+            None => self.fail("expected 4 hex digits after `\\u`"),
+        }
+    }
+
+    fn string(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
+        self.i += 1; // opening quote
+        let start = self.i;
+        // Fast path: no escapes.
+        loop {
+            match self.b.get(self.i) {
+                None => return self.fail("unterminated string"),
+                Some(b'"') => {
+                    let s = &self.s[start..self.i];
+                    self.i += 1;
+                    return Ok(Cow::Borrowed(s));
+                }
+                Some(b'\\') => break,
+                Some(&c) if c < 0x20 => {
+                    return self.fail("control character in a string (escape it)");
+                }
+                Some(_) => self.i += 1,
+            }
+        }
+        let mut out = String::from(&self.s[start..self.i]);
+        loop {
+            match self.b.get(self.i) {
+                None => return self.fail("unterminated string"),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(Cow::Owned(out));
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    let Some(&e) = self.b.get(self.i) else {
+                        return self.fail("unterminated escape");
+                    };
+                    self.i += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let at = self.i - 2;
+                            let hi = self.hex4()?;
+                            let c = if (0xD800..0xDC00).contains(&hi) {
+                                if !self.s[self.i..].starts_with("\\u") {
+                                    self.i = at;
+                                    return self.fail("lone surrogate in a `\\u` escape");
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    self.i = at;
+                                    return self.fail("lone surrogate in a `\\u` escape");
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else {
+                                hi
+                            };
+                            match char::from_u32(c) {
+                                Some(c) => out.push(c),
+                                None => {
+                                    self.i = at;
+                                    return self.fail("lone surrogate in a `\\u` escape");
+                                }
+                            }
+                        }
+                        _ => {
+                            self.i -= 1;
+                            return self.fail("invalid escape");
+                        }
+                    }
+                }
+                Some(&c) if c < 0x20 => {
+                    return self.fail("control character in a string (escape it)");
+                }
+                Some(_) => {
+                    let rest = &self.s[self.i..];
+                    let n = rest.find(['"', '\\']).unwrap_or(rest.len());
+                    let chunk = &rest[..n];
+                    if let Some(p) = chunk.bytes().position(|c| c < 0x20) {
+                        self.i += p;
+                        return self.fail("control character in a string (escape it)");
+                    }
+                    out.push_str(chunk);
+                    self.i += n;
+                }
+            }
+        }
+    }
+
+    fn enter(&self, depth: usize) -> Result<(), SyntaxError> {
+        if depth > MAX_DEPTH {
+            return self.fail(format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Json<'a>, SyntaxError> {
+        self.enter(depth)?;
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.b.get(self.i) == Some(&b']') {
+            self.i += 1;
+            return Ok(Json::Arr(items));
+        }
+        loop {
+            self.ws();
+            items.push(self.value(depth)?);
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(Json::Arr(items));
+                }
+                _ => return self.fail("expected `,` or `]` in an array"),
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Json<'a>, SyntaxError> {
+        self.enter(depth)?;
+        self.i += 1;
+        let mut pairs: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
+        let mut index: Option<rustc_hash::FxHashMap<Cow<'a, str>, usize>> = None;
+        self.ws();
+        if self.b.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Ok(Json::Obj(pairs));
+        }
+        loop {
+            self.ws();
+            if self.b.get(self.i) != Some(&b'"') {
+                return self.fail("expected a key in double quotes");
+            }
+            let key = self.string()?;
+            self.ws();
+            if self.b.get(self.i) != Some(&b':') {
+                return self.fail("expected `:` after a key");
+            }
+            self.i += 1;
+            self.ws();
+            let value = self.value(depth)?;
+            // A duplicated key keeps its last value.
+            let existing = match &mut index {
+                Some(ix) => ix.get(&key).copied(),
+                None => pairs.iter().position(|(k, _)| *k == key),
+            };
+            match existing {
+                Some(at) => pairs[at].1 = value,
+                None => {
+                    if let Some(ix) = &mut index {
+                        ix.insert(key.clone(), pairs.len());
+                    }
+                    pairs.push((key, value));
+                    if index.is_none() && pairs.len() == 16 {
+                        index = Some(
+                            pairs
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (k, _))| (k.clone(), i))
+                                .collect(),
+                        );
+                    }
+                }
+            }
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(Json::Obj(pairs));
+                }
+                _ => return self.fail("expected `,` or `}` in an object"),
+            }
+        }
+    }
+}
+
+/// How records are named and keyed.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// The key whose string or number value names an object's node (default `id`).
+    pub id_key: String,
+}
+
+impl Default for Mapping {
+    fn default() -> Self {
+        Self {
+            id_key: "id".to_string(),
+        }
+    }
+}
+
+impl Mapping {
+    /// Emits the triples of record number `index` (0-based in its file) and returns the name
+    /// of its root node. The record must be an object.
+    pub fn record(
+        &self,
+        value: &Json<'_>,
+        index: usize,
+        sink: &mut impl TripleSink,
+    ) -> Result<String, &'static str> {
+        let Json::Obj(pairs) = value else {
+            return Err(value.kind());
+        };
+        let root = self.node_id(pairs).unwrap_or_else(|| format!("_:r{index}"));
+        self.object(pairs, &root, sink);
+        Ok(root)
+    }
+
+    fn node_id(&self, pairs: &[(Cow<'_, str>, Json<'_>)]) -> Option<String> {
+        pairs
+            .iter()
+            .find(|(k, v)| *k == self.id_key && matches!(v, Json::Str(_) | Json::Num(_)))
+            .map(|(_, v)| match v {
+                Json::Str(s) => escape(s).into_owned(),
+                Json::Num(n) => (*n).to_string(),
+                _ => unreachable!("filtered above"),
+            })
+    }
+
+    fn object(&self, pairs: &[(Cow<'_, str>, Json<'_>)], name: &str, sink: &mut impl TripleSink) {
+        for (k, v) in pairs {
+            if *k == self.id_key && matches!(v, Json::Str(_) | Json::Num(_)) {
+                continue;
+            }
+            let rel = escape(k);
+            let path = format!("{name}/{rel}");
+            self.value(name, &rel, v, path, sink);
+        }
+    }
+
+    /// The triples of `(s, rel, v)`; `path` is the position name a child object would get.
+    fn value(&self, s: &str, rel: &str, v: &Json<'_>, path: String, sink: &mut impl TripleSink) {
+        match v {
+            Json::Null => {}
+            Json::Bool(b) => sink.triple(s, rel, if *b { "true" } else { "false" }),
+            Json::Num(n) => sink.triple(s, rel, n),
+            Json::Str(x) => sink.triple(s, rel, &escape(x)),
+            Json::Obj(pairs) => {
+                if pairs.is_empty() {
+                    return;
+                }
+                let child = self.node_id(pairs).unwrap_or(path);
+                sink.triple(s, rel, &child);
+                self.object(pairs, &child, sink);
+            }
+            Json::Arr(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.value(s, rel, item, format!("{path}[{i}]"), sink);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn triples(json: &str) -> Vec<(String, String, String)> {
+        let v = parse(json.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        Mapping::default().record(&v, 0, &mut out).unwrap();
+        out
+    }
+
+    fn t(s: &str, r: &str, o: &str) -> (String, String, String) {
+        (s.into(), r.into(), o.into())
+    }
+
+    #[test]
+    fn records_md_example() {
+        let got = triples(
+            r#"{"id":"C1","status":[{"status":"Active"}],"contract":[{"id":"K9","paymentContext":"Postpaid"}]}"#,
+        );
+        assert_eq!(
+            got,
+            vec![
+                t("C1", "status", "C1/status[0]"),
+                t("C1/status[0]", "status", "Active"),
+                t("C1", "contract", "K9"),
+                t("K9", "paymentContext", "Postpaid"),
+            ]
+        );
+    }
+
+    #[test]
+    fn lexical_numbers_booleans_nulls() {
+        let got =
+            triples(r#"{"a":12,"b":12.0,"c":1e3,"d":-0,"e":1e400,"f":true,"g":false,"h":null}"#);
+        assert_eq!(
+            got,
+            vec![
+                t("_:r0", "a", "12"),
+                t("_:r0", "b", "12.0"),
+                t("_:r0", "c", "1e3"),
+                t("_:r0", "d", "-0"),
+                t("_:r0", "e", "1e400"),
+                t("_:r0", "f", "true"),
+                t("_:r0", "g", "false"),
+            ]
+        );
+    }
+
+    #[test]
+    fn positions_nested_arrays_and_empty_values() {
+        let got = triples(r#"{"k":[null,{},{"x":1},[[{"y":2}]]],"e":[],"o":{},"n":{"z":"w"}}"#);
+        assert_eq!(
+            got,
+            vec![
+                t("_:r0", "k", "_:r0/k[2]"),
+                t("_:r0/k[2]", "x", "1"),
+                t("_:r0", "k", "_:r0/k[3][0][0]"),
+                t("_:r0/k[3][0][0]", "y", "2"),
+                t("_:r0", "n", "_:r0/n"),
+                t("_:r0/n", "z", "w"),
+            ]
+        );
+    }
+
+    #[test]
+    fn numeric_ids_and_non_scalar_ids() {
+        let got = triples(r#"{"id":7,"a":{"id":true,"b":"c"},"d":{"id":1.50}}"#);
+        assert_eq!(
+            got,
+            vec![
+                t("7", "a", "7/a"),
+                t("7/a", "id", "true"),
+                t("7/a", "b", "c"),
+                t("7", "d", "1.50"),
+            ]
+        );
+    }
+
+    #[test]
+    fn configurable_id_key() {
+        let v = parse(br#"{"uuid":"U","id":"not-a-name"}"#).unwrap();
+        let mut out = Vec::new();
+        let m = Mapping {
+            id_key: "uuid".into(),
+        };
+        assert_eq!(m.record(&v, 3, &mut out).unwrap(), "U");
+        assert_eq!(out, vec![t("U", "id", "not-a-name")]);
+    }
+
+    #[test]
+    fn duplicate_key_keeps_last_value() {
+        assert_eq!(triples(r#"{"a":"1","a":"2"}"#), vec![t("_:r0", "a", "2")]);
+        let mut many = String::from("{");
+        for i in 0..40 {
+            many.push_str(&format!("\"k{i}\":{i},"));
+        }
+        many.push_str("\"k3\":\"last\"}");
+        let got = triples(&many);
+        assert_eq!(got.len(), 40);
+        assert!(got.contains(&t("_:r0", "k3", "last")));
+    }
+
+    #[test]
+    fn escapes_are_decoded_then_names_escaped() {
+        let got = triples(r#"{"a\tb":"x\ny\\z","u":"\u00e9\ud83d\ude00"}"#);
+        assert_eq!(
+            got,
+            vec![t("_:r0", "a\\tb", "x\\ny\\\\z"), t("_:r0", "u", "é😀")]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_line_and_column() {
+        let text = b"{\n  \"a\": 1,\n  \"b\": tru\n}";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.line_column(text), (3, 8));
+        for bad in [
+            &b"{\"a\":NaN}"[..],
+            b"{\"a\":Infinity}",
+            b"[\"\\ud800\"]",
+            b"[1,]",
+            b"{\"a\" 1}",
+            b"01",
+            b"1.",
+            b"\"unterminated",
+            b"{} {}",
+            b"",
+            b"\xff",
+        ] {
+            assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        let e = parse(deep.as_bytes()).unwrap_err();
+        assert!(e.message.contains("nested deeper"));
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(parse(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn bom_is_skipped() {
+        assert_eq!(parse("\u{feff}{}".as_bytes()).unwrap(), Json::Obj(vec![]));
+    }
+
+    #[test]
+    fn non_object_record_is_refused() {
+        let v = parse(b"[1]").unwrap();
+        let mut out = Vec::new();
+        assert_eq!(Mapping::default().record(&v, 0, &mut out), Err("an array"));
+    }
+}

@@ -1,0 +1,147 @@
+//! Data to triples (`shared/spec/records.md`): JSON records, JSON Lines and TSV triple files;
+//! interning and the indexes the engine joins on.
+
+mod graph;
+pub mod json;
+pub mod tsv;
+
+use std::borrow::Cow;
+use std::io;
+use std::path::Path;
+
+pub use graph::{Graph, GraphBuilder, RelIndex, no_symbols};
+
+/// Receives triples by name (names already in their escaped form).
+pub trait TripleSink {
+    fn triple(&mut self, s: &str, r: &str, o: &str);
+}
+
+impl TripleSink for Vec<(String, String, String)> {
+    fn triple(&mut self, s: &str, r: &str, o: &str) {
+        self.push((s.to_string(), r.to_string(), o.to_string()));
+    }
+}
+
+/// The escaped form of a name: TAB, CR, LF and backslash as `\t`, `\r`, `\n`, `\\`. This is
+/// both the export form and the name rules are matched against.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'\t' | b'\r' | b'\n' | b'\\'))
+    {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The kinds of data file pff reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One object or an array of objects.
+    Json,
+    /// One object a line.
+    Jsonl,
+    /// `subject<TAB>relation<TAB>object` lines; the whole file is one graph.
+    Tsv,
+}
+
+impl Format {
+    /// The format a file name implies.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "json" => Some(Format::Json),
+            "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "tsv" | "txt" | "nt" => Some(Format::Tsv),
+            _ => None,
+        }
+    }
+}
+
+/// Bad data: always names the file and, where there is one, the line and column.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is a directory; pass a .json, .jsonl or .tsv file")]
+    IsDirectory { path: String },
+    #[error(
+        "cannot tell the format of {path} from its name; use a .json, .jsonl/.ndjson or \
+         .tsv/.txt file, or say --input-format json|jsonl|tsv"
+    )]
+    UnknownFormat { path: String },
+    #[error("{path}:{line}:{column}: invalid JSON: {message}")]
+    Json {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}:{line}: {message}")]
+    Line {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "{path}:{line}: record {index} is {found}, not a JSON object; each record must be an object"
+    )]
+    NotAnObject {
+        path: String,
+        line: usize,
+        index: usize,
+        found: &'static str,
+    },
+}
+
+impl DataError {
+    pub(crate) fn io(path: &str, source: io::Error) -> Self {
+        if source.kind() == io::ErrorKind::IsADirectory {
+            return DataError::IsDirectory {
+                path: path.to_string(),
+            };
+        }
+        DataError::Io {
+            path: path.to_string(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_round_trip_cases() {
+        assert_eq!(escape("plain name"), "plain name");
+        assert_eq!(escape("a\tb\nc\rd\\e"), "a\\tb\\nc\\rd\\\\e");
+        assert!(matches!(escape("x"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn formats_from_extensions() {
+        assert_eq!(Format::from_path(Path::new("a.JSON")), Some(Format::Json));
+        assert_eq!(
+            Format::from_path(Path::new("a.ndjson")),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(Format::from_path(Path::new("train.txt")), Some(Format::Tsv));
+        assert_eq!(Format::from_path(Path::new("a.csv")), None);
+    }
+}

@@ -12,7 +12,7 @@ use crate::report::{FailOn, OutputFormat, RunInfo, SeverityCuts};
 use crate::rules::{RuleSet, load_rules};
 use crate::triples::Format;
 use crate::triples::json::Mapping;
-use crate::validate::{self, Validator};
+use crate::validate::{self, Event, Validator};
 
 /// Exit codes: 0 clean, 1 violations at or above `--fail-on`, 2 error.
 pub const EXIT_CLEAN: u8 = 0;
@@ -147,11 +147,20 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // A closed pipe (`pff ... | head`) is the reader's choice, not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_CLEAN),
         Err(e) => {
             eprintln!("pff: error: {e:#}");
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Sizes rayon's global pool once; `None` keeps the machine's available parallelism.
@@ -230,13 +239,15 @@ fn validate_cmd(args: ValidateArgs) -> Result<u8> {
         rule_count: rules.rules.len(),
         severity,
     };
-    exporter.begin(&mut out, &info)?;
     let mut failed_records = Vec::new();
-    let (mut summary, stats) = validator.run(&args.data, |report| {
-        if let Some(e) = &report.error {
-            failed_records.push(e.clone());
+    let (mut summary, stats) = validator.run(&args.data, |event| match event {
+        Event::Begin => exporter.begin(&mut out, &info),
+        Event::Record(report) => {
+            if let Some(e) = &report.error {
+                failed_records.push(e.clone());
+            }
+            exporter.record(&mut out, report)
         }
-        exporter.record(&mut out, report)
     })?;
     summary.fail_on = Some(args.fail_on);
     summary.failed = args.fail_on.fails(&summary.violations);

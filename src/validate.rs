@@ -53,8 +53,16 @@ impl Default for Options {
 pub enum ValidateError {
     #[error(transparent)]
     Data(#[from] DataError),
-    #[error("cannot write the report: {0}")]
+    #[error("cannot write the report")]
     Output(#[source] io::Error),
+}
+
+/// What [`Validator::run`] hands on.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The data is open and readable; records follow.
+    Begin,
+    Record(&'a RecordReport),
 }
 
 /// `predicted` and `correct` per rule, summed over records.
@@ -115,9 +123,12 @@ impl<'r> Validator<'r> {
         name: String,
     ) -> (RecordReport, Vec<RuleOutcome>) {
         let rules = self.rules();
+        // A record keeps at most `max_violations` findings, so no rule needs to hand over
+        // more than that (its first ones are its best: ties within a rule keep discovery order).
+        let per_rule = self.opts.max_violations_per_rule.min(self.opts.max_violations);
         let opts = CheckOptions {
-            collect_violations: self.opts.findings,
-            max_violations_per_rule: self.opts.max_violations_per_rule,
+            collect_violations: self.opts.findings && per_rule > 0,
+            max_violations_per_rule: per_rule,
         };
         let res = self.engine.check(g, opts);
         let mut counts = RuleCounts {
@@ -211,11 +222,12 @@ impl<'r> Validator<'r> {
         }
     }
 
-    /// Validates a data file, handing each record's report to `sink` in input order.
+    /// Validates a data file, handing [`Event::Begin`] to `sink` once the data is open and
+    /// readable, then each record's report in input order.
     pub fn run(
         &self,
         path: &Path,
-        mut sink: impl FnMut(&RecordReport) -> io::Result<()>,
+        mut sink: impl FnMut(Event<'_>) -> io::Result<()>,
     ) -> Result<(Summary, RuleStats), ValidateError> {
         let shown = path.display().to_string();
         let format = match self.opts.input_format.or_else(|| Format::from_path(path)) {
@@ -231,10 +243,14 @@ impl<'r> Validator<'r> {
             ..Summary::default()
         };
         let mut stats = RuleStats::new(self.rules().rules.len());
+        let mut begun = false;
         let mut emit = |(report, outcomes): (RecordReport, Vec<RuleOutcome>)| {
+            if !std::mem::replace(&mut begun, true) {
+                sink(Event::Begin).map_err(ValidateError::Output)?;
+            }
             summary.add(&report);
             stats.add(&outcomes);
-            sink(&report).map_err(ValidateError::Output)
+            sink(Event::Record(&report)).map_err(ValidateError::Output)
         };
         match format {
             Format::Tsv => {
@@ -306,6 +322,9 @@ impl<'r> Validator<'r> {
                     }
                 }
             }
+        }
+        if !begun {
+            sink(Event::Begin).map_err(ValidateError::Output)?;
         }
         summary.rules_violated = stats.counts.iter().filter(|(p, c)| p > c).count();
         Ok((summary, stats))

@@ -142,6 +142,12 @@ impl<'a> Parser<'a> {
             return false;
         }
         let rel = &text[pos..lrel];
+        if !text[lrel..].contains(')') {
+            self.note(
+                lrel,
+                "the line ends inside an atom (a missing `)`; truncated line?)",
+            );
+        }
         for (p, _) in text[lrel..].match_indices(')') {
             let p = lrel + p;
             let atom = match self.args(rel, lrel + 1, p) {

@@ -34,7 +34,7 @@ impl fmt::Display for LineError {
 /// Why a rules file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    #[error("cannot read rules file {path}: {source}")]
+    #[error("cannot read rules file {path}")]
     Io {
         path: String,
         #[source]

@@ -72,7 +72,7 @@ impl Format {
 /// Bad data: always names the file and, where there is one, the line and column.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: String,
         #[source]

@@ -1,0 +1,434 @@
+//! The real `pff` binary on the sample data and on bad input.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `pff ARGS...` run from the repository root (so paths in reports are stable).
+fn pff(args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("pff").expect("binary built");
+    cmd.current_dir(root()).args(args).env("NO_COLOR", "1");
+    cmd
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.output().expect("runs").stdout).expect("UTF-8 output")
+}
+
+fn write(dir: &TempDir, name: &str, content: &[u8]) -> String {
+    let p = dir.path().join(name);
+    fs::write(&p, content).unwrap();
+    p.display().to_string()
+}
+
+const RECORDS: &str = "data/records.jsonl";
+const RULES: &str = "data/rules.txt";
+
+// ---- output modes and exit codes ---------------------------------------------------------
+
+#[test]
+fn human_report_snapshot_and_exit_code_1() {
+    let mut cmd = pff(&["validate", RECORDS, "--rules", RULES, "--top", "3"]);
+    cmd.assert().code(1);
+    insta::assert_snapshot!("human", stdout(&mut cmd));
+}
+
+#[test]
+fn json_report_is_one_document_with_evidence() {
+    let mut cmd = pff(&["validate", RECORDS, "--rules", RULES, "--format", "json"]);
+    cmd.assert().code(1);
+    let out = stdout(&mut cmd);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    let records = doc["records"].as_array().unwrap();
+    assert_eq!(records.len(), 12);
+    let f = &records[1]["findings"][0];
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["rule_id"], "data/rules.txt:13");
+    assert_eq!(f["missing"]["relation"], "name");
+    assert_eq!(f["missing"]["object"], "Plano Pós 25GB");
+    assert_eq!(f["bindings"]["X"], "K1001PO0P0");
+    assert_eq!(f["evidence"][0]["relation"], "productOfferingId");
+    assert_eq!(doc["summary"]["records"], 12);
+    insta::assert_snapshot!("json", out);
+}
+
+#[test]
+fn jsonl_has_one_finding_per_line() {
+    let mut cmd = pff(&["validate", RECORDS, "--rules", RULES, "--format", "jsonl"]);
+    let out = stdout(&mut cmd);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        60,
+        "every violation of the sample, one per line"
+    );
+    for l in &lines {
+        for key in [
+            "record",
+            "rule_id",
+            "rule",
+            "confidence",
+            "missing",
+            "bindings",
+            "evidence",
+        ] {
+            assert!(l.get(key).is_some(), "missing {key} in {l}");
+        }
+    }
+}
+
+#[test]
+fn fail_on_levels_set_the_exit_code() {
+    pff(&["validate", RECORDS, "--rules", RULES, "--fail-on", "never"])
+        .assert()
+        .code(0);
+    // Only info-level rules: no error-level violation.
+    pff(&[
+        "validate",
+        RECORDS,
+        "--rules",
+        RULES,
+        "--fail-on",
+        "error",
+        "--error-confidence",
+        "1",
+        "--warning-confidence",
+        "1",
+    ])
+    .assert()
+    .code(0);
+    pff(&["validate", RECORDS, "--rules", RULES, "--fail-on", "info"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn rule_stats_recomputed_on_training_data_equal_the_shipped_rules() {
+    // data/rules.txt was made by exactly this command: pff must reproduce it byte for byte.
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("stats.txt");
+    pff(&[
+        "validate",
+        "data/train.jsonl",
+        "--rules",
+        "data/rule-templates.txt",
+        "--rule-stats",
+        out.to_str().unwrap(),
+        "--fail-on",
+        "never",
+    ])
+    .assert()
+    .code(0);
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        fs::read_to_string(root().join(RULES)).unwrap()
+    );
+}
+
+#[test]
+fn rule_stats_zero_when_nothing_applies() {
+    let dir = TempDir::new().unwrap();
+    let data = write(&dir, "r.json", br#"{"id":"a","x":"y"}"#);
+    let rules = write(&dir, "rules", b"5\t4\t0.8\tq(X,c) <= p(X,A)\n");
+    let out = dir.path().join("s");
+    pff(&[
+        "validate",
+        &data,
+        "--rules",
+        &rules,
+        "--rule-stats",
+        out.to_str().unwrap(),
+    ])
+    .assert()
+    .code(0);
+    assert_eq!(
+        fs::read_to_string(out).unwrap(),
+        "0\t0\t0.0\tq(X,c) <= p(X,A)\n"
+    );
+}
+
+#[test]
+fn filters_select_rules() {
+    let all = stdout(&mut pff(&[
+        "validate", RECORDS, "--rules", RULES, "--format", "json",
+    ]));
+    let strong = stdout(&mut pff(&[
+        "validate",
+        RECORDS,
+        "--rules",
+        RULES,
+        "--format",
+        "json",
+        "--min-confidence",
+        "0.9",
+    ]));
+    let count = |s: &str| {
+        let v: serde_json::Value = serde_json::from_str(s).unwrap();
+        v["run"]["rule_count"].as_u64().unwrap()
+    };
+    assert_eq!(count(&all), 36);
+    assert!(count(&strong) < 36);
+    let short = stdout(&mut pff(&[
+        "validate",
+        RECORDS,
+        "--rules",
+        RULES,
+        "--format",
+        "json",
+        "--max-body-len",
+        "1",
+        "--min-correct",
+        "20",
+    ]));
+    assert!(count(&short) < count(&all));
+}
+
+#[test]
+fn worker_count_does_not_change_reports() {
+    let one = stdout(&mut pff(&[
+        "validate",
+        RECORDS,
+        "--rules",
+        RULES,
+        "--format",
+        "json",
+        "--max-workers",
+        "1",
+    ]));
+    let four = stdout(&mut pff(&[
+        "validate",
+        RECORDS,
+        "--rules",
+        RULES,
+        "--format",
+        "json",
+        "--max-workers",
+        "4",
+    ]));
+    assert_eq!(one, four);
+}
+
+#[test]
+fn caps_mark_reports_truncated() {
+    let out = stdout(&mut pff(&[
+        "validate",
+        RECORDS,
+        "--rules",
+        RULES,
+        "--format",
+        "json",
+        "--max-violations",
+        "1",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r0 = &v["records"][0];
+    assert_eq!(r0["findings"].as_array().unwrap().len(), 1);
+    assert_eq!(r0["truncated"], true);
+    assert_eq!(r0["violations"]["info"], 6, "counts stay exact");
+}
+
+#[test]
+fn triples_tsv_input_and_triples_export() {
+    let dir = TempDir::new().unwrap();
+    let tsv = dir.path().join("records.tsv");
+    pff(&["triples", RECORDS, "-o", tsv.to_str().unwrap()])
+        .assert()
+        .success();
+    let text = fs::read_to_string(&tsv).unwrap();
+    assert_eq!(text.lines().count(), 812);
+    assert!(text.lines().all(|l| l.split('\t').count() == 3));
+    // The exported graph validates as one record.
+    let out = stdout(&mut pff(&[
+        "validate",
+        tsv.to_str().unwrap(),
+        "--rules",
+        RULES,
+        "--format",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["records"][0]["triples"], 812);
+}
+
+#[test]
+fn json_array_file_checks_each_record() {
+    let dir = TempDir::new().unwrap();
+    let data = write(
+        &dir,
+        "a.json",
+        br#"[{"id":"K1","paymentContext":"Control"},{"id":"K2","paymentContext":"Control","contractSpecification":{"id":"SPEC_CTRL"}}]"#,
+    );
+    let out = stdout(&mut pff(&[
+        "validate", &data, "--rules", RULES, "--format", "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["records"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["records"][0]["findings"][0]["missing"]["object"],
+        "SPEC_CTRL"
+    );
+    assert_eq!(v["records"][1]["violations"]["error"], 0);
+}
+
+// ---- bad input -----------------------------------------------------------------------------
+
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let assert = pff(args).assert().code(2);
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+}
+
+#[test]
+fn malformed_and_truncated_rule_lines_are_all_reported() {
+    let dir = TempDir::new().unwrap();
+    let rules = write(
+        &dir,
+        "bad.rules",
+        b"10\t5\t0.5\th(X,Y) <= b(X,Y)\n10\t5\t0.5\th(X,Y) <= b(X,\n10\t5\tzero\th(X,Y) <= b(X,Y)\n10\t5\n",
+    );
+    fails_with(
+        &["validate", RECORDS, "--rules", &rules],
+        &[
+            "3 bad lines",
+            "bad.rules:2:",
+            "bad.rules:3:6: confidence `zero`",
+            "bad.rules:2:21: the line ends inside an atom",
+            "bad.rules:4:1",
+        ],
+    );
+}
+
+#[test]
+fn invalid_utf8_in_rules() {
+    let dir = TempDir::new().unwrap();
+    let rules = write(&dir, "u.rules", b"h(X,\xff) <= b(X,A)\n");
+    fails_with(
+        &["validate", RECORDS, "--rules", &rules],
+        &["u.rules:1:5: invalid UTF-8"],
+    );
+}
+
+#[test]
+fn empty_rules_file_directory_and_missing_file() {
+    let dir = TempDir::new().unwrap();
+    let empty = write(&dir, "empty.rules", b"");
+    fails_with(
+        &["validate", RECORDS, "--rules", &empty],
+        &["holds no rules"],
+    );
+    let d = dir.path().display().to_string();
+    fails_with(&["validate", RECORDS, "--rules", &d], &["is a directory"]);
+    fails_with(
+        &["validate", RECORDS, "--rules", "no/such/rules"],
+        &["no/such/rules", "No such file"],
+    );
+    fails_with(
+        &["validate", "no/such.json", "--rules", RULES],
+        &["cannot read no/such.json"],
+    );
+}
+
+#[test]
+fn invalid_json_names_line_and_column() {
+    let dir = TempDir::new().unwrap();
+    let data = write(&dir, "bad.json", b"{\n  \"id\": \"a\",\n  \"x\": tru\n}\n");
+    fails_with(
+        &["validate", &data, "--rules", RULES],
+        &["bad.json:3:8: invalid JSON"],
+    );
+}
+
+#[test]
+fn a_bad_jsonl_record_fails_alone() {
+    let dir = TempDir::new().unwrap();
+    let good = r#"{"id":"K1","paymentContext":"Control"}"#;
+    let data = write(
+        &dir,
+        "mixed.jsonl",
+        format!("{good}\n{{\"id\": oops}}\n\n[1]\n{good}\n").as_bytes(),
+    );
+    let assert = pff(&["validate", &data, "--rules", RULES, "--format", "json"])
+        .assert()
+        .code(2);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let recs = v["records"].as_array().unwrap();
+    assert_eq!(recs.len(), 4, "the good records are still checked");
+    assert!(
+        recs[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("mixed.jsonl:2:8: invalid JSON")
+    );
+    assert!(
+        recs[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("record 2 is an array")
+    );
+    assert_eq!(recs[3]["index"], 3);
+    assert_eq!(recs[3]["line"], 5);
+    assert_eq!(recs[3]["findings"][0]["missing"]["object"], "SPEC_CTRL");
+    assert!(err.contains("mixed.jsonl:2:8"), "{err}");
+}
+
+#[test]
+fn tsv_with_wrong_field_count() {
+    let dir = TempDir::new().unwrap();
+    let data = write(&dir, "g.tsv", b"a\tb\tc\na\tb\n");
+    fails_with(
+        &["validate", &data, "--rules", RULES],
+        &["g.tsv:2: expected 3 TAB-separated fields"],
+    );
+}
+
+#[test]
+fn unknown_extension_and_bad_usage() {
+    fails_with(
+        &["validate", "Cargo.toml", "--rules", RULES],
+        &["--input-format"],
+    );
+    pff(&["validate", RECORDS])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--rules"));
+    fails_with(
+        &["validate", RECORDS, "--rules", RULES, "--max-workers", "0"],
+        &["at least 1"],
+    );
+    pff(&["--version"]).assert().code(0);
+}
+
+#[test]
+fn input_format_override() {
+    let dir = TempDir::new().unwrap();
+    let data = write(
+        &dir,
+        "records.data",
+        br#"{"id":"K1","paymentContext":"Control"}"#,
+    );
+    pff(&[
+        "validate",
+        &data,
+        "--rules",
+        RULES,
+        "--input-format",
+        "json",
+    ])
+    .assert()
+    .code(1);
+    assert!(Path::new(&data).exists());
+}

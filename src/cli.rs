@@ -109,12 +109,13 @@ pub struct ValidateArgs {
     /// Findings listed per record in the human format.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
-    /// Keep at most N findings per record (the most confident); counts stay exact.
-    #[arg(long, value_name = "N")]
-    pub max_violations: Option<usize>,
-    /// Keep at most N findings per rule per record.
-    #[arg(long, value_name = "N")]
-    pub max_violations_per_rule: Option<usize>,
+    /// Keep at most N findings per record (the most confident; `all` keeps every one).
+    /// Counts stay exact and a capped record is marked `truncated`.
+    #[arg(long, value_name = "N|all", default_value = "1000", value_parser = parse_limit)]
+    pub max_violations: usize,
+    /// Keep at most N findings per rule per record (`all`: no limit).
+    #[arg(long, value_name = "N|all", default_value = "all", value_parser = parse_limit)]
+    pub max_violations_per_rule: usize,
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +127,16 @@ pub struct TriplesArgs {
     /// Write here instead of standard output.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+/// `N` or `all` (no limit).
+fn parse_limit(s: &str) -> Result<usize, String> {
+    match s {
+        "all" => Ok(usize::MAX),
+        n => n
+            .parse()
+            .map_err(|_| format!("`{n}` is not a count; give a whole number or `all`")),
+    }
 }
 
 /// Parses the command line and runs it.
@@ -219,14 +230,12 @@ fn validate_cmd(args: ValidateArgs) -> Result<u8> {
             warning: args.warning_confidence,
         },
         findings: true,
-        max_violations_per_rule: args.max_violations_per_rule.unwrap_or(usize::MAX),
+        max_violations_per_rule: args.max_violations_per_rule,
         // The human format lists `--top` findings a record; building the rest would only
         // cost memory (the counts stay exact either way).
-        max_violations: match (args.max_violations, args.format) {
-            (Some(n), OutputFormat::Human) => n.min(args.top),
-            (Some(n), _) => n,
-            (None, OutputFormat::Human) => args.top,
-            (None, _) => usize::MAX,
+        max_violations: match args.format {
+            OutputFormat::Human => args.max_violations.min(args.top),
+            _ => args.max_violations,
         },
     };
     let severity = opts.severity;

@@ -18,7 +18,7 @@ use crate::triples::json::{self, Mapping};
 use crate::triples::{DataError, Format, Graph, GraphBuilder, tsv};
 
 /// Records read and checked together: bounds memory whatever the file size.
-pub const CHUNK_RECORDS: usize = 256;
+pub const CHUNK_RECORDS: usize = 64;
 
 /// How to check and what to keep.
 #[derive(Debug, Clone)]

@@ -35,7 +35,9 @@ fn check_record(c: &mut Criterion, name: &str, rules: &RuleSet, record: &Path) {
     c.bench_function(name, |b| {
         b.iter(|| {
             let mut g = GraphBuilder::new(&rules.symbols);
-            Mapping::default().record(&value, 0, &mut g).expect("object");
+            Mapping::default()
+                .record(&value, 0, &mut g)
+                .expect("object");
             let g = g.finish();
             black_box(engine.check(&g, CheckOptions::default()).outcomes.len())
         })
@@ -44,7 +46,12 @@ fn check_record(c: &mut Criterion, name: &str, rules: &RuleSet, record: &Path) {
 
 fn benches(c: &mut Criterion) {
     let sample_rules = load_rules(&repo("data/rules.txt")).expect("sample rules");
-    check_record(c, "sample record x 36 rules", &sample_rules, &repo("data/records.jsonl"));
+    check_record(
+        c,
+        "sample record x 36 rules",
+        &sample_rules,
+        &repo("data/records.jsonl"),
+    );
 
     if let Some(path) = shared("kg/fb15k237/rules") {
         let mut g = c.benchmark_group("parse");
@@ -56,7 +63,12 @@ fn benches(c: &mut Criterion) {
     }
     if let (Some(rules), Some(record)) = (shared("pff/rules-1200"), shared("pff/test.json")) {
         let rules = load_rules(&rules).expect("parses");
-        check_record(c, "test.json x rules-1200 (150k rules), check only", &rules, &record);
+        check_record(
+            c,
+            "test.json x rules-1200 (150k rules), check only",
+            &rules,
+            &record,
+        );
     }
 }
 

@@ -2,7 +2,7 @@
 """Generates pff's sample data: small TM Forum style customer records.
 
     python3 data/generate.py            # writes data/train.jsonl, data/records.jsonl,
-                                        # data/records-truth.jsonl
+                                        # data/records-truth.jsonl, data/records/*.json
     pff validate data/train.jsonl --rules data/rule-templates.txt --rule-stats data/rules.txt
 
 Deterministic (fixed seed). `train.jsonl` has a little natural noise so that mined
@@ -135,6 +135,12 @@ def main():
     write(HERE / "train.jsonl", train)
     write(HERE / "records.jsonl", records)
     write(HERE / "records-truth.jsonl", truth)
+    # One file per record: the tasks of manifests/smoke.yaml.
+    (HERE / "records").mkdir(exist_ok=True)
+    for rec in records:
+        with open(HERE / "records" / f"{rec['id']}.json", "w", encoding="utf-8") as f:
+            json.dump(rec, f, ensure_ascii=False, indent=1)
+            f.write("\n")
 
 
 def write(path, items):

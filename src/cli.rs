@@ -8,16 +8,16 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::hardware::{Machine, Plan, Requests};
+use crate::manifest::Manifest;
+use crate::pipeline::{self, RunConfig};
 use crate::report::{FailOn, OutputFormat, RunInfo, SeverityCuts};
 use crate::rules::{RuleSet, load_rules};
 use crate::triples::Format;
 use crate::triples::json::Mapping;
 use crate::validate::{self, Event, Validator};
 
-/// Exit codes: 0 clean, 1 violations at or above `--fail-on`, 2 error.
-pub const EXIT_CLEAN: u8 = 0;
-pub const EXIT_VIOLATIONS: u8 = 1;
-pub const EXIT_ERROR: u8 = 2;
+use crate::exit::{CLEAN as EXIT_CLEAN, ERROR as EXIT_ERROR, VIOLATIONS as EXIT_VIOLATIONS};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,7 +25,8 @@ pub const EXIT_ERROR: u8 = 2;
     version,
     about = "Validate data against mined AnyBURL rules: report every place where a rule's body \
              holds but its conclusion is missing.",
-    after_help = "Exit codes: 0 no violation at or above --fail-on, 1 violations, 2 error."
+    after_help = "Exit codes: 0 no violation at or above --fail-on, 1 violations, 2 error, \
+                  3 some tasks of a run failed, 130/143 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -38,6 +39,49 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Write the triples of a data file as AnyBURL training data (subject TAB relation TAB object).
     Triples(TriplesArgs),
+    /// Run a manifest: check its tasks with workers sized to the machine, under a memory guard.
+    Run(RunArgs),
+    /// Print the machine, its profile and the plan a run would use.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The manifest (YAML).
+    pub manifest: PathBuf,
+    /// Worker threads: overrides the manifest and the hardware profile's cap.
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
+    /// Output folder (default: the manifest's `output`, else out/<execution_id>).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Rules file (default: the manifest's `rules`).
+    #[arg(short, long)]
+    pub rules: Option<PathBuf>,
+    /// Continue an interrupted execution: finished tasks are skipped.
+    #[arg(long, conflicts_with = "fresh")]
+    pub resume: bool,
+    /// Discard an earlier execution's results in the output folder and start afresh.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Print the profile and plan, then exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Memory budget (e.g. 512M, 2G): no new task is admitted while pff's RSS is above it.
+    #[arg(long, value_name = "SIZE", value_parser = crate::hardware::parse_size)]
+    pub memory_limit: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Worker threads to plan for.
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
+    #[arg(long, value_name = "SIZE", value_parser = crate::hardware::parse_size)]
+    pub memory_limit: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -155,6 +199,19 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate_cmd(args),
         Command::Triples(args) => triples_cmd(args),
+        Command::Run(args) => run_cmd(args),
+        Command::Doctor(args) => {
+            let plan = Plan::new(
+                Machine::detect(),
+                Requests {
+                    cli_workers: args.max_workers,
+                    memory_limit: args.memory_limit,
+                    ..Requests::default()
+                },
+            );
+            println!("{}", plan.describe());
+            Ok(EXIT_CLEAN)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -231,6 +288,7 @@ fn validate_cmd(args: ValidateArgs) -> Result<u8> {
         },
         findings: true,
         max_violations_per_rule: args.max_violations_per_rule,
+        parallel_rules: true,
         // The human format lists `--top` findings a record; building the rest would only
         // cost memory (the counts stay exact either way).
         max_violations: match args.format {
@@ -301,4 +359,93 @@ fn triples_cmd(args: TriplesArgs) -> Result<u8> {
     )?;
     out.flush().context("cannot write the triples")?;
     Ok(EXIT_CLEAN)
+}
+
+fn run_cmd(args: RunArgs) -> Result<u8> {
+    let manifest = Manifest::load(&args.manifest)?;
+    if args.max_workers == Some(0) {
+        bail!("--max-workers must be at least 1");
+    }
+    let plan = Plan::new(
+        Machine::detect(),
+        Requests {
+            cli_workers: args.max_workers,
+            manifest_workers: manifest.max_workers,
+            resource_usage: manifest.resource_usage,
+            memory_limit: args.memory_limit,
+        },
+    );
+    for w in &plan.warnings {
+        eprintln!("pff: warning: {w}");
+    }
+    let output = args
+        .output
+        .clone()
+        .or_else(|| manifest.output.clone())
+        .unwrap_or_else(|| Path::new("out").join(&manifest.execution_id));
+    let rules_path = match (&args.rules, manifest.rules.as_slice()) {
+        (Some(r), _) => r.clone(),
+        (None, [one]) => one.clone(),
+        (None, []) => bail!("no rules: give the manifest a `rules:` entry or pass --rules FILE"),
+        (None, [first, ..]) => {
+            eprintln!(
+                "pff: warning: the manifest names {} rule files; this version checks the first, {}",
+                manifest.rules.len(),
+                first.display()
+            );
+            first.clone()
+        }
+    };
+    if args.dry_run {
+        println!("{}", plan.describe());
+        println!(
+            "execution {}: {} tasks, rules {}, output {}",
+            manifest.execution_id,
+            manifest.tasks.len(),
+            rules_path.display(),
+            output.display()
+        );
+        return Ok(EXIT_CLEAN);
+    }
+    plan.preflight().map_err(anyhow::Error::msg)?;
+    let mut rules = load_rules(&rules_path)?;
+    rules.retain(|r| r.confidence >= manifest.min_confidence);
+    let validator = Validator::new(
+        &rules,
+        validate::Options {
+            mapping: Mapping {
+                id_key: manifest.id_key.clone(),
+            },
+            max_violations: manifest.max_violations,
+            parallel_rules: false,
+            ..validate::Options::default()
+        },
+    );
+    let outcome = pipeline::run(
+        &validator,
+        &RunConfig {
+            manifest: &manifest,
+            plan: &plan,
+            output: output.clone(),
+            resume: args.resume,
+            fresh: args.fresh,
+            quiet: args.quiet,
+        },
+    )?;
+    let s = &outcome.summary;
+    if !args.quiet {
+        eprintln!(
+            "pff: {}: {}/{} tasks done, {} failed; {} violations ({} error, {} warning, {} info); results in {}",
+            s.execution_id,
+            s.tasks_done,
+            s.tasks,
+            s.tasks_failed,
+            s.violations.total(),
+            s.violations.error,
+            s.violations.warning,
+            s.violations.info,
+            output.display()
+        );
+    }
+    Ok(outcome.code)
 }

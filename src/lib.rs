@@ -1,14 +1,32 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`intern`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`validate`] → `cli`.
+//! [`intern`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`validate`] →
+//! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
 pub mod engine;
+pub mod hardware;
 pub mod intern;
+pub mod manifest;
+pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod triples;
 pub mod validate;
+
+/// Process exit codes.
+pub mod exit {
+    /// No violation at or above the chosen level.
+    pub const CLEAN: u8 = 0;
+    /// Violations at or above the chosen level.
+    pub const VIOLATIONS: u8 = 1;
+    /// Bad usage, bad manifest, unreadable or malformed input.
+    pub const ERROR: u8 = 2;
+    /// `pff run`: some tasks failed.
+    pub const TASKS_FAILED: u8 = 3;
+    pub const SIGINT: u8 = 130;
+    pub const SIGTERM: u8 = 143;
+}
 
 #[doc(hidden)]
 pub mod cli;

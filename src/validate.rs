@@ -33,6 +33,9 @@ pub struct Options {
     pub max_violations_per_rule: usize,
     /// Findings kept per record (the most confident).
     pub max_violations: usize,
+    /// Check one record's rules in parallel (false when records are already spread over
+    /// workers, as in `pff run`).
+    pub parallel_rules: bool,
 }
 
 impl Default for Options {
@@ -44,6 +47,7 @@ impl Default for Options {
             findings: true,
             max_violations_per_rule: usize::MAX,
             max_violations: usize::MAX,
+            parallel_rules: true,
         }
     }
 }
@@ -125,12 +129,19 @@ impl<'r> Validator<'r> {
         let rules = self.rules();
         // A record keeps at most `max_violations` findings, so no rule needs to hand over
         // more than that (its first ones are its best: ties within a rule keep discovery order).
-        let per_rule = self.opts.max_violations_per_rule.min(self.opts.max_violations);
+        let per_rule = self
+            .opts
+            .max_violations_per_rule
+            .min(self.opts.max_violations);
         let opts = CheckOptions {
             collect_violations: self.opts.findings && per_rule > 0,
             max_violations_per_rule: per_rule,
         };
-        let res = self.engine.check(g, opts);
+        let res = if self.opts.parallel_rules {
+            self.engine.check(g, opts)
+        } else {
+            self.engine.check_sequential(g, opts)
+        };
         let mut counts = RuleCounts {
             total: rules.rules.len(),
             ..RuleCounts::default()
@@ -328,6 +339,52 @@ impl<'r> Validator<'r> {
         }
         summary.rules_violated = stats.counts.iter().filter(|(p, c)| p > c).count();
         Ok((summary, stats))
+    }
+
+    /// Checks a whole data file held in memory (one task of `pff run`): its reports in order
+    /// and the per-rule counts, or the error that made it unreadable as a whole.
+    pub fn check_bytes(
+        &self,
+        label: &str,
+        format: Format,
+        bytes: &[u8],
+    ) -> Result<(Vec<RecordReport>, RuleStats), DataError> {
+        let mut reports = Vec::new();
+        let mut stats = RuleStats::new(self.rules().rules.len());
+        let mut take = |(r, o): (RecordReport, Vec<RuleOutcome>)| {
+            stats.add(&o);
+            reports.push(r);
+        };
+        match format {
+            Format::Tsv => {
+                let mut b = GraphBuilder::new(&self.rules().symbols);
+                tsv::read(label, bytes, &mut b)?;
+                take(self.check_graph(&b.finish(), 0, 1, label.to_string()));
+            }
+            Format::Json => {
+                let doc = json::parse(bytes).map_err(|e| e.into_data_error(label, bytes, 1))?;
+                match &doc {
+                    json::Json::Arr(items) => {
+                        for (i, v) in items.iter().enumerate() {
+                            take(self.check_value(label, v, i, 1));
+                        }
+                    }
+                    other => take(self.check_value(label, other, 0, 1)),
+                }
+            }
+            Format::Jsonl => {
+                let mut index = 0;
+                for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let v = json::parse(line).map_err(|e| e.into_data_error(label, line, n + 1))?;
+                    take(self.check_value(label, &v, index, n + 1));
+                    index += 1;
+                }
+            }
+        }
+        Ok((reports, stats))
     }
 
     fn check_value(

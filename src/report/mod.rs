@@ -59,7 +59,7 @@ impl SeverityCuts {
 }
 
 /// The lowest severity that makes a run fail (exit code 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailOn {
     Error,
@@ -80,7 +80,7 @@ impl FailOn {
 }
 
 /// Violations counted by severity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SeverityCounts {
     pub error: u64,
     pub warning: u64,

@@ -1,0 +1,359 @@
+//! The machine, its profile (low / mid / high spec), the run plan sized from it, and the
+//! memory guard.
+
+use std::fmt;
+
+use serde::Serialize;
+use sysinfo::{MemoryRefreshKind, System};
+
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+/// What the machine offers this process.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Machine {
+    /// CPUs this process may use (`available_parallelism`, which honours cgroup quotas and
+    /// affinity masks).
+    pub cpus: usize,
+    /// Memory this process may use: the smaller of physical memory and the cgroup limit.
+    pub memory: u64,
+    /// Memory available now.
+    pub available: u64,
+    pub cgroup_limit: Option<u64>,
+}
+
+impl Machine {
+    pub fn detect() -> Machine {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut sys = System::new();
+        sys.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram());
+        let cgroup_limit = cgroup_memory_limit();
+        let total = sys.total_memory();
+        let memory = cgroup_limit.map_or(total, |l| l.min(total));
+        let mut available = sys.available_memory().min(memory);
+        if let (Some(limit), Some(used)) = (cgroup_limit, cgroup_memory_used()) {
+            available = available.min(limit.saturating_sub(used));
+        }
+        Machine {
+            cpus,
+            memory,
+            available,
+            cgroup_limit,
+        }
+    }
+}
+
+/// cgroup v2 `memory.max` (or v1 `memory.limit_in_bytes`) of this process, when set.
+fn cgroup_memory_limit() -> Option<u64> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        // v1 reports "no limit" as a huge number.
+        .filter(|&l| l < (1 << 60))
+}
+
+fn cgroup_memory_used() -> Option<u64> {
+    std::fs::read_to_string("/sys/fs/cgroup/memory.current")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// Resident set size of this process in bytes.
+pub fn current_rss() -> u64 {
+    // /proc/self/statm: size resident ... in pages. Cheap enough to read per task.
+    if let Ok(s) = std::fs::read_to_string("/proc/self/statm")
+        && let Some(pages) = s
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u64>().ok())
+    {
+        return pages * 4096;
+    }
+    let mut sys = System::new();
+    let pid = sysinfo::Pid::from_u32(std::process::id());
+    sys.refresh_processes(sysinfo::ProcessesToUpdate::Some(&[pid]), true);
+    sys.process(pid).map_or(0, |p| p.memory())
+}
+
+/// Machine classes, each with a safe worker cap and memory share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Low,
+    Mid,
+    High,
+}
+
+impl Profile {
+    pub fn of(m: &Machine) -> Profile {
+        if m.cpus <= 2 || m.memory < 4 * GIB {
+            Profile::Low
+        } else if m.cpus <= 8 || m.memory < 32 * GIB {
+            Profile::Mid
+        } else {
+            Profile::High
+        }
+    }
+
+    /// The most workers that is safe: all CPUs on a small box (pff is the job), one CPU left
+    /// for the system on larger ones.
+    pub fn worker_cap(self, m: &Machine) -> usize {
+        match self {
+            Profile::Low => m.cpus.max(1),
+            Profile::Mid | Profile::High => (m.cpus - 1).max(1),
+        }
+    }
+
+    /// The share of the machine's memory a run may use.
+    pub fn memory_share(self) -> f64 {
+        match self {
+            Profile::Low => 0.6,
+            Profile::Mid => 0.7,
+            Profile::High => 0.8,
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Profile::Low => "low spec",
+            Profile::Mid => "mid spec",
+            Profile::High => "high spec",
+        })
+    }
+}
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Requests {
+    /// `--max-workers`: an explicit override, wins over everything.
+    pub cli_workers: Option<usize>,
+    /// The manifest's `max_workers`: clamped to the profile's cap.
+    pub manifest_workers: Option<usize>,
+    /// The manifest's `resource_usage`, percent.
+    pub resource_usage: Option<f64>,
+    /// `--memory-limit` in bytes.
+    pub memory_limit: Option<u64>,
+}
+
+/// How a run is sized.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub machine: Machine,
+    pub profile: Profile,
+    pub worker_cap: usize,
+    pub workers: usize,
+    /// Task inputs read or fetched at once.
+    pub io_concurrency: usize,
+    /// Tasks read but not yet checked, at most.
+    pub input_queue: usize,
+    /// Results checked but not yet written, at most.
+    pub result_queue: usize,
+    /// Bytes of RSS above which no new task is admitted.
+    pub memory_budget: u64,
+    /// Why the plan differs from what was asked.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn new(machine: Machine, req: Requests) -> Plan {
+        let profile = Profile::of(&machine);
+        let cap = profile.worker_cap(&machine);
+        let mut warnings = Vec::new();
+        let share = req
+            .resource_usage
+            .map_or(profile.memory_share(), |p| (p / 100.0).clamp(0.01, 1.0));
+        let workers = match (req.cli_workers, req.manifest_workers) {
+            (Some(n), _) => {
+                if n > cap {
+                    warnings.push(format!(
+                        "--max-workers {n} exceeds the {profile} cap of {cap} workers for {} CPUs; \
+                         running {n} as asked",
+                        machine.cpus
+                    ));
+                }
+                n
+            }
+            (None, Some(n)) if n > cap => {
+                warnings.push(format!(
+                    "the manifest asks for {n} workers but this {profile} machine has {} CPUs: \
+                     using {cap} (more would only contend; --max-workers overrides)",
+                    machine.cpus
+                ));
+                cap
+            }
+            (None, Some(n)) => n,
+            (None, None) => match req.resource_usage {
+                Some(p) => ((cap as f64 * p / 100.0).ceil() as usize).clamp(1, cap),
+                None => cap,
+            },
+        };
+        let memory_budget = req
+            .memory_limit
+            .unwrap_or((machine.memory as f64 * share) as u64);
+        Plan {
+            machine,
+            profile,
+            worker_cap: cap,
+            workers,
+            io_concurrency: (workers * 2).clamp(2, 32),
+            input_queue: workers * 2,
+            result_queue: workers * 2,
+            memory_budget,
+            warnings,
+        }
+    }
+
+    /// Refuses to start when the machine cannot give the run its budget's headroom.
+    pub fn preflight(&self) -> Result<(), String> {
+        let m = &self.machine;
+        let floor = 64 * MIB;
+        if m.available < floor {
+            return Err(format!(
+                "only {} MB of memory is available (of {} MB); pff needs at least {} MB. \
+                 Free memory (stop other jobs) and run again",
+                m.available / MIB,
+                m.memory / MIB,
+                floor / MIB
+            ));
+        }
+        Ok(())
+    }
+
+    /// A person-readable description (for `--dry-run`).
+    pub fn describe(&self) -> String {
+        let m = &self.machine;
+        let mut s = format!(
+            "machine: {} CPUs, {} MB memory{}, {} MB available\n\
+             profile: {} (worker cap {}, memory share {:.0}%)\n\
+             plan: {} workers, {} inputs read at once, queues of {} inputs and {} results, \
+             memory budget {} MB",
+            m.cpus,
+            m.memory / MIB,
+            m.cgroup_limit
+                .map_or(String::new(), |l| format!(" (cgroup limit {} MB)", l / MIB)),
+            m.available / MIB,
+            self.profile,
+            self.worker_cap,
+            self.profile.memory_share() * 100.0,
+            self.workers,
+            self.io_concurrency,
+            self.input_queue,
+            self.result_queue,
+            self.memory_budget / MIB
+        );
+        for w in &self.warnings {
+            s.push_str(&format!("\nwarning: {w}"));
+        }
+        s
+    }
+}
+
+/// Parses `512M`, `2G`, `1.5GiB`, `100000` (bytes).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 512M, 2G)"))?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => MIB,
+        "g" | "gb" | "gib" => GIB,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use K, M or G)")),
+    };
+    if n < 0.0 {
+        return Err(format!("`{s}` is negative"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(cpus: usize, gib: u64) -> Machine {
+        Machine {
+            cpus,
+            memory: gib * GIB,
+            available: gib * GIB / 2,
+            cgroup_limit: None,
+        }
+    }
+
+    #[test]
+    fn profiles() {
+        assert_eq!(Profile::of(&machine(2, 24)), Profile::Low);
+        assert_eq!(Profile::of(&machine(12, 2)), Profile::Low);
+        assert_eq!(Profile::of(&machine(12, 16)), Profile::Mid);
+        assert_eq!(Profile::of(&machine(32, 128)), Profile::High);
+    }
+
+    #[test]
+    fn manifest_workers_are_clamped_cli_wins() {
+        // The predecessor's 16 workers on a 12-thread laptop.
+        let p = Plan::new(
+            machine(12, 16),
+            Requests {
+                manifest_workers: Some(16),
+                ..Default::default()
+            },
+        );
+        assert_eq!(p.workers, 11);
+        assert!(p.warnings[0].contains("asks for 16 workers"));
+        let p = Plan::new(
+            machine(12, 16),
+            Requests {
+                manifest_workers: Some(16),
+                cli_workers: Some(16),
+                ..Default::default()
+            },
+        );
+        assert_eq!(p.workers, 16);
+        assert!(p.warnings[0].contains("exceeds"));
+        let p = Plan::new(
+            machine(2, 24),
+            Requests {
+                cli_workers: Some(1),
+                ..Default::default()
+            },
+        );
+        assert_eq!(p.workers, 1);
+        assert!(p.warnings.is_empty());
+    }
+
+    #[test]
+    fn resource_usage_scales_workers_and_memory() {
+        let p = Plan::new(
+            machine(12, 16),
+            Requests {
+                resource_usage: Some(50.0),
+                ..Default::default()
+            },
+        );
+        assert_eq!(p.workers, 6);
+        assert_eq!(p.memory_budget, 8 * GIB);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M").unwrap(), 512 * MIB);
+        assert_eq!(parse_size("2G").unwrap(), 2 * GIB);
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3X").is_err());
+    }
+
+    #[test]
+    fn detects_this_machine() {
+        let m = Machine::detect();
+        assert!(m.cpus >= 1);
+        assert!(m.memory > 0);
+        assert!(current_rss() > 0);
+    }
+}

@@ -1,0 +1,429 @@
+//! Run manifests (YAML): the execution id, the tasks (records to check), the step sequence,
+//! the rules and the output. Accepts the predecessor's manifests as they are.
+//!
+//! Every problem is collected and reported at once with file, line and column, before any work
+//! starts.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::report::FailOn;
+
+/// Step sequences pff knows; a task's `sequence` must name one.
+pub const SEQUENCES: &[(&str, &[&str])] = &[
+    ("Validar Json", &["read", "triples", "check", "report"]),
+    ("validate", &["read", "triples", "check", "report"]),
+];
+
+/// The default sequence when neither the task nor the manifest names one.
+pub const DEFAULT_SEQUENCE: &str = "validate";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    execution_id: Spanned<String>,
+    #[serde(default)]
+    max_workers: Option<Spanned<usize>>,
+    /// Percent of the machine to use.
+    #[serde(default)]
+    resource_usage: Option<Spanned<f64>>,
+    #[serde(default)]
+    rules: Option<Spanned<OneOrMany>>,
+    #[serde(default)]
+    output: Option<String>,
+    #[serde(default)]
+    sequence: Option<Spanned<String>>,
+    #[serde(default)]
+    min_confidence: Option<Spanned<f64>>,
+    #[serde(default)]
+    fail_on: Option<FailOn>,
+    #[serde(default)]
+    id_key: Option<String>,
+    #[serde(default)]
+    max_violations: Option<usize>,
+    tasks: Vec<RawTask>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    /// The task's key (the predecessor's MSISDN); names the record file when `source` is absent.
+    msisdn: Spanned<String>,
+    #[serde(default)]
+    sequence: Option<Spanned<String>>,
+    #[serde(default)]
+    source: Option<Spanned<String>>,
+}
+
+/// One record file to check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// The task's key (unique in the manifest).
+    pub id: String,
+    pub sequence: String,
+    /// Where the record comes from.
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A file, resolved against the manifest's folder.
+    File(PathBuf),
+    /// An `http(s)://` URL.
+    Url(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Url(u) => f.write_str(u),
+        }
+    }
+}
+
+/// A checked manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub execution_id: String,
+    pub max_workers: Option<usize>,
+    /// Percent of the machine to use (1..=100).
+    pub resource_usage: Option<f64>,
+    /// Rule files, resolved against the manifest's folder (empty: `--rules` must name one).
+    pub rules: Vec<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub min_confidence: f64,
+    pub fail_on: FailOn,
+    pub id_key: String,
+    pub max_violations: usize,
+    pub tasks: Vec<Task>,
+}
+
+/// One problem, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read manifest {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", problems_message(.path, .problems))]
+    Invalid {
+        path: String,
+        problems: Vec<Problem>,
+    },
+}
+
+fn problems_message(path: &str, problems: &[Problem]) -> String {
+    let mut s = format!(
+        "manifest {path} has {} problem{}:",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        if p.line > 0 {
+            s.push_str(&format!(
+                "\n  {path}:{}:{}: {}",
+                p.line, p.column, p.message
+            ));
+        } else {
+            s.push_str(&format!("\n  {path}: {}", p.message));
+        }
+    }
+    s
+}
+
+fn at<T>(s: &Spanned<T>, message: String) -> Problem {
+    Problem {
+        line: s.referenced.line(),
+        column: s.referenced.column(),
+        message,
+    }
+}
+
+impl Manifest {
+    /// Reads and checks a manifest file.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Checks manifest text; relative paths resolve against `path`'s folder.
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
+        let shown = path.display().to_string();
+        let raw: Raw = serde_saphyr::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            ManifestError::Invalid {
+                path: shown.clone(),
+                problems: vec![Problem {
+                    line,
+                    column,
+                    message: first_line(&e.to_string()),
+                }],
+            }
+        })?;
+        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let resolve = |p: &str| {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let mut problems = Vec::new();
+
+        if raw.execution_id.value.trim().is_empty() {
+            problems.push(at(&raw.execution_id, "execution_id is empty".into()));
+        } else if !raw
+            .execution_id
+            .value
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+        {
+            problems.push(at(
+                &raw.execution_id,
+                "execution_id may hold only letters, digits, `-`, `_` and `.` (it names the output folder)".into(),
+            ));
+        }
+        if let Some(w) = &raw.max_workers
+            && w.value == 0
+        {
+            problems.push(at(w, "max_workers must be at least 1".into()));
+        }
+        if let Some(r) = &raw.resource_usage
+            && !(r.value > 0.0 && r.value <= 100.0)
+        {
+            problems.push(at(r, "resource_usage is a percentage in (0, 100]".into()));
+        }
+        if let Some(c) = &raw.min_confidence
+            && !(0.0..=1.0).contains(&c.value)
+        {
+            problems.push(at(c, "min_confidence must be in [0, 1]".into()));
+        }
+        let rules: Vec<PathBuf> = match raw.rules.as_ref().map(|r| &r.value) {
+            None => Vec::new(),
+            Some(OneOrMany::One(r)) => vec![resolve(r)],
+            Some(OneOrMany::Many(rs)) => rs.iter().map(|r| resolve(r)).collect(),
+        };
+        if let Some(spanned) = &raw.rules {
+            for p in rules.iter().filter(|p| !p.is_file()) {
+                problems.push(at(
+                    spanned,
+                    format!("rules file {} does not exist", p.display()),
+                ));
+            }
+        }
+        let known = |name: &str| SEQUENCES.iter().any(|(n, _)| *n == name);
+        let names = || {
+            SEQUENCES
+                .iter()
+                .map(|(n, _)| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(s) = &raw.sequence
+            && !known(&s.value)
+        {
+            problems.push(at(
+                s,
+                format!("unknown sequence `{}`; known: {}", s.value, names()),
+            ));
+        }
+        if raw.tasks.is_empty() {
+            problems.push(Problem {
+                line: 0,
+                column: 0,
+                message: "`tasks` is empty: nothing to run".into(),
+            });
+        }
+        let mut seen: HashMap<&str, u64> = HashMap::new();
+        let mut tasks = Vec::new();
+        for t in &raw.tasks {
+            if let Some(first) = seen.insert(&t.msisdn.value, t.msisdn.referenced.line()) {
+                problems.push(at(
+                    &t.msisdn,
+                    format!(
+                        "duplicate task `{}` (first at line {first})",
+                        t.msisdn.value
+                    ),
+                ));
+            }
+            let sequence = match (&t.sequence, &raw.sequence) {
+                (Some(s), _) => {
+                    if !known(&s.value) {
+                        problems.push(at(
+                            s,
+                            format!("unknown sequence `{}`; known: {}", s.value, names()),
+                        ));
+                    }
+                    s.value.clone()
+                }
+                (None, Some(s)) => s.value.clone(),
+                (None, None) => DEFAULT_SEQUENCE.to_string(),
+            };
+            let src = t.source.as_ref().unwrap_or(&t.msisdn);
+            let source = if src.value.starts_with("http://") || src.value.starts_with("https://") {
+                Source::Url(src.value.clone())
+            } else {
+                let p = resolve(&src.value);
+                if !p.is_file() {
+                    problems.push(at(
+                        src,
+                        format!("task source {} does not exist", p.display()),
+                    ));
+                }
+                Source::File(p)
+            };
+            tasks.push(Task {
+                id: t.msisdn.value.clone(),
+                sequence,
+                source,
+            });
+        }
+        if !problems.is_empty() {
+            return Err(ManifestError::Invalid {
+                path: shown,
+                problems,
+            });
+        }
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            execution_id: raw.execution_id.value,
+            max_workers: raw.max_workers.map(|w| w.value),
+            resource_usage: raw.resource_usage.map(|r| r.value),
+            rules,
+            output: raw.output.map(PathBuf::from),
+            min_confidence: raw.min_confidence.map_or(0.0, |c| c.value),
+            fail_on: raw.fail_on.unwrap_or(FailOn::Error),
+            id_key: raw.id_key.unwrap_or_else(|| "id".into()),
+            max_violations: raw.max_violations.unwrap_or(1000),
+            tasks,
+        })
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[&str]) -> tempfile::TempDir {
+        let d = tempfile::TempDir::new().unwrap();
+        for f in files {
+            std::fs::write(d.path().join(f), "{}").unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn predecessor_manifest_as_is() {
+        let d = dir_with(&["test.json"]);
+        let m = Manifest::parse(
+            &d.path().join("m.yaml"),
+            "execution_id: execucao-gerada\nmax_workers: 16\ntasks:\n- msisdn: test.json\n  sequence: Validar Json\n",
+        )
+        .unwrap();
+        assert_eq!(m.execution_id, "execucao-gerada");
+        assert_eq!(m.max_workers, Some(16));
+        assert_eq!(m.tasks[0].sequence, "Validar Json");
+        assert_eq!(m.tasks[0].source, Source::File(d.path().join("test.json")));
+    }
+
+    #[test]
+    fn all_problems_at_once_with_locations() {
+        let d = dir_with(&["a.json"]);
+        let err = Manifest::parse(
+            &d.path().join("m.yaml"),
+            "execution_id: x\nrules: missing.rules\ntasks:\n- msisdn: a.json\n- msisdn: a.json\n- msisdn: b.json\n  sequence: Nope\n",
+        )
+        .unwrap_err();
+        let ManifestError::Invalid { problems, .. } = &err else {
+            panic!()
+        };
+        let msgs: Vec<_> = problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(problems.len(), 4, "{msgs:?}");
+        assert_eq!(problems[0].line, 2);
+        assert!(problems[0].message.contains("missing.rules"));
+        assert!(
+            problems[1]
+                .message
+                .contains("duplicate task `a.json` (first at line 4)")
+        );
+        assert_eq!(problems[1].line, 5);
+        assert!(
+            problems[2]
+                .message
+                .contains("unknown sequence `Nope`; known: `Validar Json`, `validate`")
+        );
+        assert!(problems[3].message.contains("b.json does not exist"));
+        assert!(err.to_string().contains("m.yaml:7:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_and_wrong_type_are_located() {
+        let d = dir_with(&[]);
+        let err = Manifest::parse(
+            &d.path().join("m.yaml"),
+            "execution_id: x\nmax_wrokers: 3\ntasks: []\n",
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("max_wrokers") && msg.contains("m.yaml:2:"),
+            "{msg}"
+        );
+        let err = Manifest::parse(
+            &d.path().join("m.yaml"),
+            "execution_id: x\nmax_workers: many\ntasks: []\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("m.yaml:2:"), "{err}");
+    }
+
+    #[test]
+    fn urls_and_sources() {
+        let d = dir_with(&["r.json"]);
+        let m = Manifest::parse(
+            &d.path().join("m.yaml"),
+            "execution_id: x\nsequence: validate\ntasks:\n- msisdn: '5511'\n  source: https://example.invalid/r.json\n- msisdn: '5512'\n  source: r.json\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m.tasks[0].source,
+            Source::Url("https://example.invalid/r.json".into())
+        );
+        assert_eq!(m.tasks[1].id, "5512");
+        assert_eq!(m.tasks[1].sequence, "validate");
+    }
+}

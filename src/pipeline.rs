@@ -1,0 +1,625 @@
+//! `pff run`: tasks flow reader → workers → writer through bounded queues.
+//!
+//! ```text
+//!  tokio (I/O): admit task ─(memory guard, stop flag)─▶ read ≤ io_concurrency at once
+//!        │ bounded queue (input_queue)
+//!        ▼
+//!  workers (plain threads, `plan.workers`): triples + rules, one task each
+//!        │ bounded queue (result_queue)
+//!        ▼
+//!  writer (calling thread): tasks/NNNNNN-<id>.json atomically, events.jsonl, progress
+//! ```
+//!
+//! A task whose result file exists is done: `--resume` skips it, and the final `results.csv` and
+//! `summary.json` are built from the result files, so an interrupted and resumed execution ends
+//! with the same outputs as an uninterrupted one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::exit;
+use crate::hardware::{Plan, current_rss};
+use crate::manifest::{Manifest, Source, Task};
+use crate::report::{FailOn, RecordReport, SeverityCounts};
+use crate::triples::Format;
+use crate::validate::Validator;
+
+/// Why a run stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot write to the output folder {path}")]
+    Output {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "output folder {0} already holds results of an execution; pass --resume to continue it, \
+         --fresh to discard them, or choose another --output"
+    )]
+    NotEmpty(String),
+    #[error("output folder {path} belongs to execution `{found}`, not `{expected}`")]
+    OtherExecution {
+        path: String,
+        found: String,
+        expected: String,
+    },
+    #[error("{0}")]
+    Memory(String),
+    #[error("cannot start the I/O runtime")]
+    Runtime(#[source] io::Error),
+}
+
+fn out_err(path: &Path) -> impl FnOnce(io::Error) -> RunError + '_ {
+    move |source| RunError::Output {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename: readers (and a crash) see
+/// the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+}
+
+/// What a run needs besides the validator.
+pub struct RunConfig<'a> {
+    pub manifest: &'a Manifest,
+    pub plan: &'a Plan,
+    pub output: PathBuf,
+    pub resume: bool,
+    /// Discard an earlier execution's results in the output folder and start afresh.
+    pub fresh: bool,
+    pub quiet: bool,
+}
+
+/// The result file of one task.
+#[derive(Debug, Serialize)]
+struct TaskResult<'a> {
+    task: &'a str,
+    sequence: &'a str,
+    source: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    violations: SeverityCounts,
+    records: Vec<RecordReport>,
+    /// `[rule index, predicted, correct]` for the rules that applied.
+    rule_counts: Vec<(usize, u64, u64)>,
+}
+
+/// The part of a task result file the final outputs need.
+#[derive(Debug, Deserialize)]
+struct TaskDigest {
+    task: String,
+    sequence: String,
+    status: String,
+    #[serde(default)]
+    error: Option<String>,
+    violations: SeverityCounts,
+}
+
+/// The execution's totals, written as `summary.json`.
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    pub execution_id: String,
+    pub complete: bool,
+    pub tasks: usize,
+    pub tasks_done: usize,
+    pub tasks_failed: usize,
+    pub violations: SeverityCounts,
+    pub fail_on: FailOn,
+    pub rules: usize,
+}
+
+/// How a run ended.
+pub struct RunOutcome {
+    pub summary: RunSummary,
+    /// The exit code.
+    pub code: u8,
+    /// The most tasks admitted and not yet written at any time.
+    pub max_in_flight: usize,
+}
+
+struct Events {
+    file: File,
+}
+
+impl Events {
+    fn log(&mut self, kind: &str, fields: serde_json::Value) {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let mut line = serde_json::json!({ "t_ms": ms, "event": kind });
+        if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), fields) {
+            obj.extend(extra);
+        }
+        // Events are a log: a failed write must not stop the run, results are what matter.
+        let _ = writeln!(self.file, "{line}");
+    }
+}
+
+fn task_file(dir: &Path, index: usize, task: &Task) -> PathBuf {
+    let safe: String = task
+        .id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    dir.join(format!("{index:06}-{safe}.json"))
+}
+
+/// Runs the manifest's tasks.
+pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome, RunError> {
+    let m = cfg.manifest;
+    let out = &cfg.output;
+    let tasks_dir = out.join("tasks");
+    let marker = out.join("execution.json");
+    if cfg.fresh && marker.exists() {
+        // Only pff's own files: the folder may hold other things.
+        for f in [
+            "summary.json",
+            "results.csv",
+            "events.jsonl",
+            "execution.json",
+        ] {
+            let p = out.join(f);
+            if p.exists() {
+                fs::remove_file(&p).map_err(out_err(&p))?;
+            }
+        }
+        if tasks_dir.exists() {
+            fs::remove_dir_all(&tasks_dir).map_err(out_err(&tasks_dir))?;
+        }
+    }
+    if marker.exists() {
+        let found: serde_json::Value = fs::read(&marker)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let found = found["execution_id"].as_str().unwrap_or("?").to_string();
+        if found != m.execution_id {
+            return Err(RunError::OtherExecution {
+                path: out.display().to_string(),
+                found,
+                expected: m.execution_id.clone(),
+            });
+        }
+        if !cfg.resume {
+            return Err(RunError::NotEmpty(out.display().to_string()));
+        }
+    }
+    fs::create_dir_all(&tasks_dir).map_err(out_err(out))?;
+    let info = serde_json::json!({
+        "execution_id": m.execution_id,
+        "manifest": m.path.display().to_string(),
+        "tasks": m.tasks.len(),
+        "rules": validator.rules().source,
+    });
+    write_atomic(&marker, info.to_string().as_bytes()).map_err(out_err(out))?;
+    let events_path = out.join("events.jsonl");
+    let mut events = Events {
+        file: OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&events_path)
+            .map_err(out_err(&events_path))?,
+    };
+
+    let pending: Vec<(usize, &Task)> = m
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| !task_file(&tasks_dir, *i, t).exists())
+        .collect();
+    events.log(
+        "start",
+        serde_json::json!({
+            "tasks": m.tasks.len(), "pending": pending.len(), "resume": cfg.resume,
+            "workers": cfg.plan.workers, "memory_budget": cfg.plan.memory_budget,
+        }),
+    );
+
+    let progress = if cfg.quiet || !io::IsTerminal::is_terminal(&io::stderr()) {
+        ProgressBar::hidden()
+    } else {
+        let pb =
+            ProgressBar::with_draw_target(Some(m.tasks.len() as u64), ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} tasks  {per_sec}  ETA {eta}  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    };
+    progress.set_position((m.tasks.len() - pending.len()) as u64);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let signal = Arc::new(AtomicI32::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let memory_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel::<(usize, Task, Result<Vec<u8>, String>)>(
+        cfg.plan.input_queue.max(1),
+    );
+    let in_rx = Mutex::new(in_rx);
+    let (res_tx, res_rx) =
+        mpsc::sync_channel::<(usize, Task, Vec<u8>, TaskDigestLite)>(cfg.plan.result_queue.max(1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    let mut max_in_flight = 0usize;
+
+    std::thread::scope(|scope| -> Result<(), RunError> {
+        // I/O side: signals, admission under the memory guard, concurrent bounded reads.
+        let reader = {
+            let (stop, signal, in_flight, memory_error) = (
+                stop.clone(),
+                signal.clone(),
+                in_flight.clone(),
+                memory_error.clone(),
+            );
+            let plan = cfg.plan;
+            let pending = pending.clone();
+            let events_path = events_path.clone();
+            let runtime = &runtime;
+            scope.spawn(move || {
+                runtime.block_on(async move {
+                    tokio::spawn(watch_signals(stop.clone(), signal.clone()));
+                    let permits = Arc::new(tokio::sync::Semaphore::new(plan.io_concurrency));
+                    let mut guard_log = OpenOptions::new().append(true).open(&events_path).ok();
+                    for (i, task) in pending {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        if let Err(e) =
+                            admit(plan.memory_budget, &in_flight, &stop, &mut guard_log).await
+                        {
+                            *memory_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            stop.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            break;
+                        };
+                        in_flight.fetch_add(1, Ordering::SeqCst);
+                        let tx = in_tx.clone();
+                        let task = task.clone();
+                        // The send happens inside the spawned read, so a full queue holds the
+                        // permit and stops further reads: backpressure up to admission.
+                        tokio::spawn(async move {
+                            let bytes = read_source(&task.source).await;
+                            let _ = tx.send((i, task, bytes)).await;
+                            drop(permit);
+                        });
+                    }
+                    drop(in_tx);
+                });
+            })
+        };
+
+        // CPU side: plain threads, one task at a time each.
+        let workers: Vec<_> = (0..cfg.plan.workers)
+            .map(|_| {
+                let res_tx = res_tx.clone();
+                let in_rx = &in_rx;
+                scope.spawn(move || {
+                    loop {
+                        let next = in_rx
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .blocking_recv();
+                        let Some((i, task, bytes)) = next else { break };
+                        let (json, lite) = check_task(validator, &task, bytes);
+                        if res_tx.send((i, task, json, lite)).is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(res_tx);
+
+        // Writer: results as soon as they exist.
+        let mut write_error = None;
+        for (i, task, json, lite) in res_rx.iter() {
+            max_in_flight = max_in_flight.max(in_flight.load(Ordering::SeqCst));
+            let path = task_file(&tasks_dir, i, &task);
+            if let Err(e) = write_atomic(&path, &json) {
+                write_error = Some(RunError::Output {
+                    path: path.display().to_string(),
+                    source: e,
+                });
+                stop.store(true, Ordering::SeqCst);
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            events.log(
+                if lite.failed { "task_failed" } else { "task_done" },
+                serde_json::json!({ "task": task.id, "violations": lite.violations, "error": lite.error }),
+            );
+            progress.inc(1);
+            progress.set_message(format!("RSS {} MB", current_rss() >> 20));
+        }
+        for w in workers {
+            let _ = w.join();
+        }
+        let _ = reader.join();
+        match write_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    })?;
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    progress.finish_and_clear();
+
+    if let Some(e) = memory_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        events.log(
+            "stop",
+            serde_json::json!({ "reason": "memory", "message": e }),
+        );
+        return Err(RunError::Memory(e));
+    }
+
+    // Final outputs from every task file (this run's and earlier ones').
+    let mut digests = Vec::new();
+    for (i, t) in m.tasks.iter().enumerate() {
+        let p = task_file(&tasks_dir, i, t);
+        if let Some(d) = fs::read(&p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<TaskDigest>(&b).ok())
+        {
+            digests.push(d);
+        }
+    }
+    let mut violations = SeverityCounts::default();
+    for d in &digests {
+        violations.merge(&d.violations);
+    }
+    let failed = digests.iter().filter(|d| d.status == "failed").count();
+    let complete = digests.len() == m.tasks.len();
+    let summary = RunSummary {
+        execution_id: m.execution_id.clone(),
+        complete,
+        tasks: m.tasks.len(),
+        tasks_done: digests.len(),
+        tasks_failed: failed,
+        violations,
+        fail_on: m.fail_on,
+        rules: validator.rules().rules.len(),
+    };
+    write_atomic(&out.join("results.csv"), results_csv(&digests).as_bytes())
+        .map_err(out_err(out))?;
+    let mut s = serde_json::to_vec_pretty(&summary).unwrap_or_default();
+    s.push(b'\n');
+    write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
+
+    let sig = signal.load(Ordering::SeqCst);
+    let code = if sig != 0 {
+        events.log("stop", serde_json::json!({ "reason": "signal", "signal": sig, "max_in_flight": max_in_flight }));
+        if sig == 15 {
+            exit::SIGTERM
+        } else {
+            exit::SIGINT
+        }
+    } else {
+        events.log(
+            "stop",
+            serde_json::json!({ "reason": "done", "max_in_flight": max_in_flight }),
+        );
+        if failed > 0 {
+            exit::TASKS_FAILED
+        } else if m.fail_on.fails(&summary.violations) {
+            exit::VIOLATIONS
+        } else {
+            exit::CLEAN
+        }
+    };
+    Ok(RunOutcome {
+        summary,
+        code,
+        max_in_flight,
+    })
+}
+
+/// What the writer needs of a checked task besides its JSON.
+struct TaskDigestLite {
+    failed: bool,
+    error: Option<String>,
+    violations: SeverityCounts,
+}
+
+fn check_task(
+    validator: &Validator<'_>,
+    task: &Task,
+    bytes: Result<Vec<u8>, String>,
+) -> (Vec<u8>, TaskDigestLite) {
+    let label = task.source.to_string();
+    let format = match &task.source {
+        Source::File(p) => Format::from_path(p),
+        Source::Url(u) => Format::from_path(Path::new(u.split(['?', '#']).next().unwrap_or(u))),
+    }
+    .unwrap_or(Format::Json);
+    let checked = bytes.and_then(|b| {
+        validator
+            .check_bytes(&label, format, &b)
+            .map_err(|e| e.to_string())
+    });
+    let mut result = TaskResult {
+        task: &task.id,
+        sequence: &task.sequence,
+        source: label,
+        status: "ok",
+        error: None,
+        violations: SeverityCounts::default(),
+        records: Vec::new(),
+        rule_counts: Vec::new(),
+    };
+    match checked {
+        Ok((records, stats)) => {
+            for r in &records {
+                result.violations.merge(&r.violations);
+            }
+            // A record that failed inside a multi-record file fails the task, with its reason.
+            if let Some(e) = records.iter().find_map(|r| r.error.clone()) {
+                result.status = "failed";
+                result.error = Some(e);
+            }
+            result.rule_counts = stats
+                .counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.0 > 0)
+                .map(|(i, &(p, c))| (i, p, c))
+                .collect();
+            result.records = records;
+        }
+        Err(e) => {
+            result.status = "failed";
+            result.error = Some(e);
+        }
+    }
+    let lite = TaskDigestLite {
+        failed: result.status == "failed",
+        error: result.error.clone(),
+        violations: result.violations,
+    };
+    let mut json = serde_json::to_vec(&result).unwrap_or_default();
+    json.push(b'\n');
+    (json, lite)
+}
+
+async fn read_source(source: &Source) -> Result<Vec<u8>, String> {
+    match source {
+        Source::File(p) => tokio::fs::read(p)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", p.display())),
+        Source::Url(u) => Err(format!(
+            "cannot fetch {u}: http(s) task sources are not supported yet; download the record and name the file"
+        )),
+    }
+}
+
+/// Waits until this process is under its memory budget. Fails fast when it is over budget with
+/// nothing in flight: waiting could never help.
+async fn admit(
+    budget: u64,
+    in_flight: &AtomicUsize,
+    stop: &AtomicBool,
+    log: &mut Option<File>,
+) -> Result<(), String> {
+    let mut paused = false;
+    loop {
+        let rss = current_rss();
+        if rss <= budget {
+            if paused && let Some(f) = log {
+                let _ = writeln!(
+                    f,
+                    "{}",
+                    serde_json::json!({"event": "memory_resume", "rss": rss})
+                );
+            }
+            return Ok(());
+        }
+        if in_flight.load(Ordering::SeqCst) == 0 {
+            return Err(format!(
+                "pff uses {} MB, above its memory budget of {} MB, with no task in flight; \
+                 raise --memory-limit (or the manifest's resource_usage)",
+                rss >> 20,
+                budget >> 20
+            ));
+        }
+        if !paused {
+            paused = true;
+            if let Some(f) = log {
+                let _ = writeln!(
+                    f,
+                    "{}",
+                    serde_json::json!({"event": "memory_pause", "rss": rss, "budget": budget})
+                );
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// First SIGINT/SIGTERM: stop admitting. Second: exit at once.
+async fn watch_signals(stop: Arc<AtomicBool>, signal: Arc<AtomicI32>) {
+    use tokio::signal::unix::{SignalKind, signal as unix_signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        unix_signal(SignalKind::interrupt()),
+        unix_signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    loop {
+        let sig = tokio::select! {
+            _ = int.recv() => 2,
+            _ = term.recv() => 15,
+        };
+        if signal.swap(sig, Ordering::SeqCst) != 0 {
+            std::process::exit(128 + sig);
+        }
+        stop.store(true, Ordering::SeqCst);
+        eprintln!("pff: stopping: finishing tasks in flight (signal again to quit at once)");
+    }
+}
+
+/// The predecessor's columns: MSISDN, request, result, observations.
+fn results_csv(digests: &[TaskDigest]) -> String {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    }
+    let mut out = String::from("MSISDN,request,result,observations\n");
+    for d in digests {
+        let v = &d.violations;
+        let (result, obs) = match (&d.error, d.status.as_str()) {
+            (Some(e), _) => ("FAILED", e.clone()),
+            (None, _) if v.total() == 0 => ("OK", "no violations".to_string()),
+            (None, _) => (
+                "VIOLATIONS",
+                format!("{} error, {} warning, {} info", v.error, v.warning, v.info),
+            ),
+        };
+        out.push_str(&format!(
+            "{},{},{},{}\n",
+            field(&d.task),
+            field(&d.sequence),
+            result,
+            field(&obs)
+        ));
+    }
+    out
+}

@@ -1,0 +1,297 @@
+//! `pff run` end to end: outputs, resume, failures, memory guard, bounds.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn pff(args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("pff").expect("binary built");
+    cmd.current_dir(root()).args(args);
+    cmd
+}
+
+fn read(p: &Path) -> String {
+    fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A manifest in `dir` whose tasks are `records` (file name, content) and whose rules are the
+/// sample rules.
+fn manifest(dir: &Path, records: &[(&str, &str)], extra: &str) -> PathBuf {
+    let rules = root().join("data/rules.txt");
+    let mut m = format!(
+        "execution_id: t\nrules: {}\n{extra}tasks:\n",
+        rules.display()
+    );
+    for (name, content) in records {
+        fs::write(dir.join(name), content).unwrap();
+        m.push_str(&format!("- msisdn: {name}\n"));
+    }
+    let p = dir.join("m.yaml");
+    fs::write(&p, m).unwrap();
+    p
+}
+
+fn sample_records() -> Vec<(String, String)> {
+    let mut v: Vec<_> = fs::read_dir(root().join("data/records"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                read(&p),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn smoke_manifest_writes_every_output() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out");
+    pff(&[
+        "run",
+        "manifests/smoke.yaml",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    let csv = read(&out.join("results.csv"));
+    assert_eq!(csv.lines().count(), 13);
+    assert!(csv.starts_with("MSISDN,request,result,observations\n"));
+    assert!(csv.contains("CUST1005,validate,VIOLATIONS,\"5 error, 0 warning, 2 info\""));
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["tasks_done"], 12);
+    assert_eq!(summary["violations"]["error"], 12);
+    assert_eq!(fs::read_dir(out.join("tasks")).unwrap().count(), 12);
+    let task: serde_json::Value =
+        serde_json::from_str(&read(&out.join("tasks/000001-CUST1001.json"))).unwrap();
+    assert_eq!(
+        task["records"][0]["findings"][0]["missing"]["object"],
+        "Plano Pós 25GB"
+    );
+    let events = read(&out.join("events.jsonl"));
+    assert!(events.lines().next().unwrap().contains("\"start\""));
+    assert_eq!(events.matches("task_done").count(), 12);
+    assert!(events.lines().last().unwrap().contains("\"stop\""));
+}
+
+#[test]
+fn rerun_needs_resume_or_fresh_and_resume_completes_identically() {
+    let dir = TempDir::new().unwrap();
+    let recs = sample_records();
+    let recs: Vec<(&str, &str)> = recs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let m = manifest(dir.path(), &recs, "");
+    let full = dir.path().join("full");
+    let part = dir.path().join("part");
+    let (m, full_s, part_s) = (
+        m.to_str().unwrap(),
+        full.to_str().unwrap(),
+        part.to_str().unwrap(),
+    );
+    pff(&["run", m, "-q", "-o", full_s]).assert().code(1);
+    pff(&["run", m, "-q", "-o", full_s]).assert().code(2);
+    pff(&["run", m, "-q", "-o", full_s, "--fresh"])
+        .assert()
+        .code(1);
+
+    // An interrupted run: only some task files exist, no final outputs.
+    pff(&["run", m, "-q", "-o", part_s]).assert().code(1);
+    for (i, entry) in fs::read_dir(part.join("tasks")).unwrap().enumerate() {
+        if i % 3 != 0 {
+            fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+    }
+    fs::remove_file(part.join("summary.json")).unwrap();
+    fs::remove_file(part.join("results.csv")).unwrap();
+    pff(&["run", m, "-q", "-o", part_s, "--resume"])
+        .assert()
+        .code(1);
+    for f in ["results.csv", "summary.json"] {
+        assert_eq!(read(&full.join(f)), read(&part.join(f)), "{f}");
+    }
+    let mut names: Vec<_> = fs::read_dir(full.join("tasks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    for n in names {
+        assert_eq!(
+            read(&full.join("tasks").join(&n)),
+            read(&part.join("tasks").join(&n))
+        );
+    }
+}
+
+#[test]
+fn a_bad_task_fails_alone_with_exit_3() {
+    let dir = TempDir::new().unwrap();
+    let good =
+        r#"{"id":"K1","paymentContext":"Control","contractSpecification":{"id":"SPEC_CTRL"}}"#;
+    let m = manifest(
+        dir.path(),
+        &[
+            ("a.json", good),
+            ("b.json", "{\"id\": oops}"),
+            ("c.json", good),
+        ],
+        "",
+    );
+    let out = dir.path().join("o");
+    pff(&[
+        "run",
+        m.to_str().unwrap(),
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .assert()
+    .code(3);
+    let csv = read(&out.join("results.csv"));
+    // The sample's zero rule (paymentContext Postpaid, info) fires on any contract.
+    assert!(
+        csv.contains("a.json,validate,VIOLATIONS,\"0 error, 0 warning, 1 info\""),
+        "{csv}"
+    );
+    assert!(csv.contains("b.json,validate,FAILED,"), "{csv}");
+    assert!(csv.contains("b.json:1:8: invalid JSON"), "{csv}");
+    assert!(csv.contains("c.json,validate,VIOLATIONS"), "{csv}");
+    assert!(read(&out.join("events.jsonl")).contains("task_failed"));
+}
+
+#[test]
+fn manifest_problems_exit_2_with_locations() {
+    let dir = TempDir::new().unwrap();
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        "execution_id: x\ntasks:\n- msisdn: nope.json\n  sequence: Other\n",
+    )
+    .unwrap();
+    let a = pff(&["run", m.to_str().unwrap()]).assert().code(2);
+    let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("2 problems"), "{err}");
+    assert!(
+        err.contains("m.yaml:4:13: unknown sequence `Other`"),
+        "{err}"
+    );
+    assert!(err.contains("m.yaml:3:11: task source"), "{err}");
+}
+
+#[test]
+fn memory_limit_below_footprint_fails_fast() {
+    let dir = TempDir::new().unwrap();
+    let m = manifest(dir.path(), &[("a.json", "{}")], "");
+    let a = pff(&[
+        "run",
+        m.to_str().unwrap(),
+        "-q",
+        "--memory-limit",
+        "1K",
+        "-o",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .assert()
+    .code(2);
+    let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("raise --memory-limit"), "{err}");
+}
+
+#[test]
+fn in_flight_work_stays_within_the_queue_bounds() {
+    let dir = TempDir::new().unwrap();
+    let rec = r#"{"id":"K1","paymentContext":"Control"}"#;
+    let names: Vec<String> = (0..300).map(|i| format!("r{i}.json")).collect();
+    let recs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), rec)).collect();
+    let m = manifest(dir.path(), &recs, "");
+    let out = dir.path().join("o");
+    pff(&[
+        "run",
+        m.to_str().unwrap(),
+        "-q",
+        "--max-workers",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    let events = read(&out.join("events.jsonl"));
+    let stop: serde_json::Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    let max = stop["max_in_flight"].as_u64().unwrap();
+    // 1 worker: 2 reads at once + input queue 2 + 1 in the worker + result queue 2 + 1 being
+    // written. Without the bounds all 300 would be admitted at once.
+    assert!((1..=8).contains(&max), "max in flight {max}");
+    assert_eq!(read(&out.join("results.csv")).lines().count(), 301);
+}
+
+#[test]
+fn worker_count_does_not_change_outputs() {
+    let dir = TempDir::new().unwrap();
+    let o1 = dir.path().join("o1");
+    let o2 = dir.path().join("o2");
+    pff(&[
+        "run",
+        "manifests/smoke.yaml",
+        "-q",
+        "--max-workers",
+        "1",
+        "-o",
+        o1.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    pff(&[
+        "run",
+        "manifests/smoke.yaml",
+        "-q",
+        "--max-workers",
+        "2",
+        "-o",
+        o2.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    for f in ["results.csv", "summary.json", "tasks/000005-CUST1005.json"] {
+        assert_eq!(read(&o1.join(f)), read(&o2.join(f)), "{f}");
+    }
+}
+
+#[test]
+fn predecessor_manifest_is_accepted_and_clamped() {
+    let a = pff(&[
+        "run",
+        "manifests/predecessor.yaml",
+        "--rules",
+        "data/rules.txt",
+        "--dry-run",
+    ])
+    .assert()
+    .code(0);
+    let out = String::from_utf8(a.get_output().stdout.clone()).unwrap();
+    let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(
+        out.contains("profile:") && out.contains("memory budget"),
+        "{out}"
+    );
+    assert!(out.contains("execution execucao-gerada: 2 tasks"), "{out}");
+    assert!(
+        err.contains("asks for 16 workers") || out.contains("asks for 16 workers"),
+        "{err}{out}"
+    );
+    pff(&["run", "manifests/predecessor.yaml", "--dry-run"])
+        .assert()
+        .code(2);
+    pff(&["doctor"]).assert().code(0);
+}

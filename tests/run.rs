@@ -295,3 +295,63 @@ fn predecessor_manifest_is_accepted_and_clamped() {
         .code(2);
     pff(&["doctor"]).assert().code(0);
 }
+
+#[test]
+fn sigterm_stops_cleanly_and_resume_completes() {
+    let dir = TempDir::new().unwrap();
+    let rec = r#"{"id":"K1","paymentContext":"Control"}"#;
+    let names: Vec<String> = (0..3000).map(|i| format!("r{i}.json")).collect();
+    let recs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), rec)).collect();
+    let m = manifest(dir.path(), &recs, "");
+    let out = dir.path().join("o");
+    let bin = assert_cmd::cargo::cargo_bin("pff");
+    let mut child = std::process::Command::new(&bin)
+        .args([
+            "run",
+            m.to_str().unwrap(),
+            "-q",
+            "--max-workers",
+            "1",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the run has written something, then ask it to stop.
+    let events = out.join("events.jsonl");
+    for _ in 0..500 {
+        if events.exists() && read(&events).contains("task_done") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let code = child.wait().unwrap().code();
+    // 143 when the signal arrived mid-run; 1 if the run had already finished.
+    assert!(matches!(code, Some(143) | Some(1)), "exit {code:?}");
+    let log = read(&events);
+    if code == Some(143) {
+        assert!(log.contains("\"reason\":\"signal\""), "{log}");
+        let summary: serde_json::Value =
+            serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+        assert_eq!(summary["complete"], false);
+    }
+    pff(&[
+        "run",
+        m.to_str().unwrap(),
+        "-q",
+        "--resume",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["tasks_done"], 3000);
+    assert_eq!(read(&out.join("results.csv")).lines().count(), 3001);
+}

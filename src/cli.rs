@@ -153,11 +153,14 @@ pub struct ValidateArgs {
     /// Findings listed per record in the human format.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
-    /// Keep at most N findings per record (the most confident; `all` keeps every one).
-    /// Counts stay exact and a capped record is marked `truncated`.
+    /// Keep at most N findings (distinct missing triples) per record, the highest scores
+    /// (`all` keeps every one). Counts stay exact and a capped record is marked `truncated`.
     #[arg(long, value_name = "N|all", default_value = "1000", value_parser = parse_limit)]
     pub max_violations: usize,
-    /// Keep at most N findings per rule per record (`all`: no limit).
+    /// Count violations per rule only: no findings (for --rule-stats over large graphs).
+    #[arg(long)]
+    pub counts_only: bool,
+    /// Keep at most N violations per rule per record before grouping (`all`: no limit).
     #[arg(long, value_name = "N|all", default_value = "all", value_parser = parse_limit)]
     pub max_violations_per_rule: usize,
 }
@@ -286,21 +289,25 @@ fn validate_cmd(args: ValidateArgs) -> Result<u8> {
             error: args.error_confidence,
             warning: args.warning_confidence,
         },
-        findings: true,
+        findings: !args.counts_only,
         max_violations_per_rule: args.max_violations_per_rule,
         parallel_rules: true,
         // The human format lists `--top` findings a record; building the rest would only
         // cost memory (the counts stay exact either way).
         max_violations: match args.format {
-            OutputFormat::Human => args.max_violations.min(args.top),
+            OutputFormat::Human | OutputFormat::Markdown => args.max_violations.min(args.top),
             _ => args.max_violations,
         },
     };
     let severity = opts.severity;
     let validator = Validator::new(&rules, opts);
     let mut out = output(args.output.as_deref())?;
-    let mut exporter = args.format.exporter(args.top);
+    let color = args.output.is_none()
+        && io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut exporter = args.format.exporter(args.top, color);
     let info = RunInfo {
+        fail_on: Some(args.fail_on),
         data: args.data.display().to_string(),
         rules: rules.source.clone(),
         rule_count: rules.rules.len(),
@@ -317,7 +324,13 @@ fn validate_cmd(args: ValidateArgs) -> Result<u8> {
         }
     })?;
     summary.fail_on = Some(args.fail_on);
-    summary.failed = args.fail_on.fails(&summary.violations);
+    // Findings carry the severity people read; counts-only runs have only violations.
+    let judged = if args.counts_only {
+        &summary.violations
+    } else {
+        &summary.findings
+    };
+    summary.failed = args.fail_on.fails(judged);
     exporter.finish(&mut out, &summary)?;
     out.flush().context("cannot write the report")?;
     if let Some(path) = &args.rule_stats {
@@ -435,15 +448,15 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
     let s = &outcome.summary;
     if !args.quiet {
         eprintln!(
-            "pff: {}: {}/{} tasks done, {} failed; {} violations ({} error, {} warning, {} info); results in {}",
+            "pff: {}: {}/{} tasks done, {} failed; {} findings ({} error, {} warning, {} info); results in {}",
             s.execution_id,
             s.tasks_done,
             s.tasks,
             s.tasks_failed,
-            s.violations.total(),
-            s.violations.error,
-            s.violations.warning,
-            s.violations.info,
+            s.findings.total(),
+            s.findings.error,
+            s.findings.warning,
+            s.findings.info,
             output.display()
         );
     }

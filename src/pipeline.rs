@@ -97,6 +97,7 @@ struct TaskResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     violations: SeverityCounts,
+    findings: SeverityCounts,
     records: Vec<RecordReport>,
     /// `[rule index, predicted, correct]` for the rules that applied.
     rule_counts: Vec<(usize, u64, u64)>,
@@ -111,6 +112,7 @@ struct TaskDigest {
     #[serde(default)]
     error: Option<String>,
     violations: SeverityCounts,
+    findings: SeverityCounts,
 }
 
 /// The execution's totals, written as `summary.json`.
@@ -121,7 +123,10 @@ pub struct RunSummary {
     pub tasks: usize,
     pub tasks_done: usize,
     pub tasks_failed: usize,
+    /// (rule, missing triple) violations by the rule's severity.
     pub violations: SeverityCounts,
+    /// Findings (distinct missing triples per record) by severity.
+    pub findings: SeverityCounts,
     pub fail_on: FailOn,
     pub rules: usize,
 }
@@ -357,7 +362,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
             in_flight.fetch_sub(1, Ordering::SeqCst);
             events.log(
                 if lite.failed { "task_failed" } else { "task_done" },
-                serde_json::json!({ "task": task.id, "violations": lite.violations, "error": lite.error }),
+                serde_json::json!({ "task": task.id, "findings": lite.findings, "error": lite.error }),
             );
             progress.inc(1);
             progress.set_message(format!("RSS {} MB", current_rss() >> 20));
@@ -398,8 +403,10 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         }
     }
     let mut violations = SeverityCounts::default();
+    let mut findings = SeverityCounts::default();
     for d in &digests {
         violations.merge(&d.violations);
+        findings.merge(&d.findings);
     }
     let failed = digests.iter().filter(|d| d.status == "failed").count();
     let complete = digests.len() == m.tasks.len();
@@ -410,6 +417,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         tasks_done: digests.len(),
         tasks_failed: failed,
         violations,
+        findings,
         fail_on: m.fail_on,
         rules: validator.rules().rules.len(),
     };
@@ -434,7 +442,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         );
         if failed > 0 {
             exit::TASKS_FAILED
-        } else if m.fail_on.fails(&summary.violations) {
+        } else if m.fail_on.fails(&summary.findings) {
             exit::VIOLATIONS
         } else {
             exit::CLEAN
@@ -451,7 +459,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
 struct TaskDigestLite {
     failed: bool,
     error: Option<String>,
-    violations: SeverityCounts,
+    findings: SeverityCounts,
 }
 
 fn check_task(
@@ -477,6 +485,7 @@ fn check_task(
         status: "ok",
         error: None,
         violations: SeverityCounts::default(),
+        findings: SeverityCounts::default(),
         records: Vec::new(),
         rule_counts: Vec::new(),
     };
@@ -484,6 +493,7 @@ fn check_task(
         Ok((records, stats)) => {
             for r in &records {
                 result.violations.merge(&r.violations);
+                result.findings.merge(&r.finding_counts);
             }
             // A record that failed inside a multi-record file fails the task, with its reason.
             if let Some(e) = records.iter().find_map(|r| r.error.clone()) {
@@ -494,8 +504,8 @@ fn check_task(
                 .counts
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| c.0 > 0)
-                .map(|(i, &(p, c))| (i, p, c))
+                .filter(|(_, t)| t.applied > 0)
+                .map(|(i, t)| (i, t.predicted, t.correct))
                 .collect();
             result.records = records;
         }
@@ -507,7 +517,7 @@ fn check_task(
     let lite = TaskDigestLite {
         failed: result.status == "failed",
         error: result.error.clone(),
-        violations: result.violations,
+        findings: result.findings,
     };
     let mut json = serde_json::to_vec(&result).unwrap_or_default();
     json.push(b'\n');
@@ -604,13 +614,16 @@ fn results_csv(digests: &[TaskDigest]) -> String {
     }
     let mut out = String::from("MSISDN,request,result,observations\n");
     for d in digests {
-        let v = &d.violations;
+        let v = &d.findings;
         let (result, obs) = match (&d.error, d.status.as_str()) {
             (Some(e), _) => ("FAILED", e.clone()),
             (None, _) if v.total() == 0 => ("OK", "no violations".to_string()),
             (None, _) => (
                 "VIOLATIONS",
-                format!("{} error, {} warning, {} info", v.error, v.warning, v.info),
+                format!(
+                    "{} error, {} warning, {} info findings",
+                    v.error, v.warning, v.info
+                ),
             ),
         };
         out.push_str(&format!(

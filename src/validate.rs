@@ -9,11 +9,14 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::engine::{CheckOptions, Engine, RuleOutcome, witness_triples};
+use rustc_hash::FxHashMap;
+
+use crate::engine::{CheckOptions, Engine, RuleOutcome, Violation, witness_triples};
 use crate::report::{
-    Finding, RecordReport, RuleCounts, SeverityCounts, SeverityCuts, Summary, Triple,
+    Finding, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, RuleDrift, RuleEvidence, RuleHealth,
+    SeverityCounts, SeverityCuts, Summary, Triple, combined_score,
 };
-use crate::rules::{Rule, RuleSet};
+use crate::rules::{EntId, RelId, Rule, RuleSet};
 use crate::triples::json::{self, Mapping};
 use crate::triples::{DataError, Format, Graph, GraphBuilder, tsv};
 
@@ -27,11 +30,12 @@ pub struct Options {
     pub input_format: Option<Format>,
     pub mapping: Mapping,
     pub severity: SeverityCuts,
-    /// Build findings (false: counts only, e.g. for `--rule-stats` alone).
+    /// Build findings (false: per-rule counts only, no findings and no finding counts, e.g.
+    /// for `--rule-stats` over a large graph).
     pub findings: bool,
-    /// Findings kept per rule per record.
+    /// Violations kept per rule per record (before grouping).
     pub max_violations_per_rule: usize,
-    /// Findings kept per record (the most confident).
+    /// Findings (groups by missing triple) kept per record, the highest scores.
     pub max_violations: usize,
     /// Check one record's rules in parallel (false when records are already spread over
     /// workers, as in `pff run`).
@@ -69,34 +73,119 @@ pub enum Event<'a> {
     Record(&'a RecordReport),
 }
 
-/// `predicted` and `correct` per rule, summed over records.
+/// A violation inside a finding, with its weight.
+struct Member<'a> {
+    rule: &'a Rule,
+    v: &'a Violation,
+    /// `confidence / on_record`.
+    weight: f64,
+    /// The rule's violations on this record.
+    on_record: u64,
+}
+
+/// One rule's counts summed over records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleTally {
+    pub predicted: u64,
+    pub correct: u64,
+    /// Records on which the body matched / the rule held / it was broken.
+    pub applied: u64,
+    pub held: u64,
+    pub broken: u64,
+}
+
+/// Per-rule counts summed over records (`--rule-stats`, rule health).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleStats {
-    pub counts: Vec<(u64, u64)>,
+    pub counts: Vec<RuleTally>,
 }
 
 impl RuleStats {
     pub fn new(rules: usize) -> Self {
         Self {
-            counts: vec![(0, 0); rules],
+            counts: vec![RuleTally::default(); rules],
         }
     }
 
     pub fn add(&mut self, outcomes: &[RuleOutcome]) {
         for o in outcomes {
             let c = &mut self.counts[o.rule as usize];
-            c.0 += o.predicted;
-            c.1 += o.correct;
+            c.predicted += o.predicted;
+            c.correct += o.correct;
+            c.applied += 1;
+            if o.correct == o.predicted {
+                c.held += 1;
+            } else {
+                c.broken += 1;
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: &RuleStats) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            a.predicted += b.predicted;
+            a.correct += b.correct;
+            a.applied += b.applied;
+            a.held += b.held;
+            a.broken += b.broken;
         }
     }
 
     /// Writes an AnyBURL rules file with the recomputed counts, one line per rule in order.
     pub fn write(&self, rules: &RuleSet, out: &mut impl Write) -> io::Result<()> {
-        for (rule, &(p, c)) in rules.rules.iter().zip(&self.counts) {
-            let conf = if p == 0 { 0.0 } else { c as f64 / p as f64 };
-            writeln!(out, "{p}\t{c}\t{conf:?}\t{}", rule.text)?;
+        for (rule, t) in rules.rules.iter().zip(&self.counts) {
+            let conf = if t.predicted == 0 {
+                0.0
+            } else {
+                t.correct as f64 / t.predicted as f64
+            };
+            writeln!(
+                out,
+                "{}\t{}\t{conf:?}\t{}",
+                t.predicted, t.correct, rule.text
+            )?;
         }
         Ok(())
+    }
+
+    /// Which rules applied, and the `top` whose observed confidence dropped most below the
+    /// mined one (ties by rule order).
+    pub fn health(&self, rules: &RuleSet, top: usize) -> RuleHealth {
+        let applied = self.counts.iter().filter(|t| t.applied > 0).count();
+        let mut drift: Vec<(f64, usize)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.predicted > 0)
+            .map(|(i, t)| {
+                let observed = t.correct as f64 / t.predicted as f64;
+                (rules.rules[i].confidence - observed, i)
+            })
+            .filter(|&(drop, _)| drop > 0.0)
+            .collect();
+        drift.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        RuleHealth {
+            applied,
+            never_applied: self.counts.len() - applied,
+            drift: drift
+                .into_iter()
+                .take(top)
+                .map(|(_, i)| {
+                    let (r, t) = (&rules.rules[i], &self.counts[i]);
+                    RuleDrift {
+                        rule_id: rules.rule_id(r),
+                        rule: r.text.to_string(),
+                        mined_confidence: r.confidence,
+                        observed_confidence: t.correct as f64 / t.predicted as f64,
+                        predicted: t.predicted,
+                        correct: t.correct,
+                        records_applied: t.applied,
+                        records_held: t.held,
+                        records_broken: t.broken,
+                    }
+                })
+                .collect(),
+        }
     }
 }
 
@@ -118,7 +207,8 @@ impl<'r> Validator<'r> {
         self.engine.rules()
     }
 
-    /// Checks one graph and builds its report.
+    /// Checks one graph and builds its report: violations grouped by missing triple into
+    /// findings, ranked by noisy-or score, the first `max_violations` kept.
     pub fn check_graph(
         &self,
         g: &Graph<'_>,
@@ -127,15 +217,9 @@ impl<'r> Validator<'r> {
         name: String,
     ) -> (RecordReport, Vec<RuleOutcome>) {
         let rules = self.rules();
-        // A record keeps at most `max_violations` findings, so no rule needs to hand over
-        // more than that (its first ones are its best: ties within a rule keep discovery order).
-        let per_rule = self
-            .opts
-            .max_violations_per_rule
-            .min(self.opts.max_violations);
         let opts = CheckOptions {
-            collect_violations: self.opts.findings && per_rule > 0,
-            max_violations_per_rule: per_rule,
+            collect_violations: self.opts.findings,
+            max_violations_per_rule: self.opts.max_violations_per_rule,
         };
         let res = if self.opts.parallel_rules {
             self.engine.check(g, opts)
@@ -147,7 +231,11 @@ impl<'r> Validator<'r> {
             ..RuleCounts::default()
         };
         let mut by_severity = SeverityCounts::default();
-        let mut kept: Vec<(&Rule, &crate::engine::Violation)> = Vec::new();
+        // Missing triple (s, head relation, o) -> the (rule, violation) pairs predicting it.
+        // Each member carries its weight: the rule's confidence divided by how many violations
+        // the rule has on this record. A rule broken everywhere on a record says little about
+        // any one gap; a rule broken once points at it.
+        let mut groups: FxHashMap<(EntId, RelId, EntId), Vec<Member<'_>>> = FxHashMap::default();
         for o in &res.outcomes {
             let rule = &rules.rules[o.rule as usize];
             let n = o.violation_count();
@@ -157,21 +245,73 @@ impl<'r> Validator<'r> {
             }
             counts.violated += 1;
             by_severity.add(self.opts.severity.of(rule.confidence), n);
-            kept.extend(o.violations.iter().map(|v| (rule, v)));
+            let weight = rule.confidence / n as f64;
+            for v in &o.violations {
+                groups
+                    .entry((v.s, rule.head.rel, v.o))
+                    .or_default()
+                    .push(Member {
+                        rule,
+                        v,
+                        weight,
+                        on_record: n,
+                    });
+            }
         }
         counts.not_applicable = counts.total - counts.violated - counts.satisfied;
-        // Most confident first; ties by rule line, then discovery order (stable sort).
-        kept.sort_by(|a, b| {
-            b.0.confidence
-                .total_cmp(&a.0.confidence)
-                .then(a.0.line.cmp(&b.0.line))
-        });
-        let truncated =
-            (kept.len() as u64) < by_severity.total() || kept.len() > self.opts.max_violations;
-        kept.truncate(self.opts.max_violations);
-        let findings = kept
+
+        struct Ranked<'a> {
+            score: f64,
+            max: f64,
+            key: (EntId, RelId, EntId),
+            members: Vec<Member<'a>>,
+        }
+        let mut ranked: Vec<Ranked<'_>> = groups
             .into_iter()
-            .map(|(rule, v)| self.finding(g, rule, v))
+            .map(|(key, mut members)| {
+                // Strongest evidence first; ties by rule line (deterministic).
+                members.sort_by(|a, b| {
+                    b.weight
+                        .total_cmp(&a.weight)
+                        .then(b.rule.confidence.total_cmp(&a.rule.confidence))
+                        .then(a.rule.line.cmp(&b.rule.line))
+                });
+                Ranked {
+                    score: combined_score(members.iter().map(|m| m.weight)),
+                    max: members
+                        .iter()
+                        .map(|m| m.rule.confidence)
+                        .fold(0.0, f64::max),
+                    key,
+                    members,
+                }
+            })
+            .collect();
+        let mut finding_counts = SeverityCounts::default();
+        for r in &ranked {
+            finding_counts.add(self.opts.severity.of(r.score), 1);
+        }
+        ranked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.members.len().cmp(&a.members.len()))
+                .then(b.max.total_cmp(&a.max))
+                .then(a.members[0].rule.line.cmp(&b.members[0].rule.line))
+                .then_with(|| {
+                    let name = |k: (EntId, RelId, EntId)| (g.entity_name(k.0), g.entity_name(k.2));
+                    name(a.key).cmp(&name(b.key))
+                })
+        });
+        let capped_rules = res
+            .outcomes
+            .iter()
+            .any(|o| (o.violations.len() as u64) < o.violation_count());
+        let truncated =
+            ranked.len() > self.opts.max_violations || (capped_rules && opts.collect_violations);
+        ranked.truncate(self.opts.max_violations);
+        let findings = ranked
+            .into_iter()
+            .map(|r| self.finding(g, r.score, &r.members))
             .collect();
         let report = RecordReport {
             index,
@@ -181,55 +321,75 @@ impl<'r> Validator<'r> {
             triples: g.len(),
             rules: counts,
             violations: by_severity,
+            finding_counts,
             findings,
             truncated: truncated && self.opts.findings,
         };
         (report, res.outcomes)
     }
 
-    fn finding(&self, g: &Graph<'_>, rule: &Rule, v: &crate::engine::Violation) -> Finding {
+    fn finding(&self, g: &Graph<'_>, score: f64, members: &[Member<'_>]) -> Finding {
         let rules = self.rules();
         let name = |id| g.entity_name(id).to_string();
         let rel = |id| rules.relation(id).to_string();
+        let (top_rule, top) = (members[0].rule, members[0].v);
         let missing = Triple {
-            subject: name(v.s),
-            relation: rel(rule.head.rel),
-            object: name(v.o),
+            subject: name(top.s),
+            relation: rel(top_rule.head.rel),
+            object: name(top.o),
         };
-        let evidence: Vec<Triple> = witness_triples(rule, &v.binding)
-            .into_iter()
-            .map(|(s, r, o)| Triple {
-                subject: name(s),
-                relation: rel(r),
-                object: name(o),
-            })
-            .collect();
-        let bindings: BTreeMap<String, String> = rule
-            .vars
-            .iter()
-            .zip(v.binding.iter())
-            .map(|(&var, &e)| (((b'A' + var) as char).to_string(), name(e)))
-            .collect();
-        let severity = self.opts.severity.of(rule.confidence);
-        let message = format!(
-            "{} has no `{}` {} although {:.0}% of the data that matches this rule's body has it",
-            missing.subject,
-            missing.relation,
-            missing.object,
-            rule.confidence * 100.0
-        );
+        let evidence = |m: &Member<'_>| RuleEvidence {
+            rule_id: rules.rule_id(m.rule),
+            violations_on_record: m.on_record,
+            weight: m.weight,
+            rule: m.rule.text.to_string(),
+            confidence: m.rule.confidence,
+            mined_predicted: m.rule.predicted,
+            mined_correct: m.rule.correct,
+            bindings: m
+                .rule
+                .vars
+                .iter()
+                .zip(m.v.binding.iter())
+                .map(|(&var, &e)| (((b'A' + var) as char).to_string(), name(e)))
+                .collect::<BTreeMap<_, _>>(),
+            evidence: witness_triples(m.rule, &m.v.binding)
+                .into_iter()
+                .map(|(s, r, o)| Triple {
+                    subject: name(s),
+                    relation: rel(r),
+                    object: name(o),
+                })
+                .collect(),
+        };
+        let message = if members.len() == 1 {
+            format!(
+                "{} has no `{}` {}; a rule with confidence {:.2} expects it (score {:.3})",
+                missing.subject, missing.relation, missing.object, top_rule.confidence, score
+            )
+        } else {
+            format!(
+                "{} has no `{}` {}; {} rules expect it (strongest confidence {:.2}, score {:.3})",
+                missing.subject,
+                missing.relation,
+                missing.object,
+                members.len(),
+                top_rule.confidence,
+                score
+            )
+        };
         Finding {
-            severity,
+            severity: self.opts.severity.of(score),
+            score,
             message,
-            rule_id: rules.rule_id(rule),
-            rule: rule.text.to_string(),
-            confidence: rule.confidence,
-            mined_predicted: rule.predicted,
-            mined_correct: rule.correct,
             focus: missing.subject.clone(),
+            rule_count: members.len(),
+            rules: members
+                .iter()
+                .take(MAX_RULES_PER_FINDING)
+                .map(evidence)
+                .collect(),
             missing,
-            bindings,
-            evidence,
         }
     }
 
@@ -337,7 +497,8 @@ impl<'r> Validator<'r> {
         if !begun {
             sink(Event::Begin).map_err(ValidateError::Output)?;
         }
-        summary.rules_violated = stats.counts.iter().filter(|(p, c)| p > c).count();
+        summary.rules_violated = stats.counts.iter().filter(|t| t.broken > 0).count();
+        summary.rule_health = Some(stats.health(self.rules(), 20));
         Ok((summary, stats))
     }
 

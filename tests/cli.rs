@@ -50,12 +50,21 @@ fn json_report_is_one_document_with_evidence() {
     assert_eq!(records.len(), 12);
     let f = &records[1]["findings"][0];
     assert_eq!(f["severity"], "error");
-    assert_eq!(f["rule_id"], "data/rules.txt:13");
+    assert_eq!(f["focus"], "K1001PO0P0");
     assert_eq!(f["missing"]["relation"], "name");
     assert_eq!(f["missing"]["object"], "Plano Pós 25GB");
-    assert_eq!(f["bindings"]["X"], "K1001PO0P0");
-    assert_eq!(f["evidence"][0]["relation"], "productOfferingId");
+    let rule = &f["rules"][0];
+    assert_eq!(rule["rule_id"], "data/rules.txt:13");
+    assert_eq!(rule["bindings"]["X"], "K1001PO0P0");
+    assert_eq!(rule["evidence"][0]["relation"], "productOfferingId");
+    assert_eq!(rule["violations_on_record"], 1);
+    // The flipped payment context of record 5: five rules agree on one missing triple, one
+    // finding, ranked first.
+    let f5 = &records[5]["findings"][0];
+    assert_eq!(f5["missing"]["object"], "Postpaid");
+    assert_eq!(f5["rule_count"], 5);
     assert_eq!(doc["summary"]["records"], 12);
+    assert!(doc["summary"]["rule_health"]["applied"].as_u64().unwrap() > 0);
     insta::assert_snapshot!("json", out);
 }
 
@@ -67,22 +76,35 @@ fn jsonl_has_one_finding_per_line() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&mut pff(&[
+        "validate", RECORDS, "--rules", RULES, "--format", "json",
+    ])))
+    .unwrap();
+    let findings = &doc["summary"]["findings"];
+    let total: u64 = ["error", "warning", "info"]
+        .iter()
+        .map(|k| findings[k].as_u64().unwrap())
+        .sum();
     assert_eq!(
-        lines.len(),
-        60,
-        "every violation of the sample, one per line"
+        lines.len() as u64,
+        total,
+        "every finding of the sample, one per line"
     );
     for l in &lines {
         for key in [
             "record",
-            "rule_id",
-            "rule",
-            "confidence",
+            "record_name",
+            "severity",
+            "score",
             "missing",
-            "bindings",
-            "evidence",
+            "rules",
+            "message",
         ] {
             assert!(l.get(key).is_some(), "missing {key} in {l}");
+        }
+        let r = &l["rules"][0];
+        for key in ["rule_id", "rule", "confidence", "bindings", "evidence"] {
+            assert!(r.get(key).is_some(), "missing rules[0].{key} in {l}");
         }
     }
 }
@@ -431,4 +453,113 @@ fn input_format_override() {
     .assert()
     .code(1);
     assert!(Path::new(&data).exists());
+}
+
+// ---- report formats --------------------------------------------------------------------------
+
+#[test]
+fn markdown_report_snapshot() {
+    let mut cmd = pff(&[
+        "validate", RECORDS, "--rules", RULES, "--format", "markdown", "--top", "2",
+    ]);
+    cmd.assert().code(1);
+    insta::assert_snapshot!("markdown", stdout(&mut cmd));
+}
+
+#[test]
+fn junit_report_parses_with_the_required_elements() {
+    let mut cmd = pff(&["validate", RECORDS, "--rules", RULES, "--format", "junit"]);
+    cmd.assert().code(1);
+    let out = stdout(&mut cmd);
+    let doc = roxmltree::Document::parse(&out).expect("well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let suite = root
+        .children()
+        .find(|n| n.has_tag_name("testsuite"))
+        .expect("a testsuite");
+    for attr in ["name", "tests", "failures", "errors"] {
+        assert!(suite.attribute(attr).is_some(), "testsuite lacks {attr}");
+    }
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 12, "one test case per record");
+    assert!(
+        cases
+            .iter()
+            .all(|c| c.attribute("name").is_some() && c.attribute("classname").is_some())
+    );
+    let failures: usize = cases
+        .iter()
+        .map(|c| c.children().filter(|n| n.has_tag_name("failure")).count())
+        .sum();
+    // Error-level findings fail (default --fail-on error): 6 in the sample.
+    assert_eq!(failures, 6);
+    assert_eq!(
+        suite.attribute("failures"),
+        Some("5"),
+        "records with a failure"
+    );
+    for f in cases
+        .iter()
+        .flat_map(|c| c.children().filter(|n| n.has_tag_name("failure")))
+    {
+        assert!(f.attribute("message").is_some_and(|m| !m.is_empty()));
+    }
+    insta::assert_snapshot!("junit", out);
+}
+
+#[test]
+fn sarif_report_has_what_viewers_need() {
+    let mut cmd = pff(&["validate", RECORDS, "--rules", RULES, "--format", "sarif"]);
+    cmd.assert().code(1);
+    let out = stdout(&mut cmd);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "pff");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(!rules.is_empty());
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 52, "one result per finding");
+    for r in results {
+        assert!(
+            ids.contains(&r["ruleId"].as_str().unwrap()),
+            "ruleId in driver.rules"
+        );
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap()));
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+        let loc = &r["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], "data/rules.txt");
+        assert!(loc["region"]["startLine"].as_u64().unwrap() >= 1);
+    }
+    insta::assert_snapshot!("sarif", out);
+}
+
+#[test]
+fn every_format_is_identical_whatever_the_worker_count() {
+    for format in ["human", "json", "jsonl", "markdown", "junit", "sarif"] {
+        let run = |w: &str| {
+            stdout(&mut pff(&[
+                "validate",
+                RECORDS,
+                "--rules",
+                RULES,
+                "--format",
+                format,
+                "--max-workers",
+                w,
+            ]))
+        };
+        assert_eq!(run("1"), run("4"), "{format}");
+    }
+}
+
+#[test]
+fn no_color_when_not_a_terminal() {
+    let out = stdout(&mut pff(&["validate", RECORDS, "--rules", RULES]));
+    assert!(!out.contains('\x1b'), "no escape codes in piped output");
 }

@@ -68,12 +68,12 @@ fn smoke_manifest_writes_every_output() {
     let csv = read(&out.join("results.csv"));
     assert_eq!(csv.lines().count(), 13);
     assert!(csv.starts_with("MSISDN,request,result,observations\n"));
-    assert!(csv.contains("CUST1005,validate,VIOLATIONS,\"5 error, 0 warning, 2 info\""));
+    assert!(csv.contains("CUST1005,validate,VIOLATIONS,\"2 error, 0 warning, 1 info findings\""));
     let summary: serde_json::Value =
         serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
     assert_eq!(summary["complete"], true);
     assert_eq!(summary["tasks_done"], 12);
-    assert_eq!(summary["violations"]["error"], 12);
+    assert_eq!(summary["findings"]["error"], 6);
     assert_eq!(fs::read_dir(out.join("tasks")).unwrap().count(), 12);
     let task: serde_json::Value =
         serde_json::from_str(&read(&out.join("tasks/000001-CUST1001.json"))).unwrap();
@@ -161,7 +161,7 @@ fn a_bad_task_fails_alone_with_exit_3() {
     let csv = read(&out.join("results.csv"));
     // The sample's zero rule (paymentContext Postpaid, info) fires on any contract.
     assert!(
-        csv.contains("a.json,validate,VIOLATIONS,\"0 error, 0 warning, 1 info\""),
+        csv.contains("a.json,validate,VIOLATIONS,\"0 error, 0 warning, 1 info findings\""),
         "{csv}"
     );
     assert!(csv.contains("b.json,validate,FAILED,"), "{csv}");

@@ -1,44 +1,63 @@
-//! The default format: a short summary per record and its most confident findings.
+//! The default format: a short summary per record and its highest-scoring findings.
 
 use std::io::{self, Write};
 
-use super::{Exporter, Finding, RecordReport, RunInfo, Summary, Triple};
+use super::{Exporter, Finding, RecordReport, RunInfo, Severity, Summary};
 
-/// Lists at most `top` findings per record.
+/// Lists at most `top` findings per record; colours only when asked (a TTY without `NO_COLOR`).
 pub struct Human {
     top: usize,
+    color: bool,
 }
 
 impl Human {
-    pub fn new(top: usize) -> Self {
-        Self { top }
+    pub fn new(top: usize, color: bool) -> Self {
+        Self { top, color }
     }
-}
 
-fn triple(t: &Triple) -> String {
-    format!("{}({},{})", t.relation, t.subject, t.object)
-}
+    fn paint(&self, s: &str, severity: Severity) -> String {
+        if !self.color {
+            return s.to_string();
+        }
+        let code = match severity {
+            Severity::Error => "1;31",
+            Severity::Warning => "33",
+            Severity::Info => "2",
+        };
+        format!("\x1b[{code}m{s}\x1b[0m")
+    }
 
-fn finding(out: &mut dyn Write, f: &Finding) -> io::Result<()> {
-    writeln!(
-        out,
-        "  {:<7} {:.3}  missing {}",
-        f.severity.name(),
-        f.confidence,
-        triple(&f.missing)
-    )?;
-    writeln!(out, "          rule {}  {}", f.rule_id, f.rule)?;
-    if f.evidence.is_empty() {
+    fn finding(&self, out: &mut dyn Write, f: &Finding) -> io::Result<()> {
+        let label = self.paint(&format!("{:<7}", f.severity.name()), f.severity);
+        let rules = if f.rule_count == 1 {
+            String::new()
+        } else {
+            format!(" ({} rules)", f.rule_count)
+        };
         writeln!(
             out,
-            "          because {} has a `{}`",
-            f.focus, f.missing.relation
+            "  {label} {:.3}{rules}  missing {}",
+            f.score, f.missing
         )?;
-    } else {
-        let ev: Vec<String> = f.evidence.iter().map(triple).collect();
-        writeln!(out, "          because {}", ev.join(", "))?;
+        if let Some(r) = f.top() {
+            writeln!(
+                out,
+                "          rule {} ({:.3})  {}",
+                r.rule_id, r.confidence, r.rule
+            )?;
+            if r.evidence.is_empty() {
+                writeln!(
+                    out,
+                    "          because {} has a `{}`",
+                    f.focus, f.missing.relation
+                )?;
+            } else {
+                let ev: Vec<String> = r.evidence.iter().map(|t| t.to_string()).collect();
+                writeln!(out, "          because {}", ev.join(", "))?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 impl Exporter for Human {
@@ -54,34 +73,36 @@ impl Exporter for Human {
         let name = r.name.as_deref().unwrap_or("?");
         writeln!(out)?;
         if let Some(e) = &r.error {
-            return writeln!(out, "record {} (line {}): FAILED: {e}", r.index, r.line);
+            let failed = self.paint("FAILED", Severity::Error);
+            return writeln!(out, "record {} (line {}): {failed}: {e}", r.index, r.line);
         }
         writeln!(
             out,
             "record {} {name} (line {}): {} triples; rules: {} violated, {} satisfied, {} not applicable",
             r.index, r.line, r.triples, r.rules.violated, r.rules.satisfied, r.rules.not_applicable
         )?;
-        let v = &r.violations;
-        if v.total() == 0 {
+        let f = &r.finding_counts;
+        if f.total() == 0 {
             return writeln!(out, "  no violations");
         }
         writeln!(
             out,
-            "  {} violations: {} error, {} warning, {} info",
-            v.total(),
-            v.error,
-            v.warning,
-            v.info
+            "  {} findings ({} error, {} warning, {} info) from {} violations",
+            f.total(),
+            f.error,
+            f.warning,
+            f.info,
+            r.violations.total()
         )?;
-        for f in r.findings.iter().take(self.top) {
-            finding(out, f)?;
+        for finding in r.findings.iter().take(self.top) {
+            self.finding(out, finding)?;
         }
         let shown = r.findings.len().min(self.top) as u64;
-        if v.total() > shown {
+        if f.total() > shown {
             writeln!(
                 out,
                 "  ... {} more (--top N to list more, --format json for all)",
-                v.total() - shown
+                f.total() - shown
             )?;
         }
         Ok(())
@@ -91,18 +112,39 @@ impl Exporter for Human {
         writeln!(out)?;
         write!(
             out,
-            "{} record{}, {} triples, {} violations ({} error, {} warning, {} info)",
+            "{} record{}, {} triples, {} findings ({} error, {} warning, {} info) from {} violations",
             s.records,
             if s.records == 1 { "" } else { "s" },
             s.triples,
+            s.findings.total(),
+            s.findings.error,
+            s.findings.warning,
+            s.findings.info,
             s.violations.total(),
-            s.violations.error,
-            s.violations.warning,
-            s.violations.info
         )?;
         if s.failed_records > 0 {
             write!(out, "; {} record(s) FAILED to load", s.failed_records)?;
         }
-        writeln!(out)
+        writeln!(out)?;
+        if let Some(h) = &s.rule_health {
+            writeln!(
+                out,
+                "rules: {} applied, {} never applied; strongest drift:",
+                h.applied, h.never_applied
+            )?;
+            for d in h.drift.iter().take(5) {
+                writeln!(
+                    out,
+                    "  {}  mined {:.3} -> observed {:.3} ({} of {} held)  {}",
+                    d.rule_id,
+                    d.mined_confidence,
+                    d.observed_confidence,
+                    d.correct,
+                    d.predicted,
+                    d.rule
+                )?;
+            }
+        }
+        Ok(())
     }
 }

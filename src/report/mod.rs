@@ -3,16 +3,24 @@
 
 mod human;
 mod json;
+mod junit;
+mod markdown;
+mod sarif;
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 pub use human::Human;
 pub use json::{Json, JsonLines};
+pub use junit::Junit;
+pub use markdown::Markdown;
+pub use sarif::Sarif;
 
 /// How serious a finding is, from the mined confidence of its rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -59,7 +67,7 @@ impl SeverityCuts {
 }
 
 /// The lowest severity that makes a run fail (exit code 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailOn {
     Error,
@@ -80,7 +88,7 @@ impl FailOn {
 }
 
 /// Violations counted by severity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeverityCounts {
     pub error: u64,
     pub warning: u64,
@@ -108,40 +116,102 @@ impl SeverityCounts {
 }
 
 /// A triple by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Triple {
     pub subject: String,
     pub relation: String,
     pub object: String,
 }
 
-/// One violation: a rule whose body holds on the record while its head triple is missing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub severity: Severity,
-    /// A one-line explanation.
-    pub message: String,
+impl std::fmt::Display for Triple {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({},{})", self.relation, self.subject, self.object)
+    }
+}
+
+/// One rule that predicts a finding's missing triple, with its witness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleEvidence {
     /// `file:line` of the rule.
     pub rule_id: String,
     pub rule: String,
     /// Mined confidence and counts (support) of the rule.
     pub confidence: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// How many violations this rule has on the record.
+    pub violations_on_record: u64,
+    /// `confidence / violations_on_record`: what this rule adds to the finding's score.
+    pub weight: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mined_predicted: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mined_correct: Option<u64>,
-    /// The node the finding is about (the missing triple's subject).
-    pub focus: String,
-    /// The head triple the rule predicts and the record lacks.
-    pub missing: Triple,
     /// The witness grounding: variable -> entity.
-    pub bindings: std::collections::BTreeMap<String, String>,
+    pub bindings: BTreeMap<String, String>,
     /// The body triples that matched under the bindings.
     pub evidence: Vec<Triple>,
 }
 
+/// A missing triple and every rule that predicts it: near-identical rules pointing at the same
+/// gap give one finding, not fifty. Shaped like a SHACL validation result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// From the score, by the severity cut points.
+    pub severity: Severity,
+    /// The ranking key, in [0, 1]: [`combined_score`] of the rules' weights, where a rule's
+    /// weight is its confidence divided by its number of violations on this record (a rule
+    /// broken once on a record points at that gap; one broken fifty times says little about
+    /// each).
+    pub score: f64,
+    /// A one-line explanation.
+    pub message: String,
+    /// The node the finding is about (the missing triple's subject).
+    pub focus: String,
+    /// The head triple the rules predict and the record lacks.
+    pub missing: Triple,
+    /// How many rules predict it.
+    pub rule_count: usize,
+    /// The rules (strongest first; at most [`MAX_RULES_PER_FINDING`]).
+    pub rules: Vec<RuleEvidence>,
+}
+
+impl Finding {
+    /// The strongest rule.
+    pub fn top(&self) -> Option<&RuleEvidence> {
+        self.rules.first()
+    }
+}
+
+/// Rules listed per finding (all are counted in `rule_count` and the score).
+pub const MAX_RULES_PER_FINDING: usize = 10;
+
+/// Noisy-or of probabilities, each capped at 0.999: `1 - prod(1 - p)`.
+pub fn noisy_or(ps: impl IntoIterator<Item = f64>) -> f64 {
+    1.0 - ps
+        .into_iter()
+        .map(|p| 1.0 - p.clamp(0.0, 0.999))
+        .product::<f64>()
+}
+
+/// A finding's score from its rules' weights: the strongest weight, raised halfway toward
+/// certainty by the noisy-or of the others. Mined rules that agree are strongly correlated
+/// (AnyBURL emits many variants of one regularity), so full noisy-or would let fifty weak
+/// variants outvote one strong rule; the strongest rule leads, agreement breaks ties.
+pub fn combined_score(weights: impl IntoIterator<Item = f64>) -> f64 {
+    let mut ws: Vec<f64> = weights.into_iter().collect();
+    let Some(top) = ws
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+    else {
+        return 0.0;
+    };
+    let strongest = ws.swap_remove(top).clamp(0.0, 1.0);
+    strongest + (1.0 - strongest) * 0.5 * noisy_or(ws)
+}
+
 /// Rule counts on one record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleCounts {
     pub total: usize,
     pub violated: usize,
@@ -150,7 +220,7 @@ pub struct RuleCounts {
 }
 
 /// What one record (or one triples file) gave.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordReport {
     /// 0-based record index in its file.
     pub index: usize,
@@ -159,13 +229,15 @@ pub struct RecordReport {
     /// The root node's name (its id), when the record could be read.
     pub name: Option<String>,
     /// Why the record could not be checked.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub triples: usize,
     pub rules: RuleCounts,
-    /// Every violation, kept or not.
+    /// Every (rule, missing triple) violation, by the rule's severity.
     pub violations: SeverityCounts,
-    /// The findings kept, most confident first.
+    /// Every finding (distinct missing triple), by severity, kept or not.
+    pub finding_counts: SeverityCounts,
+    /// The findings kept, highest score first.
     pub findings: Vec<Finding>,
     /// True when findings were left out by a cap.
     pub truncated: bool,
@@ -181,6 +253,7 @@ impl RecordReport {
             triples: 0,
             rules: RuleCounts::default(),
             violations: SeverityCounts::default(),
+            finding_counts: SeverityCounts::default(),
             findings: Vec::new(),
             truncated: false,
         }
@@ -188,18 +261,51 @@ impl RecordReport {
 }
 
 /// Totals of a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub records: usize,
     pub failed_records: usize,
     pub triples: usize,
+    /// (rule, missing triple) violations by severity.
     pub violations: SeverityCounts,
+    /// Findings (distinct missing triples per record) by severity.
+    pub findings: SeverityCounts,
     /// Rules violated on at least one record.
     pub rules_violated: usize,
     pub rules_total: usize,
     pub fail_on: Option<FailOn>,
     /// True when violations at or above `fail_on` were found.
     pub failed: bool,
+    /// How the rules fared on this data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_health: Option<RuleHealth>,
+}
+
+/// How a rule set fared on the data: which rules applied, and which lost confidence.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleHealth {
+    /// Rules whose body matched at least once.
+    pub applied: usize,
+    /// Rules whose body never matched (they said nothing about this data).
+    pub never_applied: usize,
+    /// The rules whose observed confidence fell furthest below the mined one, worst first.
+    pub drift: Vec<RuleDrift>,
+}
+
+/// One rule's mined confidence next to what the data shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleDrift {
+    pub rule_id: String,
+    pub rule: String,
+    pub mined_confidence: f64,
+    /// `correct / predicted` on this data.
+    pub observed_confidence: f64,
+    pub predicted: u64,
+    pub correct: u64,
+    /// Records on which the rule applied, held (no violation), was broken.
+    pub records_applied: u64,
+    pub records_held: u64,
+    pub records_broken: u64,
 }
 
 impl Summary {
@@ -210,6 +316,7 @@ impl Summary {
         }
         self.triples += r.triples;
         self.violations.merge(&r.violations);
+        self.findings.merge(&r.finding_counts);
     }
 }
 
@@ -220,6 +327,7 @@ pub struct RunInfo {
     pub rules: String,
     pub rule_count: usize,
     pub severity: SeverityCuts,
+    pub fail_on: Option<FailOn>,
 }
 
 /// One output format. Records arrive in input order, each as soon as it is checked.
@@ -229,8 +337,9 @@ pub trait Exporter {
     fn finish(&mut self, out: &mut dyn Write, summary: &Summary) -> io::Result<()>;
 }
 
-/// Output formats of `pff validate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// Report formats, shared by `pff validate` and `pff run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     /// A short summary per record for people.
     Human,
@@ -238,15 +347,37 @@ pub enum OutputFormat {
     Json,
     /// One JSON object per finding (and one per failed record).
     Jsonl,
+    /// A Markdown summary to paste into a ticket.
+    Markdown,
+    /// JUnit XML: a test case per record, a failure per finding at or above --fail-on.
+    Junit,
+    /// SARIF 2.1.0: a result per finding.
+    Sarif,
 }
 
 impl OutputFormat {
-    /// The exporter for this format; `top` bounds the findings the human format lists.
-    pub fn exporter(self, top: usize) -> Box<dyn Exporter> {
+    /// The exporter for this format; `top` bounds the findings listed per record by the
+    /// human and Markdown formats; `color` applies to the human format.
+    pub fn exporter(self, top: usize, color: bool) -> Box<dyn Exporter> {
         match self {
-            OutputFormat::Human => Box::new(Human::new(top)),
+            OutputFormat::Human => Box::new(Human::new(top, color)),
             OutputFormat::Json => Box::new(Json::default()),
             OutputFormat::Jsonl => Box::new(JsonLines),
+            OutputFormat::Markdown => Box::new(Markdown::new(top)),
+            OutputFormat::Junit => Box::new(Junit::default()),
+            OutputFormat::Sarif => Box::new(Sarif::default()),
+        }
+    }
+
+    /// The file name a run writes this report to.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            OutputFormat::Human => "report.txt",
+            OutputFormat::Json => "report.json",
+            OutputFormat::Jsonl => "report.jsonl",
+            OutputFormat::Markdown => "report.md",
+            OutputFormat::Junit => "junit.xml",
+            OutputFormat::Sarif => "report.sarif",
         }
     }
 }
@@ -262,6 +393,16 @@ mod tests {
         assert_eq!(c.of(0.9), Severity::Error);
         assert_eq!(c.of(0.5), Severity::Warning);
         assert_eq!(c.of(0.49), Severity::Info);
+    }
+
+    #[test]
+    fn combined_score_leads_with_the_strongest_rule() {
+        assert_eq!(combined_score([]), 0.0);
+        assert_eq!(combined_score([0.8]), 0.8);
+        // Agreement raises the score, but fifty weak variants do not beat one strong rule.
+        assert!(combined_score([0.8, 0.5]) > 0.8);
+        assert!(combined_score([0.4; 50]) < combined_score([0.95]));
+        assert!((noisy_or([0.5, 0.5]) - 0.75).abs() < 1e-12);
     }
 
     #[test]

@@ -1,0 +1,157 @@
+//! A Markdown summary a person pastes into a ticket.
+
+use std::io::{self, Write};
+
+use super::{Exporter, RecordReport, RunInfo, Summary};
+
+/// A table of records, then each record's top findings.
+pub struct Markdown {
+    top: usize,
+    rows: Vec<String>,
+    details: Vec<String>,
+}
+
+impl Markdown {
+    pub fn new(top: usize) -> Self {
+        Self {
+            top,
+            rows: Vec::new(),
+            details: Vec::new(),
+        }
+    }
+}
+
+/// Escapes text for a table cell or inline code.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('`', "'").replace('\n', " ")
+}
+
+impl Exporter for Markdown {
+    fn begin(&mut self, out: &mut dyn Write, info: &RunInfo) -> io::Result<()> {
+        writeln!(out, "# pff report\n")?;
+        writeln!(
+            out,
+            "**Data:** `{}` · **Rules:** `{}` ({} rules) · severity: error >= {}, warning >= {}\n",
+            cell(&info.data),
+            cell(&info.rules),
+            info.rule_count,
+            info.severity.error,
+            info.severity.warning
+        )
+    }
+
+    fn record(&mut self, _: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
+        let name = cell(r.name.as_deref().unwrap_or("?"));
+        if let Some(e) = &r.error {
+            self.rows.push(format!(
+                "| {} | – | **failed**: {} | | | |",
+                r.index,
+                cell(e)
+            ));
+            return Ok(());
+        }
+        let f = &r.finding_counts;
+        self.rows.push(format!(
+            "| {} `{name}` | {} | {} | {} | {} | {} |",
+            r.index,
+            r.triples,
+            f.total(),
+            f.error,
+            f.warning,
+            f.info
+        ));
+        if r.findings.is_empty() {
+            return Ok(());
+        }
+        let mut d = format!(
+            "### Record {} `{name}`\n\n| severity | score | missing triple | rules | strongest rule | evidence |\n|---|---|---|---|---|---|\n",
+            r.index
+        );
+        for f in r.findings.iter().take(self.top) {
+            let (rule, evidence) = f.top().map_or((String::new(), String::new()), |t| {
+                let ev: Vec<String> = t.evidence.iter().map(|e| e.to_string()).collect();
+                (
+                    format!("`{}` {}", cell(&t.rule_id), cell(&t.rule)),
+                    cell(&ev.join(", ")),
+                )
+            });
+            d.push_str(&format!(
+                "| {} | {:.3} | `{}` | {} | {} | {} |\n",
+                f.severity.name(),
+                f.score,
+                cell(&f.missing.to_string()),
+                f.rule_count,
+                rule,
+                evidence
+            ));
+        }
+        let more = r
+            .finding_counts
+            .total()
+            .saturating_sub(r.findings.len().min(self.top) as u64);
+        if more > 0 {
+            d.push_str(&format!("\n{more} more findings not shown.\n"));
+        }
+        self.details.push(d);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut dyn Write, s: &Summary) -> io::Result<()> {
+        writeln!(
+            out,
+            "**{} records**, {} triples: **{} findings** ({} error, {} warning, {} info) from {} violations{}.\n",
+            s.records,
+            s.triples,
+            s.findings.total(),
+            s.findings.error,
+            s.findings.warning,
+            s.findings.info,
+            s.violations.total(),
+            if s.failed_records > 0 {
+                format!("; {} records failed to load", s.failed_records)
+            } else {
+                String::new()
+            }
+        )?;
+        writeln!(
+            out,
+            "| record | triples | findings | error | warning | info |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|---|")?;
+        for row in &self.rows {
+            writeln!(out, "{row}")?;
+        }
+        if !self.details.is_empty() {
+            writeln!(out, "\n## Findings\n")?;
+            for d in &self.details {
+                writeln!(out, "{d}")?;
+            }
+        }
+        if let Some(h) = &s.rule_health {
+            writeln!(
+                out,
+                "## Rule health\n\n{} rules applied, {} never applied.\n",
+                h.applied, h.never_applied
+            )?;
+            if !h.drift.is_empty() {
+                writeln!(
+                    out,
+                    "| rule | mined | observed | held / applied | text |\n|---|---|---|---|---|"
+                )?;
+                for d in h.drift.iter().take(10) {
+                    writeln!(
+                        out,
+                        "| `{}` | {:.3} | {:.3} | {} / {} | {} |",
+                        cell(&d.rule_id),
+                        d.mined_confidence,
+                        d.observed_confidence,
+                        d.records_held,
+                        d.records_applied,
+                        cell(&d.rule)
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! SARIF 2.1.0: one result per finding; the strongest rule is the result's rule, located at its
+//! line in the rules file; the record is a related location.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde_json::{Value, json};
+
+use super::{Exporter, RecordReport, RunInfo, Severity, Summary};
+
+#[derive(Default)]
+pub struct Sarif {
+    data: String,
+    results: Vec<Value>,
+    /// Rule id -> descriptor, sorted for determinism.
+    rules: BTreeMap<String, Value>,
+}
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// `file:line` -> (file, line).
+fn split_rule_id(id: &str) -> (&str, u64) {
+    match id.rsplit_once(':') {
+        Some((file, line)) => (file, line.parse().unwrap_or(1)),
+        None => (id, 1),
+    }
+}
+
+impl Exporter for Sarif {
+    fn begin(&mut self, _: &mut dyn Write, info: &RunInfo) -> io::Result<()> {
+        self.data = info.data.clone();
+        Ok(())
+    }
+
+    fn record(&mut self, _: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
+        for f in &r.findings {
+            let Some(top) = f.top() else { continue };
+            let (file, line) = split_rule_id(&top.rule_id);
+            self.rules.entry(top.rule_id.clone()).or_insert_with(|| {
+                json!({
+                    "id": top.rule_id,
+                    "name": format!("rule-{line}"),
+                    "shortDescription": { "text": top.rule },
+                    "fullDescription": { "text": format!("AnyBURL rule {}: {}", top.rule_id, top.rule) },
+                    "properties": {
+                        "confidence": top.confidence,
+                        "minedPredicted": top.mined_predicted,
+                        "minedCorrect": top.mined_correct,
+                    },
+                })
+            });
+            let evidence: Vec<String> = top.evidence.iter().map(|e| e.to_string()).collect();
+            self.results.push(json!({
+                "ruleId": top.rule_id,
+                "level": level(f.severity),
+                "message": { "text": format!("record {} {}: {}", r.index, r.name.as_deref().unwrap_or("?"), f.message) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": file },
+                        "region": { "startLine": line },
+                    },
+                    "logicalLocations": [{ "name": f.focus, "kind": "object" }],
+                }],
+                "relatedLocations": [{
+                    "id": 0,
+                    "message": { "text": format!("record {} {}", r.index, r.name.as_deref().unwrap_or("?")) },
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": self.data },
+                        "region": { "startLine": r.line },
+                    },
+                }],
+                "partialFingerprints": {
+                    "missingTriple/v1": format!("{}\t{}\t{}", f.missing.subject, f.missing.relation, f.missing.object),
+                },
+                "properties": {
+                    "record": r.index,
+                    "score": f.score,
+                    "ruleCount": f.rule_count,
+                    "missing": f.missing,
+                    "evidence": evidence,
+                },
+            }));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut dyn Write, _: &Summary) -> io::Result<()> {
+        let doc = json!({
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "version": "2.1.0",
+            "runs": [{
+                "tool": { "driver": {
+                    "name": "pff",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "informationUri": "https://web.informatik.uni-mannheim.de/AnyBURL/",
+                    "rules": self.rules.values().collect::<Vec<_>>(),
+                }},
+                "results": self.results,
+            }],
+        });
+        serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+        writeln!(out)
+    }
+}

@@ -43,6 +43,24 @@ pub enum Command {
     Run(RunArgs),
     /// Print the machine, its profile and the plan a run would use.
     Doctor(DoctorArgs),
+    /// Look at rules files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Summarise a rules file: counts by shape and body length, confidence histogram, relations.
+    Stats {
+        /// The AnyBURL rules file.
+        rules: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Head relations listed.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -73,6 +91,10 @@ pub struct RunArgs {
     /// Memory budget (e.g. 512M, 2G): no new task is admitted while pff's RSS is above it.
     #[arg(long, value_name = "SIZE", value_parser = crate::hardware::parse_size)]
     pub memory_limit: Option<u64>,
+    /// Also write this report into the output folder (repeatable; adds to the manifest's
+    /// `reports:`).
+    #[arg(long = "format", value_enum, value_name = "FORMAT")]
+    pub formats: Vec<OutputFormat>,
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +225,16 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate_cmd(args),
         Command::Triples(args) => triples_cmd(args),
         Command::Run(args) => run_cmd(args),
+        Command::Rules(RulesCommand::Stats { rules, json, top }) => (|| {
+            let rs = load_rules(&rules)?;
+            let stats = crate::rules::stats::RuleSetStats::of(&rs, top);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", stats.render());
+            }
+            Ok(EXIT_CLEAN)
+        })(),
         Command::Doctor(args) => {
             let plan = Plan::new(
                 Machine::detect(),
@@ -443,6 +475,7 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
             resume: args.resume,
             fresh: args.fresh,
             quiet: args.quiet,
+            reports: args.formats.clone(),
         },
     )?;
     let s = &outcome.summary;

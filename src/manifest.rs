@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::report::FailOn;
+use crate::report::{FailOn, OutputFormat};
 
 /// Step sequences pff knows; a task's `sequence` must name one.
 pub const SEQUENCES: &[(&str, &[&str])] = &[
@@ -45,6 +45,9 @@ struct Raw {
     id_key: Option<String>,
     #[serde(default)]
     max_violations: Option<usize>,
+    /// Report formats written to the output folder at the end of the run.
+    #[serde(default)]
+    reports: Vec<OutputFormat>,
     tasks: Vec<RawTask>,
 }
 
@@ -108,6 +111,8 @@ pub struct Manifest {
     pub fail_on: FailOn,
     pub id_key: String,
     pub max_violations: usize,
+    /// Reports written to the output folder at the end (`report.md`, `junit.xml`, ...).
+    pub reports: Vec<OutputFormat>,
     pub tasks: Vec<Task>,
 }
 
@@ -322,6 +327,7 @@ impl Manifest {
             fail_on: raw.fail_on.unwrap_or(FailOn::Error),
             id_key: raw.id_key.unwrap_or_else(|| "id".into()),
             max_violations: raw.max_violations.unwrap_or(1000),
+            reports: raw.reports,
             tasks,
         })
     }
@@ -425,5 +431,29 @@ mod tests {
         );
         assert_eq!(m.tasks[1].id, "5512");
         assert_eq!(m.tasks[1].sequence, "validate");
+    }
+
+    #[test]
+    fn reports_are_named_formats() {
+        let d = dir_with(&["r.json"]);
+        let m = Manifest::parse(
+            &d.path().join("m.yaml"),
+            "execution_id: x\nreports: [markdown, junit, sarif]\ntasks:\n- msisdn: r.json\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m.reports,
+            vec![
+                OutputFormat::Markdown,
+                OutputFormat::Junit,
+                OutputFormat::Sarif
+            ]
+        );
+        let err = Manifest::parse(
+            &d.path().join("m.yaml"),
+            "execution_id: x\nreports: [pdf]\ntasks:\n- msisdn: r.json\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("m.yaml:2:"), "{err}");
     }
 }

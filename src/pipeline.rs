@@ -27,9 +27,11 @@ use serde::{Deserialize, Serialize};
 use crate::exit;
 use crate::hardware::{Plan, current_rss};
 use crate::manifest::{Manifest, Source, Task};
-use crate::report::{FailOn, RecordReport, SeverityCounts};
+use crate::report::{
+    Exporter, FailOn, OutputFormat, RecordReport, RunInfo, SeverityCounts, SeverityCuts, Summary,
+};
 use crate::triples::Format;
-use crate::validate::Validator;
+use crate::validate::{RuleStats, Validator};
 
 /// Why a run stopped before its end.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,8 @@ pub struct RunConfig<'a> {
     /// Discard an earlier execution's results in the output folder and start afresh.
     pub fresh: bool,
     pub quiet: bool,
+    /// Reports written at the end, besides the manifest's.
+    pub reports: Vec<OutputFormat>,
 }
 
 /// The result file of one task.
@@ -426,6 +430,15 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     let mut s = serde_json::to_vec_pretty(&summary).unwrap_or_default();
     s.push(b'\n');
     write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
+    let mut formats: Vec<OutputFormat> = Vec::new();
+    for f in m.reports.iter().chain(&cfg.reports) {
+        if !formats.contains(f) {
+            formats.push(*f);
+        }
+    }
+    if !formats.is_empty() && complete {
+        write_reports(validator, m, &tasks_dir, out, &formats)?;
+    }
 
     let sig = signal.load(Ordering::SeqCst);
     let code = if sig != 0 {
@@ -453,6 +466,94 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         code,
         max_in_flight,
     })
+}
+
+/// The records and rule counts of a task result file.
+#[derive(Deserialize)]
+struct TaskRecords {
+    records: Vec<RecordReport>,
+    #[serde(default)]
+    rule_counts: Vec<(usize, u64, u64)>,
+}
+
+/// Writes the run's reports from the task files (in manifest order), each atomically.
+fn write_reports(
+    validator: &Validator<'_>,
+    m: &Manifest,
+    tasks_dir: &Path,
+    out: &Path,
+    formats: &[OutputFormat],
+) -> Result<(), RunError> {
+    let rules = validator.rules();
+    let info = RunInfo {
+        data: m.path.display().to_string(),
+        rules: rules.source.clone(),
+        rule_count: rules.rules.len(),
+        severity: SeverityCuts::default(),
+        fail_on: Some(m.fail_on),
+    };
+    let mut exporters: Vec<(OutputFormat, Box<dyn Exporter>, Vec<u8>)> = formats
+        .iter()
+        .map(|&f| (f, f.exporter(10, false), Vec::new()))
+        .collect();
+    let io_err = out_err(out);
+    let mut fail = None;
+    for (_, e, buf) in &mut exporters {
+        if let Err(err) = e.begin(buf, &info) {
+            fail = Some(err);
+        }
+    }
+    let mut summary = Summary {
+        rules_total: rules.rules.len(),
+        fail_on: Some(m.fail_on),
+        ..Summary::default()
+    };
+    let mut stats = RuleStats::new(rules.rules.len());
+    for (i, t) in m.tasks.iter().enumerate() {
+        let Some(task) = fs::read(task_file(tasks_dir, i, t))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<TaskRecords>(&b).ok())
+        else {
+            continue;
+        };
+        for (rule, predicted, correct) in task.rule_counts {
+            if let Some(c) = stats.counts.get_mut(rule) {
+                c.predicted += predicted;
+                c.correct += correct;
+                c.applied += 1;
+                if predicted == correct {
+                    c.held += 1;
+                } else {
+                    c.broken += 1;
+                }
+            }
+        }
+        for r in &task.records {
+            summary.add(r);
+            for (_, e, buf) in &mut exporters {
+                if let Err(err) = e.record(buf, r) {
+                    fail = Some(err);
+                }
+            }
+        }
+    }
+    summary.rules_violated = stats.counts.iter().filter(|t| t.broken > 0).count();
+    summary.rule_health = Some(stats.health(rules, 20));
+    summary.failed = m.fail_on.fails(&summary.findings);
+    for (f, e, buf) in &mut exporters {
+        if let Err(err) = e.finish(buf, &summary) {
+            fail = Some(err);
+        }
+        if fail.is_none()
+            && let Err(err) = write_atomic(&out.join(f.file_name()), buf)
+        {
+            fail = Some(err);
+        }
+    }
+    match fail {
+        Some(e) => Err(io_err(e)),
+        None => Ok(()),
+    }
 }
 
 /// What the writer needs of a checked task besides its JSON.

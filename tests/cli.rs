@@ -563,3 +563,23 @@ fn no_color_when_not_a_terminal() {
     let out = stdout(&mut pff(&["validate", RECORDS, "--rules", RULES]));
     assert!(!out.contains('\x1b'), "no escape codes in piped output");
 }
+
+#[test]
+fn rules_stats_summarises_a_rules_file() {
+    let out = stdout(&mut pff(&["rules", "stats", RULES]));
+    assert!(out.starts_with("data/rules.txt: 36 rules\n"), "{out}");
+    assert!(out.contains("zero"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&mut pff(&["rules", "stats", RULES, "--json"]))).unwrap();
+    assert_eq!(json["rules"], 36);
+    assert_eq!(json["by_shape"]["zero"], 1);
+    assert_eq!(json["by_shape"]["cyclic"], 3);
+    let hist: u64 = json["confidence_histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(hist, 36);
+    pff(&["rules", "stats", "no/such"]).assert().code(2);
+}

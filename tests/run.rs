@@ -81,6 +81,21 @@ fn smoke_manifest_writes_every_output() {
         task["records"][0]["findings"][0]["missing"]["object"],
         "Plano Pós 25GB"
     );
+    // The manifest's `reports:`.
+    let md = read(&out.join("report.md"));
+    assert!(md.contains("**12 records**"), "{md}");
+    assert!(md.contains("## Rule health"), "{md}");
+    let junit = read(&out.join("junit.xml"));
+    let doc = roxmltree::Document::parse(&junit).expect("well-formed JUnit");
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .count(),
+        12
+    );
+    let sarif: serde_json::Value = serde_json::from_str(&read(&out.join("report.sarif"))).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(!out.join("report.json").exists());
     let events = read(&out.join("events.jsonl"));
     assert!(events.lines().next().unwrap().contains("\"start\""));
     assert_eq!(events.matches("task_done").count(), 12);

@@ -6,6 +6,7 @@
 
 pub mod parse;
 mod reader;
+pub mod stats;
 
 pub use reader::{LineError, RuleLines, RulesError, load_rules, parse_rule_line};
 

@@ -67,6 +67,8 @@ pub enum Shape {
     Ac1,
     /// Head constant, body ends in a dangling variable.
     Ac2,
+    /// An atom that relates a term to itself (`me_myself_i`, or `h(X,X)`).
+    Reflexive,
 }
 
 impl Shape {
@@ -76,6 +78,7 @@ impl Shape {
             Shape::Cyclic => "cyclic",
             Shape::Ac1 => "acyclic-constant (AC1)",
             Shape::Ac2 => "acyclic-dangling (AC2)",
+            Shape::Reflexive => "reflexive",
         }
     }
 }
@@ -104,8 +107,11 @@ pub struct Rule {
 
 impl Rule {
     pub fn shape(&self) -> Shape {
+        let reflexive = |a: &Atom| a.s == a.o;
         if self.body.is_empty() {
             Shape::Zero
+        } else if reflexive(&self.head) || self.body.iter().any(reflexive) {
+            Shape::Reflexive
         } else if matches!((self.head.s, self.head.o), (Term::Var(_), Term::Var(_))) {
             Shape::Cyclic
         } else if self

@@ -66,7 +66,13 @@ impl RuleSetStats {
     pub fn render(&self) -> String {
         let mut s = format!("{}: {} rules\n", self.source, self.rules);
         s.push_str("by shape:\n");
-        for shape in [Shape::Zero, Shape::Cyclic, Shape::Ac1, Shape::Ac2] {
+        for shape in [
+            Shape::Zero,
+            Shape::Cyclic,
+            Shape::Ac1,
+            Shape::Ac2,
+            Shape::Reflexive,
+        ] {
             let n = self.by_shape.get(shape.name()).copied().unwrap_or(0);
             let _ = writeln!(s, "  {:<24} {n:>9}", shape.name());
         }
@@ -123,6 +129,7 @@ mod tests {
         assert_eq!(s.rules, 4);
         assert_eq!(s.by_shape["cyclic"], 1);
         assert_eq!(s.by_shape["zero"], 1);
+        assert_eq!(s.by_shape["reflexive"], 1);
         assert_eq!(s.by_body_length[&2], 1);
         assert_eq!(s.confidence_histogram[9], 3);
         assert_eq!(s.confidence_histogram[1], 1);

@@ -476,6 +476,16 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
             fresh: args.fresh,
             quiet: args.quiet,
             reports: args.formats.clone(),
+            fetch: {
+                let d = pipeline::FetchLimits::default();
+                pipeline::FetchLimits {
+                    timeout: manifest
+                        .fetch_timeout_secs
+                        .map_or(d.timeout, std::time::Duration::from_secs_f64),
+                    max_bytes: manifest.fetch_max_bytes.unwrap_or(d.max_bytes),
+                    retries: manifest.fetch_retries.unwrap_or(d.retries),
+                }
+            },
         },
     )?;
     let s = &outcome.summary;

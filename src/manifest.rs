@@ -48,6 +48,12 @@ struct Raw {
     /// Report formats written to the output folder at the end of the run.
     #[serde(default)]
     reports: Vec<OutputFormat>,
+    #[serde(default)]
+    fetch_timeout_secs: Option<Spanned<f64>>,
+    #[serde(default)]
+    fetch_max_bytes: Option<u64>,
+    #[serde(default)]
+    fetch_retries: Option<u32>,
     tasks: Vec<RawTask>,
 }
 
@@ -113,6 +119,10 @@ pub struct Manifest {
     pub max_violations: usize,
     /// Reports written to the output folder at the end (`report.md`, `junit.xml`, ...).
     pub reports: Vec<OutputFormat>,
+    /// For `http(s)` sources: whole-request timeout, largest body, retries.
+    pub fetch_timeout_secs: Option<f64>,
+    pub fetch_max_bytes: Option<u64>,
+    pub fetch_retries: Option<u32>,
     pub tasks: Vec<Task>,
 }
 
@@ -225,6 +235,11 @@ impl Manifest {
         {
             problems.push(at(r, "resource_usage is a percentage in (0, 100]".into()));
         }
+        if let Some(t) = &raw.fetch_timeout_secs
+            && !(t.value > 0.0 && t.value <= 3600.0)
+        {
+            problems.push(at(t, "fetch_timeout_secs must be in (0, 3600]".into()));
+        }
         if let Some(c) = &raw.min_confidence
             && !(0.0..=1.0).contains(&c.value)
         {
@@ -328,6 +343,9 @@ impl Manifest {
             id_key: raw.id_key.unwrap_or_else(|| "id".into()),
             max_violations: raw.max_violations.unwrap_or(1000),
             reports: raw.reports,
+            fetch_timeout_secs: raw.fetch_timeout_secs.map(|t| t.value),
+            fetch_max_bytes: raw.fetch_max_bytes,
+            fetch_retries: raw.fetch_retries,
             tasks,
         })
     }

@@ -53,8 +53,9 @@ pub enum RunError {
         found: String,
         expected: String,
     },
+    /// The run could not go on (memory budget, HTTP set-up).
     #[error("{0}")]
-    Memory(String),
+    Stopped(String),
     #[error("cannot start the I/O runtime")]
     Runtime(#[source] io::Error),
 }
@@ -89,6 +90,7 @@ pub struct RunConfig<'a> {
     pub quiet: bool,
     /// Reports written at the end, besides the manifest's.
     pub reports: Vec<OutputFormat>,
+    pub fetch: FetchLimits,
 }
 
 /// The result file of one task.
@@ -265,7 +267,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     let stop = Arc::new(AtomicBool::new(false));
     let signal = Arc::new(AtomicI32::new(0));
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let memory_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let fatal: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let (in_tx, in_rx) = tokio::sync::mpsc::channel::<(usize, Task, Result<Vec<u8>, String>)>(
         cfg.plan.input_queue.max(1),
     );
@@ -282,19 +284,27 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     std::thread::scope(|scope| -> Result<(), RunError> {
         // I/O side: signals, admission under the memory guard, concurrent bounded reads.
         let reader = {
-            let (stop, signal, in_flight, memory_error) = (
+            let (stop, signal, in_flight, fatal) = (
                 stop.clone(),
                 signal.clone(),
                 in_flight.clone(),
-                memory_error.clone(),
+                fatal.clone(),
             );
             let plan = cfg.plan;
+            let fetch_limits = cfg.fetch;
             let pending = pending.clone();
             let events_path = events_path.clone();
             let runtime = &runtime;
             scope.spawn(move || {
                 runtime.block_on(async move {
                     tokio::spawn(watch_signals(stop.clone(), signal.clone()));
+                    let fetcher = match Fetcher::new(fetch_limits) {
+                        Ok(f) => Arc::new(f),
+                        Err(e) => {
+                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            return;
+                        }
+                    };
                     let permits = Arc::new(tokio::sync::Semaphore::new(plan.io_concurrency));
                     let mut guard_log = OpenOptions::new().append(true).open(&events_path).ok();
                     for (i, task) in pending {
@@ -304,7 +314,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
                         if let Err(e) =
                             admit(plan.memory_budget, &in_flight, &stop, &mut guard_log).await
                         {
-                            *memory_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                             stop.store(true, Ordering::SeqCst);
                             break;
                         }
@@ -314,10 +324,11 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
                         in_flight.fetch_add(1, Ordering::SeqCst);
                         let tx = in_tx.clone();
                         let task = task.clone();
+                        let fetcher = fetcher.clone();
                         // The send happens inside the spawned read, so a full queue holds the
                         // permit and stops further reads: backpressure up to admission.
                         tokio::spawn(async move {
-                            let bytes = read_source(&task.source).await;
+                            let bytes = read_source(&task.source, &fetcher).await;
                             let _ = tx.send((i, task, bytes)).await;
                             drop(permit);
                         });
@@ -383,16 +394,12 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     runtime.shutdown_timeout(Duration::from_millis(100));
     progress.finish_and_clear();
 
-    if let Some(e) = memory_error
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take()
-    {
+    if let Some(e) = fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
         events.log(
             "stop",
             serde_json::json!({ "reason": "memory", "message": e }),
         );
-        return Err(RunError::Memory(e));
+        return Err(RunError::Stopped(e));
     }
 
     // Final outputs from every task file (this run's and earlier ones').
@@ -625,15 +632,137 @@ fn check_task(
     (json, lite)
 }
 
-async fn read_source(source: &Source) -> Result<Vec<u8>, String> {
+async fn read_source(source: &Source, http: &Fetcher) -> Result<Vec<u8>, String> {
     match source {
         Source::File(p) => tokio::fs::read(p)
             .await
             .map_err(|e| format!("cannot read {}: {e}", p.display())),
-        Source::Url(u) => Err(format!(
-            "cannot fetch {u}: http(s) task sources are not supported yet; download the record and name the file"
-        )),
+        Source::Url(u) => http.fetch(u).await,
     }
+}
+
+/// How `http(s)` task sources are fetched.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchLimits {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Largest body accepted.
+    pub max_bytes: u64,
+    /// Further attempts after a timeout, connection error or 5xx answer.
+    pub retries: u32,
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            max_bytes: 64 << 20,
+            retries: 2,
+        }
+    }
+}
+
+/// An HTTP client with timeouts, a size limit, retries, and redirects only within the
+/// original scheme (never to another scheme, never more than 5).
+pub struct Fetcher {
+    client: reqwest::Client,
+    limits: FetchLimits,
+}
+
+impl Fetcher {
+    pub fn new(limits: FetchLimits) -> Result<Fetcher, String> {
+        let policy = reqwest::redirect::Policy::custom(|attempt| {
+            let same_scheme = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.scheme() == attempt.url().scheme());
+            if attempt.previous().len() > 5 {
+                attempt.error("more than 5 redirects")
+            } else if !same_scheme {
+                let msg = format!(
+                    "redirect to another scheme ({}) refused",
+                    attempt.url().scheme()
+                );
+                attempt.error(msg)
+            } else {
+                attempt.follow()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .timeout(limits.timeout)
+            .connect_timeout(limits.timeout.min(Duration::from_secs(10)))
+            .redirect(policy)
+            .user_agent(concat!("pff/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot set up HTTP: {e}"))?;
+        Ok(Fetcher { client, limits })
+    }
+
+    /// The body of `url`, retrying transient failures with a growing pause.
+    pub async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
+        let mut attempt = 0;
+        loop {
+            match self.once(url).await {
+                Ok(body) => return Ok(body),
+                Err((msg, transient)) => {
+                    if !transient || attempt >= self.limits.retries {
+                        let tries = if attempt > 0 {
+                            format!(" (after {} attempts)", attempt + 1)
+                        } else {
+                            String::new()
+                        };
+                        return Err(format!("cannot fetch {url}: {msg}{tries}"));
+                    }
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
+                }
+            }
+        }
+    }
+
+    /// One attempt; the error says whether trying again could help.
+    async fn once(&self, url: &str) -> Result<Vec<u8>, (String, bool)> {
+        let mut resp = self.client.get(url).send().await.map_err(|e| {
+            let transient = e.is_timeout() || e.is_connect() || e.is_request() && !e.is_redirect();
+            (error_chain(&e), transient && !e.is_redirect())
+        })?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err((format!("HTTP {status}"), status.is_server_error()));
+        }
+        let max = self.limits.max_bytes;
+        if let Some(len) = resp.content_length()
+            && len > max
+        {
+            return Err((
+                format!("body of {len} bytes exceeds the {max}-byte limit"),
+                false,
+            ));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| (error_chain(&e), e.is_timeout()))?
+        {
+            if body.len() as u64 + chunk.len() as u64 > max {
+                return Err((format!("body exceeds the {max}-byte limit"), false));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Waits until this process is under its memory budget. Fails fast when it is over budget with

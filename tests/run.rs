@@ -370,3 +370,107 @@ fn sigterm_stops_cleanly_and_resume_completes() {
     assert_eq!(summary["tasks_done"], 3000);
     assert_eq!(read(&out.join("results.csv")).lines().count(), 3001);
 }
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 for the fetch tests; it stops by itself after 30 s.
+fn serve(record: &'static str) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let flaky = std::sync::Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let Ok((mut conn, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                continue;
+            };
+            let flaky = flaky.clone();
+            std::thread::spawn(move || {
+                conn.set_nonblocking(false).unwrap();
+                let mut buf = [0u8; 4096];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (status, extra, body): (&str, String, String) = match path.as_str() {
+                    "/ok.json" => ("200 OK", String::new(), record.to_string()),
+                    "/flaky.json" if flaky.fetch_add(1, Ordering::SeqCst) == 0 => {
+                        ("500 Internal Server Error", String::new(), "oops".into())
+                    }
+                    "/flaky.json" => ("200 OK", String::new(), record.to_string()),
+                    "/big.json" => (
+                        "200 OK",
+                        String::new(),
+                        format!("{{\"pad\":\"{}\"}}", "x".repeat(5000)),
+                    ),
+                    "/redir.json" => (
+                        "302 Found",
+                        "Location: ftp://127.0.0.1/x.json\r\n".into(),
+                        String::new(),
+                    ),
+                    "/slow.json" => {
+                        std::thread::sleep(std::time::Duration::from_secs(3));
+                        ("200 OK", String::new(), record.to_string())
+                    }
+                    _ => ("404 Not Found", String::new(), "no".into()),
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/json\r\nConnection: close\r\n{extra}\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn http_sources_are_fetched_with_limits_retries_and_timeouts() {
+    let record =
+        r#"{"id":"K1","paymentContext":"Control","contractSpecification":{"id":"SPEC_CTRL"}}"#;
+    let addr = serve(record);
+    let dir = TempDir::new().unwrap();
+    let rules = root().join("data/rules.txt");
+    let mut m = format!(
+        "execution_id: http\nrules: {}\nfetch_timeout_secs: 1\nfetch_max_bytes: 1000\nfetch_retries: 1\ntasks:\n",
+        rules.display()
+    );
+    for name in ["ok", "flaky", "missing", "big", "redir", "slow"] {
+        m.push_str(&format!(
+            "- msisdn: {name}\n  source: http://{addr}/{name}.json\n"
+        ));
+    }
+    let mp = dir.path().join("m.yaml");
+    fs::write(&mp, m).unwrap();
+    let out = dir.path().join("o");
+    pff(&[
+        "run",
+        mp.to_str().unwrap(),
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .assert()
+    .code(3);
+    let csv = read(&out.join("results.csv"));
+    let row = |name: &str| {
+        csv.lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .unwrap_or_else(|| panic!("no row for {name}: {csv}"))
+            .to_string()
+    };
+    // Fetched and checked (the sample's zero rule gives an info finding).
+    assert!(row("ok").contains(",VIOLATIONS,"), "{csv}");
+    assert!(
+        row("flaky").contains(",VIOLATIONS,"),
+        "a 500 then a 200: retried: {csv}"
+    );
+    assert!(row("missing").contains("HTTP 404"), "{csv}");
+    assert!(row("big").contains("1000-byte limit"), "{csv}");
+    assert!(row("redir").contains("FAILED"), "{csv}");
+    assert!(row("redir").contains("another scheme"), "{csv}");
+    assert!(row("slow").contains("FAILED"), "timed out: {csv}");
+}

@@ -12,7 +12,7 @@ use crate::hardware::{Machine, Plan, Requests};
 use crate::manifest::Manifest;
 use crate::pipeline::{self, RunConfig};
 use crate::report::{FailOn, OutputFormat, RunInfo, SeverityCuts};
-use crate::rules::{RuleSet, load_rules};
+use crate::rules::{RuleSet, load_rules, load_rules_many};
 use crate::triples::Format;
 use crate::triples::json::Mapping;
 use crate::validate::{self, Event, Validator};
@@ -73,9 +73,9 @@ pub struct RunArgs {
     /// Output folder (default: the manifest's `output`, else out/<execution_id>).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// Rules file (default: the manifest's `rules`).
+    /// Rules file, repeatable (default: the manifest's `rules`).
     #[arg(short, long)]
-    pub rules: Option<PathBuf>,
+    pub rules: Vec<PathBuf>,
     /// Continue an interrupted execution: finished tasks are skipped.
     #[arg(long, conflicts_with = "fresh")]
     pub resume: bool,
@@ -137,9 +137,9 @@ impl From<InputFormat> for Format {
 pub struct ValidateArgs {
     /// The data to check.
     pub data: PathBuf,
-    /// The AnyBURL rules file.
-    #[arg(short, long)]
-    pub rules: PathBuf,
+    /// The AnyBURL rules file (repeat for several; rule ids name each rule's own file).
+    #[arg(short, long, required = true)]
+    pub rules: Vec<PathBuf>,
     #[command(flatten)]
     pub input: InputArgs,
     /// Report format.
@@ -300,7 +300,7 @@ fn load_filtered(args: &ValidateArgs) -> Result<RuleSet> {
     if !cuts_ok {
         bail!("--warning-confidence and --error-confidence must be in [0, 1], warning <= error");
     }
-    let mut rules = load_rules(&args.rules)?;
+    let mut rules = load_rules_many(&args.rules)?;
     rules.retain(|r| {
         r.confidence >= args.min_confidence
             && r.correct.is_none_or(|c| c >= args.min_correct)
@@ -428,18 +428,12 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
         .clone()
         .or_else(|| manifest.output.clone())
         .unwrap_or_else(|| Path::new("out").join(&manifest.execution_id));
-    let rules_path = match (&args.rules, manifest.rules.as_slice()) {
-        (Some(r), _) => r.clone(),
-        (None, [one]) => one.clone(),
-        (None, []) => bail!("no rules: give the manifest a `rules:` entry or pass --rules FILE"),
-        (None, [first, ..]) => {
-            eprintln!(
-                "pff: warning: the manifest names {} rule files; this version checks the first, {}",
-                manifest.rules.len(),
-                first.display()
-            );
-            first.clone()
-        }
+    let rule_paths: Vec<PathBuf> = if !args.rules.is_empty() {
+        args.rules.clone()
+    } else if manifest.rules.is_empty() {
+        bail!("no rules: give the manifest a `rules:` entry or pass --rules FILE")
+    } else {
+        manifest.rules.clone()
     };
     if args.dry_run {
         println!("{}", plan.describe());
@@ -447,13 +441,17 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
             "execution {}: {} tasks, rules {}, output {}",
             manifest.execution_id,
             manifest.tasks.len(),
-            rules_path.display(),
+            rule_paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             output.display()
         );
         return Ok(EXIT_CLEAN);
     }
     plan.preflight().map_err(anyhow::Error::msg)?;
-    let mut rules = load_rules(&rules_path)?;
+    let mut rules = load_rules_many(&rule_paths)?;
     rules.retain(|r| r.confidence >= manifest.min_confidence);
     let validator = Validator::new(
         &rules,

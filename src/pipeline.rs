@@ -28,7 +28,8 @@ use crate::exit;
 use crate::hardware::{Plan, current_rss};
 use crate::manifest::{Manifest, Source, Task};
 use crate::report::{
-    Exporter, FailOn, OutputFormat, RecordReport, RunInfo, SeverityCounts, SeverityCuts, Summary,
+    Exporter, FailOn, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts,
+    SeverityCuts, Summary,
 };
 use crate::triples::Format;
 use crate::validate::{RuleStats, Validator};
@@ -119,6 +120,25 @@ struct TaskDigest {
     error: Option<String>,
     violations: SeverityCounts,
     findings: SeverityCounts,
+    /// `[rule index, predicted, correct]` for the rules that applied.
+    #[serde(default)]
+    rule_counts: Vec<(usize, u64, u64)>,
+}
+
+/// Adds a task's per-rule counts (`[rule, predicted, correct]`, rules that applied).
+fn add_rule_counts(stats: &mut RuleStats, counts: &[(usize, u64, u64)]) {
+    for &(rule, predicted, correct) in counts {
+        if let Some(c) = stats.counts.get_mut(rule) {
+            c.predicted += predicted;
+            c.correct += correct;
+            c.applied += 1;
+            if predicted == correct {
+                c.held += 1;
+            } else {
+                c.broken += 1;
+            }
+        }
+    }
 }
 
 /// The execution's totals, written as `summary.json`.
@@ -135,6 +155,9 @@ pub struct RunSummary {
     pub findings: SeverityCounts,
     pub fail_on: FailOn,
     pub rules: usize,
+    /// How the rules fared on this execution's records (complete runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_health: Option<RuleHealth>,
 }
 
 /// How a run ended.
@@ -415,13 +438,17 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     }
     let mut violations = SeverityCounts::default();
     let mut findings = SeverityCounts::default();
+    let rules = validator.rules();
+    let mut stats = RuleStats::new(rules.rules.len());
     for d in &digests {
         violations.merge(&d.violations);
         findings.merge(&d.findings);
+        add_rule_counts(&mut stats, &d.rule_counts);
     }
     let failed = digests.iter().filter(|d| d.status == "failed").count();
     let complete = digests.len() == m.tasks.len();
     let summary = RunSummary {
+        rule_health: complete.then(|| stats.health(rules, 20)),
         execution_id: m.execution_id.clone(),
         complete,
         tasks: m.tasks.len(),
@@ -437,6 +464,12 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     let mut s = serde_json::to_vec_pretty(&summary).unwrap_or_default();
     s.push(b'\n');
     write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
+    if complete {
+        // The rules with predicted/correct/confidence recomputed on this execution's records.
+        let mut buf = Vec::new();
+        stats.write(rules, &mut buf).map_err(out_err(out))?;
+        write_atomic(&out.join("rule-stats.txt"), &buf).map_err(out_err(out))?;
+    }
     let mut formats: Vec<OutputFormat> = Vec::new();
     for f in m.reports.iter().chain(&cfg.reports) {
         if !formats.contains(f) {
@@ -444,7 +477,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         }
     }
     if !formats.is_empty() && complete {
-        write_reports(validator, m, &tasks_dir, out, &formats)?;
+        write_reports(validator, m, &tasks_dir, out, &formats, &stats)?;
     }
 
     let sig = signal.load(Ordering::SeqCst);
@@ -475,12 +508,10 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     })
 }
 
-/// The records and rule counts of a task result file.
+/// The records of a task result file.
 #[derive(Deserialize)]
 struct TaskRecords {
     records: Vec<RecordReport>,
-    #[serde(default)]
-    rule_counts: Vec<(usize, u64, u64)>,
 }
 
 /// Writes the run's reports from the task files (in manifest order), each atomically.
@@ -490,6 +521,7 @@ fn write_reports(
     tasks_dir: &Path,
     out: &Path,
     formats: &[OutputFormat],
+    stats: &RuleStats,
 ) -> Result<(), RunError> {
     let rules = validator.rules();
     let info = RunInfo {
@@ -515,7 +547,6 @@ fn write_reports(
         fail_on: Some(m.fail_on),
         ..Summary::default()
     };
-    let mut stats = RuleStats::new(rules.rules.len());
     for (i, t) in m.tasks.iter().enumerate() {
         let Some(task) = fs::read(task_file(tasks_dir, i, t))
             .ok()
@@ -523,18 +554,6 @@ fn write_reports(
         else {
             continue;
         };
-        for (rule, predicted, correct) in task.rule_counts {
-            if let Some(c) = stats.counts.get_mut(rule) {
-                c.predicted += predicted;
-                c.correct += correct;
-                c.applied += 1;
-                if predicted == correct {
-                    c.held += 1;
-                } else {
-                    c.broken += 1;
-                }
-            }
-        }
         for r in &task.records {
             summary.add(r);
             for (_, e, buf) in &mut exporters {

@@ -583,3 +583,43 @@ fn rules_stats_summarises_a_rules_file() {
     assert_eq!(hist, 36);
     pff(&["rules", "stats", "no/such"]).assert().code(2);
 }
+
+#[test]
+fn several_rules_files_keep_their_own_ids() {
+    let dir = TempDir::new().unwrap();
+    let extra = write(
+        &dir,
+        "extra.rules",
+        b"1\t1\t0.99\tstatus(X,CustomerActive) <= externalId(X,A)\n",
+    );
+    let out = stdout(&mut pff(&[
+        "validate", RECORDS, "--rules", RULES, "--rules", &extra, "--format", "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["run"]["rule_count"], 37);
+    let ids: Vec<String> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["findings"].as_array().unwrap().clone())
+        .flat_map(|f| f["rules"].as_array().unwrap().clone())
+        .map(|r| r["rule_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.iter().any(|i| i.starts_with("data/rules.txt:")));
+    assert!(ids.iter().any(|i| i == &format!("{extra}:1")), "{ids:?}");
+}
+
+#[test]
+fn jsonl_report_snapshot() {
+    let out = stdout(&mut pff(&[
+        "validate",
+        RECORDS,
+        "--rules",
+        RULES,
+        "--format",
+        "jsonl",
+        "--max-violations",
+        "2",
+    ]));
+    insta::assert_snapshot!("jsonl", out);
+}

@@ -81,6 +81,24 @@ fn smoke_manifest_writes_every_output() {
         task["records"][0]["findings"][0]["missing"]["object"],
         "Plano Pós 25GB"
     );
+    assert!(summary["rule_health"]["applied"].as_u64().unwrap() > 0);
+    let stats = read(&out.join("rule-stats.txt"));
+    assert_eq!(stats.lines().count(), 36, "one line per rule");
+    // The same counts `pff validate --rule-stats` gives on the same records.
+    let vs = out.join("validate-stats.txt");
+    pff(&[
+        "validate",
+        "data/records.jsonl",
+        "--rules",
+        "data/rules.txt",
+        "--rule-stats",
+        vs.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+    ])
+    .assert()
+    .code(1);
+    assert_eq!(stats, read(&vs));
     // The manifest's `reports:`.
     let md = read(&out.join("report.md"));
     assert!(md.contains("**12 records**"), "{md}");

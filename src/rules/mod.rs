@@ -8,7 +8,7 @@ pub mod parse;
 mod reader;
 pub mod stats;
 
-pub use reader::{LineError, RuleLines, RulesError, load_rules, parse_rule_line};
+pub use reader::{LineError, RuleLines, RulesError, load_rules, load_rules_many, parse_rule_line};
 
 use crate::intern::{Id, Interner};
 use parse::{PAtom, PTerm};
@@ -86,7 +86,9 @@ impl Shape {
 /// One rule of a rules file.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    /// 1-based line in its file: the rule's identity.
+    /// Index of its file in [`RuleSet::sources`].
+    pub file: u16,
+    /// 1-based line in its file: with the file, the rule's identity.
     pub line: u32,
     /// Mined counts; `None` for a bare rule line.
     pub predicted: Option<u64>,
@@ -217,7 +219,9 @@ pub(crate) struct RuleParts {
 /// A parsed rules file.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
-    /// The file name as the user gave it; rule ids are `source:line`.
+    /// The file names as the user gave them; rule ids are `file:line`.
+    pub sources: Vec<String>,
+    /// The files, comma separated (for headers).
     pub source: String,
     pub symbols: Symbols,
     pub rules: Vec<Rule>,
@@ -231,7 +235,7 @@ impl RuleSet {
 
     /// `file:line`, the rule's id.
     pub fn rule_id(&self, rule: &Rule) -> String {
-        format!("{}:{}", self.source, rule.line)
+        format!("{}:{}", self.sources[rule.file as usize], rule.line)
     }
 
     pub fn relation(&self, id: RelId) -> &str {

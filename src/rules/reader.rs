@@ -137,6 +137,7 @@ pub fn parse_rule_line(
     let (head, body) = parse_rule_text(text).map_err(|e| fail(text_at + e.offset, e.message))?;
     let parts = Rule::from_parsed(head, &body, symbols).map_err(|m| fail(text_at, m))?;
     Ok(Some(Rule {
+        file: 0,
         line: u32::try_from(line_no).map_err(|_| fail(0, "more than 4 billion lines".into()))?,
         predicted,
         correct,
@@ -163,11 +164,16 @@ pub struct RuleLines<R> {
 
 impl<R: BufRead> RuleLines<R> {
     pub fn new(reader: R) -> Self {
+        Self::with_symbols(reader, Symbols::default())
+    }
+
+    /// Interns into `symbols` (to read several files into one rule set).
+    pub fn with_symbols(reader: R, symbols: Symbols) -> Self {
         Self {
             reader,
             buf: Vec::with_capacity(256),
             line_no: 0,
-            symbols: Symbols::default(),
+            symbols,
             io_error: None,
         }
     }
@@ -221,13 +227,27 @@ impl<R: BufRead> Iterator for RuleLines<R> {
 
 /// Reads a whole rules source; all bad lines are collected into one error.
 pub(crate) fn read_rules(source: &str, reader: impl BufRead) -> Result<RuleSet, RulesError> {
-    let mut lines = RuleLines::new(reader);
+    let mut set = RuleSet::default();
+    append_rules(&mut set, source, reader)?;
+    Ok(set)
+}
+
+/// Reads one more rules source into `set`, sharing its symbols.
+fn append_rules(set: &mut RuleSet, source: &str, reader: impl BufRead) -> Result<(), RulesError> {
+    let file = u16::try_from(set.sources.len()).map_err(|_| RulesError::Io {
+        path: source.to_string(),
+        source: io::Error::other("more than 65,535 rules files"),
+    })?;
+    let mut lines = RuleLines::with_symbols(reader, std::mem::take(&mut set.symbols));
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut total = 0;
     for item in lines.by_ref() {
         match item {
-            Ok(rule) => rules.push(rule),
+            Ok(mut rule) => {
+                rule.file = file;
+                rules.push(rule);
+            }
             Err(e) => {
                 total += 1;
                 if errors.len() < MAX_LISTED_ERRORS {
@@ -236,6 +256,7 @@ pub(crate) fn read_rules(source: &str, reader: impl BufRead) -> Result<RuleSet, 
             }
         }
     }
+    set.symbols = lines.symbols;
     if let Some(source_err) = lines.io_error {
         return Err(RulesError::Io {
             path: source.to_string(),
@@ -254,24 +275,33 @@ pub(crate) fn read_rules(source: &str, reader: impl BufRead) -> Result<RuleSet, 
             path: source.to_string(),
         });
     }
-    Ok(RuleSet {
-        source: source.to_string(),
-        symbols: lines.symbols,
-        rules,
-    })
+    set.rules.extend(rules);
+    set.sources.push(source.to_string());
+    set.source = set.sources.join(", ");
+    Ok(())
 }
 
 /// Loads a rules file. Rule ids use `path` as given.
 pub fn load_rules(path: &Path) -> Result<RuleSet, RulesError> {
-    let shown = path.display().to_string();
-    if path.is_dir() {
-        return Err(RulesError::IsDirectory { path: shown });
+    load_rules_many(&[path])
+}
+
+/// Loads several rules files into one rule set; rule ids name each rule's own file.
+pub fn load_rules_many<P: AsRef<Path>>(paths: &[P]) -> Result<RuleSet, RulesError> {
+    let mut set = RuleSet::default();
+    for path in paths {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        if path.is_dir() {
+            return Err(RulesError::IsDirectory { path: shown });
+        }
+        let file = File::open(path).map_err(|source| RulesError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        append_rules(&mut set, &shown, BufReader::with_capacity(1 << 20, file))?;
     }
-    let file = File::open(path).map_err(|source| RulesError::Io {
-        path: shown.clone(),
-        source,
-    })?;
-    read_rules(&shown, BufReader::with_capacity(1 << 20, file))
+    Ok(set)
 }
 
 #[cfg(test)]
@@ -300,6 +330,20 @@ mod tests {
         assert_eq!(rs.rules[2].line, 5);
         assert!((rs.rules[2].confidence - 9.765625e-4).abs() < 1e-12);
         assert_eq!(rs.rule_id(&rs.rules[2]), "r.txt:5");
+    }
+
+    #[test]
+    fn several_files_share_symbols_and_keep_their_ids() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let a = dir.path().join("a.rules");
+        let b = dir.path().join("b.rules");
+        std::fs::write(&a, "h(X,c) <= b(X,A)\n").unwrap();
+        std::fs::write(&b, "# b\ng(X,c) <= b(X,A)\n").unwrap();
+        let rs = load_rules_many(&[&a, &b]).unwrap();
+        assert_eq!(rs.rules.len(), 2);
+        assert_eq!(rs.rule_id(&rs.rules[1]), format!("{}:2", b.display()));
+        assert_eq!(rs.symbols.entities.len(), 1, "`c` interned once");
+        assert_eq!(rs.sources.len(), 2);
     }
 
     #[test]

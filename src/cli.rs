@@ -91,6 +91,14 @@ pub struct RunArgs {
     /// Memory budget (e.g. 512M, 2G): no new task is admitted while pff's RSS is above it.
     #[arg(long, value_name = "SIZE", value_parser = crate::hardware::parse_size)]
     pub memory_limit: Option<u64>,
+    /// Bindings one rule may try on one record before it is cut short and reported
+    /// (default: the manifest's `max_rule_work`, else 1000000000).
+    #[arg(long, value_name = "N")]
+    pub max_rule_work: Option<u64>,
+    /// Seconds one task may take; rules not started by then are skipped and reported
+    /// (default: the manifest's `task_time_budget_secs`, else 600).
+    #[arg(long, value_name = "SECS")]
+    pub time_budget: Option<f64>,
     /// Also write this report into the output folder (repeatable; adds to the manifest's
     /// `reports:`).
     #[arg(long = "format", value_enum, value_name = "FORMAT")]
@@ -179,6 +187,13 @@ pub struct ValidateArgs {
     /// (`all` keeps every one). Counts stay exact and a capped record is marked `truncated`.
     #[arg(long, value_name = "N|all", default_value = "1000", value_parser = parse_limit)]
     pub max_violations: usize,
+    /// Bindings one rule may try on one record before it is cut short (and reported as
+    /// truncated, with its counts so far); `all`: no bound.
+    #[arg(long, value_name = "N|all", default_value = "all", value_parser = parse_limit)]
+    pub max_rule_work: usize,
+    /// Seconds one record may take; rules not started by then are skipped and reported.
+    #[arg(long, value_name = "SECS")]
+    pub time_budget: Option<f64>,
     /// Count violations per rule only: no findings (for --rule-stats over large graphs).
     #[arg(long)]
     pub counts_only: bool,
@@ -196,6 +211,15 @@ pub struct TriplesArgs {
     /// Write here instead of standard output.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+/// A time budget in seconds, checked.
+fn budget(secs: Option<f64>) -> Result<Option<std::time::Duration>> {
+    match secs {
+        None => Ok(None),
+        Some(s) if s > 0.0 && s.is_finite() => Ok(Some(std::time::Duration::from_secs_f64(s))),
+        Some(s) => bail!("a time budget must be a positive number of seconds, not {s}"),
+    }
 }
 
 /// `N` or `all` (no limit).
@@ -324,6 +348,8 @@ fn validate_cmd(args: ValidateArgs) -> Result<u8> {
         findings: !args.counts_only,
         max_violations_per_rule: args.max_violations_per_rule,
         parallel_rules: true,
+        max_rule_work: args.max_rule_work as u64,
+        time_budget: budget(args.time_budget)?,
         // The human format lists `--top` findings a record; building the rest would only
         // cost memory (the counts stay exact either way).
         max_violations: match args.format {
@@ -461,6 +487,15 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
             },
             max_violations: manifest.max_violations,
             parallel_rules: false,
+            max_rule_work: args
+                .max_rule_work
+                .or(manifest.max_rule_work)
+                .unwrap_or(1_000_000_000),
+            time_budget: budget(
+                args.time_budget
+                    .or(manifest.task_time_budget_secs)
+                    .or(Some(600.0)),
+            )?,
             ..validate::Options::default()
         },
     );

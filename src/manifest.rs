@@ -54,6 +54,10 @@ struct Raw {
     fetch_max_bytes: Option<u64>,
     #[serde(default)]
     fetch_retries: Option<u32>,
+    #[serde(default)]
+    max_rule_work: Option<u64>,
+    #[serde(default)]
+    task_time_budget_secs: Option<Spanned<f64>>,
     tasks: Vec<RawTask>,
 }
 
@@ -123,6 +127,10 @@ pub struct Manifest {
     pub fetch_timeout_secs: Option<f64>,
     pub fetch_max_bytes: Option<u64>,
     pub fetch_retries: Option<u32>,
+    /// Bindings one rule may try on one record before it is cut short (reported).
+    pub max_rule_work: Option<u64>,
+    /// Seconds one task may take; rules not started by then are skipped (reported).
+    pub task_time_budget_secs: Option<f64>,
     pub tasks: Vec<Task>,
 }
 
@@ -240,6 +248,14 @@ impl Manifest {
         {
             problems.push(at(t, "fetch_timeout_secs must be in (0, 3600]".into()));
         }
+        if let Some(t) = &raw.task_time_budget_secs
+            && !(t.value > 0.0 && t.value.is_finite())
+        {
+            problems.push(at(
+                t,
+                "task_time_budget_secs must be a positive number".into(),
+            ));
+        }
         if let Some(c) = &raw.min_confidence
             && !(0.0..=1.0).contains(&c.value)
         {
@@ -346,6 +362,8 @@ impl Manifest {
             fetch_timeout_secs: raw.fetch_timeout_secs.map(|t| t.value),
             fetch_max_bytes: raw.fetch_max_bytes,
             fetch_retries: raw.fetch_retries,
+            max_rule_work: raw.max_rule_work,
+            task_time_budget_secs: raw.task_time_budget_secs.map(|t| t.value),
             tasks,
         })
     }

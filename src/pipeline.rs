@@ -182,8 +182,9 @@ impl Events {
         if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), fields) {
             obj.extend(extra);
         }
-        // Events are a log: a failed write must not stop the run, results are what matter.
-        let _ = writeln!(self.file, "{line}");
+        // One write per line, so that a kill leaves whole lines. Events are a log: a failed
+        // write must not stop the run, results are what matter.
+        let _ = self.file.write_all(format!("{line}\n").as_bytes());
     }
 }
 
@@ -244,6 +245,18 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         }
     }
     fs::create_dir_all(&tasks_dir).map_err(out_err(out))?;
+    // Temporary files a killed run left behind (never read: results are renamed into place).
+    if let Ok(entries) = fs::read_dir(&tasks_dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| x.starts_with("tmp"))
+            {
+                let _ = fs::remove_file(&p);
+            }
+        }
+    }
     let info = serde_json::json!({
         "execution_id": m.execution_id,
         "manifest": m.path.display().to_string(),
@@ -816,11 +829,9 @@ async fn admit(
         if !paused {
             paused = true;
             if let Some(f) = log {
-                let _ = writeln!(
-                    f,
-                    "{}",
-                    serde_json::json!({"event": "memory_pause", "rss": rss, "budget": budget})
-                );
+                let line =
+                    serde_json::json!({"event": "memory_pause", "rss": rss, "budget": budget});
+                let _ = f.write_all(format!("{line}\n").as_bytes());
             }
         }
         if stop.load(Ordering::SeqCst) {

@@ -40,6 +40,10 @@ pub struct Options {
     /// Check one record's rules in parallel (false when records are already spread over
     /// workers, as in `pff run`).
     pub parallel_rules: bool,
+    /// Bindings one rule may try on one record before it is cut short (reported).
+    pub max_rule_work: u64,
+    /// Time one record may take; rules not started by then are skipped (reported).
+    pub time_budget: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -52,6 +56,8 @@ impl Default for Options {
             max_violations_per_rule: usize::MAX,
             max_violations: usize::MAX,
             parallel_rules: true,
+            max_rule_work: u64::MAX,
+            time_budget: None,
         }
     }
 }
@@ -220,6 +226,8 @@ impl<'r> Validator<'r> {
         let opts = CheckOptions {
             collect_violations: self.opts.findings,
             max_violations_per_rule: self.opts.max_violations_per_rule,
+            max_steps_per_rule: self.opts.max_rule_work,
+            deadline: self.opts.time_budget.map(|b| std::time::Instant::now() + b),
         };
         let res = if self.opts.parallel_rules {
             self.engine.check(g, opts)
@@ -228,6 +236,8 @@ impl<'r> Validator<'r> {
         };
         let mut counts = RuleCounts {
             total: rules.rules.len(),
+            truncated: res.truncated,
+            skipped: res.skipped,
             ..RuleCounts::default()
         };
         let mut by_severity = SeverityCounts::default();
@@ -239,6 +249,10 @@ impl<'r> Validator<'r> {
         for o in &res.outcomes {
             let rule = &rules.rules[o.rule as usize];
             let n = o.violation_count();
+            if o.predicted == 0 {
+                // Cut short before its body matched: neither satisfied nor violated.
+                continue;
+            }
             if n == 0 {
                 counts.satisfied += 1;
                 continue;
@@ -258,7 +272,9 @@ impl<'r> Validator<'r> {
                     });
             }
         }
-        counts.not_applicable = counts.total - counts.violated - counts.satisfied;
+        let cut_before_match = res.outcomes.iter().filter(|o| o.predicted == 0).count();
+        counts.not_applicable =
+            counts.total - counts.violated - counts.satisfied - counts.skipped - cut_before_match;
 
         struct Ranked<'a> {
             score: f64,

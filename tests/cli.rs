@@ -623,3 +623,83 @@ fn jsonl_report_snapshot() {
     ]));
     insta::assert_snapshot!("jsonl", out);
 }
+
+// ---- pathological rules ----------------------------------------------------------------------
+
+/// A hub with `n` edges each way: length-3 cyclic rules over it explode.
+fn hub_graph(dir: &TempDir, n: usize) -> String {
+    let mut g = String::with_capacity(n * 30);
+    for i in 0..n {
+        g.push_str(&format!("hub\tr\te{i}\ne{i}\tr\thub\n"));
+    }
+    g.push_str("x\tkind\tthing\n");
+    write(dir, "hub.tsv", g.as_bytes())
+}
+
+#[test]
+fn an_exploding_rule_is_cut_short_and_reported_the_rest_goes_on() {
+    let dir = TempDir::new().unwrap();
+    let data = hub_graph(&dir, 100_000);
+    let rules = write(
+        &dir,
+        "p.rules",
+        b"9\t9\t0.9\tq(X,Y) <= r(X,A), r(A,B), r(B,Y)\n9\t9\t0.95\tlabel(X,ok) <= kind(X,thing)\n",
+    );
+    let out = stdout(&mut pff(&[
+        "validate",
+        &data,
+        "--rules",
+        &rules,
+        "--format",
+        "json",
+        "--max-rule-work",
+        "200000",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &v["records"][0];
+    assert_eq!(r["rules"]["truncated"], 1, "{}", r["rules"]);
+    // The ordinary rule was still checked.
+    let missing: Vec<_> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["missing"]["relation"].clone())
+        .collect();
+    assert!(missing.contains(&serde_json::json!("label")), "{missing:?}");
+    let human = stdout(&mut pff(&[
+        "validate",
+        &data,
+        "--rules",
+        &rules,
+        "--max-rule-work",
+        "200000",
+    ]));
+    assert!(human.contains("INCOMPLETE: 1 rules cut short"), "{human}");
+}
+
+#[test]
+fn a_time_budget_skips_what_it_cannot_reach_and_says_so() {
+    let dir = TempDir::new().unwrap();
+    let data = hub_graph(&dir, 50_000);
+    let mut rules = String::new();
+    for i in 0..20 {
+        rules.push_str(&format!("9\t9\t0.9\tq{i}(X,Y) <= r(X,A), r(A,B), r(B,Y)\n"));
+    }
+    let rules = write(&dir, "p.rules", rules.as_bytes());
+    let out = stdout(&mut pff(&[
+        "validate",
+        &data,
+        "--rules",
+        &rules,
+        "--format",
+        "json",
+        "--time-budget",
+        "0.05",
+        "--max-workers",
+        "1",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = &v["records"][0]["rules"];
+    let cut = c["truncated"].as_u64().unwrap() + c["skipped"].as_u64().unwrap();
+    assert!(cut >= 19, "{c}");
+}

@@ -492,3 +492,83 @@ fn http_sources_are_fetched_with_limits_retries_and_timeouts() {
     assert!(row("redir").contains("another scheme"), "{csv}");
     assert!(row("slow").contains("FAILED"), "timed out: {csv}");
 }
+
+#[test]
+fn kill_9_at_random_points_then_resume_equals_an_uninterrupted_run() {
+    let dir = TempDir::new().unwrap();
+    let recs = sample_records();
+    // 240 tasks: the 12 sample records, 20 times each under different names.
+    let mut owned = Vec::new();
+    for k in 0..20 {
+        for (name, content) in &recs {
+            owned.push((format!("{k}-{name}"), content.clone()));
+        }
+    }
+    let refs: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let m = manifest(dir.path(), &refs, "reports: [markdown, junit]\n");
+    let m = m.to_str().unwrap();
+    let full = dir.path().join("full");
+    pff(&["run", m, "-q", "-o", full.to_str().unwrap()])
+        .assert()
+        .code(1);
+
+    let killed = dir.path().join("killed");
+    let bin = assert_cmd::cargo::cargo_bin("pff");
+    // Deterministic "random" kill points (no RNG dependency): a spread of delays.
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut kills = 0;
+    for _ in 0..12 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = std::time::Duration::from_millis(5 + seed % 120);
+        let mut child = std::process::Command::new(&bin)
+            .args(["run", m, "-q", "--resume", "-o", killed.to_str().unwrap()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+        // No temporary or half-written task file is ever visible under its final name.
+        if let Ok(entries) = fs::read_dir(killed.join("tasks")) {
+            for e in entries {
+                let p = e.unwrap().path();
+                if p.extension().is_some_and(|x| x == "json") {
+                    serde_json::from_str::<serde_json::Value>(&read(&p))
+                        .unwrap_or_else(|e| panic!("half-written {}: {e}", p.display()));
+                }
+            }
+        }
+    }
+    assert!(kills > 0, "no run was killed: the test proved nothing");
+    pff(&["run", m, "-q", "--resume", "-o", killed.to_str().unwrap()])
+        .assert()
+        .code(1);
+    let leftovers: Vec<_> = fs::read_dir(killed.join("tasks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_none_or(|x| x != "json"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    for f in [
+        "results.csv",
+        "summary.json",
+        "rule-stats.txt",
+        "report.md",
+        "junit.xml",
+    ] {
+        assert_eq!(read(&full.join(f)), read(&killed.join(f)), "{f}");
+    }
+    // Every event line is whole JSON.
+    for line in read(&killed.join("events.jsonl")).lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("torn event {line:?}: {e}"));
+    }
+}

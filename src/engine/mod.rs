@@ -12,6 +12,8 @@
 mod index;
 pub mod naive;
 
+use std::time::Instant;
+
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
@@ -29,6 +31,11 @@ pub struct CheckOptions {
     pub collect_violations: bool,
     /// Keep at most this many violations per rule (all are still counted).
     pub max_violations_per_rule: usize,
+    /// Bindings a rule may try before it is cut short and marked `truncated` (like PyClause's
+    /// branching bound, but never silent).
+    pub max_steps_per_rule: u64,
+    /// Rules not started by then are skipped and counted; a rule running then is cut short.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for CheckOptions {
@@ -36,6 +43,8 @@ impl Default for CheckOptions {
         Self {
             collect_violations: true,
             max_violations_per_rule: usize::MAX,
+            max_steps_per_rule: u64::MAX,
+            deadline: None,
         }
     }
 }
@@ -59,6 +68,8 @@ pub struct RuleOutcome {
     pub correct: u64,
     /// The violations kept (see [`CheckOptions`]), in discovery order.
     pub violations: Vec<Violation>,
+    /// The rule hit its work bound or the deadline: the counts are those found so far.
+    pub truncated: bool,
 }
 
 impl RuleOutcome {
@@ -75,6 +86,42 @@ pub struct CheckResult {
     pub outcomes: Vec<RuleOutcome>,
     /// How many rules the index let through to evaluation.
     pub evaluated: usize,
+    /// Rules cut short (work bound or deadline); their outcomes have `truncated` set.
+    pub truncated: usize,
+    /// Rules not checked at all because the deadline had passed.
+    pub skipped: usize,
+}
+
+impl CheckResult {
+    fn from_outcomes(all: Vec<Option<RuleOutcome>>) -> CheckResult {
+        let evaluated = all.len();
+        let skipped = all.iter().filter(|o| o.is_none()).count();
+        let outcomes: Vec<RuleOutcome> = all
+            .into_iter()
+            .flatten()
+            .filter(|o| o.predicted > 0 || o.truncated)
+            .collect();
+        CheckResult {
+            truncated: outcomes.iter().filter(|o| o.truncated).count(),
+            outcomes,
+            evaluated,
+            skipped,
+        }
+    }
+}
+
+/// `None` when the deadline passed before the rule started.
+fn check_or_skip(
+    ri: u32,
+    rule: &Rule,
+    g: &Graph<'_>,
+    opts: CheckOptions,
+    scratch: &mut Scratch,
+) -> Option<RuleOutcome> {
+    if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+        return None;
+    }
+    Some(check_rule(ri, rule, g, opts, scratch))
 }
 
 /// A rule set prepared for checking.
@@ -98,29 +145,24 @@ impl<'r> Engine<'r> {
     /// Checks every rule that can apply to `graph`, in parallel on the current rayon pool.
     pub fn check(&self, graph: &Graph<'_>, opts: CheckOptions) -> CheckResult {
         let candidates = self.index.candidates(self.rules, graph);
-        let evaluated = candidates.len();
-        let outcomes = candidates
+        let all = candidates
             .par_iter()
             .with_min_len(64)
             .map_init(Scratch::default, |scratch, &ri| {
-                check_rule(ri, &self.rules.rules[ri as usize], graph, opts, scratch)
+                check_or_skip(ri, &self.rules.rules[ri as usize], graph, opts, scratch)
             })
-            .filter(|o| o.predicted > 0)
             .collect();
-        CheckResult {
-            outcomes,
-            evaluated,
-        }
+        CheckResult::from_outcomes(all)
     }
 
     /// Checks on the calling thread only (for callers that parallelise over records).
     pub fn check_sequential(&self, graph: &Graph<'_>, opts: CheckOptions) -> CheckResult {
         let candidates = self.index.candidates(self.rules, graph);
         let mut scratch = Scratch::default();
-        let outcomes = candidates
+        let all = candidates
             .iter()
             .map(|&ri| {
-                check_rule(
+                check_or_skip(
                     ri,
                     &self.rules.rules[ri as usize],
                     graph,
@@ -128,12 +170,8 @@ impl<'r> Engine<'r> {
                     &mut scratch,
                 )
             })
-            .filter(|o| o.predicted > 0)
             .collect();
-        CheckResult {
-            outcomes,
-            evaluated: candidates.len(),
-        }
+        CheckResult::from_outcomes(all)
     }
 }
 
@@ -164,6 +202,7 @@ pub fn check_rule(
         },
         order: [0; crate::rules::parse::MAX_BODY_ATOMS],
         head_level: 0,
+        steps: 0,
     };
     match rule.zero_side {
         Some(side) => m.zero(side),
@@ -187,6 +226,8 @@ struct Matcher<'a, 'g> {
     order: [u8; crate::rules::parse::MAX_BODY_ATOMS],
     /// After `order[..head_level]` all head variables are bound.
     head_level: usize,
+    /// Bindings tried so far (the work bound).
+    steps: u64,
 }
 
 impl Matcher<'_, '_> {
@@ -196,6 +237,22 @@ impl Matcher<'_, '_> {
             Term::Const(c) => Some(c),
             Term::Var(v) => Some(self.b[v as usize]).filter(|&x| x != UNBOUND),
         }
+    }
+
+    /// Counts one step; true (and the outcome marked truncated) once the rule's work bound or
+    /// the deadline is passed. The clock is read every 4096 steps.
+    #[inline]
+    fn over_budget(&mut self) -> bool {
+        if self.out.truncated {
+            return true;
+        }
+        self.steps += 1;
+        let late = self.steps.is_multiple_of(4096)
+            && self.opts.deadline.is_some_and(|d| Instant::now() >= d);
+        if self.steps > self.opts.max_steps_per_rule || late {
+            self.out.truncated = true;
+        }
+        self.out.truncated
     }
 
     /// Object identity: `val` may go to `v` when no other variable holds it and it is not a
@@ -256,6 +313,9 @@ impl Matcher<'_, '_> {
             Side::Object => Box::new(idx.objects()),
         };
         for x in values {
+            if self.over_budget() {
+                break;
+            }
             if !self.can_bind(v, x) {
                 continue;
             }
@@ -347,6 +407,9 @@ impl Matcher<'_, '_> {
                 }
                 let mut found = false;
                 for &(s, o) in idx.pairs() {
+                    if self.over_budget() {
+                        return found;
+                    }
                     if !self.can_bind(vs, s) {
                         continue;
                     }
@@ -377,6 +440,9 @@ impl Matcher<'_, '_> {
     ) -> bool {
         let mut found = false;
         for x in values {
+            if self.over_budget() {
+                return found;
+            }
             if !self.can_bind(v, x) {
                 continue;
             }

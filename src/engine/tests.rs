@@ -181,6 +181,7 @@ fn violation_cap_keeps_counts() {
     let opts = CheckOptions {
         collect_violations: true,
         max_violations_per_rule: 3,
+        ..CheckOptions::default()
     };
     let res = Engine::new(&rs).check(&g, opts);
     assert_eq!(res.outcomes[0].violation_count(), 10);
@@ -209,4 +210,33 @@ fn index_skips_rules_that_cannot_apply() {
         res.evaluated, 0,
         "no rule can apply: constant a absent, hates absent, type absent"
     );
+}
+
+#[test]
+fn work_bound_truncates_with_counts_so_far() {
+    let rs = RuleSet::from_text("t", "q(X,Y) <= r(X,A), r(A,Y)\n").unwrap();
+    let mut b = GraphBuilder::new(&rs.symbols);
+    for i in 0..100 {
+        b.triple("hub", "r", &format!("e{i}"));
+        b.triple(&format!("e{i}"), "r", "hub");
+    }
+    let g = b.finish();
+    let full = Engine::new(&rs).check(&g, CheckOptions::default());
+    assert_eq!(full.truncated, 0);
+    assert!(!full.outcomes[0].truncated);
+    let bounded = CheckOptions {
+        max_steps_per_rule: 50,
+        ..CheckOptions::default()
+    };
+    let cut = Engine::new(&rs).check(&g, bounded);
+    assert_eq!(cut.truncated, 1);
+    assert!(cut.outcomes[0].truncated);
+    assert!(cut.outcomes[0].predicted < full.outcomes[0].predicted);
+    let late = CheckOptions {
+        deadline: Some(std::time::Instant::now()),
+        ..CheckOptions::default()
+    };
+    let skipped = Engine::new(&rs).check(&g, late);
+    assert_eq!(skipped.skipped, 1);
+    assert!(skipped.outcomes.is_empty());
 }

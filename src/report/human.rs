@@ -81,6 +81,14 @@ impl Exporter for Human {
             "record {} {name} (line {}): {} triples; rules: {} violated, {} satisfied, {} not applicable",
             r.index, r.line, r.triples, r.rules.violated, r.rules.satisfied, r.rules.not_applicable
         )?;
+        if r.rules.truncated + r.rules.skipped > 0 {
+            let warn = self.paint("INCOMPLETE", Severity::Warning);
+            writeln!(
+                out,
+                "  {warn}: {} rules cut short by the work bound or time budget, {} not checked",
+                r.rules.truncated, r.rules.skipped
+            )?;
+        }
         let f = &r.finding_counts;
         if f.total() == 0 {
             return writeln!(out, "  no violations");

@@ -217,6 +217,12 @@ pub struct RuleCounts {
     pub violated: usize,
     pub satisfied: usize,
     pub not_applicable: usize,
+    /// Rules cut short by the work bound or the time budget (their counts are partial).
+    #[serde(default)]
+    pub truncated: usize,
+    /// Rules not checked because the record's time budget ran out.
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 /// What one record (or one triples file) gave.

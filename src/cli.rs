@@ -41,6 +41,8 @@ pub enum Command {
     Triples(TriplesArgs),
     /// Run a manifest: check its tasks with workers sized to the machine, under a memory guard.
     Run(RunArgs),
+    /// Combine the output folders of `pff run --shard K/N` into one execution.
+    Merge(MergeArgs),
     /// Print the machine, its profile and the plan a run would use.
     Doctor(DoctorArgs),
     /// Look at rules files.
@@ -101,6 +103,24 @@ pub struct RunArgs {
     pub time_budget: Option<f64>,
     /// Also write this report into the output folder (repeatable; adds to the manifest's
     /// `reports:`).
+    #[arg(long = "format", value_enum, value_name = "FORMAT")]
+    pub formats: Vec<OutputFormat>,
+    /// Run only shard K of N (0 <= K < N; tasks split by a stable hash of their id), or
+    /// `auto/N` to take K from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID. Without --output,
+    /// writes to <output>/shard-K-of-N.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The shard output folders.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// The merged output folder.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Also write this report (repeatable; adds to the manifest's `reports:`).
     #[arg(long = "format", value_enum, value_name = "FORMAT")]
     pub formats: Vec<OutputFormat>,
 }
@@ -249,6 +269,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate_cmd(args),
         Command::Triples(args) => triples_cmd(args),
         Command::Run(args) => run_cmd(args),
+        Command::Merge(args) => merge_cmd(args),
         Command::Rules(RulesCommand::Stats { rules, json, top }) => (|| {
             let rs = load_rules(&rules)?;
             let stats = crate::rules::stats::RuleSetStats::of(&rs, top);
@@ -449,11 +470,21 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
     for w in &plan.warnings {
         eprintln!("pff: warning: {w}");
     }
-    let output = args
+    let shard = args
+        .shard
+        .as_deref()
+        .map(|s| pipeline::Shard::parse(s, |v| std::env::var(v).ok()))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let mut output = args
         .output
         .clone()
         .or_else(|| manifest.output.clone())
         .unwrap_or_else(|| Path::new("out").join(&manifest.execution_id));
+    if let (Some(s), None) = (shard, &args.output) {
+        // Each shard writes its own folder.
+        output = output.join(format!("shard-{}-of-{}", s.index, s.count));
+    }
     let rule_paths: Vec<PathBuf> = if !args.rules.is_empty() {
         args.rules.clone()
     } else if manifest.rules.is_empty() {
@@ -499,10 +530,23 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
             ..validate::Options::default()
         },
     );
+    let info = pipeline::ExecutionInfo {
+        execution_id: manifest.execution_id.clone(),
+        manifest: std::fs::canonicalize(&args.manifest).unwrap_or(args.manifest.clone()),
+        rules: rule_paths
+            .iter()
+            .map(|p| std::fs::canonicalize(p).unwrap_or(p.clone()))
+            .collect(),
+        rules_digest: pipeline::rules_digest(&rule_paths).context("cannot read the rules")?,
+        manifest_tasks: manifest.tasks.len(),
+        shard,
+    };
     let outcome = pipeline::run(
         &validator,
         &RunConfig {
             manifest: &manifest,
+            info,
+            shard,
             plan: &plan,
             output: output.clone(),
             resume: args.resume,
@@ -537,4 +581,61 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
         );
     }
     Ok(outcome.code)
+}
+
+fn merge_cmd(args: MergeArgs) -> Result<u8> {
+    let mut shards = Vec::new();
+    for dir in &args.shards {
+        shards.push((dir.clone(), pipeline::read_execution(dir)?));
+    }
+    let info = pipeline::check_shards(&shards)?;
+    let manifest = Manifest::load(&info.manifest)?;
+    let digest = pipeline::rules_digest(&info.rules).context("cannot read the rules")?;
+    if digest != info.rules_digest {
+        bail!(
+            "the rules files changed since the shards ran (digest {digest}, shards {}); rerun them",
+            info.rules_digest
+        );
+    }
+    if manifest.tasks.len() != info.manifest_tasks {
+        bail!(
+            "the manifest {} changed since the shards ran ({} tasks now, {} then)",
+            info.manifest.display(),
+            manifest.tasks.len(),
+            info.manifest_tasks
+        );
+    }
+    let mut rules = load_rules_many(&info.rules)?;
+    rules.retain(|r| r.confidence >= manifest.min_confidence);
+    let validator = Validator::new(&rules, validate::Options::default());
+    let mut formats: Vec<OutputFormat> = manifest.reports.clone();
+    for f in &args.formats {
+        if !formats.contains(f) {
+            formats.push(*f);
+        }
+    }
+    let s = pipeline::merge(
+        &validator,
+        &manifest,
+        &info,
+        &shards,
+        &args.output,
+        &formats,
+    )?;
+    eprintln!(
+        "pff: merged {} shards of {}: {} tasks, {} failed; {} findings; results in {}",
+        shards.len(),
+        s.execution_id,
+        s.tasks,
+        s.tasks_failed,
+        s.findings.total(),
+        args.output.display()
+    );
+    Ok(if s.tasks_failed > 0 {
+        crate::exit::TASKS_FAILED
+    } else if manifest.fail_on.fails(&s.findings) {
+        EXIT_VIOLATIONS
+    } else {
+        EXIT_CLEAN
+    })
 }

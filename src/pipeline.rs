@@ -83,6 +83,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// What a run needs besides the validator.
 pub struct RunConfig<'a> {
     pub manifest: &'a Manifest,
+    /// Written to `execution.json`; checked on `--resume` and by `pff merge`.
+    pub info: ExecutionInfo,
     pub plan: &'a Plan,
     pub output: PathBuf,
     pub resume: bool,
@@ -92,6 +94,98 @@ pub struct RunConfig<'a> {
     /// Reports written at the end, besides the manifest's.
     pub reports: Vec<OutputFormat>,
     pub fetch: FetchLimits,
+    /// Run only this shard of the tasks.
+    pub shard: Option<Shard>,
+}
+
+/// One of `count` disjoint parts of a manifest's tasks: a task belongs to shard
+/// `fnv1a(task id) % count`, so the partition depends on the ids, not their order, and N
+/// independent processes cover every task exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `K/N` (0 <= K < N), or `auto/N` with K from `JOB_COMPLETION_INDEX` (Kubernetes
+    /// Indexed Job) or `SLURM_ARRAY_TASK_ID` (Slurm job array).
+    pub fn parse(s: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: a shard is K/N, e.g. 0/4, or auto/N"))?;
+        let count: u32 = n
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("`{s}`: N must be a positive whole number"))?;
+        let index: u32 = if k == "auto" {
+            let (var, value) = ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"]
+                .iter()
+                .find_map(|v| env(v).map(|x| (*v, x)))
+                .ok_or(
+                    "--shard auto/N needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or \
+                        SLURM_ARRAY_TASK_ID (Slurm array) in the environment",
+                )?;
+            value
+                .trim()
+                .parse()
+                .map_err(|_| format!("{var}={value} is not a whole number"))?
+        } else {
+            k.parse()
+                .map_err(|_| format!("`{s}`: K must be a whole number or `auto`"))?
+        };
+        if index >= count {
+            return Err(format!(
+                "shard {index} of {count} does not exist: K runs from 0 to {} (Slurm: --array=0-{})",
+                count - 1,
+                count - 1
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn owns(&self, task_id: &str) -> bool {
+        fnv1a(task_id.as_bytes()) % self.count as u64 == self.index as u64
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash (the same on every machine and release).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A digest of the rule files' contents, so shards of different rules are never merged.
+pub fn rules_digest(paths: &[PathBuf]) -> io::Result<String> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in paths {
+        for &b in &fs::read(p)? {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+    }
+    Ok(format!("{h:016x}"))
+}
+
+/// What `execution.json` records about an output folder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExecutionInfo {
+    pub execution_id: String,
+    /// The manifest, absolute.
+    pub manifest: PathBuf,
+    /// The rule files, absolute, and a digest of their contents.
+    pub rules: Vec<PathBuf>,
+    pub rules_digest: String,
+    /// Tasks in the manifest.
+    pub manifest_tasks: usize,
+    #[serde(default)]
+    pub shard: Option<Shard>,
 }
 
 /// The result file of one task.
@@ -212,12 +306,23 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     let marker = out.join("execution.json");
     if cfg.fresh && marker.exists() {
         // Only pff's own files: the folder may hold other things.
-        for f in [
+        let reports = [
+            OutputFormat::Human,
+            OutputFormat::Json,
+            OutputFormat::Jsonl,
+            OutputFormat::Markdown,
+            OutputFormat::Junit,
+            OutputFormat::Sarif,
+        ]
+        .map(|f| f.file_name());
+        let ours = [
             "summary.json",
             "results.csv",
             "events.jsonl",
             "execution.json",
-        ] {
+            "rule-stats.txt",
+        ];
+        for f in ours.iter().chain(&reports) {
             let p = out.join(f);
             if p.exists() {
                 fs::remove_file(&p).map_err(out_err(&p))?;
@@ -228,20 +333,34 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         }
     }
     if marker.exists() {
-        let found: serde_json::Value = fs::read(&marker)
+        let found: Option<ExecutionInfo> = fs::read(&marker)
             .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let found = found["execution_id"].as_str().unwrap_or("?").to_string();
-        if found != m.execution_id {
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let found_id = found
+            .as_ref()
+            .map_or("?", |f| f.execution_id.as_str())
+            .to_string();
+        if found_id != m.execution_id {
             return Err(RunError::OtherExecution {
                 path: out.display().to_string(),
-                found,
+                found: found_id,
                 expected: m.execution_id.clone(),
             });
         }
         if !cfg.resume {
             return Err(RunError::NotEmpty(out.display().to_string()));
+        }
+        if let Some(f) = found
+            && (f.shard != cfg.shard || f.rules_digest != cfg.info.rules_digest)
+        {
+            return Err(RunError::Stopped(format!(
+                "cannot resume {}: it was run with {} and rules {}, now {} and rules {}",
+                out.display(),
+                shard_name(f.shard),
+                f.rules_digest,
+                shard_name(cfg.shard),
+                cfg.info.rules_digest
+            )));
         }
     }
     fs::create_dir_all(&tasks_dir).map_err(out_err(out))?;
@@ -257,13 +376,12 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
             }
         }
     }
-    let info = serde_json::json!({
-        "execution_id": m.execution_id,
-        "manifest": m.path.display().to_string(),
-        "tasks": m.tasks.len(),
-        "rules": validator.rules().source,
-    });
-    write_atomic(&marker, info.to_string().as_bytes()).map_err(out_err(out))?;
+    let mut info = serde_json::to_vec_pretty(&cfg.info).unwrap_or_default();
+    info.push(b'\n');
+    write_atomic(&marker, &info).map_err(out_err(out))?;
+    let selected: Vec<usize> = (0..m.tasks.len())
+        .filter(|&i| cfg.shard.is_none_or(|s| s.owns(&m.tasks[i].id)))
+        .collect();
     let events_path = out.join("events.jsonl");
     let mut events = Events {
         file: OpenOptions::new()
@@ -273,16 +391,16 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
             .map_err(out_err(&events_path))?,
     };
 
-    let pending: Vec<(usize, &Task)> = m
-        .tasks
+    let pending: Vec<(usize, &Task)> = selected
         .iter()
-        .enumerate()
+        .map(|&i| (i, &m.tasks[i]))
         .filter(|(i, t)| !task_file(&tasks_dir, *i, t).exists())
         .collect();
     events.log(
         "start",
         serde_json::json!({
-            "tasks": m.tasks.len(), "pending": pending.len(), "resume": cfg.resume,
+            "tasks": selected.len(), "pending": pending.len(), "resume": cfg.resume,
+            "shard": cfg.shard,
             "workers": cfg.plan.workers, "memory_budget": cfg.plan.memory_budget,
         }),
     );
@@ -290,15 +408,17 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     let progress = if cfg.quiet || !io::IsTerminal::is_terminal(&io::stderr()) {
         ProgressBar::hidden()
     } else {
-        let pb =
-            ProgressBar::with_draw_target(Some(m.tasks.len() as u64), ProgressDrawTarget::stderr());
+        let pb = ProgressBar::with_draw_target(
+            Some(selected.len() as u64),
+            ProgressDrawTarget::stderr(),
+        );
         pb.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} tasks  {per_sec}  ETA {eta}  {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         pb
     };
-    progress.set_position((m.tasks.len() - pending.len()) as u64);
+    progress.set_position((selected.len() - pending.len()) as u64);
 
     let stop = Arc::new(AtomicBool::new(false));
     let signal = Arc::new(AtomicI32::new(0));
@@ -438,60 +558,14 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         return Err(RunError::Stopped(e));
     }
 
-    // Final outputs from every task file (this run's and earlier ones').
-    let mut digests = Vec::new();
-    for (i, t) in m.tasks.iter().enumerate() {
-        let p = task_file(&tasks_dir, i, t);
-        if let Some(d) = fs::read(&p)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<TaskDigest>(&b).ok())
-        {
-            digests.push(d);
-        }
-    }
-    let mut violations = SeverityCounts::default();
-    let mut findings = SeverityCounts::default();
-    let rules = validator.rules();
-    let mut stats = RuleStats::new(rules.rules.len());
-    for d in &digests {
-        violations.merge(&d.violations);
-        findings.merge(&d.findings);
-        add_rule_counts(&mut stats, &d.rule_counts);
-    }
-    let failed = digests.iter().filter(|d| d.status == "failed").count();
-    let complete = digests.len() == m.tasks.len();
-    let summary = RunSummary {
-        rule_health: complete.then(|| stats.health(rules, 20)),
-        execution_id: m.execution_id.clone(),
-        complete,
-        tasks: m.tasks.len(),
-        tasks_done: digests.len(),
-        tasks_failed: failed,
-        violations,
-        findings,
-        fail_on: m.fail_on,
-        rules: validator.rules().rules.len(),
-    };
-    write_atomic(&out.join("results.csv"), results_csv(&digests).as_bytes())
-        .map_err(out_err(out))?;
-    let mut s = serde_json::to_vec_pretty(&summary).unwrap_or_default();
-    s.push(b'\n');
-    write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
-    if complete {
-        // The rules with predicted/correct/confidence recomputed on this execution's records.
-        let mut buf = Vec::new();
-        stats.write(rules, &mut buf).map_err(out_err(out))?;
-        write_atomic(&out.join("rule-stats.txt"), &buf).map_err(out_err(out))?;
-    }
     let mut formats: Vec<OutputFormat> = Vec::new();
     for f in m.reports.iter().chain(&cfg.reports) {
         if !formats.contains(f) {
             formats.push(*f);
         }
     }
-    if !formats.is_empty() && complete {
-        write_reports(validator, m, &tasks_dir, out, &formats, &stats)?;
-    }
+    let summary = finalize(validator, m, &selected, out, &formats)?;
+    let failed = summary.tasks_failed;
 
     let sig = signal.load(Ordering::SeqCst);
     let code = if sig != 0 {
@@ -521,6 +595,205 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     })
 }
 
+/// Writes the final outputs of an execution from its task files (this run's and earlier
+/// ones'), for the tasks `selected` (manifest indices, ascending): `results.csv`,
+/// `summary.json`, and when every selected task is done, `rule-stats.txt` and the reports.
+pub fn finalize(
+    validator: &Validator<'_>,
+    m: &Manifest,
+    selected: &[usize],
+    out: &Path,
+    formats: &[OutputFormat],
+) -> Result<RunSummary, RunError> {
+    let tasks_dir = out.join("tasks");
+    let mut digests = Vec::new();
+    for &i in selected {
+        let p = task_file(&tasks_dir, i, &m.tasks[i]);
+        if let Some(d) = fs::read(&p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<TaskDigest>(&b).ok())
+        {
+            digests.push(d);
+        }
+    }
+    let mut violations = SeverityCounts::default();
+    let mut findings = SeverityCounts::default();
+    let rules = validator.rules();
+    let mut stats = RuleStats::new(rules.rules.len());
+    for d in &digests {
+        violations.merge(&d.violations);
+        findings.merge(&d.findings);
+        add_rule_counts(&mut stats, &d.rule_counts);
+    }
+    let failed = digests.iter().filter(|d| d.status == "failed").count();
+    let complete = digests.len() == selected.len();
+    let summary = RunSummary {
+        rule_health: complete.then(|| stats.health(rules, 20)),
+        execution_id: m.execution_id.clone(),
+        complete,
+        tasks: selected.len(),
+        tasks_done: digests.len(),
+        tasks_failed: failed,
+        violations,
+        findings,
+        fail_on: m.fail_on,
+        rules: rules.rules.len(),
+    };
+    write_atomic(&out.join("results.csv"), results_csv(&digests).as_bytes())
+        .map_err(out_err(out))?;
+    let mut s = serde_json::to_vec_pretty(&summary).unwrap_or_default();
+    s.push(b'\n');
+    write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
+    if complete {
+        // The rules with predicted/correct/confidence recomputed on this execution's records.
+        let mut buf = Vec::new();
+        stats.write(rules, &mut buf).map_err(out_err(out))?;
+        write_atomic(&out.join("rule-stats.txt"), &buf).map_err(out_err(out))?;
+        if !formats.is_empty() {
+            write_reports(validator, m, selected, &tasks_dir, out, formats, &stats)?;
+        }
+    }
+    Ok(summary)
+}
+
+fn shard_name(s: Option<Shard>) -> String {
+    s.map_or("no shard".into(), |s| {
+        format!("shard {}/{}", s.index, s.count)
+    })
+}
+
+/// Why shard folders cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("{0} is not a pff output folder (no readable execution.json)")]
+    NotAnOutput(String),
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("cannot merge: {0}")]
+    Incomplete(String),
+}
+
+/// What a merge needs from each shard folder: its execution record.
+pub fn read_execution(dir: &Path) -> Result<ExecutionInfo, MergeError> {
+    fs::read(dir.join("execution.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| MergeError::NotAnOutput(dir.display().to_string()))
+}
+
+/// Checks that `shards` are the complete set of shards of one execution, with the same rules.
+pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo, MergeError> {
+    let Some((first_dir, first)) = shards.first() else {
+        return Err(MergeError::Incomplete("no shard folders given".into()));
+    };
+    let Some(first_shard) = first.shard else {
+        return Err(MergeError::Mismatch(format!(
+            "{} is not a shard (it was run without --shard)",
+            first_dir.display()
+        )));
+    };
+    let n = first_shard.count;
+    let mut seen: Vec<Option<&Path>> = vec![None; n as usize];
+    for (dir, info) in shards {
+        let d = dir.display();
+        if info.execution_id != first.execution_id {
+            return Err(MergeError::Mismatch(format!(
+                "{d} is execution `{}`, {} is `{}`",
+                info.execution_id,
+                first_dir.display(),
+                first.execution_id
+            )));
+        }
+        if info.rules_digest != first.rules_digest {
+            return Err(MergeError::Mismatch(format!(
+                "{d} was checked with other rules (digest {}) than {} ({})",
+                info.rules_digest,
+                first_dir.display(),
+                first.rules_digest
+            )));
+        }
+        let Some(shard) = info.shard else {
+            return Err(MergeError::Mismatch(format!("{d} is not a shard")));
+        };
+        if shard.count != n {
+            return Err(MergeError::Mismatch(format!(
+                "{d} is shard {}/{} but {} is one of {n}",
+                shard.index,
+                shard.count,
+                first_dir.display()
+            )));
+        }
+        if let Some(other) = seen[shard.index as usize].replace(dir) {
+            return Err(MergeError::Mismatch(format!(
+                "shard {}/{n} given twice: {} and {d}",
+                shard.index,
+                other.display()
+            )));
+        }
+    }
+    let missing: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_none())
+        .map(|(i, _)| format!("{i}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(MergeError::Incomplete(format!(
+            "shard{} {} missing",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        )));
+    }
+    Ok(ExecutionInfo {
+        shard: None,
+        ..first.clone()
+    })
+}
+
+/// Copies the shards' task files into `out` and writes the final outputs, identical to those of
+/// one unsharded run. Every shard must be complete.
+pub fn merge(
+    validator: &Validator<'_>,
+    m: &Manifest,
+    info: &ExecutionInfo,
+    shards: &[(PathBuf, ExecutionInfo)],
+    out: &Path,
+    formats: &[OutputFormat],
+) -> Result<RunSummary, RunError> {
+    let tasks_dir = out.join("tasks");
+    fs::create_dir_all(&tasks_dir).map_err(out_err(out))?;
+    for (dir, sinfo) in shards {
+        let Some(shard) = sinfo.shard else { continue };
+        for (i, t) in m
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| shard.owns(&t.id))
+        {
+            let from = task_file(&dir.join("tasks"), i, t);
+            let to = task_file(&tasks_dir, i, t);
+            let bytes = fs::read(&from).map_err(|_| {
+                RunError::Stopped(format!(
+                    "cannot merge: shard {}/{} in {} has no result for task `{}`; finish it \
+                     with `pff run --shard {}/{} --resume`",
+                    shard.index,
+                    shard.count,
+                    dir.display(),
+                    t.id,
+                    shard.index,
+                    shard.count
+                ))
+            })?;
+            write_atomic(&to, &bytes).map_err(out_err(&to))?;
+        }
+    }
+    let mut marker = serde_json::to_vec_pretty(info).unwrap_or_default();
+    marker.push(b'\n');
+    write_atomic(&out.join("execution.json"), &marker).map_err(out_err(out))?;
+    let all: Vec<usize> = (0..m.tasks.len()).collect();
+    finalize(validator, m, &all, out, formats)
+}
+
 /// The records of a task result file.
 #[derive(Deserialize)]
 struct TaskRecords {
@@ -531,6 +804,7 @@ struct TaskRecords {
 fn write_reports(
     validator: &Validator<'_>,
     m: &Manifest,
+    selected: &[usize],
     tasks_dir: &Path,
     out: &Path,
     formats: &[OutputFormat],
@@ -538,7 +812,8 @@ fn write_reports(
 ) -> Result<(), RunError> {
     let rules = validator.rules();
     let info = RunInfo {
-        data: m.path.display().to_string(),
+        // The execution, not the manifest's path: a merged run's reports equal an unsharded one's.
+        data: format!("execution {}", m.execution_id),
         rules: rules.source.clone(),
         rule_count: rules.rules.len(),
         severity: SeverityCuts::default(),
@@ -560,8 +835,8 @@ fn write_reports(
         fail_on: Some(m.fail_on),
         ..Summary::default()
     };
-    for (i, t) in m.tasks.iter().enumerate() {
-        let Some(task) = fs::read(task_file(tasks_dir, i, t))
+    for &i in selected {
+        let Some(task) = fs::read(task_file(tasks_dir, i, &m.tasks[i]))
             .ok()
             .and_then(|b| serde_json::from_slice::<TaskRecords>(&b).ok())
         else {

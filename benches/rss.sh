@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Peak RSS and throughput of `pff run` as rules and records grow (issues 3 and 5).
+# Needs ../shared/data (the workplace's benchmark data). Usage: benches/rss.sh [workdir]
+# Prints one line per case: rules, tasks, wall seconds, peak RSS (KB), tasks/s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+S=../shared/data
+W=${1:-$(mktemp -d)}
+cargo build --release --quiet
+PFF=$PWD/target/release/pff
+
+mkdir -p "$W/records"
+# Task files: the 200 TM Forum audit records, one file each, reused under many task names.
+python3 - "$S/tmf/records.jsonl" "$W/records" <<'PY'
+import sys, os
+src, out = sys.argv[1], sys.argv[2]
+for i, line in enumerate(open(src, encoding="utf-8")):
+    with open(os.path.join(out, f"r{i}.json"), "w", encoding="utf-8") as f:
+        f.write(line)
+PY
+# Rule files of 10k, 100k and 1M lines from the predecessor's 149,790 rules (repeated lines are
+# distinct rules to pff: each has its own line).
+head -n 10000 "$S/pff/rules-1200" > "$W/rules-10k"
+head -n 100000 "$S/pff/rules-1200" > "$W/rules-100k"
+: > "$W/rules-1m"
+while [ "$(wc -l < "$W/rules-1m")" -lt 1000000 ]; do cat "$S/pff/rules-1200" >> "$W/rules-1m"; done
+head -n 1000000 "$W/rules-1m" > "$W/rules-1m.tmp" && mv "$W/rules-1m.tmp" "$W/rules-1m"
+cp "$S/tmf/rules-900" "$W/rules-tmf"
+
+manifest() { # tasks rules
+  local n=$1 rules=$2 m="$W/m-$1-$(basename "$2").yaml"
+  { echo "execution_id: bench"; echo "rules: $rules"; echo "tasks:"
+    for ((i = 0; i < n; i++)); do echo "- msisdn: t$i"; echo "  source: $W/records/r$((i % 200)).json"; done
+  } > "$m"
+  echo "$m"
+}
+
+run() { # tasks rules
+  local m; m=$(manifest "$1" "$2")
+  rm -rf "$W/out"
+  local t0 t1; t0=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$W/rss.full" "$PFF" run "$m" -q -o "$W/out" >/dev/null 2>&1 || true
+  t1=$(date +%s.%N)
+  local secs; secs=$(echo "$t1 - $t0" | bc)
+  printf "%-12s %7s tasks  %7.2f s  %8s KB  %8.1f tasks/s\n" "$(basename "$2")" "$1" "$secs" "$(tail -n 1 "$W/rss.full")" "$(echo "$1 / $secs" | bc -l)"
+}
+
+echo "threads: $(nproc)"
+for r in rules-10k rules-100k rules-1m; do run 100 "$W/$r"; done
+for n in 100 1000 10000; do run "$n" "$W/rules-tmf"; done
+run 10000 "$S/pff/rules-1200"

@@ -1,0 +1,249 @@
+//! `pff run --shard K/N` and `pff merge`: N shards merged equal one unsharded run.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn pff(args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("pff").expect("binary built");
+    cmd.current_dir(root()).args(args);
+    cmd.env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("SLURM_ARRAY_TASK_ID");
+    cmd
+}
+
+fn read(p: &Path) -> String {
+    fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// 36 tasks: the 12 sample records three times under different ids, with reports.
+fn manifest(dir: &Path) -> PathBuf {
+    let rules = root().join("data/rules.txt");
+    let mut m = format!(
+        "execution_id: sharded\nrules: {}\nreports: [markdown, junit, sarif, json]\ntasks:\n",
+        rules.display()
+    );
+    let mut names: Vec<_> = fs::read_dir(root().join("data/records"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for k in 0..3 {
+        for p in &names {
+            let stem = p.file_stem().unwrap().to_string_lossy();
+            m.push_str(&format!(
+                "- msisdn: {stem}-{k}\n  source: {}\n",
+                p.display()
+            ));
+        }
+    }
+    let p = dir.join("m.yaml");
+    fs::write(&p, m).unwrap();
+    p
+}
+
+const OUTPUTS: &[&str] = &[
+    "results.csv",
+    "summary.json",
+    "rule-stats.txt",
+    "report.md",
+    "junit.xml",
+    "report.sarif",
+    "report.json",
+];
+
+#[test]
+fn merged_shards_equal_a_single_run_for_1_3_and_7_shards() {
+    let dir = TempDir::new().unwrap();
+    let m = manifest(dir.path());
+    let m = m.to_str().unwrap();
+    let single = dir.path().join("single");
+    pff(&["run", m, "-q", "-o", single.to_str().unwrap()])
+        .assert()
+        .code(1);
+    for n in [1u32, 3, 7] {
+        let mut shard_dirs = Vec::new();
+        let mut covered = 0;
+        for k in 0..n {
+            let d = dir.path().join(format!("s{n}-{k}"));
+            let code = pff(&[
+                "run",
+                m,
+                "-q",
+                "--shard",
+                &format!("{k}/{n}"),
+                "-o",
+                d.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+            .status
+            .code();
+            assert!(matches!(code, Some(0) | Some(1)), "shard {k}/{n}: {code:?}");
+            covered += fs::read_dir(d.join("tasks")).unwrap().count();
+            shard_dirs.push(d.to_str().unwrap().to_string());
+        }
+        assert_eq!(covered, 36, "{n} shards cover every task exactly once");
+        let merged = dir.path().join(format!("merged{n}"));
+        let mut args = vec!["merge"];
+        args.extend(shard_dirs.iter().map(String::as_str));
+        args.extend(["-o", merged.to_str().unwrap()]);
+        pff(&args).assert().code(1);
+        for f in OUTPUTS {
+            assert_eq!(
+                read(&single.join(f)),
+                read(&merged.join(f)),
+                "{n} shards: {f}"
+            );
+        }
+    }
+}
+
+#[test]
+fn merge_refuses_missing_duplicate_and_foreign_shards() {
+    let dir = TempDir::new().unwrap();
+    let m = manifest(dir.path());
+    let m = m.to_str().unwrap();
+    let shard = |k: u32, n: u32| {
+        let d = dir.path().join(format!("s{k}of{n}"));
+        let _ = pff(&[
+            "run",
+            m,
+            "-q",
+            "--shard",
+            &format!("{k}/{n}"),
+            "-o",
+            d.to_str().unwrap(),
+        ])
+        .output();
+        d.to_str().unwrap().to_string()
+    };
+    let (a, b, c) = (shard(0, 3), shard(1, 3), shard(2, 3));
+    let out = dir.path().join("o");
+    let o = out.to_str().unwrap();
+    let err = |args: &[&str]| {
+        let a = pff(args).assert().code(2);
+        String::from_utf8_lossy(&a.get_output().stderr).to_string()
+    };
+    assert!(err(&["merge", &a, &c, "-o", o]).contains("shard 1/3 missing"));
+    assert!(err(&["merge", &a, &a, &b, &c, "-o", o]).contains("given twice"));
+    let other = shard(0, 2);
+    assert!(err(&["merge", &a, &b, &other, "-o", o]).contains("one of 3"));
+    // A different execution id.
+    let m2 = dir.path().join("m2.yaml");
+    fs::write(
+        &m2,
+        read(Path::new(m)).replace("execution_id: sharded", "execution_id: other"),
+    )
+    .unwrap();
+    let foreign = dir.path().join("foreign");
+    let _ = pff(&[
+        "run",
+        m2.to_str().unwrap(),
+        "-q",
+        "--shard",
+        "2/3",
+        "-o",
+        foreign.to_str().unwrap(),
+    ])
+    .output();
+    assert!(
+        err(&["merge", &a, &b, foreign.to_str().unwrap(), "-o", o]).contains("execution `other`")
+    );
+    // Different rules.
+    let rules2 = dir.path().join("rules2.txt");
+    fs::write(
+        &rules2,
+        read(&root().join("data/rules.txt")).replace("0.9", "0.8"),
+    )
+    .unwrap();
+    let other_rules = dir.path().join("other-rules");
+    let _ = pff(&[
+        "run",
+        m,
+        "-q",
+        "--shard",
+        "2/3",
+        "--rules",
+        rules2.to_str().unwrap(),
+        "-o",
+        other_rules.to_str().unwrap(),
+    ])
+    .output();
+    assert!(
+        err(&["merge", &a, &b, other_rules.to_str().unwrap(), "-o", o]).contains("other rules")
+    );
+    assert!(
+        err(&["merge", dir.path().to_str().unwrap(), "-o", o]).contains("not a pff output folder")
+    );
+    pff(&["merge", &a, &b, &c, "-o", o]).assert().code(1);
+}
+
+#[test]
+fn shard_index_from_the_orchestrator() {
+    let dir = TempDir::new().unwrap();
+    let m = manifest(dir.path());
+    for (var, k) in [("JOB_COMPLETION_INDEX", "1"), ("SLURM_ARRAY_TASK_ID", "2")] {
+        let mut cmd = pff(&[
+            "run",
+            m.to_str().unwrap(),
+            "-q",
+            "--shard",
+            "auto/3",
+            "--dry-run",
+        ]);
+        cmd.env(var, k);
+        cmd.assert().code(0);
+        let mut cmd = pff(&["run", m.to_str().unwrap(), "-q", "--shard", "auto/3"]);
+        cmd.current_dir(dir.path()).env(var, k);
+        let _ = cmd.output();
+        assert!(
+            dir.path()
+                .join(format!("out/sharded/shard-{k}-of-3/summary.json"))
+                .exists()
+        );
+    }
+    let a = pff(&["run", m.to_str().unwrap(), "--shard", "auto/3"])
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("JOB_COMPLETION_INDEX"));
+    let a = pff(&["run", m.to_str().unwrap(), "--shard", "3/3"])
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("K runs from 0 to 2"));
+}
+
+#[test]
+fn deploy_examples_parse() {
+    // Kubernetes: every document is YAML with the fields an Indexed Job needs.
+    let text = read(&root().join("deploy/kubernetes/pff-indexed-job.yaml"));
+    let docs: Vec<serde_json::Value> = text
+        .split("\n---\n")
+        .map(|d| serde_saphyr::from_str(d).unwrap_or_else(|e| panic!("bad YAML: {e}\n{d}")))
+        .collect();
+    let job = docs
+        .iter()
+        .find(|d| d["kind"] == "Job" && d["spec"]["completionMode"] == "Indexed")
+        .expect("an Indexed Job");
+    let n = job["spec"]["completions"].as_u64().unwrap();
+    assert!(job["spec"]["parallelism"].as_u64().unwrap() <= n);
+    let args = job["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(args.contains(&format!("auto/{n}")), "{args}");
+    assert!(docs.iter().any(|d| d["kind"] == "ConfigMap"));
+    // Slurm: the array script is valid shell.
+    let script = root().join("deploy/slurm/pff-array.sh");
+    let st = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let text = read(&script);
+    assert!(text.contains("#SBATCH --array=0-") && text.contains("--shard auto/"));
+}

@@ -4,13 +4,14 @@
 # Prints one line per case: rules, tasks, wall seconds, peak RSS (KB), tasks/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-S=../shared/data
+S=$(cd ../shared/data && pwd)
 W=${1:-$(mktemp -d)}
 cargo build --release --quiet
 PFF=$PWD/target/release/pff
 
 mkdir -p "$W/records"
-# Task files: the 200 TM Forum audit records, one file each, reused under many task names.
+# Task files: 100 TM Forum records (tmf/records.jsonl), one file each, reused under many task
+# names so that every case sees the same records.
 python3 - "$S/tmf/records.jsonl" "$W/records" <<'PY'
 import sys, os
 src, out = sys.argv[1], sys.argv[2]
@@ -30,7 +31,7 @@ cp "$S/tmf/rules-900" "$W/rules-tmf"
 manifest() { # tasks rules
   local n=$1 rules=$2 m="$W/m-$1-$(basename "$2").yaml"
   { echo "execution_id: bench"; echo "rules: $rules"; echo "tasks:"
-    for ((i = 0; i < n; i++)); do echo "- msisdn: t$i"; echo "  source: $W/records/r$((i % 200)).json"; done
+    for ((i = 0; i < n; i++)); do echo "- msisdn: t$i"; echo "  source: $W/records/r$((i % 100)).json"; done
   } > "$m"
   echo "$m"
 }

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    pff::hardware::tune_allocator();
     pff::cli::main()
 }

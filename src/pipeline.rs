@@ -606,24 +606,23 @@ pub fn finalize(
     formats: &[OutputFormat],
 ) -> Result<RunSummary, RunError> {
     let tasks_dir = out.join("tasks");
+    let rules = validator.rules();
+    let mut stats = RuleStats::new(rules.rules.len());
+    let mut violations = SeverityCounts::default();
+    let mut findings = SeverityCounts::default();
     let mut digests = Vec::new();
     for &i in selected {
         let p = task_file(&tasks_dir, i, &m.tasks[i]);
-        if let Some(d) = fs::read(&p)
+        if let Some(mut d) = fs::read(&p)
             .ok()
             .and_then(|b| serde_json::from_slice::<TaskDigest>(&b).ok())
         {
+            violations.merge(&d.violations);
+            findings.merge(&d.findings);
+            // Counted now and dropped: kept for every task they would grow with the run.
+            add_rule_counts(&mut stats, &std::mem::take(&mut d.rule_counts));
             digests.push(d);
         }
-    }
-    let mut violations = SeverityCounts::default();
-    let mut findings = SeverityCounts::default();
-    let rules = validator.rules();
-    let mut stats = RuleStats::new(rules.rules.len());
-    for d in &digests {
-        violations.merge(&d.violations);
-        findings.merge(&d.findings);
-        add_rule_counts(&mut stats, &d.rule_counts);
     }
     let failed = digests.iter().filter(|d| d.status == "failed").count();
     let complete = digests.len() == selected.len();

@@ -228,6 +228,7 @@ impl<'r> Validator<'r> {
             max_violations_per_rule: self.opts.max_violations_per_rule,
             max_steps_per_rule: self.opts.max_rule_work,
             deadline: self.opts.time_budget.map(|b| std::time::Instant::now() + b),
+            set_at_a_time: true,
         };
         let res = if self.opts.parallel_rules {
             self.engine.check(g, opts)

@@ -11,6 +11,7 @@
 
 mod index;
 pub mod naive;
+pub mod set;
 
 use std::time::Instant;
 
@@ -36,6 +37,8 @@ pub struct CheckOptions {
     pub max_steps_per_rule: u64,
     /// Rules not started by then are skipped and counted; a rule running then is cut short.
     pub deadline: Option<Instant>,
+    /// When violations are not collected, count cyclic chains set-at-a-time ([`set`]).
+    pub set_at_a_time: bool,
 }
 
 impl Default for CheckOptions {
@@ -45,6 +48,7 @@ impl Default for CheckOptions {
             max_violations_per_rule: usize::MAX,
             max_steps_per_rule: u64::MAX,
             deadline: None,
+            set_at_a_time: true,
         }
     }
 }
@@ -179,6 +183,7 @@ impl<'r> Engine<'r> {
 #[derive(Default)]
 pub struct Scratch {
     seen: FxHashSet<u64>,
+    set: set::SetScratch,
 }
 
 /// Checks one rule (the entry point the property tests compare with [`naive`]).
@@ -189,6 +194,12 @@ pub fn check_rule(
     opts: CheckOptions,
     scratch: &mut Scratch,
 ) -> RuleOutcome {
+    if !opts.collect_violations
+        && opts.set_at_a_time
+        && let Some(chain) = set::chain(rule)
+    {
+        return set::count(index, rule, chain, g, opts, &mut scratch.set);
+    }
     scratch.seen.clear();
     let mut m = Matcher {
         rule,

@@ -188,6 +188,11 @@ impl<'b> Graph<'b> {
         self.rel(r).contains(s, o)
     }
 
+    /// One past the largest entity id (rule constants included).
+    pub fn entity_bound(&self) -> usize {
+        self.entities.id_bound()
+    }
+
     pub fn entity_name(&self, id: Id) -> &str {
         self.entities.name(id)
     }

@@ -321,6 +321,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
             "events.jsonl",
             "execution.json",
             "rule-stats.txt",
+            "rule-health.tsv",
         ];
         for f in ours.iter().chain(&reports) {
             let p = out.join(f);
@@ -648,6 +649,9 @@ pub fn finalize(
         let mut buf = Vec::new();
         stats.write(rules, &mut buf).map_err(out_err(out))?;
         write_atomic(&out.join("rule-stats.txt"), &buf).map_err(out_err(out))?;
+        let mut buf = Vec::new();
+        stats.write_health(rules, &mut buf).map_err(out_err(out))?;
+        write_atomic(&out.join("rule-health.tsv"), &buf).map_err(out_err(out))?;
         if !formats.is_empty() {
             write_reports(validator, m, selected, &tasks_dir, out, formats, &stats)?;
         }

@@ -154,6 +154,50 @@ impl RuleStats {
         Ok(())
     }
 
+    /// Every rule that applied, as TSV: id, records applied / held / broken, predicted,
+    /// correct, mined and observed confidence, the drop, the rule; largest drop first (ties
+    /// by rule order). Rules that never applied are counted in the last line.
+    pub fn write_health(&self, rules: &RuleSet, out: &mut impl Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "rule_id\tapplied\theld\tbroken\tpredicted\tcorrect\tmined_confidence\tobserved_confidence\tdrop\trule"
+        )?;
+        let mut rows: Vec<(f64, usize)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.applied > 0)
+            .map(|(i, t)| {
+                let observed = t.correct as f64 / t.predicted.max(1) as f64;
+                (rules.rules[i].confidence - observed, i)
+            })
+            .collect();
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (drop, i) in &rows {
+            let (r, t) = (&rules.rules[*i], &self.counts[*i]);
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{:?}\t{:?}\t{:.6}\t{}",
+                rules.rule_id(r),
+                t.applied,
+                t.held,
+                t.broken,
+                t.predicted,
+                t.correct,
+                r.confidence,
+                t.correct as f64 / t.predicted.max(1) as f64,
+                drop,
+                r.text
+            )?;
+        }
+        writeln!(
+            out,
+            "# never applied: {} of {} rules",
+            self.counts.len() - rows.len(),
+            self.counts.len()
+        )
+    }
+
     /// Which rules applied, and the `top` whose observed confidence dropped most below the
     /// mined one (ties by rule order).
     pub fn health(&self, rules: &RuleSet, top: usize) -> RuleHealth {

@@ -268,6 +268,35 @@ fn unwritable_output_is_a_clear_error() {
 }
 
 #[test]
+fn a_full_disk_is_a_clear_error() {
+    let dir = TempDir::new().unwrap();
+    let rec = write(&dir, "a.json", br#"{"id":"A","b":"x"}"#);
+    let rules = write(&dir, "r.rules", b"h(X,c) <= b(X,A)\n");
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    // /dev/full answers every write with ENOSPC.
+    let out = pff(&["validate", &rec, "--rules", &rules, "-o", "/dev/full"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("No space left on device"), "{err}");
+    let out = pff(&[
+        "validate",
+        &rec,
+        "--rules",
+        &rules,
+        "--rule-stats",
+        "/dev/full",
+        "-o",
+        "/dev/null",
+    ])
+    .assert()
+    .code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("No space left"));
+}
+
+#[test]
 fn task_ids_cannot_write_outside_the_output_folder() {
     let dir = TempDir::new().unwrap();
     let rec = write(&dir, "a.json", br#"{"id":"A","b":"x"}"#);

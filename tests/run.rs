@@ -84,6 +84,27 @@ fn smoke_manifest_writes_every_output() {
     assert!(summary["rule_health"]["applied"].as_u64().unwrap() > 0);
     let stats = read(&out.join("rule-stats.txt"));
     assert_eq!(stats.lines().count(), 36, "one line per rule");
+    let health = read(&out.join("rule-health.tsv"));
+    assert!(
+        health.starts_with("rule_id\tapplied\theld\tbroken\t"),
+        "{health}"
+    );
+    assert!(
+        health
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("# never applied: "),
+        "{health}"
+    );
+    // Largest drop first: the first data row's drop is the largest.
+    let drops: Vec<f64> = health
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').nth(8).unwrap().parse().unwrap())
+        .collect();
+    assert!(drops.windows(2).all(|w| w[0] >= w[1]), "{drops:?}");
     // The same counts `pff validate --rule-stats` gives on the same records.
     let vs = out.join("validate-stats.txt");
     pff(&[

@@ -20,8 +20,11 @@ use crate::rules::{EntId, RelId, Rule, RuleSet};
 use crate::triples::json::{self, Mapping};
 use crate::triples::{DataError, Format, Graph, GraphBuilder, tsv};
 
-/// Records read and checked together: bounds memory whatever the file size.
-pub const CHUNK_RECORDS: usize = 64;
+/// Records read and checked together: four per worker thread. Bounds the reports held in
+/// memory whatever the file size (a report with 1,000 findings can weigh megabytes).
+pub fn chunk_records() -> usize {
+    (rayon::current_num_threads() * 4).max(4)
+}
 
 /// How to check and what to keep.
 #[derive(Debug, Clone)]
@@ -501,11 +504,12 @@ impl<'r> Validator<'r> {
                     json::Json::Arr(items) => items.iter().collect(),
                     other => vec![other],
                 };
-                for (c, chunk) in records.chunks(CHUNK_RECORDS).enumerate() {
+                let chunk_len = chunk_records();
+                for (c, chunk) in records.chunks(chunk_len).enumerate() {
                     let reports: Vec<_> = chunk
                         .par_iter()
                         .enumerate()
-                        .map(|(i, v)| self.check_value(&shown, v, c * CHUNK_RECORDS + i, 1))
+                        .map(|(i, v)| self.check_value(&shown, v, c * chunk_len + i, 1))
                         .collect();
                     for r in reports {
                         emit(r)?;
@@ -518,7 +522,7 @@ impl<'r> Validator<'r> {
                 let mut index = 0usize;
                 loop {
                     let mut chunk: Vec<(usize, usize, Vec<u8>)> = Vec::new();
-                    while chunk.len() < CHUNK_RECORDS {
+                    while chunk.len() < chunk_records() {
                         let mut buf = Vec::new();
                         let n = reader
                             .read_until(b'\n', &mut buf)

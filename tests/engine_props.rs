@@ -167,3 +167,41 @@ proptest! {
         prop_assert_eq!(set.predicted, expected.len() as u64, "{}", rule);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    /// Rules sharing a chain body are counted together; each still gets its own exact counts.
+    #[test]
+    fn shared_bodies_count_like_single_rules(
+        body in cyclic_rule(),
+        heads in prop::collection::vec(0..RELATIONS.len(), 1..4),
+        other in rule_text(),
+        triples in dense_graph(),
+    ) {
+        let body = body.split_once(" <= ").unwrap().1.to_string();
+        let mut text: String = heads
+            .iter()
+            .map(|&h| format!("{}(X,Y) <= {body}\n", RELATIONS[h]))
+            .collect();
+        if RuleSet::from_text("o", &other).is_ok() {
+            text.push_str(&other);
+            text.push('\n');
+        }
+        let rs = RuleSet::from_text("s.rules", &text).unwrap();
+        let mut b = GraphBuilder::new(&rs.symbols);
+        for &(s, r, o) in &triples {
+            b.triple(ENTITIES[s], RELATIONS[r], ENTITIES[o]);
+        }
+        let g = b.finish();
+        let counts = CheckOptions { collect_violations: false, ..CheckOptions::default() };
+        let res = Engine::new(&rs).check(&g, counts);
+        for (i, r) in rs.rules.iter().enumerate() {
+            let alone = check_rule(i as u32, r, &g, CheckOptions { set_at_a_time: false, ..counts }, &mut Scratch::default());
+            let shared = res.outcomes.iter().find(|o| o.rule == i as u32);
+            let got = shared.map_or((0, 0), |o| (o.predicted, o.correct));
+            prop_assert_eq!(got, (alone.predicted, alone.correct), "rule {} of\n{}", i, text);
+        }
+        prop_assert!(res.outcomes.windows(2).all(|w| w[0].rule < w[1].rule));
+    }
+}

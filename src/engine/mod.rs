@@ -148,6 +148,9 @@ impl<'r> Engine<'r> {
 
     /// Checks every rule that can apply to `graph`, in parallel on the current rayon pool.
     pub fn check(&self, graph: &Graph<'_>, opts: CheckOptions) -> CheckResult {
+        if !opts.collect_violations && opts.set_at_a_time {
+            return self.count(graph, opts);
+        }
         let candidates = self.index.candidates(self.rules, graph);
         let all = candidates
             .par_iter()
@@ -157,6 +160,52 @@ impl<'r> Engine<'r> {
             })
             .collect();
         CheckResult::from_outcomes(all)
+    }
+
+    /// Counts only (no violations): rules with the same cyclic chain body share one
+    /// set-at-a-time evaluation; the others are checked one by one. In parallel.
+    fn count(&self, graph: &Graph<'_>, opts: CheckOptions) -> CheckResult {
+        let candidates = self.index.candidates(self.rules, graph);
+        let mut groups: rustc_hash::FxHashMap<set::Chain, Vec<u32>> = Default::default();
+        let mut single: Vec<u32> = Vec::new();
+        for &ri in &candidates {
+            match set::chain(&self.rules.rules[ri as usize]) {
+                Some(c) => groups.entry(c).or_default().push(ri),
+                None => single.push(ri),
+            }
+        }
+        let mut groups: Vec<(set::Chain, Vec<u32>)> = groups.into_iter().collect();
+        // Deterministic work order (outcomes are sorted anyway).
+        groups.sort_by_key(|(_, rules)| rules[0]);
+        let grouped: Vec<Option<RuleOutcome>> = groups
+            .par_iter()
+            .with_max_len(1)
+            .map_init(Scratch::default, |scratch, (chain, members)| {
+                if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+                    return members.iter().map(|_| None).collect::<Vec<_>>();
+                }
+                let group: Vec<(u32, &Rule)> = members
+                    .iter()
+                    .map(|&ri| (ri, &self.rules.rules[ri as usize]))
+                    .collect();
+                set::count_group(&group, *chain, graph, opts, &mut scratch.set)
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            })
+            .flatten()
+            .collect();
+        let mut all: Vec<Option<RuleOutcome>> = single
+            .par_iter()
+            .with_min_len(64)
+            .map_init(Scratch::default, |scratch, &ri| {
+                check_or_skip(ri, &self.rules.rules[ri as usize], graph, opts, scratch)
+            })
+            .collect();
+        all.extend(grouped);
+        let mut res = CheckResult::from_outcomes(all);
+        res.outcomes.sort_by_key(|o| o.rule);
+        res
     }
 
     /// Checks on the calling thread only (for callers that parallelise over records).

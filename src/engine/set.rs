@@ -26,14 +26,14 @@ use crate::triples::Graph;
 use super::{CheckOptions, RuleOutcome};
 
 /// One body atom as a step of the chain: `rel(prev,next)` (forward) or `rel(next,prev)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Step {
     rel: RelId,
     forward: bool,
 }
 
 /// A cyclic rule as a chain from the head's subject to its object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Chain {
     steps: [Step; 3],
     len: usize,
@@ -141,12 +141,31 @@ pub fn count(
     opts: CheckOptions,
     s: &mut SetScratch,
 ) -> RuleOutcome {
-    let mut out = RuleOutcome {
-        rule: index,
-        ..RuleOutcome::default()
-    };
+    count_group(&[(index, rule)], chain, g, opts, s)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// Counts every rule of `group`, all with the body `chain` (AnyBURL writes one body with
+/// many heads): each `S_X` is computed once and tested against each head. The work bound
+/// applies to the group; when it is hit every rule of the group is marked truncated.
+pub fn count_group(
+    group: &[(u32, &Rule)],
+    chain: Chain,
+    g: &Graph<'_>,
+    opts: CheckOptions,
+    s: &mut SetScratch,
+) -> Vec<RuleOutcome> {
+    let mut outs: Vec<RuleOutcome> = group
+        .iter()
+        .map(|&(rule, _)| RuleOutcome {
+            rule,
+            ..RuleOutcome::default()
+        })
+        .collect();
+    let heads: Vec<_> = group.iter().map(|(_, r)| g.rel(r.head.rel)).collect();
+    let mut truncated = false;
     s.fit(g.entity_bound());
-    let head = g.rel(rule.head.rel);
     let first = chain.steps[0];
     let idx = g.rel(first.rel);
     let sources: Vec<u32> = if first.forward {
@@ -182,7 +201,7 @@ pub fn count(
                         }
                     }
                     if over(n + 1) {
-                        out.truncated = true;
+                        truncated = true;
                         break 'rows;
                     }
                 }
@@ -207,7 +226,7 @@ pub fn count(
                         *c = (*c + 1).min(2);
                     }
                     if over(n + 1) {
-                        out.truncated = true;
+                        truncated = true;
                         break;
                     }
                 }
@@ -221,8 +240,8 @@ pub fn count(
                             s.insert(y);
                         }
                     }
-                    if !out.truncated && over(n + 1) {
-                        out.truncated = true;
+                    if !truncated && over(n + 1) {
+                        truncated = true;
                     }
                     s.count[b as usize] = 0;
                 }
@@ -230,19 +249,25 @@ pub fn count(
                 s.frontier.clear();
             }
         }
-        out.predicted += s.touched.len() as u64;
-        // Correct: the head row of x, tested against the set (the smaller side).
-        let row = head.with_subject(x);
-        out.correct += if row.len() < s.touched.len() {
-            row.iter().filter(|p| s.contains(p.1)).count()
-        } else {
-            s.touched.iter().filter(|&&y| head.contains(x, y)).count()
-        } as u64;
+        for (out, head) in outs.iter_mut().zip(&heads) {
+            out.predicted += s.touched.len() as u64;
+            // Correct: the head row of x tested against the set, or the set against the head
+            // index, whichever is smaller.
+            let row = head.with_subject(x);
+            out.correct += if row.len() < s.touched.len() {
+                row.iter().filter(|p| s.contains(p.1)).count()
+            } else {
+                s.touched.iter().filter(|&&y| head.contains(x, y)).count()
+            } as u64;
+        }
         s.clear_set();
-        if out.truncated {
+        if truncated {
             break;
         }
     }
     s.clear_set();
-    out
+    for o in &mut outs {
+        o.truncated = truncated;
+    }
+    outs
 }

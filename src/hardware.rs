@@ -59,6 +59,27 @@ fn cgroup_memory_used() -> Option<u64> {
         .and_then(|s| s.trim().parse().ok())
 }
 
+/// Memory the system can still give now: `MemAvailable`, and within a cgroup limit what is
+/// left under it. Cheap: one small /proc read (falls back to sysinfo).
+pub fn system_available(m: &Machine) -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    let mut available = meminfo.unwrap_or_else(|| {
+        let mut sys = System::new();
+        sys.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram());
+        sys.available_memory()
+    });
+    if let (Some(limit), Some(used)) = (m.cgroup_limit, cgroup_memory_used()) {
+        available = available.min(limit.saturating_sub(used));
+    }
+    available
+}
+
 /// Resident set size of this process in bytes.
 pub fn current_rss() -> u64 {
     // /proc/self/statm: size resident ... in pages. Cheap enough to read per task.
@@ -153,6 +174,9 @@ pub struct Plan {
     pub result_queue: usize,
     /// Bytes of RSS above which no new task is admitted.
     pub memory_budget: u64,
+    /// Memory the system must keep available: below it no new task is admitted (whoever
+    /// uses the memory), so the machine never swaps because of pff.
+    pub system_reserve: u64,
     /// Why the plan differs from what was asked.
     pub warnings: Vec<String>,
 }
@@ -202,6 +226,7 @@ impl Plan {
             input_queue: workers * 2,
             result_queue: workers * 2,
             memory_budget,
+            system_reserve: (machine.memory / 20).max(128 * MIB),
             warnings,
         }
     }
@@ -209,13 +234,15 @@ impl Plan {
     /// Refuses to start when the machine cannot give the run its budget's headroom.
     pub fn preflight(&self) -> Result<(), String> {
         let m = &self.machine;
-        let floor = 64 * MIB;
+        let floor = self.system_reserve.max(64 * MIB);
         if m.available < floor {
             return Err(format!(
-                "only {} MB of memory is available (of {} MB); pff needs at least {} MB. \
-                 Free memory (stop other jobs) and run again",
-                m.available / MIB,
+                "the machine is already using {:.0}% of its {} MB of memory ({} MB available, \
+                 {} MB must stay free); pff would push it into swap. Free memory (stop other \
+                 jobs) and run again",
+                100.0 - m.available as f64 * 100.0 / m.memory.max(1) as f64,
                 m.memory / MIB,
+                m.available / MIB,
                 floor / MIB
             ));
         }
@@ -229,7 +256,7 @@ impl Plan {
             "machine: {} CPUs, {} MB memory{}, {} MB available\n\
              profile: {} (worker cap {}, memory share {:.0}%)\n\
              plan: {} workers, {} inputs read at once, queues of {} inputs and {} results, \
-             memory budget {} MB",
+             memory budget {} MB, system reserve {} MB",
             m.cpus,
             m.memory / MIB,
             m.cgroup_limit
@@ -242,7 +269,8 @@ impl Plan {
             self.io_concurrency,
             self.input_queue,
             self.result_queue,
-            self.memory_budget / MIB
+            self.memory_budget / MIB,
+            self.system_reserve / MIB
         );
         for w in &self.warnings {
             s.push_str(&format!("\nwarning: {w}"));
@@ -350,6 +378,18 @@ mod tests {
         );
         assert_eq!(p.workers, 6);
         assert_eq!(p.memory_budget, 8 * GIB);
+    }
+
+    #[test]
+    fn preflight_refuses_a_machine_already_out_of_memory() {
+        let mut m = machine(2, 24);
+        let p = Plan::new(m, Requests::default());
+        assert!(p.preflight().is_ok());
+        m.available = 200 * MIB;
+        let p = Plan::new(m, Requests::default());
+        let e = p.preflight().unwrap_err();
+        assert!(e.contains("99% of its") && e.contains("swap"), "{e}");
+        assert!(system_available(&m) > 0);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::exit;
-use crate::hardware::{Plan, current_rss};
+use crate::hardware::{Plan, current_rss, system_available};
 use crate::manifest::{Manifest, Source, Task};
 use crate::report::{
     Exporter, FailOn, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts,
@@ -468,9 +468,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
                         if stop.load(Ordering::SeqCst) {
                             break;
                         }
-                        if let Err(e) =
-                            admit(plan.memory_budget, &in_flight, &stop, &mut guard_log).await
-                        {
+                        if let Err(e) = admit(plan, &in_flight, &stop, &mut guard_log).await {
                             *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                             stop.store(true, Ordering::SeqCst);
                             break;
@@ -1078,39 +1076,53 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// Waits until this process is under its memory budget. Fails fast when it is over budget with
 /// nothing in flight: waiting could never help.
 async fn admit(
-    budget: u64,
+    plan: &Plan,
     in_flight: &AtomicUsize,
     stop: &AtomicBool,
     log: &mut Option<File>,
 ) -> Result<(), String> {
     let mut paused = false;
+    let mut log_line = |line: serde_json::Value| {
+        if let Some(f) = log {
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    };
     loop {
         let rss = current_rss();
-        if rss <= budget {
-            if paused && let Some(f) = log {
-                let _ = writeln!(
-                    f,
-                    "{}",
-                    serde_json::json!({"event": "memory_resume", "rss": rss})
+        let system = system_available(&plan.machine);
+        let own = rss > plan.memory_budget;
+        let machine = system < plan.system_reserve;
+        if !own && !machine {
+            if paused {
+                log_line(
+                    serde_json::json!({"event": "memory_resume", "rss": rss, "system_available": system}),
                 );
             }
             return Ok(());
         }
         if in_flight.load(Ordering::SeqCst) == 0 {
-            return Err(format!(
-                "pff uses {} MB, above its memory budget of {} MB, with no task in flight; \
-                 raise --memory-limit (or the manifest's resource_usage)",
-                rss >> 20,
-                budget >> 20
-            ));
+            return Err(if own {
+                format!(
+                    "pff uses {} MB, above its memory budget of {} MB, with no task in flight; \
+                     raise --memory-limit (or the manifest's resource_usage)",
+                    rss >> 20,
+                    plan.memory_budget >> 20
+                )
+            } else {
+                format!(
+                    "the machine has only {} MB available (pff keeps {} MB free) and pff has no \
+                     task in flight to finish; stop other jobs and resume with --resume",
+                    system >> 20,
+                    plan.system_reserve >> 20
+                )
+            });
         }
         if !paused {
             paused = true;
-            if let Some(f) = log {
-                let line =
-                    serde_json::json!({"event": "memory_pause", "rss": rss, "budget": budget});
-                let _ = f.write_all(format!("{line}\n").as_bytes());
-            }
+            log_line(serde_json::json!({
+                "event": "memory_pause", "rss": rss, "budget": plan.memory_budget,
+                "system_available": system, "system_reserve": plan.system_reserve,
+            }));
         }
         if stop.load(Ordering::SeqCst) {
             return Ok(());

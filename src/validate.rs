@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -500,10 +500,7 @@ impl<'r> Validator<'r> {
                     .read_to_end(&mut text)
                     .map_err(|e| DataError::io(&shown, e))?;
                 let doc = json::parse(&text).map_err(|e| e.into_data_error(&shown, &text, 1))?;
-                let records: Vec<&json::Json<'_>> = match &doc {
-                    json::Json::Arr(items) => items.iter().collect(),
-                    other => vec![other],
-                };
+                let records = json::records(&doc);
                 let chunk_len = chunk_records();
                 for (c, chunk) in records.chunks(chunk_len).enumerate() {
                     let reports: Vec<_> = chunk
@@ -517,41 +514,19 @@ impl<'r> Validator<'r> {
                 }
             }
             Format::Jsonl => {
-                let mut reader = BufReader::with_capacity(1 << 20, file);
-                let mut line_no = 0usize;
-                let mut index = 0usize;
+                let mut lines = json::JsonLines::new(BufReader::with_capacity(1 << 20, file));
                 loop {
-                    let mut chunk: Vec<(usize, usize, Vec<u8>)> = Vec::new();
-                    while chunk.len() < chunk_records() {
-                        let mut buf = Vec::new();
-                        let n = reader
-                            .read_until(b'\n', &mut buf)
-                            .map_err(|e| DataError::io(&shown, e))?;
-                        if n == 0 {
-                            break;
-                        }
-                        line_no += 1;
-                        if buf.iter().all(u8::is_ascii_whitespace) {
-                            continue;
-                        }
-                        chunk.push((index, line_no, buf));
-                        index += 1;
-                    }
+                    let chunk: Vec<(usize, usize, Vec<u8>)> = lines
+                        .by_ref()
+                        .take(chunk_records())
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| DataError::io(&shown, e))?;
                     if chunk.is_empty() {
                         break;
                     }
                     let reports: Vec<_> = chunk
                         .par_iter()
-                        .map(|(index, line, text)| match json::parse(text) {
-                            Ok(v) => self.check_value(&shown, &v, *index, *line),
-                            Err(e) => {
-                                let err = e.into_data_error(&shown, text, *line);
-                                (
-                                    RecordReport::failed(*index, *line, err.to_string()),
-                                    Vec::new(),
-                                )
-                            }
-                        })
+                        .map(|(index, line, text)| self.check_line(&shown, *index, *line, text))
                         .collect();
                     for r in reports {
                         emit(r)?;
@@ -589,28 +564,38 @@ impl<'r> Validator<'r> {
             }
             Format::Json => {
                 let doc = json::parse(bytes).map_err(|e| e.into_data_error(label, bytes, 1))?;
-                match &doc {
-                    json::Json::Arr(items) => {
-                        for (i, v) in items.iter().enumerate() {
-                            take(self.check_value(label, v, i, 1));
-                        }
-                    }
-                    other => take(self.check_value(label, other, 0, 1)),
+                for (i, v) in json::records(&doc).into_iter().enumerate() {
+                    take(self.check_value(label, v, i, 1));
                 }
             }
             Format::Jsonl => {
-                let mut index = 0;
-                for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    let v = json::parse(line).map_err(|e| e.into_data_error(label, line, n + 1))?;
-                    take(self.check_value(label, &v, index, n + 1));
-                    index += 1;
+                for item in json::JsonLines::new(bytes) {
+                    let (index, line, text) = item.map_err(|e| DataError::io(label, e))?;
+                    take(self.check_line(label, index, line, &text));
                 }
             }
         }
         Ok((reports, stats))
+    }
+
+    /// Checks one JSON Lines record; a line that is not JSON fails that record alone.
+    fn check_line(
+        &self,
+        path: &str,
+        index: usize,
+        line: usize,
+        text: &[u8],
+    ) -> (RecordReport, Vec<RuleOutcome>) {
+        match json::parse(text) {
+            Ok(v) => self.check_value(path, &v, index, line),
+            Err(e) => {
+                let err = e.into_data_error(path, text, line);
+                (
+                    RecordReport::failed(index, line, err.to_string()),
+                    Vec::new(),
+                )
+            }
+        }
     }
 
     fn check_value(
@@ -678,33 +663,15 @@ pub fn for_each_record_triples(
                 .read_to_end(&mut text)
                 .map_err(|e| DataError::io(&shown, e))?;
             let doc = json::parse(&text).map_err(|e| e.into_data_error(&shown, &text, 1))?;
-            let records: Vec<&json::Json<'_>> = match &doc {
-                json::Json::Arr(items) => items.iter().collect(),
-                other => vec![other],
-            };
-            for (i, v) in records.into_iter().enumerate() {
+            for (i, v) in json::records(&doc).into_iter().enumerate() {
                 sink(&record(v, i, 1)?).map_err(ValidateError::Output)?;
             }
         }
         Format::Jsonl => {
-            let mut buf = Vec::new();
-            let (mut line, mut index) = (0, 0);
-            loop {
-                buf.clear();
-                if reader
-                    .read_until(b'\n', &mut buf)
-                    .map_err(|e| DataError::io(&shown, e))?
-                    == 0
-                {
-                    break;
-                }
-                line += 1;
-                if buf.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let v = json::parse(&buf).map_err(|e| e.into_data_error(&shown, &buf, line))?;
+            for item in json::JsonLines::new(reader) {
+                let (index, line, text) = item.map_err(|e| DataError::io(&shown, e))?;
+                let v = json::parse(&text).map_err(|e| e.into_data_error(&shown, &text, line))?;
                 sink(&record(&v, index, line)?).map_err(ValidateError::Output)?;
-                index += 1;
             }
         }
     }

@@ -395,6 +395,53 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The records of a `.json` document: the elements of a top-level array, else the document.
+pub fn records<'d, 'a>(doc: &'d Json<'a>) -> Vec<&'d Json<'a>> {
+    match doc {
+        Json::Arr(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+/// The records of a JSON Lines source: `(record index, 1-based line, the line's bytes)` for each
+/// non-blank line (the record index counts records, not lines).
+pub struct JsonLines<R> {
+    reader: R,
+    line: usize,
+    index: usize,
+}
+
+impl<R: std::io::BufRead> JsonLines<R> {
+    pub fn new(reader: R) -> Self {
+        Self {
+            reader,
+            line: 0,
+            index: 0,
+        }
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for JsonLines<R> {
+    type Item = std::io::Result<(usize, usize, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let mut buf = Vec::new();
+            match self.reader.read_until(b'\n', &mut buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            self.line += 1;
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            self.index += 1;
+            return Some(Ok((self.index - 1, self.line, buf)));
+        }
+    }
+}
+
 /// How records are named and keyed.
 #[derive(Debug, Clone)]
 pub struct Mapping {
@@ -614,6 +661,19 @@ mod tests {
         assert!(e.message.contains("nested deeper"));
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert!(parse(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn json_lines_count_records_not_lines() {
+        let items: Vec<_> = JsonLines::new(&b"{}\n\n  \n{\"a\":1}\r\n{}"[..])
+            .map(|r| r.unwrap())
+            .map(|(i, l, _)| (i, l))
+            .collect();
+        assert_eq!(items, vec![(0, 1), (1, 4), (2, 5)]);
+        let doc = parse(b"[{},{}]").unwrap();
+        assert_eq!(records(&doc).len(), 2);
+        let doc = parse(b"{}").unwrap();
+        assert_eq!(records(&doc).len(), 1);
     }
 
     #[test]

@@ -508,8 +508,7 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
         return Ok(EXIT_CLEAN);
     }
     plan.preflight().map_err(anyhow::Error::msg)?;
-    let mut rules = load_rules_many(&rule_paths)?;
-    rules.retain(|r| r.confidence >= manifest.min_confidence);
+    let rules = manifest_rules(&rule_paths, &manifest)?;
     let validator = Validator::new(
         &rules,
         validate::Options {
@@ -583,6 +582,14 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
     Ok(outcome.code)
 }
 
+/// The rules a run checks: the files, filtered by the manifest's `min_confidence`. A run and
+/// the merge of its shards must agree on this, rule indices included.
+fn manifest_rules(paths: &[PathBuf], manifest: &Manifest) -> Result<RuleSet> {
+    let mut rules = load_rules_many(paths)?;
+    rules.retain(|r| r.confidence >= manifest.min_confidence);
+    Ok(rules)
+}
+
 fn merge_cmd(args: MergeArgs) -> Result<u8> {
     let mut shards = Vec::new();
     for dir in &args.shards {
@@ -605,15 +612,9 @@ fn merge_cmd(args: MergeArgs) -> Result<u8> {
             info.manifest_tasks
         );
     }
-    let mut rules = load_rules_many(&info.rules)?;
-    rules.retain(|r| r.confidence >= manifest.min_confidence);
+    let rules = manifest_rules(&info.rules, &manifest)?;
     let validator = Validator::new(&rules, validate::Options::default());
-    let mut formats: Vec<OutputFormat> = manifest.reports.clone();
-    for f in &args.formats {
-        if !formats.contains(f) {
-            formats.push(*f);
-        }
-    }
+    let formats = manifest.report_formats(&args.formats);
     let s = pipeline::merge(
         &validator,
         &manifest,

@@ -186,6 +186,17 @@ fn at<T>(s: &Spanned<T>, message: String) -> Problem {
 }
 
 impl Manifest {
+    /// The manifest's `reports:` followed by `extra` (from the command line), each once.
+    pub fn report_formats(&self, extra: &[OutputFormat]) -> Vec<OutputFormat> {
+        let mut formats: Vec<OutputFormat> = Vec::new();
+        for f in self.reports.iter().chain(extra) {
+            if !formats.contains(f) {
+                formats.push(*f);
+            }
+        }
+        formats
+    }
+
     /// Reads and checks a manifest file.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {

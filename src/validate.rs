@@ -103,6 +103,17 @@ pub struct RuleTally {
     pub broken: u64,
 }
 
+impl RuleTally {
+    /// `correct / predicted` on the data (0 when nothing was predicted).
+    pub fn observed(&self) -> f64 {
+        if self.predicted == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.predicted as f64
+        }
+    }
+}
+
 /// Per-rule counts summed over records (`--rule-stats`, rule health).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleStats {
@@ -116,38 +127,46 @@ impl RuleStats {
         }
     }
 
+    /// Adds one record's outcomes.
     pub fn add(&mut self, outcomes: &[RuleOutcome]) {
         for o in outcomes {
-            let c = &mut self.counts[o.rule as usize];
-            c.predicted += o.predicted;
-            c.correct += o.correct;
-            c.applied += 1;
-            if o.correct == o.predicted {
-                c.held += 1;
-            } else {
-                c.broken += 1;
-            }
+            self.add_rule(o.rule as usize, o.predicted, o.correct);
         }
     }
 
-    pub fn merge(&mut self, other: &RuleStats) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            a.predicted += b.predicted;
-            a.correct += b.correct;
-            a.applied += b.applied;
-            a.held += b.held;
-            a.broken += b.broken;
+    /// Adds one record's counts of one rule that applied (an unknown index is ignored).
+    pub fn add_rule(&mut self, rule: usize, predicted: u64, correct: u64) {
+        let Some(c) = self.counts.get_mut(rule) else {
+            return;
+        };
+        c.predicted += predicted;
+        c.correct += correct;
+        c.applied += 1;
+        if correct == predicted {
+            c.held += 1;
+        } else {
+            c.broken += 1;
         }
+    }
+
+    /// The rules that applied, with how far their observed confidence fell below the mined
+    /// one, largest drop first, ties by rule order.
+    fn by_drop(&self, rules: &RuleSet) -> Vec<(f64, usize)> {
+        let mut rows: Vec<(f64, usize)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.applied > 0)
+            .map(|(i, t)| (rules.rules[i].confidence - t.observed(), i))
+            .collect();
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        rows
     }
 
     /// Writes an AnyBURL rules file with the recomputed counts, one line per rule in order.
     pub fn write(&self, rules: &RuleSet, out: &mut impl Write) -> io::Result<()> {
         for (rule, t) in rules.rules.iter().zip(&self.counts) {
-            let conf = if t.predicted == 0 {
-                0.0
-            } else {
-                t.correct as f64 / t.predicted as f64
-            };
+            let conf = t.observed();
             writeln!(
                 out,
                 "{}\t{}\t{conf:?}\t{}",
@@ -165,17 +184,7 @@ impl RuleStats {
             out,
             "rule_id\tapplied\theld\tbroken\tpredicted\tcorrect\tmined_confidence\tobserved_confidence\tdrop\trule"
         )?;
-        let mut rows: Vec<(f64, usize)> = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.applied > 0)
-            .map(|(i, t)| {
-                let observed = t.correct as f64 / t.predicted.max(1) as f64;
-                (rules.rules[i].confidence - observed, i)
-            })
-            .collect();
-        rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let rows = self.by_drop(rules);
         for (drop, i) in &rows {
             let (r, t) = (&rules.rules[*i], &self.counts[*i]);
             writeln!(
@@ -188,7 +197,7 @@ impl RuleStats {
                 t.predicted,
                 t.correct,
                 r.confidence,
-                t.correct as f64 / t.predicted.max(1) as f64,
+                t.observed(),
                 drop,
                 r.text
             )?;
@@ -205,23 +214,14 @@ impl RuleStats {
     /// mined one (ties by rule order).
     pub fn health(&self, rules: &RuleSet, top: usize) -> RuleHealth {
         let applied = self.counts.iter().filter(|t| t.applied > 0).count();
-        let mut drift: Vec<(f64, usize)> = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.predicted > 0)
-            .map(|(i, t)| {
-                let observed = t.correct as f64 / t.predicted as f64;
-                (rules.rules[i].confidence - observed, i)
-            })
-            .filter(|&(drop, _)| drop > 0.0)
-            .collect();
-        drift.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let drift = self
+            .by_drop(rules)
+            .into_iter()
+            .filter(|&(drop, i)| drop > 0.0 && self.counts[i].predicted > 0);
         RuleHealth {
             applied,
             never_applied: self.counts.len() - applied,
             drift: drift
-                .into_iter()
                 .take(top)
                 .map(|(_, i)| {
                     let (r, t) = (&rules.rules[i], &self.counts[i]);
@@ -229,7 +229,7 @@ impl RuleStats {
                         rule_id: rules.rule_id(r),
                         rule: r.text.to_string(),
                         mined_confidence: r.confidence,
-                        observed_confidence: t.correct as f64 / t.predicted as f64,
+                        observed_confidence: t.observed(),
                         predicted: t.predicted,
                         correct: t.correct,
                         records_applied: t.applied,

@@ -425,13 +425,13 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         return Err(RunError::Stopped(e));
     }
 
-    let mut formats: Vec<OutputFormat> = Vec::new();
-    for f in m.reports.iter().chain(&cfg.reports) {
-        if !formats.contains(f) {
-            formats.push(*f);
-        }
-    }
-    let summary = finalize(validator, m, &selected, out, &formats)?;
+    let summary = finalize(
+        validator,
+        m,
+        &selected,
+        out,
+        &m.report_formats(&cfg.reports),
+    )?;
     let failed = summary.tasks_failed;
 
     let sig = signal.load(Ordering::SeqCst);

@@ -2,8 +2,10 @@
 //! `summary.json`, `rule-stats.txt`, `rule-health.tsv` and the reports.
 
 use std::fs;
+use std::io;
 use std::path::Path;
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::{RunError, out_err, task_file, write_atomic};
@@ -14,12 +16,12 @@ use crate::report::{
 };
 use crate::validate::{RuleStats, Validator};
 
-/// The part of a task result file the final outputs need.
+/// The part of a task result file the final outputs need. `R` is the records: skipped
+/// (`IgnoredAny`) unless reports are written.
 #[derive(Debug, Deserialize)]
-struct TaskDigest {
+struct TaskDigest<R = IgnoredAny> {
     task: String,
     sequence: String,
-    status: String,
     #[serde(default)]
     error: Option<String>,
     violations: SeverityCounts,
@@ -27,22 +29,15 @@ struct TaskDigest {
     /// `[rule index, predicted, correct]` for the rules that applied.
     #[serde(default)]
     rule_counts: Vec<(usize, u64, u64)>,
+    records: R,
 }
 
-/// Adds a task's per-rule counts (`[rule, predicted, correct]`, rules that applied).
-fn add_rule_counts(stats: &mut RuleStats, counts: &[(usize, u64, u64)]) {
-    for &(rule, predicted, correct) in counts {
-        if let Some(c) = stats.counts.get_mut(rule) {
-            c.predicted += predicted;
-            c.correct += correct;
-            c.applied += 1;
-            if predicted == correct {
-                c.held += 1;
-            } else {
-                c.broken += 1;
-            }
-        }
-    }
+/// A row of `results.csv`.
+struct Row {
+    task: String,
+    sequence: String,
+    error: Option<String>,
+    findings: SeverityCounts,
 }
 
 /// The execution's totals, written as `summary.json`.
@@ -66,7 +61,8 @@ pub struct RunSummary {
 
 /// Writes the final outputs of an execution from its task files (this run's and earlier
 /// ones'), for the tasks `selected` (manifest indices, ascending): `results.csv`,
-/// `summary.json`, and when every selected task is done, `rule-stats.txt` and the reports.
+/// `summary.json`, and when every selected task is done, `rule-stats.txt`, `rule-health.tsv`
+/// and the reports. Each task file is read once.
 pub fn finalize(
     validator: &Validator<'_>,
     m: &Manifest,
@@ -76,43 +72,81 @@ pub fn finalize(
 ) -> Result<RunSummary, RunError> {
     let tasks_dir = out.join("tasks");
     let rules = validator.rules();
+    let files: Vec<_> = selected
+        .iter()
+        .map(|&i| task_file(&tasks_dir, i, &m.tasks[i]))
+        .collect();
+    // Reports need every task: feed them only when every task file is there.
+    let mut reports = (!formats.is_empty() && files.iter().all(|f| f.exists()))
+        .then(|| Reports::new(validator, m, formats));
     let mut stats = RuleStats::new(rules.rules.len());
     let mut violations = SeverityCounts::default();
     let mut findings = SeverityCounts::default();
-    let mut digests = Vec::new();
-    for &i in selected {
-        let p = task_file(&tasks_dir, i, &m.tasks[i]);
-        if let Some(mut d) = fs::read(&p)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<TaskDigest>(&b).ok())
-        {
-            violations.merge(&d.violations);
-            findings.merge(&d.findings);
-            // Counted now and dropped: kept for every task they would grow with the run.
-            add_rule_counts(&mut stats, &std::mem::take(&mut d.rule_counts));
-            digests.push(d);
+    let mut rows = Vec::new();
+    for file in &files {
+        let Ok(bytes) = fs::read(file) else { continue };
+        let digest = match &mut reports {
+            Some(reports) => serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes)
+                .ok()
+                .map(|d| {
+                    for r in &d.records {
+                        reports.record(r);
+                    }
+                    let TaskDigest {
+                        task,
+                        sequence,
+                        error,
+                        violations,
+                        findings,
+                        rule_counts,
+                        ..
+                    } = d;
+                    TaskDigest {
+                        task,
+                        sequence,
+                        error,
+                        violations,
+                        findings,
+                        rule_counts,
+                        records: IgnoredAny,
+                    }
+                }),
+            None => serde_json::from_slice::<TaskDigest>(&bytes).ok(),
+        };
+        let Some(d) = digest else { continue };
+        violations.merge(&d.violations);
+        findings.merge(&d.findings);
+        // Folded in now, not kept: kept for every task they would grow with the run.
+        for &(rule, predicted, correct) in &d.rule_counts {
+            stats.add_rule(rule, predicted, correct);
         }
+        rows.push(Row {
+            task: d.task,
+            sequence: d.sequence,
+            error: d.error,
+            findings: d.findings,
+        });
     }
-    let failed = digests.iter().filter(|d| d.status == "failed").count();
-    let complete = digests.len() == selected.len();
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    let complete = rows.len() == selected.len();
+    let health = complete.then(|| stats.health(rules, 20));
     let summary = RunSummary {
-        rule_health: complete.then(|| stats.health(rules, 20)),
+        rule_health: health.clone(),
         execution_id: m.execution_id.clone(),
         complete,
         tasks: selected.len(),
-        tasks_done: digests.len(),
+        tasks_done: rows.len(),
         tasks_failed: failed,
         violations,
         findings,
         fail_on: m.fail_on,
         rules: rules.rules.len(),
     };
-    write_atomic(&out.join("results.csv"), results_csv(&digests).as_bytes())
-        .map_err(out_err(out))?;
+    write_atomic(&out.join("results.csv"), results_csv(&rows).as_bytes()).map_err(out_err(out))?;
     let mut s = serde_json::to_vec_pretty(&summary).unwrap_or_default();
     s.push(b'\n');
     write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
-    if complete {
+    if let Some(health) = health {
         // The rules with predicted/correct/confidence recomputed on this execution's records.
         let mut buf = Vec::new();
         stats.write(rules, &mut buf).map_err(out_err(out))?;
@@ -120,91 +154,83 @@ pub fn finalize(
         let mut buf = Vec::new();
         stats.write_health(rules, &mut buf).map_err(out_err(out))?;
         write_atomic(&out.join("rule-health.tsv"), &buf).map_err(out_err(out))?;
-        if !formats.is_empty() {
-            write_reports(validator, m, selected, &tasks_dir, out, formats, &stats)?;
+        if let Some(reports) = reports {
+            let rules_violated = stats.counts.iter().filter(|t| t.broken > 0).count();
+            reports
+                .finish(out, health, rules_violated)
+                .map_err(out_err(out))?;
         }
     }
     Ok(summary)
 }
 
-/// The records of a task result file.
-#[derive(Deserialize)]
-struct TaskRecords {
-    records: Vec<RecordReport>,
+/// The run's reports, fed record by record in manifest order, written atomically at the end.
+struct Reports {
+    exporters: Vec<(OutputFormat, Box<dyn Exporter>, Vec<u8>)>,
+    summary: Summary,
+    fail_on: FailOn,
+    error: Option<io::Error>,
 }
 
-/// Writes the run's reports from the task files (in manifest order), each atomically.
-fn write_reports(
-    validator: &Validator<'_>,
-    m: &Manifest,
-    selected: &[usize],
-    tasks_dir: &Path,
-    out: &Path,
-    formats: &[OutputFormat],
-    stats: &RuleStats,
-) -> Result<(), RunError> {
-    let rules = validator.rules();
-    let info = RunInfo {
-        // The execution, not the manifest's path: a merged run's reports equal an unsharded one's.
-        data: format!("execution {}", m.execution_id),
-        rules: rules.source.clone(),
-        rule_count: rules.rules.len(),
-        severity: SeverityCuts::default(),
-        fail_on: Some(m.fail_on),
-    };
-    let mut exporters: Vec<(OutputFormat, Box<dyn Exporter>, Vec<u8>)> = formats
-        .iter()
-        .map(|&f| (f, f.exporter(10, false), Vec::new()))
-        .collect();
-    let io_err = out_err(out);
-    let mut fail = None;
-    for (_, e, buf) in &mut exporters {
-        if let Err(err) = e.begin(buf, &info) {
-            fail = Some(err);
-        }
-    }
-    let mut summary = Summary {
-        rules_total: rules.rules.len(),
-        fail_on: Some(m.fail_on),
-        ..Summary::default()
-    };
-    for &i in selected {
-        let Some(task) = fs::read(task_file(tasks_dir, i, &m.tasks[i]))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<TaskRecords>(&b).ok())
-        else {
-            continue;
+impl Reports {
+    fn new(validator: &Validator<'_>, m: &Manifest, formats: &[OutputFormat]) -> Self {
+        let rules = validator.rules();
+        let info = RunInfo {
+            // The execution, not the manifest's path: a merged run's reports equal an
+            // unsharded one's.
+            data: format!("execution {}", m.execution_id),
+            rules: rules.source.clone(),
+            rule_count: rules.rules.len(),
+            severity: SeverityCuts::default(),
+            fail_on: Some(m.fail_on),
         };
-        for r in &task.records {
-            summary.add(r);
-            for (_, e, buf) in &mut exporters {
-                if let Err(err) = e.record(buf, r) {
-                    fail = Some(err);
-                }
+        let mut r = Reports {
+            exporters: formats
+                .iter()
+                .map(|&f| (f, f.exporter(10, false), Vec::new()))
+                .collect(),
+            summary: Summary {
+                rules_total: rules.rules.len(),
+                fail_on: Some(m.fail_on),
+                ..Summary::default()
+            },
+            fail_on: m.fail_on,
+            error: None,
+        };
+        for (_, e, buf) in &mut r.exporters {
+            if let Err(err) = e.begin(buf, &info) {
+                r.error.get_or_insert(err);
+            }
+        }
+        r
+    }
+
+    fn record(&mut self, report: &RecordReport) {
+        self.summary.add(report);
+        for (_, e, buf) in &mut self.exporters {
+            if let Err(err) = e.record(buf, report) {
+                self.error.get_or_insert(err);
             }
         }
     }
-    summary.rules_violated = stats.counts.iter().filter(|t| t.broken > 0).count();
-    summary.rule_health = Some(stats.health(rules, 20));
-    summary.failed = m.fail_on.fails(&summary.findings);
-    for (f, e, buf) in &mut exporters {
-        if let Err(err) = e.finish(buf, &summary) {
-            fail = Some(err);
+
+    fn finish(mut self, out: &Path, health: RuleHealth, rules_violated: usize) -> io::Result<()> {
+        self.summary.rules_violated = rules_violated;
+        self.summary.rule_health = Some(health);
+        self.summary.failed = self.fail_on.fails(&self.summary.findings);
+        if let Some(err) = self.error.take() {
+            return Err(err);
         }
-        if fail.is_none()
-            && let Err(err) = write_atomic(&out.join(f.file_name()), buf)
-        {
-            fail = Some(err);
+        for (f, e, buf) in &mut self.exporters {
+            e.finish(buf, &self.summary)?;
+            write_atomic(&out.join(f.file_name()), buf)?;
         }
-    }
-    match fail {
-        Some(e) => Err(io_err(e)),
-        None => Ok(()),
+        Ok(())
     }
 }
 
 /// The predecessor's columns: MSISDN, request, result, observations.
-fn results_csv(digests: &[TaskDigest]) -> String {
+fn results_csv(rows: &[Row]) -> String {
     fn field(s: &str) -> String {
         if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
@@ -213,12 +239,12 @@ fn results_csv(digests: &[TaskDigest]) -> String {
         }
     }
     let mut out = String::from("MSISDN,request,result,observations\n");
-    for d in digests {
+    for d in rows {
         let v = &d.findings;
-        let (result, obs) = match (&d.error, d.status.as_str()) {
-            (Some(e), _) => ("FAILED", e.clone()),
-            (None, _) if v.total() == 0 => ("OK", "no violations".to_string()),
-            (None, _) => (
+        let (result, obs) = match &d.error {
+            Some(e) => ("FAILED", e.clone()),
+            None if v.total() == 0 => ("OK", "no violations".to_string()),
+            None => (
                 "VIOLATIONS",
                 format!(
                     "{} error, {} warning, {} info findings",

@@ -703,3 +703,24 @@ fn a_time_budget_skips_what_it_cannot_reach_and_says_so() {
     let cut = c["truncated"].as_u64().unwrap() + c["skipped"].as_u64().unwrap();
     assert!(cut >= 19, "{c}");
 }
+
+#[test]
+fn id_key_names_nodes_by_another_key() {
+    let dir = TempDir::new().unwrap();
+    let data = write(
+        &dir,
+        "k.json",
+        br#"{"uuid":"U1","id":"x","contract":[{"uuid":"K1","paymentContext":"Control"}]}"#,
+    );
+    let out = stdout(&mut pff(&["triples", &data, "--id-key", "uuid"]));
+    assert_eq!(
+        out,
+        "U1\tid\tx\nU1\tcontract\tK1\nK1\tpaymentContext\tControl\n"
+    );
+    let report = stdout(&mut pff(&[
+        "validate", &data, "--rules", RULES, "--id-key", "uuid", "--format", "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(v["records"][0]["name"], "U1");
+    assert_eq!(v["records"][0]["findings"][0]["focus"], "K1");
+}

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Peak RSS and throughput of `pff run` as rules and records grow (issues 3 and 5).
-# Needs ../shared/data (the workplace's benchmark data). Usage: benches/rss.sh [workdir]
+# Needs ../shared/data (the workplace's benchmark data).
+# Usage: benches/rss.sh [workdir] [rules|tasks|all] [extra pff run arguments...]
 # Prints one line per case: rules, tasks, wall seconds, peak RSS (KB), tasks/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=$(cd ../shared/data && pwd)
 W=${1:-$(mktemp -d)}
+CASES=${2:-all}
+shift $(( $# > 2 ? 2 : $# ))
+EXTRA=("$@")
 cargo build --release --quiet
 PFF=$PWD/target/release/pff
 
@@ -40,13 +44,17 @@ run() { # tasks rules
   local m; m=$(manifest "$1" "$2")
   rm -rf "$W/out"
   local t0 t1; t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$W/rss.full" "$PFF" run "$m" -q -o "$W/out" >/dev/null 2>&1 || true
+  /usr/bin/time -f "%M" -o "$W/rss.full" "$PFF" run "$m" -q -o "$W/out" "${EXTRA[@]}" >/dev/null 2>&1 || true
   t1=$(date +%s.%N)
   local secs; secs=$(echo "$t1 - $t0" | bc)
   printf "%-12s %7s tasks  %7.2f s  %8s KB  %8.1f tasks/s\n" "$(basename "$2")" "$1" "$secs" "$(tail -n 1 "$W/rss.full")" "$(echo "$1 / $secs" | bc -l)"
 }
 
 echo "threads: $(nproc)"
-for r in rules-10k rules-100k rules-1m; do run 100 "$W/$r"; done
-for n in 100 1000 10000; do run "$n" "$W/rules-tmf"; done
-run 10000 "$S/pff/rules-1200"
+if [ "$CASES" != tasks ]; then
+  for r in rules-10k rules-100k rules-1m; do run 100 "$W/$r"; done
+fi
+if [ "$CASES" != rules ]; then
+  for n in 100 1000 10000; do run "$n" "$W/rules-tmf"; done
+  run 10000 "$S/pff/rules-1200"
+fi

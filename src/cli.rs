@@ -12,7 +12,7 @@ use crate::hardware::{Machine, Plan, Requests};
 use crate::manifest::Manifest;
 use crate::pipeline::{self, RunConfig};
 use crate::report::{FailOn, OutputFormat, RunInfo, SeverityCuts};
-use crate::rules::{RuleSet, load_rules, load_rules_many};
+use crate::rules::{RuleSet, RuleSource, load_rules, load_rules_many};
 use crate::triples::Format;
 use crate::triples::json::Mapping;
 use crate::validate::{self, Event, Validator};
@@ -101,6 +101,15 @@ pub struct RunArgs {
     /// (default: the manifest's `task_time_budget_secs`, else 600).
     #[arg(long, value_name = "SECS")]
     pub time_budget: Option<f64>,
+    /// Rules held in memory at once; a larger rule set is read again in batches of this many
+    /// for each group of tasks, so memory does not grow with the rule count (default: the
+    /// manifest's `rule_batch`, else 16384).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rule_batch: Option<u64>,
+    /// Tasks a worker checks per pass over rules read in batches (default: the manifest's
+    /// `tasks_per_pass`, else 32).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub tasks_per_pass: Option<u64>,
     /// Also write this report into the output folder (repeatable; adds to the manifest's
     /// `reports:`).
     #[arg(long = "format", value_enum, value_name = "FORMAT")]
@@ -458,7 +467,7 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
     if args.max_workers == Some(0) {
         bail!("--max-workers must be at least 1");
     }
-    let plan = Plan::new(
+    let mut plan = Plan::new(
         Machine::detect(),
         Requests {
             cli_workers: args.max_workers,
@@ -470,6 +479,16 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
     for w in &plan.warnings {
         eprintln!("pff: warning: {w}");
     }
+    let rule_batch = args
+        .rule_batch
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        .or(manifest.rule_batch)
+        .unwrap_or(DEFAULT_RULE_BATCH);
+    let tasks_per_pass = args
+        .tasks_per_pass
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        .or(manifest.tasks_per_pass)
+        .unwrap_or(DEFAULT_TASKS_PER_PASS);
     let shard = args
         .shard
         .as_deref()
@@ -495,7 +514,8 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
     if args.dry_run {
         println!("{}", plan.describe());
         println!(
-            "execution {}: {} tasks, rules {}, output {}",
+            "execution {}: {} tasks, rules {} (held in memory up to {rule_batch} rules, else \
+             read in batches of {rule_batch} for every {tasks_per_pass} tasks), output {}",
             manifest.execution_id,
             manifest.tasks.len(),
             rule_paths
@@ -508,27 +528,36 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
         return Ok(EXIT_CLEAN);
     }
     plan.preflight().map_err(anyhow::Error::msg)?;
-    let rules = manifest_rules(&rule_paths, &manifest)?;
-    let validator = Validator::new(
-        &rules,
-        validate::Options {
-            mapping: Mapping {
-                id_key: manifest.id_key.clone(),
-            },
-            max_violations: manifest.max_violations,
-            parallel_rules: false,
-            max_rule_work: args
-                .max_rule_work
-                .or(manifest.max_rule_work)
-                .unwrap_or(1_000_000_000),
-            time_budget: budget(
-                args.time_budget
-                    .or(manifest.task_time_budget_secs)
-                    .or(Some(600.0)),
-            )?,
-            ..validate::Options::default()
+    let rules = RuleSource::open(&rule_paths, manifest.min_confidence, rule_batch)?;
+    if !rules.in_memory() {
+        plan.read_rules_in_batches(tasks_per_pass);
+        if !args.quiet {
+            eprintln!(
+                "pff: {} rules, read in {} batches of {} for every {} tasks",
+                rules.len(),
+                rules.batch_count(),
+                rule_batch,
+                plan.group
+            );
+        }
+    }
+    let opts = validate::Options {
+        mapping: Mapping {
+            id_key: manifest.id_key.clone(),
         },
-    );
+        max_violations: manifest.max_violations,
+        parallel_rules: false,
+        max_rule_work: args
+            .max_rule_work
+            .or(manifest.max_rule_work)
+            .unwrap_or(1_000_000_000),
+        time_budget: budget(
+            args.time_budget
+                .or(manifest.task_time_budget_secs)
+                .or(Some(600.0)),
+        )?,
+        ..validate::Options::default()
+    };
     let info = pipeline::ExecutionInfo {
         execution_id: manifest.execution_id.clone(),
         manifest: std::fs::canonicalize(&args.manifest).unwrap_or(args.manifest.clone()),
@@ -541,7 +570,8 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
         shard,
     };
     let outcome = pipeline::run(
-        &validator,
+        &rules,
+        &opts,
         &RunConfig {
             manifest: &manifest,
             info,
@@ -582,13 +612,10 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
     Ok(outcome.code)
 }
 
-/// The rules a run checks: the files, filtered by the manifest's `min_confidence`. A run and
-/// the merge of its shards must agree on this, rule indices included.
-fn manifest_rules(paths: &[PathBuf], manifest: &Manifest) -> Result<RuleSet> {
-    let mut rules = load_rules_many(paths)?;
-    rules.retain(|r| r.confidence >= manifest.min_confidence);
-    Ok(rules)
-}
+/// Rules held in memory at once by `pff run` (about 520 bytes a rule with its index).
+pub const DEFAULT_RULE_BATCH: usize = 16_384;
+/// Tasks checked per pass over rules read in batches.
+pub const DEFAULT_TASKS_PER_PASS: usize = 32;
 
 fn merge_cmd(args: MergeArgs) -> Result<u8> {
     let mut shards = Vec::new();
@@ -612,17 +639,11 @@ fn merge_cmd(args: MergeArgs) -> Result<u8> {
             info.manifest_tasks
         );
     }
-    let rules = manifest_rules(&info.rules, &manifest)?;
-    let validator = Validator::new(&rules, validate::Options::default());
+    // The same rules, with the same indices, as the shards: the files filtered by the
+    // manifest's min_confidence.
+    let rules = RuleSource::open(&info.rules, manifest.min_confidence, DEFAULT_RULE_BATCH)?;
     let formats = manifest.report_formats(&args.formats);
-    let s = pipeline::merge(
-        &validator,
-        &manifest,
-        &info,
-        &shards,
-        &args.output,
-        &formats,
-    )?;
+    let s = pipeline::merge(&rules, &manifest, &info, &shards, &args.output, &formats)?;
     eprintln!(
         "pff: merged {} shards of {}: {} tasks, {} failed; {} findings; results in {}",
         shards.len(),

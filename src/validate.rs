@@ -6,17 +6,18 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use rustc_hash::FxHashMap;
 
-use crate::engine::{CheckOptions, Engine, RuleOutcome, Violation, witness_triples};
+use crate::engine::{CheckOptions, Engine, witness_triples};
 use crate::report::{
     Finding, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, RuleDrift, RuleEvidence, RuleHealth,
     SeverityCounts, SeverityCuts, Summary, Triple, combined_score,
 };
-use crate::rules::{EntId, RelId, Rule, RuleSet};
+use crate::rules::{EntId, RelId, Rule, RuleCatalog, RuleSet, Symbols};
 use crate::triples::json::{self, Mapping};
 use crate::triples::{DataError, Format, Graph, GraphBuilder, tsv};
 
@@ -82,15 +83,8 @@ pub enum Event<'a> {
     Record(&'a RecordReport),
 }
 
-/// A violation inside a finding, with its weight.
-struct Member<'a> {
-    rule: &'a Rule,
-    v: &'a Violation,
-    /// `confidence / on_record`.
-    weight: f64,
-    /// The rule's violations on this record.
-    on_record: u64,
-}
+/// One record's counts of one rule that applied: `(rule index, predicted, correct)`.
+pub type Tally = (u32, u64, u64);
 
 /// One rule's counts summed over records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -114,31 +108,35 @@ impl RuleTally {
     }
 }
 
-/// Per-rule counts summed over records (`--rule-stats`, rule health).
+/// Per-rule counts summed over records (`--rule-stats`, rule health). Sparse: only the rules
+/// that applied take memory, so a run over a million rules does not hold a million tallies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleStats {
-    pub counts: Vec<RuleTally>,
+    rules: usize,
+    counts: FxHashMap<u32, RuleTally>,
 }
 
 impl RuleStats {
     pub fn new(rules: usize) -> Self {
         Self {
-            counts: vec![RuleTally::default(); rules],
+            rules,
+            counts: FxHashMap::default(),
         }
     }
 
-    /// Adds one record's outcomes.
-    pub fn add(&mut self, outcomes: &[RuleOutcome]) {
-        for o in outcomes {
-            self.add_rule(o.rule as usize, o.predicted, o.correct);
+    /// Adds one record's tallies.
+    pub fn add(&mut self, tallies: &[Tally]) {
+        for &(rule, predicted, correct) in tallies {
+            self.add_rule(rule as usize, predicted, correct);
         }
     }
 
     /// Adds one record's counts of one rule that applied (an unknown index is ignored).
     pub fn add_rule(&mut self, rule: usize, predicted: u64, correct: u64) {
-        let Some(c) = self.counts.get_mut(rule) else {
+        let Some(key) = u32::try_from(rule).ok().filter(|_| rule < self.rules) else {
             return;
         };
+        let c = self.counts.entry(key).or_default();
         c.predicted += predicted;
         c.correct += correct;
         c.applied += 1;
@@ -149,48 +147,120 @@ impl RuleStats {
         }
     }
 
-    /// The rules that applied, with how far their observed confidence fell below the mined
-    /// one, largest drop first, ties by rule order.
-    fn by_drop(&self, rules: &RuleSet) -> Vec<(f64, usize)> {
-        let mut rows: Vec<(f64, usize)> = self
+    /// The counts of rule `rule` (zero when it never applied).
+    pub fn get(&self, rule: usize) -> RuleTally {
+        u32::try_from(rule)
+            .ok()
+            .and_then(|r| self.counts.get(&r))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Rules that applied at least once.
+    pub fn applied(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Rules broken on at least one record.
+    pub fn broken(&self) -> usize {
+        self.counts.values().filter(|t| t.broken > 0).count()
+    }
+
+    /// `(rule index, predicted, correct)` of the rules that applied, by index.
+    pub fn rule_counts(&self) -> Vec<(usize, u64, u64)> {
+        let mut v: Vec<_> = self
             .counts
             .iter()
-            .enumerate()
-            .filter(|(_, t)| t.applied > 0)
-            .map(|(i, t)| (rules.rules[i].confidence - t.observed(), i))
+            .map(|(&i, t)| (i as usize, t.predicted, t.correct))
             .collect();
-        rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        rows
+        v.sort_unstable();
+        v
     }
 
     /// Writes an AnyBURL rules file with the recomputed counts, one line per rule in order.
-    pub fn write(&self, rules: &RuleSet, out: &mut impl Write) -> io::Result<()> {
-        for (rule, t) in rules.rules.iter().zip(&self.counts) {
-            let conf = t.observed();
-            writeln!(
-                out,
-                "{}\t{}\t{conf:?}\t{}",
-                t.predicted, t.correct, rule.text
-            )?;
-        }
-        Ok(())
+    pub fn write(&self, rules: &dyn RuleCatalog, out: &mut impl Write) -> io::Result<()> {
+        let mut res = Ok(());
+        rules
+            .each_rule(&mut |i, _, rule| {
+                if res.is_ok() {
+                    let t = self.get(i);
+                    let conf = t.observed();
+                    res = writeln!(
+                        out,
+                        "{}\t{}\t{conf:?}\t{}",
+                        t.predicted, t.correct, rule.text
+                    );
+                }
+            })
+            .map_err(io::Error::other)?;
+        res
     }
 
+    /// The rules that applied, with how far their observed confidence fell below the mined
+    /// one, largest drop first, ties by rule order. One pass over `rules`.
+    pub fn health_rows(&self, rules: &dyn RuleCatalog) -> io::Result<HealthRows> {
+        let mut rows = Vec::with_capacity(self.counts.len());
+        rules
+            .each_rule(&mut |i, set, rule| {
+                if let Some(&tally) = u32::try_from(i).ok().and_then(|k| self.counts.get(&k)) {
+                    rows.push(HealthRow {
+                        drop: rule.confidence - tally.observed(),
+                        index: i,
+                        rule_id: set.rule_id(rule),
+                        text: rule.text.to_string(),
+                        confidence: rule.confidence,
+                        tally,
+                    });
+                }
+            })
+            .map_err(io::Error::other)?;
+        rows.sort_by(|a, b| b.drop.total_cmp(&a.drop).then(a.index.cmp(&b.index)));
+        Ok(HealthRows {
+            rows,
+            total: self.rules,
+        })
+    }
+
+    /// Which rules applied, and the `top` whose observed confidence dropped most below the
+    /// mined one (ties by rule order).
+    pub fn health(&self, rules: &dyn RuleCatalog, top: usize) -> io::Result<RuleHealth> {
+        Ok(self.health_rows(rules)?.summary(top))
+    }
+}
+
+/// One rule that applied, for `rule-health.tsv` and the rule health of a summary.
+#[derive(Debug, Clone)]
+pub struct HealthRow {
+    drop: f64,
+    index: usize,
+    rule_id: String,
+    text: String,
+    confidence: f64,
+    tally: RuleTally,
+}
+
+/// The rules that applied, largest confidence drop first (see [`RuleStats::health_rows`]).
+#[derive(Debug, Clone)]
+pub struct HealthRows {
+    rows: Vec<HealthRow>,
+    total: usize,
+}
+
+impl HealthRows {
     /// Every rule that applied, as TSV: id, records applied / held / broken, predicted,
     /// correct, mined and observed confidence, the drop, the rule; largest drop first (ties
     /// by rule order). Rules that never applied are counted in the last line.
-    pub fn write_health(&self, rules: &RuleSet, out: &mut impl Write) -> io::Result<()> {
+    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
         writeln!(
             out,
             "rule_id\tapplied\theld\tbroken\tpredicted\tcorrect\tmined_confidence\tobserved_confidence\tdrop\trule"
         )?;
-        let rows = self.by_drop(rules);
-        for (drop, i) in &rows {
-            let (r, t) = (&rules.rules[*i], &self.counts[*i]);
+        for r in &self.rows {
+            let t = &r.tally;
             writeln!(
                 out,
                 "{}\t{}\t{}\t{}\t{}\t{}\t{:?}\t{:?}\t{:.6}\t{}",
-                rules.rule_id(r),
+                r.rule_id,
                 t.applied,
                 t.held,
                 t.broken,
@@ -198,36 +268,33 @@ impl RuleStats {
                 t.correct,
                 r.confidence,
                 t.observed(),
-                drop,
+                r.drop,
                 r.text
             )?;
         }
         writeln!(
             out,
             "# never applied: {} of {} rules",
-            self.counts.len() - rows.len(),
-            self.counts.len()
+            self.total - self.rows.len(),
+            self.total
         )
     }
 
-    /// Which rules applied, and the `top` whose observed confidence dropped most below the
-    /// mined one (ties by rule order).
-    pub fn health(&self, rules: &RuleSet, top: usize) -> RuleHealth {
-        let applied = self.counts.iter().filter(|t| t.applied > 0).count();
-        let drift = self
-            .by_drop(rules)
-            .into_iter()
-            .filter(|&(drop, i)| drop > 0.0 && self.counts[i].predicted > 0);
+    /// How many rules applied, and the `top` whose confidence dropped.
+    pub fn summary(&self, top: usize) -> RuleHealth {
         RuleHealth {
-            applied,
-            never_applied: self.counts.len() - applied,
-            drift: drift
+            applied: self.rows.len(),
+            never_applied: self.total - self.rows.len(),
+            drift: self
+                .rows
+                .iter()
+                .filter(|r| r.drop > 0.0 && r.tally.predicted > 0)
                 .take(top)
-                .map(|(_, i)| {
-                    let (r, t) = (&rules.rules[i], &self.counts[i]);
+                .map(|r| {
+                    let t = &r.tally;
                     RuleDrift {
-                        rule_id: rules.rule_id(r),
-                        rule: r.text.to_string(),
+                        rule_id: r.rule_id.clone(),
+                        rule: r.text.clone(),
                         mined_confidence: r.confidence,
                         observed_confidence: t.observed(),
                         predicted: t.predicted,
@@ -242,140 +309,154 @@ impl RuleStats {
     }
 }
 
-/// A rule set ready to check records.
-pub struct Validator<'r> {
-    engine: Engine<'r>,
-    opts: Options,
+/// What ranks a violation inside its finding (every member is kept, 24 bytes, so that the
+/// score sees every weight in the same order however the rules were batched).
+#[derive(Debug, Clone, Copy)]
+struct MemberKey {
+    /// `confidence / on_record`: a rule broken everywhere on a record says little about any
+    /// one gap; a rule broken once points at it.
+    weight: f64,
+    confidence: f64,
+    line: u32,
+    /// The rule's index in the whole rule set.
+    rule: u32,
 }
 
-impl<'r> Validator<'r> {
-    pub fn new(rules: &'r RuleSet, opts: Options) -> Self {
-        Self {
-            engine: Engine::new(rules),
-            opts,
-        }
+/// Strongest evidence first; ties by rule line, then rule order (deterministic).
+fn member_order(a: &MemberKey, b: &MemberKey) -> std::cmp::Ordering {
+    b.weight
+        .total_cmp(&a.weight)
+        .then(b.confidence.total_cmp(&a.confidence))
+        .then(a.line.cmp(&b.line))
+        .then(a.rule.cmp(&b.rule))
+}
+
+/// A member shown with its evidence (one of the first [`MAX_RULES_PER_FINDING`]).
+#[derive(Debug)]
+struct TopMember {
+    key: MemberKey,
+    rule: Arc<Rule>,
+    binding: Box<[EntId]>,
+    /// The rule's violations on this record.
+    on_record: u64,
+}
+
+/// The violations that predict one missing triple.
+#[derive(Debug, Default)]
+struct Group {
+    members: Vec<MemberKey>,
+    /// The strongest members, in [`member_order`], at most [`MAX_RULES_PER_FINDING`].
+    top: Vec<TopMember>,
+}
+
+/// The rules of one batch that evidence points to, shared by the records checked against it.
+#[derive(Debug, Default)]
+pub struct SharedRules(FxHashMap<u32, Arc<Rule>>);
+
+impl SharedRules {
+    fn get(&mut self, local: u32, rule: &Rule) -> Arc<Rule> {
+        self.0
+            .entry(local)
+            .or_insert_with(|| Arc::new(rule.clone()))
+            .clone()
+    }
+}
+
+/// One record's check, built batch by batch of rules ([`Validator::check_into`]) and turned
+/// into its report by [`RecordCheck::finish`]. Checking the whole rule set at once or in
+/// batches gives the same report.
+#[derive(Debug, Default)]
+pub struct RecordCheck {
+    violated: usize,
+    satisfied: usize,
+    truncated: usize,
+    skipped: usize,
+    cut_before_match: usize,
+    by_severity: SeverityCounts,
+    /// Missing triple (s, head relation, o) -> the violations predicting it.
+    groups: FxHashMap<(EntId, RelId, EntId), Group>,
+    /// Some rule kept fewer violations than it had (`max_violations_per_rule`).
+    capped: bool,
+    tallies: Vec<Tally>,
+    /// Time spent checking this record (its time budget covers all batches).
+    spent: std::time::Duration,
+}
+
+impl RecordCheck {
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    pub fn rules(&self) -> &'r RuleSet {
-        self.engine.rules()
-    }
-
-    /// Checks one graph and builds its report: violations grouped by missing triple into
-    /// findings, ranked by noisy-or score, the first `max_violations` kept.
-    pub fn check_graph(
-        &self,
+    /// Builds the report: violations grouped by missing triple into findings, ranked by
+    /// noisy-or score, the first `max_violations` kept; and the per-rule tallies.
+    /// `rules` gives the rule ids and relation names (any batch of the rule set, or the set),
+    /// `total` the number of rules in the whole set.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish(
+        self,
         g: &Graph<'_>,
+        rules: &RuleSet,
+        total: usize,
+        opts: &Options,
         index: usize,
         line: usize,
         name: String,
-    ) -> (RecordReport, Vec<RuleOutcome>) {
-        let rules = self.rules();
-        let opts = CheckOptions {
-            collect_violations: self.opts.findings,
-            max_violations_per_rule: self.opts.max_violations_per_rule,
-            max_steps_per_rule: self.opts.max_rule_work,
-            deadline: self.opts.time_budget.map(|b| std::time::Instant::now() + b),
-            set_at_a_time: true,
+    ) -> (RecordReport, Vec<Tally>) {
+        let counts = RuleCounts {
+            total,
+            violated: self.violated,
+            satisfied: self.satisfied,
+            truncated: self.truncated,
+            skipped: self.skipped,
+            not_applicable: total
+                - self.violated
+                - self.satisfied
+                - self.skipped
+                - self.cut_before_match,
         };
-        let res = if self.opts.parallel_rules {
-            self.engine.check(g, opts)
-        } else {
-            self.engine.check_sequential(g, opts)
-        };
-        let mut counts = RuleCounts {
-            total: rules.rules.len(),
-            truncated: res.truncated,
-            skipped: res.skipped,
-            ..RuleCounts::default()
-        };
-        let mut by_severity = SeverityCounts::default();
-        // Missing triple (s, head relation, o) -> the (rule, violation) pairs predicting it.
-        // Each member carries its weight: the rule's confidence divided by how many violations
-        // the rule has on this record. A rule broken everywhere on a record says little about
-        // any one gap; a rule broken once points at it.
-        let mut groups: FxHashMap<(EntId, RelId, EntId), Vec<Member<'_>>> = FxHashMap::default();
-        for o in &res.outcomes {
-            let rule = &rules.rules[o.rule as usize];
-            let n = o.violation_count();
-            if o.predicted == 0 {
-                // Cut short before its body matched: neither satisfied nor violated.
-                continue;
-            }
-            if n == 0 {
-                counts.satisfied += 1;
-                continue;
-            }
-            counts.violated += 1;
-            by_severity.add(self.opts.severity.of(rule.confidence), n);
-            let weight = rule.confidence / n as f64;
-            for v in &o.violations {
-                groups
-                    .entry((v.s, rule.head.rel, v.o))
-                    .or_default()
-                    .push(Member {
-                        rule,
-                        v,
-                        weight,
-                        on_record: n,
-                    });
-            }
-        }
-        let cut_before_match = res.outcomes.iter().filter(|o| o.predicted == 0).count();
-        counts.not_applicable =
-            counts.total - counts.violated - counts.satisfied - counts.skipped - cut_before_match;
-
-        struct Ranked<'a> {
+        struct Ranked {
             score: f64,
             max: f64,
             key: (EntId, RelId, EntId),
-            members: Vec<Member<'a>>,
+            group: Group,
         }
-        let mut ranked: Vec<Ranked<'_>> = groups
+        let mut ranked: Vec<Ranked> = self
+            .groups
             .into_iter()
-            .map(|(key, mut members)| {
-                // Strongest evidence first; ties by rule line (deterministic).
-                members.sort_by(|a, b| {
-                    b.weight
-                        .total_cmp(&a.weight)
-                        .then(b.rule.confidence.total_cmp(&a.rule.confidence))
-                        .then(a.rule.line.cmp(&b.rule.line))
-                });
+            .map(|(key, mut group)| {
+                group.members.sort_by(member_order);
                 Ranked {
-                    score: combined_score(members.iter().map(|m| m.weight)),
-                    max: members
+                    score: combined_score(group.members.iter().map(|m| m.weight)),
+                    max: group
+                        .members
                         .iter()
-                        .map(|m| m.rule.confidence)
+                        .map(|m| m.confidence)
                         .fold(0.0, f64::max),
                     key,
-                    members,
+                    group,
                 }
             })
             .collect();
         let mut finding_counts = SeverityCounts::default();
         for r in &ranked {
-            finding_counts.add(self.opts.severity.of(r.score), 1);
+            finding_counts.add(opts.severity.of(r.score), 1);
         }
         ranked.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
-                .then(b.members.len().cmp(&a.members.len()))
+                .then(b.group.members.len().cmp(&a.group.members.len()))
                 .then(b.max.total_cmp(&a.max))
-                .then(a.members[0].rule.line.cmp(&b.members[0].rule.line))
+                .then(a.group.members[0].line.cmp(&b.group.members[0].line))
                 .then_with(|| {
                     let name = |k: (EntId, RelId, EntId)| (g.entity_name(k.0), g.entity_name(k.2));
                     name(a.key).cmp(&name(b.key))
                 })
         });
-        let capped_rules = res
-            .outcomes
-            .iter()
-            .any(|o| (o.violations.len() as u64) < o.violation_count());
-        let truncated =
-            ranked.len() > self.opts.max_violations || (capped_rules && opts.collect_violations);
-        ranked.truncate(self.opts.max_violations);
+        let truncated = ranked.len() > opts.max_violations || (self.capped && opts.findings);
+        ranked.truncate(opts.max_violations);
         let findings = ranked
             .into_iter()
-            .map(|r| self.finding(g, r.score, &r.members))
+            .map(|r| finding(g, rules, opts, r.score, r.key, &r.group))
             .collect();
         let report = RecordReport {
             index,
@@ -384,76 +465,191 @@ impl<'r> Validator<'r> {
             error: None,
             triples: g.len(),
             rules: counts,
-            violations: by_severity,
+            violations: self.by_severity,
             finding_counts,
             findings,
-            truncated: truncated && self.opts.findings,
+            truncated: truncated && opts.findings,
         };
-        (report, res.outcomes)
+        (report, self.tallies)
+    }
+}
+
+fn finding(
+    g: &Graph<'_>,
+    rules: &RuleSet,
+    opts: &Options,
+    score: f64,
+    key: (EntId, RelId, EntId),
+    group: &Group,
+) -> Finding {
+    let name = |id| g.entity_name(id).to_string();
+    let rel = |id| rules.relation(id).to_string();
+    let missing = Triple {
+        subject: name(key.0),
+        relation: rel(key.1),
+        object: name(key.2),
+    };
+    let evidence = |m: &TopMember| RuleEvidence {
+        rule_id: rules.rule_id(&m.rule),
+        violations_on_record: m.on_record,
+        weight: m.key.weight,
+        rule: m.rule.text.to_string(),
+        confidence: m.rule.confidence,
+        mined_predicted: m.rule.predicted,
+        mined_correct: m.rule.correct,
+        bindings: m
+            .rule
+            .vars
+            .iter()
+            .zip(m.binding.iter())
+            .map(|(&var, &e)| (((b'A' + var) as char).to_string(), name(e)))
+            .collect::<BTreeMap<_, _>>(),
+        evidence: witness_triples(&m.rule, &m.binding)
+            .into_iter()
+            .map(|(s, r, o)| Triple {
+                subject: name(s),
+                relation: rel(r),
+                object: name(o),
+            })
+            .collect(),
+    };
+    let top = &group.top[0];
+    let n = group.members.len();
+    let message = if n == 1 {
+        format!(
+            "{} has no `{}` {}; a rule with confidence {:.2} expects it (score {:.3})",
+            missing.subject, missing.relation, missing.object, top.key.confidence, score
+        )
+    } else {
+        format!(
+            "{} has no `{}` {}; {} rules expect it (strongest confidence {:.2}, score {:.3})",
+            missing.subject, missing.relation, missing.object, n, top.key.confidence, score
+        )
+    };
+    Finding {
+        severity: opts.severity.of(score),
+        score,
+        message,
+        focus: missing.subject.clone(),
+        rule_count: n,
+        rules: group.top.iter().map(evidence).collect(),
+        missing,
+    }
+}
+
+/// A rule set (or one batch of one) ready to check records.
+pub struct Validator<'r> {
+    engine: Engine<'r>,
+    opts: Options,
+    /// Index of the first rule in the whole rule set.
+    offset: usize,
+}
+
+impl<'r> Validator<'r> {
+    pub fn new(rules: &'r RuleSet, opts: Options) -> Self {
+        Self::for_batch(rules, 0, opts)
     }
 
-    fn finding(&self, g: &Graph<'_>, score: f64, members: &[Member<'_>]) -> Finding {
+    /// A validator for rules `offset..offset + rules.len()` of a larger rule set.
+    pub fn for_batch(rules: &'r RuleSet, offset: usize, opts: Options) -> Self {
+        Self {
+            engine: Engine::new(rules),
+            opts,
+            offset,
+        }
+    }
+
+    pub fn rules(&self) -> &'r RuleSet {
+        self.engine.rules()
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Checks one graph and builds its report (the whole rule set at once).
+    pub fn check_graph(
+        &self,
+        g: &Graph<'_>,
+        index: usize,
+        line: usize,
+        name: String,
+    ) -> (RecordReport, Vec<Tally>) {
+        let mut check = RecordCheck::new();
+        self.check_into(&mut check, g, &mut SharedRules::default());
         let rules = self.rules();
-        let name = |id| g.entity_name(id).to_string();
-        let rel = |id| rules.relation(id).to_string();
-        let (top_rule, top) = (members[0].rule, members[0].v);
-        let missing = Triple {
-            subject: name(top.s),
-            relation: rel(top_rule.head.rel),
-            object: name(top.o),
+        check.finish(g, rules, rules.rules.len(), &self.opts, index, line, name)
+    }
+
+    /// Checks this validator's rules on `g` and adds the outcomes to `check`. `shared` holds
+    /// the rules evidence points to; pass the same one for every record checked against these
+    /// rules.
+    pub fn check_into(&self, check: &mut RecordCheck, g: &Graph<'_>, shared: &mut SharedRules) {
+        let rules = self.rules();
+        let started = std::time::Instant::now();
+        let opts = CheckOptions {
+            collect_violations: self.opts.findings,
+            max_violations_per_rule: self.opts.max_violations_per_rule,
+            max_steps_per_rule: self.opts.max_rule_work,
+            deadline: self
+                .opts
+                .time_budget
+                .map(|b| started + b.saturating_sub(check.spent)),
+            set_at_a_time: true,
         };
-        let evidence = |m: &Member<'_>| RuleEvidence {
-            rule_id: rules.rule_id(m.rule),
-            violations_on_record: m.on_record,
-            weight: m.weight,
-            rule: m.rule.text.to_string(),
-            confidence: m.rule.confidence,
-            mined_predicted: m.rule.predicted,
-            mined_correct: m.rule.correct,
-            bindings: m
-                .rule
-                .vars
-                .iter()
-                .zip(m.v.binding.iter())
-                .map(|(&var, &e)| (((b'A' + var) as char).to_string(), name(e)))
-                .collect::<BTreeMap<_, _>>(),
-            evidence: witness_triples(m.rule, &m.v.binding)
-                .into_iter()
-                .map(|(s, r, o)| Triple {
-                    subject: name(s),
-                    relation: rel(r),
-                    object: name(o),
-                })
-                .collect(),
-        };
-        let message = if members.len() == 1 {
-            format!(
-                "{} has no `{}` {}; a rule with confidence {:.2} expects it (score {:.3})",
-                missing.subject, missing.relation, missing.object, top_rule.confidence, score
-            )
+        let res = if self.opts.parallel_rules {
+            self.engine.check(g, opts)
         } else {
-            format!(
-                "{} has no `{}` {}; {} rules expect it (strongest confidence {:.2}, score {:.3})",
-                missing.subject,
-                missing.relation,
-                missing.object,
-                members.len(),
-                top_rule.confidence,
-                score
-            )
+            self.engine.check_sequential(g, opts)
         };
-        Finding {
-            severity: self.opts.severity.of(score),
-            score,
-            message,
-            focus: missing.subject.clone(),
-            rule_count: members.len(),
-            rules: members
-                .iter()
-                .take(MAX_RULES_PER_FINDING)
-                .map(evidence)
-                .collect(),
-            missing,
+        check.spent += started.elapsed();
+        check.truncated += res.truncated;
+        check.skipped += res.skipped;
+        check.tallies.reserve(res.outcomes.len());
+        for o in res.outcomes {
+            let rule = &rules.rules[o.rule as usize];
+            let global = (self.offset + o.rule as usize) as u32;
+            check.tallies.push((global, o.predicted, o.correct));
+            check.capped |= (o.violations.len() as u64) < o.violation_count();
+            let n = o.violation_count();
+            if o.predicted == 0 {
+                // Cut short before its body matched: neither satisfied nor violated.
+                check.cut_before_match += 1;
+                continue;
+            }
+            if n == 0 {
+                check.satisfied += 1;
+                continue;
+            }
+            check.violated += 1;
+            check
+                .by_severity
+                .add(self.opts.severity.of(rule.confidence), n);
+            let key = MemberKey {
+                weight: rule.confidence / n as f64,
+                confidence: rule.confidence,
+                line: rule.line,
+                rule: global,
+            };
+            for v in o.violations {
+                let group = check.groups.entry((v.s, rule.head.rel, v.o)).or_default();
+                group.members.push(key);
+                let at = group
+                    .top
+                    .partition_point(|t| member_order(&t.key, &key).is_lt());
+                if at < MAX_RULES_PER_FINDING {
+                    group.top.insert(
+                        at,
+                        TopMember {
+                            key,
+                            rule: shared.get(o.rule, rule),
+                            binding: v.binding,
+                            on_record: n,
+                        },
+                    );
+                    group.top.truncate(MAX_RULES_PER_FINDING);
+                }
+            }
         }
     }
 
@@ -479,12 +675,12 @@ impl<'r> Validator<'r> {
         };
         let mut stats = RuleStats::new(self.rules().rules.len());
         let mut begun = false;
-        let mut emit = |(report, outcomes): (RecordReport, Vec<RuleOutcome>)| {
+        let mut emit = |(report, tallies): (RecordReport, Vec<Tally>)| {
             if !std::mem::replace(&mut begun, true) {
                 sink(Event::Begin).map_err(ValidateError::Output)?;
             }
             summary.add(&report);
-            stats.add(&outcomes);
+            stats.add(&tallies);
             sink(Event::Record(&report)).map_err(ValidateError::Output)
         };
         match format {
@@ -537,45 +733,13 @@ impl<'r> Validator<'r> {
         if !begun {
             sink(Event::Begin).map_err(ValidateError::Output)?;
         }
-        summary.rules_violated = stats.counts.iter().filter(|t| t.broken > 0).count();
-        summary.rule_health = Some(stats.health(self.rules(), 20));
+        summary.rules_violated = stats.broken();
+        summary.rule_health = Some(
+            stats
+                .health(self.rules(), 20)
+                .map_err(ValidateError::Output)?,
+        );
         Ok((summary, stats))
-    }
-
-    /// Checks a whole data file held in memory (one task of `pff run`): its reports in order
-    /// and the per-rule counts, or the error that made it unreadable as a whole.
-    pub fn check_bytes(
-        &self,
-        label: &str,
-        format: Format,
-        bytes: &[u8],
-    ) -> Result<(Vec<RecordReport>, RuleStats), DataError> {
-        let mut reports = Vec::new();
-        let mut stats = RuleStats::new(self.rules().rules.len());
-        let mut take = |(r, o): (RecordReport, Vec<RuleOutcome>)| {
-            stats.add(&o);
-            reports.push(r);
-        };
-        match format {
-            Format::Tsv => {
-                let mut b = GraphBuilder::new(&self.rules().symbols);
-                tsv::read(label, bytes, &mut b)?;
-                take(self.check_graph(&b.finish(), 0, 1, label.to_string()));
-            }
-            Format::Json => {
-                let doc = json::parse(bytes).map_err(|e| e.into_data_error(label, bytes, 1))?;
-                for (i, v) in json::records(&doc).into_iter().enumerate() {
-                    take(self.check_value(label, v, i, 1));
-                }
-            }
-            Format::Jsonl => {
-                for item in json::JsonLines::new(bytes) {
-                    let (index, line, text) = item.map_err(|e| DataError::io(label, e))?;
-                    take(self.check_line(label, index, line, &text));
-                }
-            }
-        }
-        Ok((reports, stats))
     }
 
     /// Checks one JSON Lines record; a line that is not JSON fails that record alone.
@@ -585,7 +749,7 @@ impl<'r> Validator<'r> {
         index: usize,
         line: usize,
         text: &[u8],
-    ) -> (RecordReport, Vec<RuleOutcome>) {
+    ) -> (RecordReport, Vec<Tally>) {
         match json::parse(text) {
             Ok(v) => self.check_value(path, &v, index, line),
             Err(e) => {
@@ -604,7 +768,7 @@ impl<'r> Validator<'r> {
         v: &json::Json<'_>,
         index: usize,
         line: usize,
-    ) -> (RecordReport, Vec<RuleOutcome>) {
+    ) -> (RecordReport, Vec<Tally>) {
         let mut b = GraphBuilder::new(&self.rules().symbols);
         match self.opts.mapping.record(v, index, &mut b) {
             Ok(name) => self.check_graph(&b.finish(), index, line, name),
@@ -619,6 +783,74 @@ impl<'r> Validator<'r> {
             }
         }
     }
+}
+
+/// A record of a task, read and mapped to triples, waiting for the rules (`pff run`).
+pub struct Prepared<'s> {
+    /// 0-based record index in its file.
+    pub index: usize,
+    /// 1-based line where the record starts.
+    pub line: usize,
+    /// The record's graph and name, or why this record could not be read.
+    pub graph: Result<(Graph<'s>, String), String>,
+}
+
+/// Reads a whole data file held in memory (one task of `pff run`) into graphs over `symbols`
+/// (the rule set's), in input order; a record that cannot be read is kept with its reason.
+/// Fails when the file as a whole is unreadable.
+pub fn prepare_records<'s>(
+    symbols: &'s Symbols,
+    mapping: &Mapping,
+    label: &str,
+    format: Format,
+    bytes: &[u8],
+) -> Result<Vec<Prepared<'s>>, DataError> {
+    let record = |v: &json::Json<'_>, index: usize, line: usize| {
+        let mut b = GraphBuilder::new(symbols);
+        let graph = match mapping.record(v, index, &mut b) {
+            Ok(name) => Ok((b.finish(), name)),
+            Err(found) => Err(DataError::NotAnObject {
+                path: label.to_string(),
+                line,
+                index,
+                found,
+            }
+            .to_string()),
+        };
+        Prepared { index, line, graph }
+    };
+    let mut out = Vec::new();
+    match format {
+        Format::Tsv => {
+            let mut b = GraphBuilder::new(symbols);
+            tsv::read(label, bytes, &mut b)?;
+            out.push(Prepared {
+                index: 0,
+                line: 1,
+                graph: Ok((b.finish(), label.to_string())),
+            });
+        }
+        Format::Json => {
+            let doc = json::parse(bytes).map_err(|e| e.into_data_error(label, bytes, 1))?;
+            for (i, v) in json::records(&doc).into_iter().enumerate() {
+                out.push(record(v, i, 1));
+            }
+        }
+        Format::Jsonl => {
+            for item in json::JsonLines::new(bytes) {
+                let (index, line, text) = item.map_err(|e| DataError::io(label, e))?;
+                out.push(match json::parse(&text) {
+                    Ok(v) => record(&v, index, line),
+                    Err(e) => Prepared {
+                        index,
+                        line,
+                        graph: Err(e.into_data_error(label, &text, line).to_string()),
+                    },
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Reads a data file into triples in arrival order (for `pff triples`), calling `sink` once

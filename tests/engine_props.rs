@@ -205,3 +205,50 @@ proptest! {
         prop_assert!(res.outcomes.windows(2).all(|w| w[0].rule < w[1].rule));
     }
 }
+
+/// Valid rules from random lines, as one rules file with mined counts (so confidences and
+/// therefore finding weights differ between rules).
+fn rule_file() -> impl Strategy<Value = String> {
+    prop::collection::vec((rule_text(), 1u32..20, 0u32..20), 1..14).prop_map(|rules| {
+        rules
+            .into_iter()
+            .filter(|(r, _, _)| RuleSet::from_text("one", r).is_ok())
+            .map(|(r, p, c)| format!("{p}\t{}\t{}\t{r}\n", c.min(p), c.min(p) as f64 / p as f64))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// Checking a record batch by batch of rules (as `pff run` does with a large rule set)
+    /// builds the report and the per-rule tallies that checking the whole set at once builds:
+    /// same findings, same scores to the last bit, same evidence.
+    #[test]
+    fn batches_of_rules_report_what_the_whole_set_reports(
+        text in rule_file(),
+        triples in graph(),
+        batch in 1usize..5,
+        cap in prop_oneof![Just(usize::MAX), 1usize..4],
+    ) {
+        use pff::validate::{Options, RecordCheck, SharedRules, Validator};
+        let Ok(rs) = RuleSet::from_text("p.rules", &text) else { return Ok(()) };
+        let mut b = GraphBuilder::new(&rs.symbols);
+        for &(s, r, o) in &triples {
+            b.triple(ENTITIES[s], RELATIONS[r], ENTITIES[o]);
+        }
+        let g = b.finish();
+        let opts = Options { max_violations: cap, parallel_rules: false, ..Options::default() };
+        let whole = Validator::new(&rs, opts.clone()).check_graph(&g, 0, 1, "rec".into());
+
+        let mut check = RecordCheck::new();
+        for (k, chunk) in rs.rules.chunks(batch).enumerate() {
+            let part = RuleSet { rules: chunk.to_vec(), ..rs.clone() };
+            let v = Validator::for_batch(&part, k * batch, opts.clone());
+            v.check_into(&mut check, &g, &mut SharedRules::default());
+        }
+        let batched = check.finish(&g, &rs, rs.rules.len(), &opts, 0, 1, "rec".into());
+        prop_assert_eq!(&batched.0, &whole.0, "rules:\n{}", text);
+        prop_assert_eq!(&batched.1, &whole.1);
+    }
+}

@@ -262,32 +262,31 @@ fn memory_limit_below_footprint_fails_fast() {
     assert!(err.contains("raise --memory-limit"), "{err}");
 }
 
-#[test]
-fn in_flight_work_stays_within_the_queue_bounds() {
+/// 300 one-record tasks with one worker and `extra` manifest keys: the start and stop events.
+fn run_300_tasks(extra: &str) -> (serde_json::Value, serde_json::Value) {
     let dir = TempDir::new().unwrap();
     let rec = r#"{"id":"K1","paymentContext":"Control"}"#;
     let names: Vec<String> = (0..300).map(|i| format!("r{i}.json")).collect();
     let recs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), rec)).collect();
-    let m = manifest(dir.path(), &recs, "");
+    let m = manifest(dir.path(), &recs, extra);
     let out = dir.path().join("o");
-    pff(&[
-        "run",
-        m.to_str().unwrap(),
-        "-q",
-        "--max-workers",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .assert()
-    .code(1);
+    let (m, o) = (m.to_str().unwrap(), out.to_str().unwrap());
+    pff(&["run", m, "-q", "--max-workers", "1", "-o", o])
+        .assert()
+        .code(1);
+    assert_eq!(read(&out.join("results.csv")).lines().count(), 301);
     let events = read(&out.join("events.jsonl"));
-    let stop: serde_json::Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    let event = |line: Option<&str>| serde_json::from_str(line.unwrap()).unwrap();
+    (event(events.lines().next()), event(events.lines().last()))
+}
+
+#[test]
+fn in_flight_work_stays_within_the_queue_bounds() {
+    let (_, stop) = run_300_tasks("");
     let max = stop["max_in_flight"].as_u64().unwrap();
     // 1 worker: 2 reads at once + input queue 2 + 1 in the worker + result queue 2 + 1 being
     // written. Without the bounds all 300 would be admitted at once.
     assert!((1..=8).contains(&max), "max in flight {max}");
-    assert_eq!(read(&out.join("results.csv")).lines().count(), 301);
 }
 
 #[test]
@@ -592,4 +591,106 @@ fn kill_9_at_random_points_then_resume_equals_an_uninterrupted_run() {
         serde_json::from_str::<serde_json::Value>(line)
             .unwrap_or_else(|e| panic!("torn event {line:?}: {e}"));
     }
+}
+
+/// Every file of an output folder but the event log (timestamps), by relative path.
+fn outputs(dir: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .file_name()
+                .is_some_and(|n| n != "events.jsonl" && n != "execution.json")
+            {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                files.push((rel, read(&p)));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn rules_read_in_batches_give_the_outputs_of_rules_in_memory() {
+    let dir = TempDir::new().unwrap();
+    let mut recs = sample_records();
+    // A task of several records, one of them unreadable, and a task that is not JSON at all.
+    let lines: Vec<String> = recs
+        .iter()
+        .take(3)
+        .map(|(_, c)| c.replace('\n', " "))
+        .collect();
+    recs.push((
+        "many.jsonl".into(),
+        format!("{}\n{{not json\n{}\n", lines[0], lines[1..].join("\n")),
+    ));
+    recs.push(("broken.json".into(), "{\"id\": ".into()));
+    let recs: Vec<(&str, &str)> = recs.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
+    let m = manifest(dir.path(), &recs, "reports: [json, markdown, sarif]\n");
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "run",
+            m.to_str().unwrap(),
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        pff(&args).assert().code(3);
+        out
+    };
+    let whole = run("whole", &["--max-workers", "1"]);
+    let start = |out: &Path| -> serde_json::Value {
+        serde_json::from_str(read(&out.join("events.jsonl")).lines().next().unwrap()).unwrap()
+    };
+    assert_eq!(start(&whole)["rules_in_memory"], true);
+    let expected = outputs(&whole);
+    assert!(expected.iter().any(|(f, _)| f == "rule-stats.txt"));
+    assert!(
+        expected.iter().any(|(f, _)| f == "report.sarif"),
+        "{expected:?}"
+    );
+    for (name, batch, per_pass, workers) in [
+        ("b1", "1", "1", "1"),
+        ("b3", "3", "4", "2"),
+        ("b7", "7", "32", "2"),
+    ] {
+        let out = run(
+            name,
+            &[
+                "--rule-batch",
+                batch,
+                "--tasks-per-pass",
+                per_pass,
+                "--max-workers",
+                workers,
+            ],
+        );
+        assert_eq!(start(&out)["rules_in_memory"], false, "{name}");
+        let got = outputs(&out);
+        assert_eq!(got.len(), expected.len(), "{name}");
+        for ((f1, a), (f2, b)) in got.iter().zip(&expected) {
+            assert_eq!(f1, f2);
+            assert!(a == b, "{name}: {f1} differs");
+        }
+    }
+}
+
+#[test]
+fn rules_read_in_batches_keep_tasks_and_batches_within_bounds() {
+    let (start, stop) = run_300_tasks("rule_batch: 4\ntasks_per_pass: 5\n");
+    assert_eq!(start["rules_in_memory"], false);
+    assert_eq!(start["group"], 5);
+    let max = stop["max_in_flight"].as_u64().unwrap();
+    // 1 worker: 2 reads at once + input queue 5 (a group) + a group of 5 in the worker +
+    // result queue 2 + 1 being written.
+    assert!((1..=15).contains(&max), "max in flight {max}");
+    // One worker holds one batch of 4 rules at a time, never the rule set.
+    assert_eq!(stop["max_rule_batches"], 1);
 }

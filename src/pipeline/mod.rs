@@ -28,8 +28,11 @@ use crate::exit;
 use crate::hardware::{Plan, current_rss, system_available};
 use crate::manifest::{Manifest, Source, Task};
 use crate::report::{OutputFormat, RecordReport, SeverityCounts};
+use crate::rules::RuleSource;
 use crate::triples::Format;
-use crate::validate::Validator;
+use crate::validate::{
+    self, Prepared, RecordCheck, RuleStats, SharedRules, Validator, prepare_records,
+};
 
 mod fetch;
 mod outputs;
@@ -129,6 +132,8 @@ pub struct RunOutcome {
     pub code: u8,
     /// The most tasks admitted and not yet written at any time.
     pub max_in_flight: usize,
+    /// The most rule batches held at any time (0 when the rules are in memory).
+    pub max_rule_batches: usize,
 }
 
 struct Events {
@@ -166,8 +171,12 @@ fn task_file(dir: &Path, index: usize, task: &Task) -> PathBuf {
     dir.join(format!("{index:06}-{safe}.json"))
 }
 
-/// Runs the manifest's tasks.
-pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome, RunError> {
+/// Runs the manifest's tasks against `rules`, checked with `opts`.
+pub fn run(
+    rules: &RuleSource,
+    opts: &validate::Options,
+    cfg: &RunConfig<'_>,
+) -> Result<RunOutcome, RunError> {
     let m = cfg.manifest;
     let out = &cfg.output;
     let tasks_dir = out.join("tasks");
@@ -271,6 +280,8 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
             "tasks": selected.len(), "pending": pending.len(), "resume": cfg.resume,
             "shard": cfg.shard,
             "workers": cfg.plan.workers, "memory_budget": cfg.plan.memory_budget,
+            "rules": rules.len(), "rules_in_memory": rules.in_memory(),
+            "rule_batch": rules.batch_size(), "group": cfg.plan.group,
         }),
     );
 
@@ -292,7 +303,8 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     let stop = Arc::new(AtomicBool::new(false));
     let signal = Arc::new(AtomicI32::new(0));
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let fatal: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    // Why the run cannot go on: (reason for events.jsonl, message).
+    let fatal: Arc<Mutex<Option<(&'static str, String)>>> = Arc::new(Mutex::new(None));
     let (in_tx, in_rx) = tokio::sync::mpsc::channel::<(usize, Task, Result<Vec<u8>, String>)>(
         cfg.plan.input_queue.max(1),
     );
@@ -305,6 +317,20 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         .build()
         .map_err(RunError::Runtime)?;
     let mut max_in_flight = 0usize;
+    let gauge = BatchGauge::default();
+    let kept = if rules.in_memory() {
+        match rules.batches().next() {
+            Some(Ok(b)) => Some(b.rules),
+            Some(Err(e)) => return Err(RunError::Stopped(e.to_string())),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let checker = match &kept {
+        Some(set) => Checker::Loaded(Box::new(Validator::new(set, opts.clone()))),
+        None => Checker::Streamed(opts),
+    };
 
     std::thread::scope(|scope| -> Result<(), RunError> {
         // I/O side: signals, admission under the memory guard, concurrent bounded reads.
@@ -326,7 +352,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
                     let fetcher = match Fetcher::new(fetch_limits) {
                         Ok(f) => Arc::new(f),
                         Err(e) => {
-                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(("http", e));
                             return;
                         }
                     };
@@ -337,7 +363,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
                             break;
                         }
                         if let Err(e) = admit(plan, &in_flight, &stop, &mut guard_log).await {
-                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(("memory", e));
                             stop.store(true, Ordering::SeqCst);
                             break;
                         }
@@ -361,21 +387,45 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
             })
         };
 
-        // CPU side: plain threads, one task at a time each.
+        // CPU side: plain threads, one group of tasks at a time each (a group of one when the
+        // rules are in memory; with rules read in batches, up to `plan.group` tasks share
+        // each pass over the rules files).
         let workers: Vec<_> = (0..cfg.plan.workers)
             .map(|_| {
                 let res_tx = res_tx.clone();
-                let in_rx = &in_rx;
+                let (in_rx, checker, gauge) = (&in_rx, &checker, &gauge);
+                let (stop, in_flight, fatal) = (&stop, &in_flight, &fatal);
+                let group_size = if rules.in_memory() {
+                    1
+                } else {
+                    cfg.plan.group.max(1)
+                };
                 scope.spawn(move || {
                     loop {
-                        let next = in_rx
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .blocking_recv();
-                        let Some((i, task, bytes)) = next else { break };
-                        let (json, lite) = check_task(validator, &task, bytes);
-                        if res_tx.send((i, task, json, lite)).is_err() {
+                        let group = take_group(in_rx, group_size);
+                        if group.is_empty() {
                             break;
+                        }
+                        let n = group.len();
+                        match check_group(checker, rules, group, stop, gauge) {
+                            Ok(results) => {
+                                for r in results {
+                                    if res_tx.send(r).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                if let GroupError::Rules(e) = e {
+                                    fatal
+                                        .lock()
+                                        .unwrap_or_else(|p| p.into_inner())
+                                        .get_or_insert(("rules", format!("{e}")));
+                                    stop.store(true, Ordering::SeqCst);
+                                }
+                                // Dropped, not written: the tasks stay pending for --resume.
+                                in_flight.fetch_sub(n, Ordering::SeqCst);
+                            }
                         }
                     }
                 })
@@ -417,26 +467,27 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     runtime.shutdown_timeout(Duration::from_millis(100));
     progress.finish_and_clear();
 
-    if let Some(e) = fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    let max_batches = gauge.max.load(Ordering::SeqCst);
+    if let Some((reason, e)) = fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
         events.log(
             "stop",
-            serde_json::json!({ "reason": "memory", "message": e }),
+            serde_json::json!({ "reason": reason, "message": e }),
         );
         return Err(RunError::Stopped(e));
     }
 
-    let summary = finalize(
-        validator,
-        m,
-        &selected,
-        out,
-        &m.report_formats(&cfg.reports),
-    )?;
+    let summary = finalize(rules, m, &selected, out, &m.report_formats(&cfg.reports))?;
     let failed = summary.tasks_failed;
 
     let sig = signal.load(Ordering::SeqCst);
     let code = if sig != 0 {
-        events.log("stop", serde_json::json!({ "reason": "signal", "signal": sig, "max_in_flight": max_in_flight }));
+        events.log(
+            "stop",
+            serde_json::json!({
+                "reason": "signal", "signal": sig,
+                "max_in_flight": max_in_flight, "max_rule_batches": max_batches,
+            }),
+        );
         if sig == 15 {
             exit::SIGTERM
         } else {
@@ -445,7 +496,10 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
     } else {
         events.log(
             "stop",
-            serde_json::json!({ "reason": "done", "max_in_flight": max_in_flight }),
+            serde_json::json!({
+                "reason": "done",
+                "max_in_flight": max_in_flight, "max_rule_batches": max_batches,
+            }),
         );
         if failed > 0 {
             exit::TASKS_FAILED
@@ -459,6 +513,7 @@ pub fn run(validator: &Validator<'_>, cfg: &RunConfig<'_>) -> Result<RunOutcome,
         summary,
         code,
         max_in_flight,
+        max_rule_batches: max_batches,
     })
 }
 
@@ -469,22 +524,161 @@ struct TaskDigestLite {
     findings: SeverityCounts,
 }
 
-fn check_task(
-    validator: &Validator<'_>,
-    task: &Task,
-    bytes: Result<Vec<u8>, String>,
-) -> (Vec<u8>, TaskDigestLite) {
-    let label = task.source.to_string();
+/// A task as the workers receive it: its manifest position, the task, its bytes or why they
+/// could not be read.
+type Input = (usize, Task, Result<Vec<u8>, String>);
+/// A checked task: its manifest position, the task, its result file's bytes.
+type Output = (usize, Task, Vec<u8>, TaskDigestLite);
+
+/// How workers see the rules: one validator over rules held in memory, shared by every worker,
+/// or a pass over the rules files in batches for each group of tasks.
+enum Checker<'a> {
+    Loaded(Box<Validator<'a>>),
+    Streamed(&'a validate::Options),
+}
+
+/// Why a group of tasks was not finished.
+enum GroupError {
+    /// A stop was asked (signal, fatal error): the tasks stay pending for `--resume`.
+    Stopped,
+    /// The rules could not be read again.
+    Rules(crate::rules::RulesError),
+}
+
+/// Rule batches alive at once, and the most at any time.
+#[derive(Default)]
+struct BatchGauge {
+    live: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl BatchGauge {
+    fn enter(&self) {
+        let now = self.live.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn leave(&self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The name a task's data goes by in reports, and its format (from the file name or URL path;
+/// JSON when it says nothing).
+fn task_input(task: &Task) -> (String, Format) {
     let format = match &task.source {
         Source::File(p) => Format::from_path(p),
         Source::Url(u) => Format::from_path(Path::new(u.split(['?', '#']).next().unwrap_or(u))),
     }
     .unwrap_or(Format::Json);
-    let checked = bytes.and_then(|b| {
-        validator
-            .check_bytes(&label, format, &b)
-            .map_err(|e| e.to_string())
-    });
+    (task.source.to_string(), format)
+}
+
+/// Checks a group of tasks against every rule: the records are read once, then each batch of
+/// rules is checked on every record of the group, so a pass over the rules files serves the
+/// whole group. Results come out in the group's order.
+fn check_group(
+    checker: &Checker<'_>,
+    rules: &RuleSource,
+    group: Vec<Input>,
+    stop: &AtomicBool,
+    gauge: &BatchGauge,
+) -> Result<Vec<Output>, GroupError> {
+    let header = rules.header();
+    let opts = match checker {
+        Checker::Loaded(v) => v.options(),
+        Checker::Streamed(o) => o,
+    };
+    struct Pending<'s> {
+        i: usize,
+        task: Task,
+        label: String,
+        records: Result<Vec<(Prepared<'s>, RecordCheck)>, String>,
+    }
+    let mut pending: Vec<Pending<'_>> = group
+        .into_iter()
+        .map(|(i, task, bytes)| {
+            let (label, format) = task_input(&task);
+            let records = bytes.and_then(|b| {
+                prepare_records(&header.symbols, &opts.mapping, &label, format, &b)
+                    .map(|v| v.into_iter().map(|p| (p, RecordCheck::new())).collect())
+                    .map_err(|e| e.to_string())
+            });
+            Pending {
+                i,
+                task,
+                label,
+                records,
+            }
+        })
+        .collect();
+    let mut pass = |v: &Validator<'_>| {
+        let mut shared = SharedRules::default();
+        for p in &mut pending {
+            for (rec, check) in p.records.iter_mut().flatten() {
+                if let Ok((g, _)) = &rec.graph {
+                    v.check_into(check, g, &mut shared);
+                }
+            }
+        }
+    };
+    match checker {
+        Checker::Loaded(v) => pass(v),
+        Checker::Streamed(opts) => {
+            for batch in rules.batches() {
+                if stop.load(Ordering::SeqCst) {
+                    return Err(GroupError::Stopped);
+                }
+                let batch = batch.map_err(GroupError::Rules)?;
+                gauge.enter();
+                pass(&Validator::for_batch(
+                    &batch.rules,
+                    batch.offset,
+                    (*opts).clone(),
+                ));
+                drop(batch);
+                gauge.leave();
+            }
+        }
+    }
+    Ok(pending
+        .into_iter()
+        .map(|p| {
+            let checked = p.records.map(|records| {
+                let mut stats = RuleStats::new(rules.len());
+                let reports = records
+                    .into_iter()
+                    .map(|(rec, check)| match rec.graph {
+                        Ok((g, name)) => {
+                            let (report, tallies) = check.finish(
+                                &g,
+                                header,
+                                rules.len(),
+                                opts,
+                                rec.index,
+                                rec.line,
+                                name,
+                            );
+                            stats.add(&tallies);
+                            report
+                        }
+                        Err(e) => RecordReport::failed(rec.index, rec.line, e),
+                    })
+                    .collect();
+                (reports, stats)
+            });
+            let (json, lite) = task_result(&p.task, p.label, checked);
+            (p.i, p.task, json, lite)
+        })
+        .collect())
+}
+
+/// A task's result file and what the writer logs of it.
+fn task_result(
+    task: &Task,
+    label: String,
+    checked: Result<(Vec<RecordReport>, RuleStats), String>,
+) -> (Vec<u8>, TaskDigestLite) {
     let mut result = TaskResult {
         task: &task.id,
         sequence: &task.sequence,
@@ -507,13 +701,7 @@ fn check_task(
                 result.status = "failed";
                 result.error = Some(e);
             }
-            result.rule_counts = stats
-                .counts
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.applied > 0)
-                .map(|(i, t)| (i, t.predicted, t.correct))
-                .collect();
+            result.rule_counts = stats.rule_counts();
             result.records = records;
         }
         Err(e) => {
@@ -529,6 +717,33 @@ fn check_task(
     let mut json = serde_json::to_vec(&result).unwrap_or_default();
     json.push(b'\n');
     (json, lite)
+}
+
+/// The next group of tasks: waits for the first, then takes up to `size` in all. It waits a
+/// little for more (a pass over the rules is worth sharing) but never long: admission may be
+/// paused by the memory guard, and a partial group must go on rather than wait for it.
+fn take_group(rx: &Mutex<tokio::sync::mpsc::Receiver<Input>>, size: usize) -> Vec<Input> {
+    let mut rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+    let mut group = Vec::with_capacity(size);
+    let Some(first) = rx.blocking_recv() else {
+        return group;
+    };
+    group.push(first);
+    let mut idle = 0;
+    while group.len() < size {
+        match rx.try_recv() {
+            Ok(x) => {
+                group.push(x);
+                idle = 0;
+            }
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) if idle < 50 => {
+                idle += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(_) => break,
+        }
+    }
+    group
 }
 
 async fn read_source(source: &Source, http: &Fetcher) -> Result<Vec<u8>, String> {

@@ -14,7 +14,8 @@ use crate::report::{
     Exporter, FailOn, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts,
     SeverityCuts, Summary,
 };
-use crate::validate::{RuleStats, Validator};
+use crate::rules::RuleCatalog;
+use crate::validate::RuleStats;
 
 /// The part of a task result file the final outputs need. `R` is the records: skipped
 /// (`IgnoredAny`) unless reports are written.
@@ -64,22 +65,21 @@ pub struct RunSummary {
 /// `summary.json`, and when every selected task is done, `rule-stats.txt`, `rule-health.tsv`
 /// and the reports. Each task file is read once.
 pub fn finalize(
-    validator: &Validator<'_>,
+    rules: &dyn RuleCatalog,
     m: &Manifest,
     selected: &[usize],
     out: &Path,
     formats: &[OutputFormat],
 ) -> Result<RunSummary, RunError> {
     let tasks_dir = out.join("tasks");
-    let rules = validator.rules();
     let files: Vec<_> = selected
         .iter()
         .map(|&i| task_file(&tasks_dir, i, &m.tasks[i]))
         .collect();
     // Reports need every task: feed them only when every task file is there.
     let mut reports = (!formats.is_empty() && files.iter().all(|f| f.exists()))
-        .then(|| Reports::new(validator, m, formats));
-    let mut stats = RuleStats::new(rules.rules.len());
+        .then(|| Reports::new(rules, m, formats));
+    let mut stats = RuleStats::new(rules.rule_count());
     let mut violations = SeverityCounts::default();
     let mut findings = SeverityCounts::default();
     let mut rows = Vec::new();
@@ -129,7 +129,13 @@ pub fn finalize(
     }
     let failed = rows.iter().filter(|r| r.error.is_some()).count();
     let complete = rows.len() == selected.len();
-    let health = complete.then(|| stats.health(rules, 20));
+    // One pass over the rules (they may be read from disk again, in batches).
+    let health_rows = if complete {
+        Some(stats.health_rows(rules).map_err(out_err(out))?)
+    } else {
+        None
+    };
+    let health = health_rows.as_ref().map(|r| r.summary(20));
     let summary = RunSummary {
         rule_health: health.clone(),
         execution_id: m.execution_id.clone(),
@@ -140,22 +146,22 @@ pub fn finalize(
         violations,
         findings,
         fail_on: m.fail_on,
-        rules: rules.rules.len(),
+        rules: rules.rule_count(),
     };
     write_atomic(&out.join("results.csv"), results_csv(&rows).as_bytes()).map_err(out_err(out))?;
     let mut s = serde_json::to_vec_pretty(&summary).unwrap_or_default();
     s.push(b'\n');
     write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
-    if let Some(health) = health {
+    if let (Some(health), Some(rows)) = (health, health_rows) {
         // The rules with predicted/correct/confidence recomputed on this execution's records.
         let mut buf = Vec::new();
         stats.write(rules, &mut buf).map_err(out_err(out))?;
         write_atomic(&out.join("rule-stats.txt"), &buf).map_err(out_err(out))?;
         let mut buf = Vec::new();
-        stats.write_health(rules, &mut buf).map_err(out_err(out))?;
+        rows.write(&mut buf).map_err(out_err(out))?;
         write_atomic(&out.join("rule-health.tsv"), &buf).map_err(out_err(out))?;
         if let Some(reports) = reports {
-            let rules_violated = stats.counts.iter().filter(|t| t.broken > 0).count();
+            let rules_violated = stats.broken();
             reports
                 .finish(out, health, rules_violated)
                 .map_err(out_err(out))?;
@@ -173,14 +179,13 @@ struct Reports {
 }
 
 impl Reports {
-    fn new(validator: &Validator<'_>, m: &Manifest, formats: &[OutputFormat]) -> Self {
-        let rules = validator.rules();
+    fn new(rules: &dyn RuleCatalog, m: &Manifest, formats: &[OutputFormat]) -> Self {
         let info = RunInfo {
             // The execution, not the manifest's path: a merged run's reports equal an
             // unsharded one's.
             data: format!("execution {}", m.execution_id),
-            rules: rules.source.clone(),
-            rule_count: rules.rules.len(),
+            rules: rules.source_names().to_string(),
+            rule_count: rules.rule_count(),
             severity: SeverityCuts::default(),
             fail_on: Some(m.fail_on),
         };
@@ -190,7 +195,7 @@ impl Reports {
                 .map(|&f| (f, f.exporter(10, false), Vec::new()))
                 .collect(),
             summary: Summary {
-                rules_total: rules.rules.len(),
+                rules_total: rules.rule_count(),
                 fail_on: Some(m.fail_on),
                 ..Summary::default()
             },

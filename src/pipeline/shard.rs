@@ -11,7 +11,7 @@ use super::outputs::{RunSummary, finalize};
 use super::{RunError, out_err, task_file, write_atomic};
 use crate::manifest::Manifest;
 use crate::report::OutputFormat;
-use crate::validate::Validator;
+use crate::rules::RuleCatalog;
 
 /// One of `count` disjoint parts of a manifest's tasks: a task belongs to shard
 /// `fnv1a(task id) % count`, so the partition depends on the ids, not their order, and N
@@ -200,7 +200,7 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
 /// Copies the shards' task files into `out` and writes the final outputs, identical to those of
 /// one unsharded run. Every shard must be complete.
 pub fn merge(
-    validator: &Validator<'_>,
+    rules: &dyn RuleCatalog,
     m: &Manifest,
     info: &ExecutionInfo,
     shards: &[(PathBuf, ExecutionInfo)],
@@ -238,5 +238,5 @@ pub fn merge(
     marker.push(b'\n');
     write_atomic(&out.join("execution.json"), &marker).map_err(out_err(out))?;
     let all: Vec<usize> = (0..m.tasks.len()).collect();
-    finalize(validator, m, &all, out, formats)
+    finalize(rules, m, &all, out, formats)
 }

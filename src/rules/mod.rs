@@ -6,9 +6,13 @@
 
 pub mod parse;
 mod reader;
+mod source;
 pub mod stats;
 
 pub use reader::{LineError, RuleLines, RulesError, load_rules, load_rules_many, parse_rule_line};
+pub use source::{Batches, RuleBatch, RuleCatalog, RuleSource};
+
+use std::sync::Arc;
 
 use crate::intern::{Id, Interner};
 use parse::{PAtom, PTerm};
@@ -23,6 +27,39 @@ pub type EntId = Id;
 pub struct Symbols {
     pub relations: Interner,
     pub entities: Interner,
+}
+
+/// Where parsing finds the ids of names: [`Symbols`] interns (a rule set read the first time),
+/// [`Frozen`] only looks up (the same files read again, in batches, with the ids of the first
+/// reading).
+pub trait Names {
+    fn entity(&mut self, name: &str) -> Option<EntId>;
+    fn relation(&mut self, name: &str) -> Option<RelId>;
+}
+
+impl Names for Symbols {
+    fn entity(&mut self, name: &str) -> Option<EntId> {
+        Some(self.entities.intern(name))
+    }
+
+    fn relation(&mut self, name: &str) -> Option<RelId> {
+        Some(self.relations.intern(name))
+    }
+}
+
+/// A symbol table that no longer grows: a name it lacks means the rules changed since it was
+/// built.
+#[derive(Debug, Clone)]
+pub struct Frozen(pub Arc<Symbols>);
+
+impl Names for Frozen {
+    fn entity(&mut self, name: &str) -> Option<EntId> {
+        self.0.entities.get(name)
+    }
+
+    fn relation(&mut self, name: &str) -> Option<RelId> {
+        self.0.relations.get(name)
+    }
 }
 
 /// A term after `me_myself_i` has been resolved: a variable `0..26` (`A` = 0) or a constant.
@@ -127,41 +164,50 @@ impl Rule {
         }
     }
 
-    /// Builds a rule from its parsed text, interning names into `symbols`.
+    /// Builds a rule from its parsed text, finding the ids of its names in `symbols`.
     pub(crate) fn from_parsed(
         head: PAtom<'_>,
         body: &[PAtom<'_>],
-        symbols: &mut Symbols,
+        symbols: &mut impl Names,
     ) -> Result<RuleParts, String> {
+        let unknown = |name: &str| {
+            format!(
+                "`{name}` was not in this file when pff first read it: the rules changed \
+                 during the run; run again"
+            )
+        };
         let mut consts: Vec<EntId> = Vec::new();
-        let mut atom = |a: &PAtom<'_>, consts: &mut Vec<EntId>| -> Atom {
+        let mut atom = |a: &PAtom<'_>, consts: &mut Vec<EntId>| -> Result<Atom, String> {
             let mut term = |t: PTerm<'_>| match t {
-                PTerm::Var(c) => Some(Term::Var(c - b'A')),
+                PTerm::Var(c) => Ok::<_, String>(Some(Term::Var(c - b'A'))),
                 PTerm::Const(name) => {
-                    let id = symbols.entities.intern(name);
+                    let id = symbols.entity(name).ok_or_else(|| unknown(name))?;
                     if !consts.contains(&id) {
                         consts.push(id);
                     }
-                    Some(Term::Const(id))
+                    Ok(Some(Term::Const(id)))
                 }
-                PTerm::Me => None,
+                PTerm::Me => Ok(None),
             };
-            let s = term(a.s);
-            let o = term(a.o);
+            let s = term(a.s)?;
+            let o = term(a.o)?;
             // The parser never yields two `Me`s, so one side is always known.
             let (s, o) = match (s, o) {
                 (Some(s), Some(o)) => (s, o),
                 (Some(t), None) | (None, Some(t)) => (t, t),
                 (None, None) => unreachable!("parser rejects me_myself_i twice"),
             };
-            Atom {
-                rel: symbols.relations.intern(a.rel),
+            Ok(Atom {
+                rel: symbols.relation(a.rel).ok_or_else(|| unknown(a.rel))?,
                 s,
                 o,
-            }
+            })
         };
-        let h = atom(&head, &mut consts);
-        let b: Vec<Atom> = body.iter().map(|a| atom(a, &mut consts)).collect();
+        let h = atom(&head, &mut consts)?;
+        let b: Vec<Atom> = body
+            .iter()
+            .map(|a| atom(a, &mut consts))
+            .collect::<Result<_, _>>()?;
 
         let mut vars: Vec<u8> = Vec::new();
         for a in std::iter::once(&h).chain(&b) {
@@ -223,7 +269,8 @@ pub struct RuleSet {
     pub sources: Vec<String>,
     /// The files, comma separated (for headers).
     pub source: String,
-    pub symbols: Symbols,
+    /// Shared with the batches of a rule set read in batches ([`RuleSource`]).
+    pub symbols: Arc<Symbols>,
     pub rules: Vec<Rule>,
 }
 

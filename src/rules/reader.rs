@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use super::parse::parse_rule_text;
-use super::{Rule, RuleSet, Symbols};
+use super::{Names, Rule, RuleSet, Symbols};
 
 /// How many bad lines an error message lists before it summarises the rest.
 const MAX_LISTED_ERRORS: usize = 20;
@@ -40,6 +40,12 @@ pub enum RulesError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "rules file {path} changed while pff was using it ({detail}); results would mix two \
+         rule sets: run again (with --resume to keep the finished tasks only if the rules are \
+         back as they were)"
+    )]
+    Changed { path: String, detail: String },
     #[error("rules file {path} is a directory; pass the rules file AnyBURL wrote inside it")]
     IsDirectory { path: String },
     #[error(
@@ -78,7 +84,7 @@ fn bad_lines_message(path: &str, errors: &[LineError], total: usize) -> String {
 pub fn parse_rule_line(
     line: &str,
     line_no: usize,
-    symbols: &mut Symbols,
+    symbols: &mut impl Names,
 ) -> Result<Option<Rule>, LineError> {
     let col = |byte: usize| line[..byte.min(line.len())].chars().count() + 1;
     let fail = |byte: usize, message: String| LineError {
@@ -154,11 +160,11 @@ pub fn parse_rule_line(
 /// Streams the rules of a reader, one at a time, interning into its own [`Symbols`].
 /// Bad lines come out as `Err` and reading goes on; an I/O error ends the stream and is kept
 /// in [`RuleLines::io_error`].
-pub struct RuleLines<R> {
+pub struct RuleLines<R, N = Symbols> {
     reader: R,
     buf: Vec<u8>,
     line_no: usize,
-    pub symbols: Symbols,
+    pub symbols: N,
     pub io_error: Option<io::Error>,
 }
 
@@ -166,9 +172,12 @@ impl<R: BufRead> RuleLines<R> {
     pub fn new(reader: R) -> Self {
         Self::with_symbols(reader, Symbols::default())
     }
+}
 
-    /// Interns into `symbols` (to read several files into one rule set).
-    pub fn with_symbols(reader: R, symbols: Symbols) -> Self {
+impl<R: BufRead, N: Names> RuleLines<R, N> {
+    /// Interns into `symbols` (to read several files into one rule set), or looks names up in
+    /// a [`super::Frozen`] table (to read a rule set again in batches).
+    pub fn with_symbols(reader: R, symbols: N) -> Self {
         Self {
             reader,
             buf: Vec::with_capacity(256),
@@ -179,7 +188,7 @@ impl<R: BufRead> RuleLines<R> {
     }
 }
 
-impl<R: BufRead> Iterator for RuleLines<R> {
+impl<R: BufRead, N: Names> Iterator for RuleLines<R, N> {
     type Item = Result<Rule, LineError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -234,19 +243,38 @@ pub(crate) fn read_rules(source: &str, reader: impl BufRead) -> Result<RuleSet, 
 
 /// Reads one more rules source into `set`, sharing its symbols.
 fn append_rules(set: &mut RuleSet, source: &str, reader: impl BufRead) -> Result<(), RulesError> {
+    let mut rules = Vec::new();
+    scan_rules(set, source, reader, |r| rules.push(r))?;
+    set.rules.extend(rules);
+    Ok(())
+}
+
+/// Reads one more rules source, interning its names into `set.symbols` and adding it to
+/// `set.sources`, and hands each rule to `on_rule` (which decides what to keep). Every bad
+/// line is collected into one error; a source without rules is an error.
+pub(crate) fn scan_rules(
+    set: &mut RuleSet,
+    source: &str,
+    reader: impl BufRead,
+    mut on_rule: impl FnMut(Rule),
+) -> Result<(), RulesError> {
     let file = u16::try_from(set.sources.len()).map_err(|_| RulesError::Io {
         path: source.to_string(),
         source: io::Error::other("more than 65,535 rules files"),
     })?;
-    let mut lines = RuleLines::with_symbols(reader, std::mem::take(&mut set.symbols));
-    let mut rules = Vec::new();
+    let symbols = std::sync::Arc::unwrap_or_clone(std::mem::take(&mut set.symbols));
+    let mut lines = RuleLines::with_symbols(reader, symbols);
     let mut errors = Vec::new();
     let mut total = 0;
+    let mut read = 0usize;
     for item in lines.by_ref() {
         match item {
             Ok(mut rule) => {
                 rule.file = file;
-                rules.push(rule);
+                read += 1;
+                if total == 0 {
+                    on_rule(rule);
+                }
             }
             Err(e) => {
                 total += 1;
@@ -256,7 +284,7 @@ fn append_rules(set: &mut RuleSet, source: &str, reader: impl BufRead) -> Result
             }
         }
     }
-    set.symbols = lines.symbols;
+    set.symbols = std::sync::Arc::new(lines.symbols);
     if let Some(source_err) = lines.io_error {
         return Err(RulesError::Io {
             path: source.to_string(),
@@ -270,12 +298,11 @@ fn append_rules(set: &mut RuleSet, source: &str, reader: impl BufRead) -> Result
             total,
         });
     }
-    if rules.is_empty() {
+    if read == 0 {
         return Err(RulesError::Empty {
             path: source.to_string(),
         });
     }
-    set.rules.extend(rules);
     set.sources.push(source.to_string());
     set.source = set.sources.join(", ");
     Ok(())
@@ -290,18 +317,23 @@ pub fn load_rules(path: &Path) -> Result<RuleSet, RulesError> {
 pub fn load_rules_many<P: AsRef<Path>>(paths: &[P]) -> Result<RuleSet, RulesError> {
     let mut set = RuleSet::default();
     for path in paths {
-        let path = path.as_ref();
-        let shown = path.display().to_string();
-        if path.is_dir() {
-            return Err(RulesError::IsDirectory { path: shown });
-        }
-        let file = File::open(path).map_err(|source| RulesError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        append_rules(&mut set, &shown, BufReader::with_capacity(1 << 20, file))?;
+        let (shown, reader) = open_rules_file(path.as_ref())?;
+        append_rules(&mut set, &shown, reader)?;
     }
     Ok(set)
+}
+
+/// Opens a rules file for reading: its name as shown in messages and a buffered reader.
+pub(crate) fn open_rules_file(path: &Path) -> Result<(String, BufReader<File>), RulesError> {
+    let shown = path.display().to_string();
+    if path.is_dir() {
+        return Err(RulesError::IsDirectory { path: shown });
+    }
+    let file = File::open(path).map_err(|source| RulesError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    Ok((shown, BufReader::with_capacity(1 << 20, file)))
 }
 
 #[cfg(test)]

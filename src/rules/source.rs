@@ -1,0 +1,407 @@
+//! A run's rules, read in batches, so that memory does not grow with the number of rules.
+//!
+//! [`RuleSource::open`] reads the rules files once: every line is checked (all bad lines are
+//! reported before any work starts), the kept rules are counted and the symbol table is built —
+//! the names the rules mention, which grow with the vocabulary of the data the rules were mined
+//! on, not with the number of rules. The rules themselves are kept only when they fit in one
+//! batch. [`RuleSource::batches`] then reads them again, `batch` rules at a time, parsed against
+//! the same symbol table, frozen: every rule gets the ids and the index it has in a rule set
+//! loaded whole, so checking batch by batch gives the same results as checking the whole set,
+//! witnesses included.
+
+use std::fs::{self, File};
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::reader::{open_rules_file, scan_rules};
+use super::{Frozen, Rule, RuleLines, RuleSet, RulesError};
+
+/// Rules that can be visited in order: a rule set in memory or a [`RuleSource`].
+pub trait RuleCatalog {
+    /// How many rules (after filtering).
+    fn rule_count(&self) -> usize;
+    /// The files, comma separated (for headers).
+    fn source_names(&self) -> &str;
+    /// Calls `f` with each rule's index, the rule set it belongs to (for its id and names) and
+    /// the rule, in order.
+    fn each_rule(&self, f: &mut dyn FnMut(usize, &RuleSet, &Rule)) -> Result<(), RulesError>;
+}
+
+impl RuleCatalog for RuleSet {
+    fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    fn source_names(&self) -> &str {
+        &self.source
+    }
+
+    fn each_rule(&self, f: &mut dyn FnMut(usize, &RuleSet, &Rule)) -> Result<(), RulesError> {
+        for (i, r) in self.rules.iter().enumerate() {
+            f(i, self, r);
+        }
+        Ok(())
+    }
+}
+
+/// What a file looked like when it was first read: a later pass over a changed file is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    fs::metadata(path).ok().map(|m| Stamp {
+        len: m.len(),
+        modified: m.modified().ok(),
+    })
+}
+
+/// Rules files read once to check them, then as often as needed in batches.
+#[derive(Debug)]
+pub struct RuleSource {
+    paths: Vec<PathBuf>,
+    min_confidence: f64,
+    batch: usize,
+    /// Sources and symbols; every rule too when they fit in one batch (`kept`).
+    set: Arc<RuleSet>,
+    kept: bool,
+    count: usize,
+    stamps: Vec<Option<Stamp>>,
+}
+
+/// Consecutive rules of a [`RuleSource`]: `rules.rules[i]` is rule `offset + i` of the whole
+/// set. The batch shares the source's symbols.
+#[derive(Debug, Clone)]
+pub struct RuleBatch {
+    pub offset: usize,
+    pub rules: Arc<RuleSet>,
+}
+
+impl RuleSource {
+    /// Reads and checks the files, keeping the rules whose confidence is at least
+    /// `min_confidence`, in batches of `batch` rules (at least 1).
+    pub fn open<P: AsRef<Path>>(
+        paths: &[P],
+        min_confidence: f64,
+        batch: usize,
+    ) -> Result<Self, RulesError> {
+        let batch = batch.max(1);
+        let mut set = RuleSet::default();
+        let mut rules = Vec::new();
+        let mut kept = true;
+        let mut count = 0usize;
+        let mut stamps = Vec::new();
+        for p in paths {
+            let p = p.as_ref();
+            // Taken before reading: a change made while the file is read shows later.
+            stamps.push(stamp(p));
+            let (shown, reader) = open_rules_file(p)?;
+            scan_rules(&mut set, &shown, reader, |r| {
+                if r.confidence < min_confidence {
+                    return;
+                }
+                count += 1;
+                if kept {
+                    if rules.len() < batch {
+                        rules.push(r);
+                    } else {
+                        kept = false;
+                        rules = Vec::new();
+                    }
+                }
+            })?;
+        }
+        set.rules = rules;
+        Ok(Self {
+            paths: paths.iter().map(|p| p.as_ref().to_path_buf()).collect(),
+            min_confidence,
+            batch,
+            set: Arc::new(set),
+            kept,
+            count,
+            stamps,
+        })
+    }
+
+    /// The number of rules.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Rules per batch.
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// True when the rules fit in one batch and are held in memory (read once).
+    pub fn in_memory(&self) -> bool {
+        self.kept
+    }
+
+    /// The number of batches a pass reads.
+    pub fn batch_count(&self) -> usize {
+        self.count.div_ceil(self.batch).max(1)
+    }
+
+    /// The symbol table, sources and file names (no rules unless [`Self::in_memory`]).
+    pub fn header(&self) -> &RuleSet {
+        &self.set
+    }
+
+    /// One pass over the rules, batch by batch, in order.
+    pub fn batches(&self) -> Batches<'_> {
+        Batches {
+            src: self,
+            file: 0,
+            lines: None,
+            offset: 0,
+            done: false,
+        }
+    }
+}
+
+impl RuleCatalog for RuleSource {
+    fn rule_count(&self) -> usize {
+        self.count
+    }
+
+    fn source_names(&self) -> &str {
+        &self.set.source
+    }
+
+    fn each_rule(&self, f: &mut dyn FnMut(usize, &RuleSet, &Rule)) -> Result<(), RulesError> {
+        for b in self.batches() {
+            let b = b?;
+            for (i, r) in b.rules.rules.iter().enumerate() {
+                f(b.offset + i, &b.rules, r);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A pass over a [`RuleSource`]'s rules.
+pub struct Batches<'a> {
+    src: &'a RuleSource,
+    /// The file read next when `lines` is done.
+    file: usize,
+    lines: Option<(String, RuleLines<BufReader<File>, Frozen>)>,
+    offset: usize,
+    done: bool,
+}
+
+impl Batches<'_> {
+    fn changed(
+        &mut self,
+        path: &str,
+        detail: impl Into<String>,
+    ) -> Option<Result<RuleBatch, RulesError>> {
+        self.done = true;
+        Some(Err(RulesError::Changed {
+            path: path.to_string(),
+            detail: detail.into(),
+        }))
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Result<RuleBatch, RulesError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let src = self.src;
+        if src.kept {
+            self.done = true;
+            return Some(Ok(RuleBatch {
+                offset: 0,
+                rules: src.set.clone(),
+            }));
+        }
+        let mut rules = Vec::with_capacity(src.batch.min(src.count - self.offset.min(src.count)));
+        while rules.len() < src.batch {
+            if self.lines.is_none() {
+                let Some(path) = src.paths.get(self.file) else {
+                    break;
+                };
+                let shown = path.display().to_string();
+                if stamp(path) != src.stamps[self.file] {
+                    return self.changed(&shown, "its size or modification time differs");
+                }
+                let reader = match open_rules_file(path) {
+                    Ok((_, r)) => r,
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                };
+                let names = Frozen(src.set.symbols.clone());
+                self.lines = Some((shown, RuleLines::with_symbols(reader, names)));
+            }
+            let Some((shown, lines)) = self.lines.as_mut() else {
+                break;
+            };
+            match lines.next() {
+                Some(Ok(mut rule)) => {
+                    // `open` refused more than u16::MAX files.
+                    rule.file = self.file as u16;
+                    if rule.confidence >= src.min_confidence {
+                        rules.push(rule);
+                    }
+                }
+                Some(Err(e)) => {
+                    let shown = shown.clone();
+                    return self.changed(&shown, e.to_string());
+                }
+                None => {
+                    if let Some(source) = lines.io_error.take() {
+                        self.done = true;
+                        return Some(Err(RulesError::Io {
+                            path: shown.clone(),
+                            source,
+                        }));
+                    }
+                    self.lines = None;
+                    self.file += 1;
+                }
+            }
+        }
+        let found = self.offset + rules.len();
+        if found > src.count || (rules.is_empty() && found < src.count) {
+            let path = src.set.source.clone();
+            return self.changed(
+                &path,
+                format!("it held {} rules, it now holds {found} or more", src.count),
+            );
+        }
+        if rules.is_empty() {
+            self.done = true;
+            return None;
+        }
+        let batch = RuleBatch {
+            offset: self.offset,
+            rules: Arc::new(RuleSet {
+                sources: src.set.sources.clone(),
+                source: src.set.source.clone(),
+                symbols: src.set.symbols.clone(),
+                rules,
+            }),
+        };
+        self.offset = found;
+        Some(Ok(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::load_rules_many;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    const A: &str = "10\t5\t0.5\th(X,c) <= b(X,A)\n# note\n10\t1\t0.1\tg(X,Y) <= b(X,Y)\n\
+                     10\t9\t0.9\th(X,d) <= b(X,e)\n";
+    const B: &str = "10\t8\t0.8\tk(X,f) <= h(X,A), b(A,c)\n10\t2\t0.2\th(X,Y) <= \t\n";
+
+    /// Every batching of the files gives the rules a whole load gives, with the same ids.
+    #[test]
+    fn batches_equal_the_whole_set() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let a = write(dir.path(), "a.rules", A);
+        let b = write(
+            dir.path(),
+            "b.rules",
+            "10\t8\t0.8\tk(X,f) <= h(X,A), b(A,c)\nh(X,Y) <= b(Y,X)\n",
+        );
+        let whole = load_rules_many(&[&a, &b]).unwrap();
+        for batch in 1..=6 {
+            let src = RuleSource::open(&[&a, &b], 0.0, batch).unwrap();
+            assert_eq!(src.len(), 5);
+            assert_eq!(src.in_memory(), batch >= 5, "batch {batch}");
+            let mut seen = Vec::new();
+            src.each_rule(&mut |i, set, r| {
+                seen.push((
+                    i,
+                    set.rule_id(r),
+                    r.head,
+                    r.body.to_vec(),
+                    r.consts.to_vec(),
+                ))
+            })
+            .unwrap();
+            let expected: Vec<_> = whole
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    (
+                        i,
+                        whole.rule_id(r),
+                        r.head,
+                        r.body.to_vec(),
+                        r.consts.to_vec(),
+                    )
+                })
+                .collect();
+            assert_eq!(seen, expected, "batch {batch}");
+            let sizes: Vec<usize> = src
+                .batches()
+                .map(|b| b.unwrap().rules.rules.len())
+                .collect();
+            assert_eq!(sizes.len(), src.batch_count(), "batch {batch}");
+            assert!(sizes.iter().all(|&n| n <= batch));
+        }
+    }
+
+    #[test]
+    fn min_confidence_filters_and_renumbers() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let a = write(dir.path(), "a.rules", A);
+        let src = RuleSource::open(&[&a], 0.4, 1).unwrap();
+        assert_eq!(src.len(), 2);
+        let mut lines = Vec::new();
+        src.each_rule(&mut |i, _, r| lines.push((i, r.line)))
+            .unwrap();
+        assert_eq!(lines, vec![(0, 1), (1, 4)]);
+    }
+
+    #[test]
+    fn bad_lines_are_reported_by_open() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let b = write(dir.path(), "b.rules", B);
+        let err = RuleSource::open(&[&b], 0.0, 1).unwrap_err();
+        assert!(
+            matches!(err, RulesError::BadLines { total: 1, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_changed_between_passes_is_refused() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let a = write(dir.path(), "a.rules", A);
+        let src = RuleSource::open(&[&a], 0.0, 1).unwrap();
+        assert_eq!(src.batches().count(), 3);
+        // A new constant, a new length: both the stamp and the symbol table catch it.
+        fs::write(&a, format!("{A}1\t1\t1.0\th(X,zzz) <= b(X,A)\n")).unwrap();
+        let err = src.batches().find_map(Result::err).expect("refused");
+        assert!(matches!(err, RulesError::Changed { .. }), "{err}");
+        assert!(
+            err.to_string().contains("changed while pff was using it"),
+            "{err}"
+        );
+    }
+}

@@ -101,15 +101,12 @@ pub struct RunArgs {
     /// (default: the manifest's `task_time_budget_secs`, else 600).
     #[arg(long, value_name = "SECS")]
     pub time_budget: Option<f64>,
-    /// Rules held in memory at once; a larger rule set is read again in batches of this many
-    /// for each group of tasks, so memory does not grow with the rule count (default: the
-    /// manifest's `rule_batch`, else 16384).
+    /// Rules held in memory at once. A larger rule set is filed by anchor on disk (in the
+    /// output folder, removed at the end) and each record reads only the rules it can use, at
+    /// most this many at a time, so memory does not grow with the rule count (default: the
+    /// manifest's `rule_batch`, else 1024).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub rule_batch: Option<u64>,
-    /// Tasks a worker checks per pass over rules read in batches (default: the manifest's
-    /// `tasks_per_pass`, else 32).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub tasks_per_pass: Option<u64>,
     /// Also write this report into the output folder (repeatable; adds to the manifest's
     /// `reports:`).
     #[arg(long = "format", value_enum, value_name = "FORMAT")]
@@ -467,7 +464,7 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
     if args.max_workers == Some(0) {
         bail!("--max-workers must be at least 1");
     }
-    let mut plan = Plan::new(
+    let plan = Plan::new(
         Machine::detect(),
         Requests {
             cli_workers: args.max_workers,
@@ -484,11 +481,6 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
         .or(manifest.rule_batch)
         .unwrap_or(DEFAULT_RULE_BATCH);
-    let tasks_per_pass = args
-        .tasks_per_pass
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-        .or(manifest.tasks_per_pass)
-        .unwrap_or(DEFAULT_TASKS_PER_PASS);
     let shard = args
         .shard
         .as_deref()
@@ -515,7 +507,7 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
         println!("{}", plan.describe());
         println!(
             "execution {}: {} tasks, rules {} (held in memory up to {rule_batch} rules, else \
-             read in batches of {rule_batch} for every {tasks_per_pass} tasks), output {}",
+             filed on disk and read per record, {rule_batch} at a time), output {}",
             manifest.execution_id,
             manifest.tasks.len(),
             rule_paths
@@ -528,18 +520,17 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
         return Ok(EXIT_CLEAN);
     }
     plan.preflight().map_err(anyhow::Error::msg)?;
-    let rules = RuleSource::open(&rule_paths, manifest.min_confidence, rule_batch)?;
-    if !rules.in_memory() {
-        plan.read_rules_in_batches(tasks_per_pass);
-        if !args.quiet {
-            eprintln!(
-                "pff: {} rules, read in {} batches of {} for every {} tasks",
-                rules.len(),
-                rules.batch_count(),
-                rule_batch,
-                plan.group
-            );
-        }
+    let opened = std::time::Instant::now();
+    let rules =
+        RuleSource::open_indexed(&rule_paths, manifest.min_confidence, rule_batch, &output)?;
+    if let (Some(store), false) = (rules.store(), args.quiet) {
+        eprintln!(
+            "pff: {} rules filed on disk under {} anchors in {:.1} s; each record reads the \
+             rules it can use, {rule_batch} at a time",
+            rules.len(),
+            store.anchors(),
+            opened.elapsed().as_secs_f64()
+        );
     }
     let opts = validate::Options {
         mapping: Mapping {
@@ -613,9 +604,7 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
 }
 
 /// Rules held in memory at once by `pff run` (about 520 bytes a rule with its index).
-pub const DEFAULT_RULE_BATCH: usize = 16_384;
-/// Tasks checked per pass over rules read in batches.
-pub const DEFAULT_TASKS_PER_PASS: usize = 32;
+pub const DEFAULT_RULE_BATCH: usize = 1024;
 
 fn merge_cmd(args: MergeArgs) -> Result<u8> {
     let mut shards = Vec::new();

@@ -172,9 +172,6 @@ pub struct Plan {
     pub input_queue: usize,
     /// Results checked but not yet written, at most.
     pub result_queue: usize,
-    /// Tasks a worker checks together, sharing one pass over the rules files when the rules
-    /// are read in batches (1 when they are held in memory).
-    pub group: usize,
     /// Bytes of RSS above which no new task is admitted.
     pub memory_budget: u64,
     /// Memory the system must keep available: below it no new task is admitted (whoever
@@ -228,24 +225,16 @@ impl Plan {
             io_concurrency: (workers * 2).clamp(2, 32),
             input_queue: workers * 2,
             result_queue: workers * 2,
-            group: 1,
             memory_budget,
             system_reserve: (machine.memory / 20).max(128 * MIB),
             warnings,
         }
     }
 
-    /// Rules read in batches: workers check `group` tasks per pass over the rules, so the input
-    /// queue holds at least a group.
-    pub fn read_rules_in_batches(&mut self, group: usize) {
-        self.group = group.max(1);
-        self.input_queue = self.input_queue.max(self.group);
-    }
-
     /// The most tasks admitted and not yet written at any time: reads in progress, the input
-    /// queue, the workers' groups, the result queue and the one being written.
+    /// queue, one per worker, the result queue and the one being written.
     pub fn max_in_flight(&self) -> usize {
-        self.io_concurrency + self.input_queue + self.workers * self.group + self.result_queue + 1
+        self.io_concurrency + self.input_queue + self.workers + self.result_queue + 1
     }
 
     /// Refuses to start when the machine cannot give the run its budget's headroom.
@@ -272,8 +261,8 @@ impl Plan {
         let mut s = format!(
             "machine: {} CPUs, {} MB memory{}, {} MB available\n\
              profile: {} (worker cap {}, memory share {:.0}%)\n\
-             plan: {} workers (groups of {} tasks), {} inputs read at once, queues of {} \
-             inputs and {} results, memory budget {} MB, system reserve {} MB",
+             plan: {} workers, {} inputs read at once, queues of {} inputs and {} results, \
+             memory budget {} MB, system reserve {} MB",
             m.cpus,
             m.memory / MIB,
             m.cgroup_limit
@@ -283,7 +272,6 @@ impl Plan {
             self.worker_cap,
             self.profile.memory_share() * 100.0,
             self.workers,
-            self.group,
             self.io_concurrency,
             self.input_queue,
             self.result_queue,

@@ -60,8 +60,6 @@ struct Raw {
     task_time_budget_secs: Option<Spanned<f64>>,
     #[serde(default)]
     rule_batch: Option<Spanned<u64>>,
-    #[serde(default)]
-    tasks_per_pass: Option<Spanned<u64>>,
     tasks: Vec<RawTask>,
 }
 
@@ -135,10 +133,9 @@ pub struct Manifest {
     pub max_rule_work: Option<u64>,
     /// Seconds one task may take; rules not started by then are skipped (reported).
     pub task_time_budget_secs: Option<f64>,
-    /// Rules held in memory at once: larger rule sets are read again in batches of this many.
+    /// Rules held in memory at once: a larger rule set is filed on disk and read in chunks of
+    /// at most this many per record.
     pub rule_batch: Option<usize>,
-    /// Tasks checked together per pass over rules read in batches.
-    pub tasks_per_pass: Option<usize>,
     pub tasks: Vec<Task>,
 }
 
@@ -275,15 +272,10 @@ impl Manifest {
                 "task_time_budget_secs must be a positive number".into(),
             ));
         }
-        for (key, v) in [
-            ("rule_batch", &raw.rule_batch),
-            ("tasks_per_pass", &raw.tasks_per_pass),
-        ] {
-            if let Some(v) = v
-                && v.value == 0
-            {
-                problems.push(at(v, format!("{key} must be at least 1")));
-            }
+        if let Some(v) = &raw.rule_batch
+            && v.value == 0
+        {
+            problems.push(at(v, "rule_batch must be at least 1".into()));
         }
         if let Some(c) = &raw.min_confidence
             && !(0.0..=1.0).contains(&c.value)
@@ -395,9 +387,6 @@ impl Manifest {
             task_time_budget_secs: raw.task_time_budget_secs.map(|t| t.value),
             rule_batch: raw
                 .rule_batch
-                .map(|v| usize::try_from(v.value).unwrap_or(usize::MAX)),
-            tasks_per_pass: raw
-                .tasks_per_pass
                 .map(|v| usize::try_from(v.value).unwrap_or(usize::MAX)),
             tasks,
         })

@@ -12,10 +12,10 @@ use rayon::prelude::*;
 
 use rustc_hash::FxHashMap;
 
-use crate::engine::{CheckOptions, Engine, witness_triples};
+use crate::engine::{CheckOptions, Engine, witness, witness_triples};
 use crate::report::{
-    Finding, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, RuleDrift, RuleEvidence, RuleHealth,
-    SeverityCounts, SeverityCuts, Summary, Triple, combined_score,
+    Finding, LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, RuleDrift, RuleEvidence,
+    RuleHealth, SeverityCounts, SeverityCuts, Summary, Triple, score_of,
 };
 use crate::rules::{EntId, RelId, Rule, RuleCatalog, RuleSet, Symbols};
 use crate::triples::json::{self, Mapping};
@@ -179,10 +179,35 @@ impl RuleStats {
 
     /// Writes an AnyBURL rules file with the recomputed counts, one line per rule in order.
     pub fn write(&self, rules: &dyn RuleCatalog, out: &mut impl Write) -> io::Result<()> {
+        self.write_with_health(rules, out).map(|_| ())
+    }
+
+    /// [`Self::write`] and [`Self::health_rows`] in one pass over `rules` (which may be read
+    /// from disk).
+    pub fn write_with_health(
+        &self,
+        rules: &dyn RuleCatalog,
+        out: &mut impl Write,
+    ) -> io::Result<HealthRows> {
+        self.pass(rules, Some(out))
+    }
+
+    /// The rules that applied, with how far their observed confidence fell below the mined
+    /// one, largest drop first, ties by rule order. One pass over `rules`.
+    pub fn health_rows(&self, rules: &dyn RuleCatalog) -> io::Result<HealthRows> {
+        self.pass(rules, None::<&mut io::Sink>)
+    }
+
+    fn pass(
+        &self,
+        rules: &dyn RuleCatalog,
+        mut out: Option<&mut impl Write>,
+    ) -> io::Result<HealthRows> {
+        let mut rows = Vec::with_capacity(self.counts.len());
         let mut res = Ok(());
         rules
-            .each_rule(&mut |i, _, rule| {
-                if res.is_ok() {
+            .each_rule(&mut |i, set, rule| {
+                if let (Some(out), Ok(())) = (out.as_mut(), &res) {
                     let t = self.get(i);
                     let conf = t.observed();
                     res = writeln!(
@@ -191,17 +216,6 @@ impl RuleStats {
                         t.predicted, t.correct, rule.text
                     );
                 }
-            })
-            .map_err(io::Error::other)?;
-        res
-    }
-
-    /// The rules that applied, with how far their observed confidence fell below the mined
-    /// one, largest drop first, ties by rule order. One pass over `rules`.
-    pub fn health_rows(&self, rules: &dyn RuleCatalog) -> io::Result<HealthRows> {
-        let mut rows = Vec::with_capacity(self.counts.len());
-        rules
-            .each_rule(&mut |i, set, rule| {
                 if let Some(&tally) = u32::try_from(i).ok().and_then(|k| self.counts.get(&k)) {
                     rows.push(HealthRow {
                         drop: rule.confidence - tally.observed(),
@@ -214,6 +228,7 @@ impl RuleStats {
                 }
             })
             .map_err(io::Error::other)?;
+        res?;
         rows.sort_by(|a, b| b.drop.total_cmp(&a.drop).then(a.index.cmp(&b.index)));
         Ok(HealthRows {
             rows,
@@ -309,8 +324,7 @@ impl HealthRows {
     }
 }
 
-/// What ranks a violation inside its finding (every member is kept, 24 bytes, so that the
-/// score sees every weight in the same order however the rules were batched).
+/// What ranks a violation inside its finding.
 #[derive(Debug, Clone, Copy)]
 struct MemberKey {
     /// `confidence / on_record`: a rule broken everywhere on a record says little about any
@@ -331,7 +345,28 @@ fn member_order(a: &MemberKey, b: &MemberKey) -> std::cmp::Ordering {
         .then(a.rule.cmp(&b.rule))
 }
 
-/// A member shown with its evidence (one of the first [`MAX_RULES_PER_FINDING`]).
+/// One rule that applied to the record.
+#[derive(Debug, Clone, Copy)]
+struct RuleRow {
+    rule: u32,
+    line: u32,
+    predicted: u64,
+    correct: u64,
+    confidence: f64,
+}
+
+impl RuleRow {
+    fn key(&self) -> MemberKey {
+        MemberKey {
+            weight: self.confidence / (self.predicted - self.correct) as f64,
+            confidence: self.confidence,
+            line: self.line,
+            rule: self.rule,
+        }
+    }
+}
+
+/// A rule shown with its evidence in a finding.
 #[derive(Debug)]
 struct TopMember {
     key: MemberKey,
@@ -341,30 +376,45 @@ struct TopMember {
     on_record: u64,
 }
 
-/// The violations that predict one missing triple.
-#[derive(Debug, Default)]
+/// The violations that predict one missing triple, in constant space whatever the number of
+/// rules: what ranking needs, and the strongest [`MAX_RULES_PER_FINDING`] rules by index.
+#[derive(Debug)]
 struct Group {
-    members: Vec<MemberKey>,
-    /// The strongest members, in [`member_order`], at most [`MAX_RULES_PER_FINDING`].
-    top: Vec<TopMember>,
+    /// Every member's weight, for the score (exact in any order).
+    sum: LogSum,
+    count: u32,
+    len: u8,
+    /// The strongest members' rule indices, in [`member_order`].
+    top: [u32; MAX_RULES_PER_FINDING],
+    max_confidence: f64,
 }
 
-/// The rules of one batch that evidence points to, shared by the records checked against it.
-#[derive(Debug, Default)]
-pub struct SharedRules(FxHashMap<u32, Arc<Rule>>);
-
-impl SharedRules {
-    fn get(&mut self, local: u32, rule: &Rule) -> Arc<Rule> {
-        self.0
-            .entry(local)
-            .or_insert_with(|| Arc::new(rule.clone()))
-            .clone()
-    }
+/// A group that made the record's findings, with its evidence.
+#[derive(Debug)]
+struct Kept {
+    key: (EntId, RelId, EntId),
+    score: f64,
+    strongest: MemberKey,
+    count: u32,
+    max_confidence: f64,
+    top: Vec<u32>,
+    evidence: Vec<TopMember>,
 }
 
-/// One record's check, built batch by batch of rules ([`Validator::check_into`]) and turned
-/// into its report by [`RecordCheck::finish`]. Checking the whole rule set at once or in
-/// batches gives the same report.
+/// Why the evidence of a record could not be gathered: a rule could not be read back.
+pub type FetchError = crate::rules::RulesError;
+
+/// One record's check against a rule set that may come in chunks:
+///
+/// 1. [`Validator::check_into`] for each chunk of rules, in rule order: per-rule counts, and
+///    violations folded into groups by missing triple (constant space per group);
+/// 2. [`RecordCheck::rank`]: findings ranked, the first `max_violations` kept;
+/// 3. [`RecordCheck::evidence`]: the strongest rules of each finding kept, read back by index,
+///    each with a witness found with the head bound ([`crate::engine::witness`]);
+/// 4. [`RecordCheck::finish`]: the report.
+///
+/// No step depends on how the rules were chunked, so a record checked against the whole set
+/// at once and one checked chunk by chunk get the same report.
 #[derive(Debug, Default)]
 pub struct RecordCheck {
     violated: usize,
@@ -377,9 +427,14 @@ pub struct RecordCheck {
     groups: FxHashMap<(EntId, RelId, EntId), Group>,
     /// Some rule kept fewer violations than it had (`max_violations_per_rule`).
     capped: bool,
-    tallies: Vec<Tally>,
-    /// Time spent checking this record (its time budget covers all batches).
+    /// Every rule that applied, ascending by rule index.
+    rows: Vec<RuleRow>,
+    /// Time spent checking this record (its time budget covers all chunks).
     spent: std::time::Duration,
+    /// After [`Self::rank`]: the findings kept, in report order.
+    kept: Vec<Kept>,
+    finding_counts: SeverityCounts,
+    findings_cut: bool,
 }
 
 impl RecordCheck {
@@ -387,10 +442,140 @@ impl RecordCheck {
         Self::default()
     }
 
-    /// Builds the report: violations grouped by missing triple into findings, ranked by
-    /// noisy-or score, the first `max_violations` kept; and the per-rule tallies.
-    /// `rules` gives the rule ids and relation names (any batch of the rule set, or the set),
-    /// `total` the number of rules in the whole set.
+    fn row_of(&self, rule: u32) -> Option<&RuleRow> {
+        let at = self.rows.binary_search_by_key(&rule, |r| r.rule).ok()?;
+        Some(&self.rows[at])
+    }
+
+    fn key_of(&self, rule: u32) -> Option<MemberKey> {
+        self.row_of(rule).map(RuleRow::key)
+    }
+
+    /// Adds a violation of the rule in the last row to the group of its missing triple.
+    fn add_violation(&mut self, triple: (EntId, RelId, EntId), key: MemberKey) {
+        let group = self.groups.entry(triple).or_insert(Group {
+            sum: LogSum::default(),
+            count: 0,
+            len: 0,
+            top: [0; MAX_RULES_PER_FINDING],
+            max_confidence: 0.0,
+        });
+        group.sum.add(key.weight);
+        group.count += 1;
+        group.max_confidence = group.max_confidence.max(key.confidence);
+        let len = group.len as usize;
+        let rows = &self.rows;
+        let key_at = |rule: u32| {
+            rows.binary_search_by_key(&rule, |r| r.rule)
+                .map(|i| rows[i].key())
+                .ok()
+        };
+        let at = group.top[..len]
+            .partition_point(|&r| key_at(r).is_some_and(|k| member_order(&k, &key).is_lt()));
+        if at < MAX_RULES_PER_FINDING {
+            let end = len.min(MAX_RULES_PER_FINDING - 1);
+            group.top.copy_within(at..end, at + 1);
+            group.top[at] = key.rule;
+            group.len = (len + 1).min(MAX_RULES_PER_FINDING) as u8;
+        }
+    }
+
+    /// Ranks the findings (violations grouped by missing triple, by noisy-or score) and keeps
+    /// the first `max_violations`. Call once, after every chunk went through
+    /// [`Validator::check_into`].
+    pub fn rank(&mut self, g: &Graph<'_>, opts: &Options) {
+        let groups = std::mem::take(&mut self.groups);
+        let mut ranked: Vec<Kept> = Vec::with_capacity(groups.len());
+        for (key, group) in groups {
+            let Some(strongest) = self.key_of(group.top[0]) else {
+                continue;
+            };
+            ranked.push(Kept {
+                key,
+                score: score_of(strongest.weight, group.sum),
+                strongest,
+                count: group.count,
+                max_confidence: group.max_confidence,
+                top: group.top[..group.len as usize].to_vec(),
+                evidence: Vec::new(),
+            });
+        }
+        for r in &ranked {
+            self.finding_counts.add(opts.severity.of(r.score), 1);
+        }
+        ranked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.count.cmp(&a.count))
+                .then(b.max_confidence.total_cmp(&a.max_confidence))
+                .then(a.strongest.line.cmp(&b.strongest.line))
+                .then_with(|| {
+                    let name = |k: (EntId, RelId, EntId)| (g.entity_name(k.0), g.entity_name(k.2));
+                    name(a.key).cmp(&name(b.key))
+                })
+        });
+        self.findings_cut = ranked.len() > opts.max_violations;
+        ranked.truncate(opts.max_violations);
+        self.kept = ranked;
+    }
+
+    /// The rules the findings kept show as evidence, by index, ascending and distinct.
+    pub fn evidence_rules(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .kept
+            .iter()
+            .flat_map(|k| k.top.iter().copied())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Gathers the evidence of the findings kept: `fetch` hands back a rule by index (one of
+    /// [`Self::evidence_rules`]).
+    pub fn evidence(
+        &mut self,
+        g: &Graph<'_>,
+        mut fetch: impl FnMut(u32) -> Result<Arc<Rule>, FetchError>,
+    ) -> Result<(), FetchError> {
+        let mut rules: FxHashMap<u32, Arc<Rule>> = FxHashMap::default();
+        for i in 0..self.kept.len() {
+            let kept = &self.kept[i];
+            let mut evidence = Vec::with_capacity(kept.top.len());
+            for &r in &kept.top {
+                let rule = match rules.get(&r) {
+                    Some(rule) => rule.clone(),
+                    None => {
+                        let rule = fetch(r)?;
+                        rules.insert(r, rule.clone());
+                        rule
+                    }
+                };
+                let (Some(row), Some(binding)) =
+                    (self.row_of(r), witness(&rule, g, kept.key.0, kept.key.2))
+                else {
+                    continue;
+                };
+                evidence.push(TopMember {
+                    key: row.key(),
+                    on_record: row.predicted - row.correct,
+                    rule,
+                    binding,
+                });
+            }
+            self.kept[i].evidence = evidence;
+        }
+        Ok(())
+    }
+
+    /// True when [`Self::rank`] kept findings (which need [`Self::evidence`]).
+    pub fn has_findings(&self) -> bool {
+        !self.kept.is_empty()
+    }
+
+    /// Builds the report and hands back the per-rule tallies. `rules` gives the rule ids and
+    /// relation names (any chunk of the rule set, or the set), `total` the number of rules in
+    /// the whole set.
     #[allow(clippy::too_many_arguments)]
     pub fn finish(
         self,
@@ -402,6 +587,22 @@ impl RecordCheck {
         line: usize,
         name: String,
     ) -> (RecordReport, Vec<Tally>) {
+        let (mut report, findings, tallies) = self.into_parts(total, opts, g, index, line, name);
+        report.findings = findings.iter(g, rules, opts).collect();
+        (report, tallies)
+    }
+
+    /// The report without its findings, the findings (built one at a time by
+    /// [`KeptFindings::iter`], e.g. for [`RecordReport::write_json_with`]) and the tallies.
+    pub fn into_parts(
+        self,
+        total: usize,
+        opts: &Options,
+        g: &Graph<'_>,
+        index: usize,
+        line: usize,
+        name: String,
+    ) -> (RecordReport, KeptFindings, Vec<Tally>) {
         let counts = RuleCounts {
             total,
             violated: self.violated,
@@ -414,50 +615,7 @@ impl RecordCheck {
                 - self.skipped
                 - self.cut_before_match,
         };
-        struct Ranked {
-            score: f64,
-            max: f64,
-            key: (EntId, RelId, EntId),
-            group: Group,
-        }
-        let mut ranked: Vec<Ranked> = self
-            .groups
-            .into_iter()
-            .map(|(key, mut group)| {
-                group.members.sort_by(member_order);
-                Ranked {
-                    score: combined_score(group.members.iter().map(|m| m.weight)),
-                    max: group
-                        .members
-                        .iter()
-                        .map(|m| m.confidence)
-                        .fold(0.0, f64::max),
-                    key,
-                    group,
-                }
-            })
-            .collect();
-        let mut finding_counts = SeverityCounts::default();
-        for r in &ranked {
-            finding_counts.add(opts.severity.of(r.score), 1);
-        }
-        ranked.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then(b.group.members.len().cmp(&a.group.members.len()))
-                .then(b.max.total_cmp(&a.max))
-                .then(a.group.members[0].line.cmp(&b.group.members[0].line))
-                .then_with(|| {
-                    let name = |k: (EntId, RelId, EntId)| (g.entity_name(k.0), g.entity_name(k.2));
-                    name(a.key).cmp(&name(b.key))
-                })
-        });
-        let truncated = ranked.len() > opts.max_violations || (self.capped && opts.findings);
-        ranked.truncate(opts.max_violations);
-        let findings = ranked
-            .into_iter()
-            .map(|r| finding(g, rules, opts, r.score, r.key, &r.group))
-            .collect();
+        let truncated = self.findings_cut || (self.capped && opts.findings);
         let report = RecordReport {
             index,
             line,
@@ -466,24 +624,39 @@ impl RecordCheck {
             triples: g.len(),
             rules: counts,
             violations: self.by_severity,
-            finding_counts,
-            findings,
+            finding_counts: self.finding_counts,
+            findings: Vec::new(),
             truncated: truncated && opts.findings,
         };
-        (report, self.tallies)
+        let tallies = self
+            .rows
+            .iter()
+            .map(|r| (r.rule, r.predicted, r.correct))
+            .collect();
+        (report, KeptFindings(self.kept), tallies)
     }
 }
 
-fn finding(
-    g: &Graph<'_>,
-    rules: &RuleSet,
-    opts: &Options,
-    score: f64,
-    key: (EntId, RelId, EntId),
-    group: &Group,
-) -> Finding {
+/// The findings a record kept, with their evidence, in report order.
+#[derive(Debug)]
+pub struct KeptFindings(Vec<Kept>);
+
+impl KeptFindings {
+    /// The findings, built one at a time. `rules` gives the rule ids and relation names.
+    pub fn iter<'a>(
+        &'a self,
+        g: &'a Graph<'_>,
+        rules: &'a RuleSet,
+        opts: &'a Options,
+    ) -> impl Iterator<Item = Finding> + 'a {
+        self.0.iter().map(move |k| finding(g, rules, opts, k))
+    }
+}
+
+fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Finding {
     let name = |id| g.entity_name(id).to_string();
     let rel = |id| rules.relation(id).to_string();
+    let (key, score, n) = (kept.key, kept.score, kept.count as usize);
     let missing = Triple {
         subject: name(key.0),
         relation: rel(key.1),
@@ -513,17 +686,16 @@ fn finding(
             })
             .collect(),
     };
-    let top = &group.top[0];
-    let n = group.members.len();
+    let strongest = kept.strongest.confidence;
     let message = if n == 1 {
         format!(
             "{} has no `{}` {}; a rule with confidence {:.2} expects it (score {:.3})",
-            missing.subject, missing.relation, missing.object, top.key.confidence, score
+            missing.subject, missing.relation, missing.object, strongest, score
         )
     } else {
         format!(
             "{} has no `{}` {}; {} rules expect it (strongest confidence {:.2}, score {:.3})",
-            missing.subject, missing.relation, missing.object, n, top.key.confidence, score
+            missing.subject, missing.relation, missing.object, n, strongest, score
         )
     };
     Finding {
@@ -532,30 +704,36 @@ fn finding(
         message,
         focus: missing.subject.clone(),
         rule_count: n,
-        rules: group.top.iter().map(evidence).collect(),
+        rules: kept.evidence.iter().map(evidence).collect(),
         missing,
     }
 }
 
-/// A rule set (or one batch of one) ready to check records.
+/// A rule set (or a chunk of one) ready to check records.
 pub struct Validator<'r> {
     engine: Engine<'r>,
     opts: Options,
-    /// Index of the first rule in the whole rule set.
-    offset: usize,
+    /// The index of each rule in the whole rule set (`None`: the rules are the whole set).
+    ids: Option<&'r [u32]>,
 }
 
 impl<'r> Validator<'r> {
     pub fn new(rules: &'r RuleSet, opts: Options) -> Self {
-        Self::for_batch(rules, 0, opts)
-    }
-
-    /// A validator for rules `offset..offset + rules.len()` of a larger rule set.
-    pub fn for_batch(rules: &'r RuleSet, offset: usize, opts: Options) -> Self {
         Self {
             engine: Engine::new(rules),
             opts,
-            offset,
+            ids: None,
+        }
+    }
+
+    /// A validator for some rules of a larger rule set: `rules.rules[i]` is rule `ids[i]` of
+    /// the whole set (ascending). The rules are checked without an index: they are taken to be
+    /// the candidates for the record already.
+    pub fn for_chunk(rules: &'r RuleSet, ids: &'r [u32], opts: Options) -> Self {
+        Self {
+            engine: Engine::unindexed(rules),
+            opts,
+            ids: Some(ids),
         }
     }
 
@@ -575,20 +753,32 @@ impl<'r> Validator<'r> {
         line: usize,
         name: String,
     ) -> (RecordReport, Vec<Tally>) {
-        let mut check = RecordCheck::new();
-        self.check_into(&mut check, g, &mut SharedRules::default());
         let rules = self.rules();
-        check.finish(g, rules, rules.rules.len(), &self.opts, index, line, name)
+        self.check_record(g)
+            .finish(g, rules, rules.rules.len(), &self.opts, index, line, name)
     }
 
-    /// Checks this validator's rules on `g` and adds the outcomes to `check`. `shared` holds
-    /// the rules evidence points to; pass the same one for every record checked against these
-    /// rules.
-    pub fn check_into(&self, check: &mut RecordCheck, g: &Graph<'_>, shared: &mut SharedRules) {
+    /// Checks one graph against the whole rule set: the check ranked and with its evidence,
+    /// ready for [`RecordCheck::finish`] or [`RecordCheck::into_parts`].
+    pub fn check_record(&self, g: &Graph<'_>) -> RecordCheck {
+        let mut check = RecordCheck::new();
+        self.check_into(&mut check, g);
+        check.rank(g, &self.opts);
+        let rules = self.rules();
+        // Rules in memory: reading one back cannot fail.
+        let _ = check.evidence(g, |i| Ok(Arc::new(rules.rules[i as usize].clone())));
+        check
+    }
+
+    /// Checks this validator's rules on `g` and adds the outcomes to `check` (step 1 of
+    /// [`RecordCheck`]). Chunks must come in rule order.
+    pub fn check_into(&self, check: &mut RecordCheck, g: &Graph<'_>) {
         let rules = self.rules();
         let started = std::time::Instant::now();
         let opts = CheckOptions {
             collect_violations: self.opts.findings,
+            // Findings keep no witness from here: the ones shown are found again, head bound.
+            witnesses: false,
             max_violations_per_rule: self.opts.max_violations_per_rule,
             max_steps_per_rule: self.opts.max_rule_work,
             deadline: self
@@ -605,11 +795,20 @@ impl<'r> Validator<'r> {
         check.spent += started.elapsed();
         check.truncated += res.truncated;
         check.skipped += res.skipped;
-        check.tallies.reserve(res.outcomes.len());
-        for o in res.outcomes {
+        check.rows.reserve(res.outcomes.len());
+        for o in &res.outcomes {
             let rule = &rules.rules[o.rule as usize];
-            let global = (self.offset + o.rule as usize) as u32;
-            check.tallies.push((global, o.predicted, o.correct));
+            let global = match self.ids {
+                Some(ids) => ids[o.rule as usize],
+                None => o.rule,
+            };
+            check.rows.push(RuleRow {
+                rule: global,
+                line: rule.line,
+                predicted: o.predicted,
+                correct: o.correct,
+                confidence: rule.confidence,
+            });
             check.capped |= (o.violations.len() as u64) < o.violation_count();
             let n = o.violation_count();
             if o.predicted == 0 {
@@ -631,24 +830,8 @@ impl<'r> Validator<'r> {
                 line: rule.line,
                 rule: global,
             };
-            for v in o.violations {
-                let group = check.groups.entry((v.s, rule.head.rel, v.o)).or_default();
-                group.members.push(key);
-                let at = group
-                    .top
-                    .partition_point(|t| member_order(&t.key, &key).is_lt());
-                if at < MAX_RULES_PER_FINDING {
-                    group.top.insert(
-                        at,
-                        TopMember {
-                            key,
-                            rule: shared.get(o.rule, rule),
-                            binding: v.binding,
-                            on_record: n,
-                        },
-                    );
-                    group.top.truncate(MAX_RULES_PER_FINDING);
-                }
+            for v in &o.violations {
+                check.add_violation((v.s, rule.head.rel, v.o), key);
             }
         }
     }

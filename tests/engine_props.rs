@@ -1,6 +1,8 @@
 //! The engine against a naive matcher on random small graphs and random rules of every shape.
 
-use pff::engine::{CheckOptions, Engine, Scratch, check_rule, naive, witness_triples};
+use pff::engine::{
+    CheckOptions, Engine, Scratch, Violation, check_rule, naive, witness, witness_triples,
+};
 use pff::rules::RuleSet;
 use pff::triples::{GraphBuilder, TripleSink};
 use proptest::prelude::*;
@@ -67,8 +69,15 @@ proptest! {
         got.sort_unstable();
         prop_assert_eq!(&got, &expected_violations, "rule {}", rule);
 
-        // Every witness grounds the body and respects object identity.
-        for v in &out.violations {
+        // Every witness grounds the body and respects object identity; so does the witness
+        // found with the head bound (the one reports show).
+        let bound: Vec<_> = out
+            .violations
+            .iter()
+            .map(|v| witness(r, &g, v.s, v.o).map(|b| Violation { s: v.s, o: v.o, binding: b }))
+            .collect();
+        prop_assert!(bound.iter().all(Option::is_some), "rule {}: no bound witness", rule);
+        for v in out.violations.iter().chain(bound.iter().flatten()) {
             for (s, rel, o) in witness_triples(r, &v.binding) {
                 prop_assert!(g.contains(s, rel, o), "witness of {} not in graph", rule);
             }
@@ -221,17 +230,20 @@ fn rule_file() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(600))]
 
-    /// Checking a record batch by batch of rules (as `pff run` does with a large rule set)
-    /// builds the report and the per-rule tallies that checking the whole set at once builds:
-    /// same findings, same scores to the last bit, same evidence.
+    /// Checking a record against rules filed on disk, its candidates read chunk by chunk (as
+    /// `pff run` does with a large rule set), builds the report and the per-rule tallies that
+    /// checking the whole set in memory builds: same findings, same scores to the last bit,
+    /// same evidence.
     #[test]
-    fn batches_of_rules_report_what_the_whole_set_reports(
+    fn rules_read_from_the_store_report_what_the_whole_set_reports(
         text in rule_file(),
         triples in graph(),
         batch in 1usize..5,
         cap in prop_oneof![Just(usize::MAX), 1usize..4],
     ) {
-        use pff::validate::{Options, RecordCheck, SharedRules, Validator};
+        use pff::rules::store::StoreBuilder;
+        use pff::validate::{Options, RecordCheck, Validator};
+        use std::sync::Arc;
         let Ok(rs) = RuleSet::from_text("p.rules", &text) else { return Ok(()) };
         let mut b = GraphBuilder::new(&rs.symbols);
         for &(s, r, o) in &triples {
@@ -241,12 +253,25 @@ proptest! {
         let opts = Options { max_violations: cap, parallel_rules: false, ..Options::default() };
         let whole = Validator::new(&rs, opts.clone()).check_graph(&g, 0, 1, "rec".into());
 
-        let mut check = RecordCheck::new();
-        for (k, chunk) in rs.rules.chunks(batch).enumerate() {
-            let part = RuleSet { rules: chunk.to_vec(), ..rs.clone() };
-            let v = Validator::for_batch(&part, k * batch, opts.clone());
-            v.check_into(&mut check, &g, &mut SharedRules::default());
+        // The rules filed on disk by anchor; the record reads its candidates in chunks.
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut builder = StoreBuilder::new(dir.path()).unwrap();
+        for r in &rs.rules {
+            builder.push(r).unwrap();
         }
+        let store = builder
+            .finish(rs.symbols.relations.len(), rs.symbols.entities.len())
+            .unwrap();
+        let mut check = RecordCheck::new();
+        for chunk in pff::engine::store_candidates(&store, &g).unwrap().chunks(batch) {
+            let part = RuleSet { rules: store.read(chunk).unwrap(), ..rs.clone() };
+            let ids: Vec<u32> = chunk.iter().map(|s| s.rule).collect();
+            Validator::for_chunk(&part, &ids, opts.clone()).check_into(&mut check, &g);
+        }
+        check.rank(&g, &opts);
+        check
+            .evidence(&g, |i| Ok(Arc::new(store.fetch(i).unwrap())))
+            .unwrap();
         let batched = check.finish(&g, &rs, rs.rules.len(), &opts, 0, 1, "rec".into());
         prop_assert_eq!(&batched.0, &whole.0, "rules:\n{}", text);
         prop_assert_eq!(&batched.1, &whole.1);

@@ -616,7 +616,7 @@ fn outputs(dir: &Path) -> Vec<(String, String)> {
 }
 
 #[test]
-fn rules_read_in_batches_give_the_outputs_of_rules_in_memory() {
+fn rules_filed_on_disk_give_the_outputs_of_rules_in_memory() {
     let dir = TempDir::new().unwrap();
     let mut recs = sample_records();
     // A task of several records, one of them unreadable, and a task that is not JSON at all.
@@ -656,22 +656,8 @@ fn rules_read_in_batches_give_the_outputs_of_rules_in_memory() {
         expected.iter().any(|(f, _)| f == "report.sarif"),
         "{expected:?}"
     );
-    for (name, batch, per_pass, workers) in [
-        ("b1", "1", "1", "1"),
-        ("b3", "3", "4", "2"),
-        ("b7", "7", "32", "2"),
-    ] {
-        let out = run(
-            name,
-            &[
-                "--rule-batch",
-                batch,
-                "--tasks-per-pass",
-                per_pass,
-                "--max-workers",
-                workers,
-            ],
-        );
+    for (name, batch, workers) in [("b1", "1", "1"), ("b3", "3", "2"), ("b7", "7", "2")] {
+        let out = run(name, &["--rule-batch", batch, "--max-workers", workers]);
         assert_eq!(start(&out)["rules_in_memory"], false, "{name}");
         let got = outputs(&out);
         assert_eq!(got.len(), expected.len(), "{name}");
@@ -683,14 +669,14 @@ fn rules_read_in_batches_give_the_outputs_of_rules_in_memory() {
 }
 
 #[test]
-fn rules_read_in_batches_keep_tasks_and_batches_within_bounds() {
-    let (start, stop) = run_300_tasks("rule_batch: 4\ntasks_per_pass: 5\n");
+fn rules_filed_on_disk_keep_tasks_and_rule_chunks_within_bounds() {
+    let (start, stop) = run_300_tasks("rule_batch: 4\n");
     assert_eq!(start["rules_in_memory"], false);
-    assert_eq!(start["group"], 5);
+    assert!(start["rule_anchors"].as_u64().unwrap() > 1, "{start}");
     let max = stop["max_in_flight"].as_u64().unwrap();
-    // 1 worker: 2 reads at once + input queue 5 (a group) + a group of 5 in the worker +
-    // result queue 2 + 1 being written.
-    assert!((1..=15).contains(&max), "max in flight {max}");
-    // One worker holds one batch of 4 rules at a time, never the rule set.
+    // As with rules in memory: 2 reads + input queue 2 + 1 in the worker + result queue 2 +
+    // 1 being written.
+    assert!((1..=8).contains(&max), "max in flight {max}");
+    // One worker holds one chunk of at most 4 rules at a time, never the rule set.
     assert_eq!(stop["max_rule_batches"], 1);
 }

@@ -21,7 +21,7 @@ use rustc_hash::FxHashSet;
 use crate::rules::{Atom, EntId, Rule, RuleSet, Side, Term};
 use crate::triples::Graph;
 
-pub use index::RuleIndex;
+pub use index::{RuleIndex, store_candidates};
 
 const UNBOUND: EntId = EntId::MAX;
 
@@ -39,6 +39,9 @@ pub struct CheckOptions {
     pub deadline: Option<Instant>,
     /// When violations are not collected, count cyclic chains set-at-a-time ([`set`]).
     pub set_at_a_time: bool,
+    /// Keep each violation's witness binding (false: `binding` is empty; reports find their
+    /// witnesses later with [`witness`]).
+    pub witnesses: bool,
 }
 
 impl Default for CheckOptions {
@@ -49,6 +52,7 @@ impl Default for CheckOptions {
             max_steps_per_rule: u64::MAX,
             deadline: None,
             set_at_a_time: true,
+            witnesses: true,
         }
     }
 }
@@ -131,14 +135,31 @@ fn check_or_skip(
 /// A rule set prepared for checking.
 pub struct Engine<'r> {
     rules: &'r RuleSet,
-    index: RuleIndex,
+    /// `None`: every rule is a candidate (the caller chose them for the graph).
+    index: Option<RuleIndex>,
 }
 
 impl<'r> Engine<'r> {
     pub fn new(rules: &'r RuleSet) -> Self {
         Self {
-            index: RuleIndex::new(rules),
+            index: Some(RuleIndex::new(rules)),
             rules,
+        }
+    }
+
+    /// An engine that tries every rule whose body relations and constants the graph holds,
+    /// without building an index (for rules already chosen for the graph).
+    pub fn unindexed(rules: &'r RuleSet) -> Self {
+        Self { index: None, rules }
+    }
+
+    /// The rules that may apply to `graph`, ascending.
+    fn candidates(&self, graph: &Graph<'_>) -> Vec<u32> {
+        match &self.index {
+            Some(ix) => ix.candidates(self.rules, graph),
+            None => (0..self.rules.rules.len() as u32)
+                .filter(|&i| index::may_apply(&self.rules.rules[i as usize], graph))
+                .collect(),
         }
     }
 
@@ -151,7 +172,7 @@ impl<'r> Engine<'r> {
         if !opts.collect_violations && opts.set_at_a_time {
             return self.count(graph, opts);
         }
-        let candidates = self.index.candidates(self.rules, graph);
+        let candidates = self.candidates(graph);
         let all = candidates
             .par_iter()
             .with_min_len(64)
@@ -165,7 +186,7 @@ impl<'r> Engine<'r> {
     /// Counts only (no violations): rules with the same cyclic chain body share one
     /// set-at-a-time evaluation; the others are checked one by one. In parallel.
     fn count(&self, graph: &Graph<'_>, opts: CheckOptions) -> CheckResult {
-        let candidates = self.index.candidates(self.rules, graph);
+        let candidates = self.candidates(graph);
         let mut groups: rustc_hash::FxHashMap<set::Chain, Vec<u32>> = Default::default();
         let mut single: Vec<u32> = Vec::new();
         for &ri in &candidates {
@@ -210,7 +231,7 @@ impl<'r> Engine<'r> {
 
     /// Checks on the calling thread only (for callers that parallelise over records).
     pub fn check_sequential(&self, graph: &Graph<'_>, opts: CheckOptions) -> CheckResult {
-        let candidates = self.index.candidates(self.rules, graph);
+        let candidates = self.candidates(graph);
         let mut scratch = Scratch::default();
         let all = candidates
             .iter()
@@ -267,11 +288,56 @@ pub fn check_rule(
     match rule.zero_side {
         Some(side) => m.zero(side),
         None => {
-            m.plan();
+            m.plan(0);
             m.search(0);
         }
     }
     m.out
+}
+
+/// The witness of a violation known to exist: the binding of `rule`'s variables
+/// ([`Rule::vars`] order) of the first body grounding found with the head bound to `(s, o)`.
+/// `None` when the body does not hold for that head. Deterministic for a graph and rule;
+/// reports use it for their evidence, so the evidence does not depend on how rules were
+/// batched.
+pub fn witness(rule: &Rule, g: &Graph<'_>, s: EntId, o: EntId) -> Option<Box<[EntId]>> {
+    let mut seen = FxHashSet::default();
+    let mut m = Matcher {
+        rule,
+        g,
+        opts: CheckOptions {
+            collect_violations: true,
+            max_violations_per_rule: 1,
+            ..CheckOptions::default()
+        },
+        b: [UNBOUND; 26],
+        seen: &mut seen,
+        out: RuleOutcome::default(),
+        order: [0; crate::rules::parse::MAX_BODY_ATOMS],
+        head_level: 0,
+        steps: 0,
+    };
+    let mut bound = 0u32;
+    for (t, x) in [(rule.head.s, s), (rule.head.o, o)] {
+        match t {
+            Term::Var(v) => {
+                if m.b[v as usize] != UNBOUND && m.b[v as usize] != x {
+                    return None;
+                }
+                m.b[v as usize] = x;
+                bound |= 1 << v;
+            }
+            Term::Const(c) if c != x => return None,
+            Term::Const(_) => {}
+        }
+    }
+    if rule.body.is_empty() {
+        m.emit();
+    } else {
+        m.plan(bound);
+        m.search(0);
+    }
+    m.out.violations.pop().map(|v| v.binding)
 }
 
 struct Matcher<'a, 'g> {
@@ -354,7 +420,11 @@ impl Matcher<'_, '_> {
         } else if self.opts.collect_violations
             && self.out.violations.len() < self.opts.max_violations_per_rule
         {
-            let binding = self.rule.vars.iter().map(|&v| self.b[v as usize]).collect();
+            let binding = if self.opts.witnesses {
+                self.rule.vars.iter().map(|&v| self.b[v as usize]).collect()
+            } else {
+                Box::default()
+            };
             self.out.violations.push(Violation { s, o, binding });
         }
     }
@@ -386,16 +456,16 @@ impl Matcher<'_, '_> {
     }
 
     /// Orders the body greedily by expected fan-out given what is already bound.
-    fn plan(&mut self) {
+    /// `bound`: the variables bound before the search starts (a bit per variable).
+    fn plan(&mut self, mut bound: u32) {
         let body = &self.rule.body;
         let n = body.len();
-        let mut bound: u32 = 0;
         let mut used: u64 = 0;
         let head_vars: u32 = [self.rule.head.s, self.rule.head.o]
             .iter()
             .filter_map(|t| t.var())
             .fold(0, |m, v| m | (1 << v));
-        self.head_level = n;
+        self.head_level = if bound & head_vars == head_vars { 0 } else { n };
         let is_bound = |t: Term, bound: u32| match t {
             Term::Const(_) => true,
             Term::Var(v) => bound & (1 << v) != 0,

@@ -28,11 +28,10 @@ use crate::exit;
 use crate::hardware::{Plan, current_rss, system_available};
 use crate::manifest::{Manifest, Source, Task};
 use crate::report::{OutputFormat, RecordReport, SeverityCounts};
-use crate::rules::RuleSource;
-use crate::triples::Format;
-use crate::validate::{
-    self, Prepared, RecordCheck, RuleStats, SharedRules, Validator, prepare_records,
-};
+use crate::rules::store::RuleStore;
+use crate::rules::{RuleSet, RuleSource, RulesError};
+use crate::triples::{Format, Graph};
+use crate::validate::{self, RecordCheck, RuleStats, Validator, prepare_records};
 
 mod fetch;
 mod outputs;
@@ -82,13 +81,24 @@ fn out_err(path: &Path) -> impl FnOnce(io::Error) -> RunError + '_ {
 /// Writes `bytes` to `path` through a temporary file and a rename: readers (and a crash) see
 /// the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], the contents streamed by `fill` (a file of any size in little memory).
+pub fn write_atomic_with<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<T>,
+) -> io::Result<T> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
+    let value = {
+        let mut w = io::BufWriter::with_capacity(1 << 16, File::create(&tmp)?);
+        let value = fill(&mut w)?;
+        let f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
         f.sync_all()?;
-    }
-    fs::rename(&tmp, path)
+        value
+    };
+    fs::rename(&tmp, path)?;
+    Ok(value)
 }
 
 /// What a run needs besides the validator.
@@ -109,22 +119,6 @@ pub struct RunConfig<'a> {
     pub shard: Option<Shard>,
 }
 
-/// The result file of one task.
-#[derive(Debug, Serialize)]
-struct TaskResult<'a> {
-    task: &'a str,
-    sequence: &'a str,
-    source: String,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    violations: SeverityCounts,
-    findings: SeverityCounts,
-    records: Vec<RecordReport>,
-    /// `[rule index, predicted, correct]` for the rules that applied.
-    rule_counts: Vec<(usize, u64, u64)>,
-}
-
 /// How a run ended.
 pub struct RunOutcome {
     pub summary: RunSummary,
@@ -132,7 +126,8 @@ pub struct RunOutcome {
     pub code: u8,
     /// The most tasks admitted and not yet written at any time.
     pub max_in_flight: usize,
-    /// The most rule batches held at any time (0 when the rules are in memory).
+    /// The most chunks of rules read from the store held at any time (0 when the rules are
+    /// in memory).
     pub max_rule_batches: usize,
 }
 
@@ -281,7 +276,8 @@ pub fn run(
             "shard": cfg.shard,
             "workers": cfg.plan.workers, "memory_budget": cfg.plan.memory_budget,
             "rules": rules.len(), "rules_in_memory": rules.in_memory(),
-            "rule_batch": rules.batch_size(), "group": cfg.plan.group,
+            "rule_batch": rules.batch_size(),
+            "rule_anchors": rules.store().map_or(0, |s| s.anchors()),
         }),
     );
 
@@ -309,8 +305,7 @@ pub fn run(
         cfg.plan.input_queue.max(1),
     );
     let in_rx = Mutex::new(in_rx);
-    let (res_tx, res_rx) =
-        mpsc::sync_channel::<(usize, Task, Vec<u8>, TaskDigestLite)>(cfg.plan.result_queue.max(1));
+    let (res_tx, res_rx) = mpsc::sync_channel::<Output>(cfg.plan.result_queue.max(1));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -318,18 +313,16 @@ pub fn run(
         .map_err(RunError::Runtime)?;
     let mut max_in_flight = 0usize;
     let gauge = BatchGauge::default();
-    let kept = if rules.in_memory() {
-        match rules.batches().next() {
-            Some(Ok(b)) => Some(b.rules),
-            Some(Err(e)) => return Err(RunError::Stopped(e.to_string())),
-            None => None,
+    let checker = match rules.store() {
+        _ if rules.in_memory() => {
+            Checker::Loaded(Box::new(Validator::new(rules.header(), opts.clone())))
         }
-    } else {
-        None
-    };
-    let checker = match &kept {
-        Some(set) => Checker::Loaded(Box::new(Validator::new(set, opts.clone()))),
-        None => Checker::Streamed(opts),
+        Some(store) => Checker::Stored { rules, store, opts },
+        None => {
+            return Err(RunError::Stopped(
+                "the rules do not fit in a batch and were not filed on disk".into(),
+            ));
+        }
     };
 
     std::thread::scope(|scope| -> Result<(), RunError> {
@@ -387,45 +380,49 @@ pub fn run(
             })
         };
 
-        // CPU side: plain threads, one group of tasks at a time each (a group of one when the
-        // rules are in memory; with rules read in batches, up to `plan.group` tasks share
-        // each pass over the rules files).
+        // CPU side: plain threads, one task at a time each.
         let workers: Vec<_> = (0..cfg.plan.workers)
             .map(|_| {
                 let res_tx = res_tx.clone();
                 let (in_rx, checker, gauge) = (&in_rx, &checker, &gauge);
+                let tasks_dir = &tasks_dir;
                 let (stop, in_flight, fatal) = (&stop, &in_flight, &fatal);
-                let group_size = if rules.in_memory() {
-                    1
-                } else {
-                    cfg.plan.group.max(1)
-                };
                 scope.spawn(move || {
                     loop {
-                        let group = take_group(in_rx, group_size);
-                        if group.is_empty() {
+                        let next = in_rx
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .blocking_recv();
+                        let Some((i, task, bytes)) = next else { break };
+                        let tmp = task_file(tasks_dir, i, &task)
+                            .with_extension(format!("tmp{}", std::process::id()));
+                        let header = rules.header();
+                        let out = match check_task(
+                            checker,
+                            header,
+                            rules.len(),
+                            &task,
+                            bytes,
+                            gauge,
+                            &tmp,
+                        ) {
+                            Ok(lite) => Ok((tmp, lite)),
+                            Err(TaskError::Write(e)) => Err(e),
+                            Err(TaskError::Rules(e)) => {
+                                // The rules could not be read back: no task can be checked.
+                                fatal
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .get_or_insert(("rules", format!("{e}")));
+                                stop.store(true, Ordering::SeqCst);
+                                // Dropped, not written: the task stays pending for --resume.
+                                let _ = fs::remove_file(&tmp);
+                                in_flight.fetch_sub(1, Ordering::SeqCst);
+                                continue;
+                            }
+                        };
+                        if res_tx.send((i, task, out)).is_err() {
                             break;
-                        }
-                        let n = group.len();
-                        match check_group(checker, rules, group, stop, gauge) {
-                            Ok(results) => {
-                                for r in results {
-                                    if res_tx.send(r).is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                if let GroupError::Rules(e) = e {
-                                    fatal
-                                        .lock()
-                                        .unwrap_or_else(|p| p.into_inner())
-                                        .get_or_insert(("rules", format!("{e}")));
-                                    stop.store(true, Ordering::SeqCst);
-                                }
-                                // Dropped, not written: the tasks stay pending for --resume.
-                                in_flight.fetch_sub(n, Ordering::SeqCst);
-                            }
                         }
                     }
                 })
@@ -435,18 +432,26 @@ pub fn run(
 
         // Writer: results as soon as they exist.
         let mut write_error = None;
-        for (i, task, json, lite) in res_rx.iter() {
+        for (i, task, written) in res_rx.iter() {
             max_in_flight = max_in_flight.max(in_flight.load(Ordering::SeqCst));
             let path = task_file(&tasks_dir, i, &task);
-            if let Err(e) = write_atomic(&path, &json) {
-                write_error = Some(RunError::Output {
-                    path: path.display().to_string(),
-                    source: e,
-                });
-                stop.store(true, Ordering::SeqCst);
-                in_flight.fetch_sub(1, Ordering::SeqCst);
-                continue;
-            }
+            // The worker wrote and synced the file; the rename makes it the task's result.
+            let placed = written.and_then(|(tmp, lite)| {
+                fs::rename(&tmp, &path)?;
+                Ok(lite)
+            });
+            let lite = match placed {
+                Ok(lite) => lite,
+                Err(e) => {
+                    write_error = Some(RunError::Output {
+                        path: path.display().to_string(),
+                        source: e,
+                    });
+                    stop.store(true, Ordering::SeqCst);
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    continue;
+                }
+            };
             in_flight.fetch_sub(1, Ordering::SeqCst);
             events.log(
                 if lite.failed { "task_failed" } else { "task_done" },
@@ -524,28 +529,22 @@ struct TaskDigestLite {
     findings: SeverityCounts,
 }
 
-/// A task as the workers receive it: its manifest position, the task, its bytes or why they
-/// could not be read.
-type Input = (usize, Task, Result<Vec<u8>, String>);
-/// A checked task: its manifest position, the task, its result file's bytes.
-type Output = (usize, Task, Vec<u8>, TaskDigestLite);
+/// A checked task: its manifest position, the task, and its result file under a temporary
+/// name (the writer renames it into place) or why it could not be written.
+type Output = (usize, Task, io::Result<(PathBuf, TaskDigestLite)>);
 
 /// How workers see the rules: one validator over rules held in memory, shared by every worker,
-/// or a pass over the rules files in batches for each group of tasks.
+/// or the rules filed on disk, read for each record (see [`crate::rules::store`]).
 enum Checker<'a> {
     Loaded(Box<Validator<'a>>),
-    Streamed(&'a validate::Options),
+    Stored {
+        rules: &'a RuleSource,
+        store: &'a RuleStore,
+        opts: &'a validate::Options,
+    },
 }
 
-/// Why a group of tasks was not finished.
-enum GroupError {
-    /// A stop was asked (signal, fatal error): the tasks stay pending for `--resume`.
-    Stopped,
-    /// The rules could not be read again.
-    Rules(crate::rules::RulesError),
-}
-
-/// Rule batches alive at once, and the most at any time.
+/// Rule chunks held at once, and the most at any time.
 #[derive(Default)]
 struct BatchGauge {
     live: AtomicUsize,
@@ -574,176 +573,150 @@ fn task_input(task: &Task) -> (String, Format) {
     (task.source.to_string(), format)
 }
 
-/// Checks a group of tasks against every rule: the records are read once, then each batch of
-/// rules is checked on every record of the group, so a pass over the rules files serves the
-/// whole group. Results come out in the group's order.
-fn check_group(
-    checker: &Checker<'_>,
+/// Checks one record against rules filed on disk: the record's candidate rules are read in
+/// chunks of at most a batch, checked in rule order, then the evidence of the findings kept is
+/// read back by rule index.
+fn check_stored(
     rules: &RuleSource,
-    group: Vec<Input>,
-    stop: &AtomicBool,
+    store: &RuleStore,
+    opts: &validate::Options,
+    g: &Graph<'_>,
     gauge: &BatchGauge,
-) -> Result<Vec<Output>, GroupError> {
+) -> Result<RecordCheck, RulesError> {
     let header = rules.header();
+    let io = |source| rules.store_error(source);
+    let slots = crate::engine::store_candidates(store, g).map_err(io)?;
+    let mut check = RecordCheck::new();
+    for chunk in slots.chunks(rules.batch_size()) {
+        let set = RuleSet {
+            sources: header.sources.clone(),
+            source: header.source.clone(),
+            symbols: header.symbols.clone(),
+            rules: store.read(chunk).map_err(io)?,
+        };
+        let ids: Vec<u32> = chunk.iter().map(|s| s.rule).collect();
+        gauge.enter();
+        Validator::for_chunk(&set, &ids, opts.clone()).check_into(&mut check, g);
+        gauge.leave();
+    }
+    check.rank(g, opts);
+    check.evidence(g, |i| rules.fetch(i).map(Arc::new))?;
+    Ok(check)
+}
+
+/// Why a task's result could not be produced: the rules could not be read back (no task can
+/// go on), or the result file could not be written.
+enum TaskError {
+    Rules(RulesError),
+    Write(io::Error),
+}
+
+impl From<io::Error> for TaskError {
+    fn from(e: io::Error) -> Self {
+        TaskError::Write(e)
+    }
+}
+
+impl From<RulesError> for TaskError {
+    fn from(e: RulesError) -> Self {
+        TaskError::Rules(e)
+    }
+}
+
+/// Checks one task and writes its result file under the temporary name `tmp`: records are
+/// written as they are checked, each record's findings one at a time, so a task with
+/// thousands of findings is never held whole. The file is one JSON object: `task`,
+/// `sequence`, `source`, `records` (the record reports), `status` (`ok` or `failed`), `error`
+/// (the first reason, when failed), `violations` and `findings` (counts by severity) and
+/// `rule_counts` (`[rule index, predicted, correct]` for the rules that applied).
+fn check_task(
+    checker: &Checker<'_>,
+    header: &RuleSet,
+    total: usize,
+    task: &Task,
+    bytes: Result<Vec<u8>, String>,
+    gauge: &BatchGauge,
+    tmp: &Path,
+) -> Result<TaskDigestLite, TaskError> {
+    fn json(w: &mut impl Write, v: &impl Serialize) -> io::Result<()> {
+        serde_json::to_writer(w, v).map_err(io::Error::other)
+    }
+    let (label, format) = task_input(task);
     let opts = match checker {
         Checker::Loaded(v) => v.options(),
-        Checker::Streamed(o) => o,
+        Checker::Stored { opts, .. } => opts,
     };
-    struct Pending<'s> {
-        i: usize,
-        task: Task,
-        label: String,
-        records: Result<Vec<(Prepared<'s>, RecordCheck)>, String>,
-    }
-    let mut pending: Vec<Pending<'_>> = group
-        .into_iter()
-        .map(|(i, task, bytes)| {
-            let (label, format) = task_input(&task);
-            let records = bytes.and_then(|b| {
-                prepare_records(&header.symbols, &opts.mapping, &label, format, &b)
-                    .map(|v| v.into_iter().map(|p| (p, RecordCheck::new())).collect())
-                    .map_err(|e| e.to_string())
-            });
-            Pending {
-                i,
-                task,
-                label,
-                records,
-            }
-        })
-        .collect();
-    let mut pass = |v: &Validator<'_>| {
-        let mut shared = SharedRules::default();
-        for p in &mut pending {
-            for (rec, check) in p.records.iter_mut().flatten() {
-                if let Ok((g, _)) = &rec.graph {
-                    v.check_into(check, g, &mut shared);
+    let mut w = io::BufWriter::with_capacity(1 << 16, File::create(tmp)?);
+    w.write_all(b"{\"task\":")?;
+    json(&mut w, &task.id)?;
+    w.write_all(b",\"sequence\":")?;
+    json(&mut w, &task.sequence)?;
+    w.write_all(b",\"source\":")?;
+    json(&mut w, &label)?;
+    w.write_all(b",\"records\":[")?;
+    let mut error: Option<String> = None;
+    let mut violations = SeverityCounts::default();
+    let mut findings = SeverityCounts::default();
+    let mut stats = RuleStats::new(total);
+    let prepared = bytes.and_then(|b| {
+        prepare_records(&header.symbols, &opts.mapping, &label, format, &b)
+            .map_err(|e| e.to_string())
+    });
+    match prepared {
+        Err(e) => error = Some(e),
+        Ok(records) => {
+            for (n, rec) in records.into_iter().enumerate() {
+                if n > 0 {
+                    w.write_all(b",")?;
+                }
+                match rec.graph {
+                    Err(e) => {
+                        // A record that failed inside a multi-record file fails the task.
+                        json(
+                            &mut w,
+                            &RecordReport::failed(rec.index, rec.line, e.clone()),
+                        )?;
+                        error.get_or_insert(e);
+                    }
+                    Ok((g, name)) => {
+                        let check = match checker {
+                            Checker::Loaded(v) => v.check_record(&g),
+                            Checker::Stored { rules, store, opts } => {
+                                check_stored(rules, store, opts, &g, gauge)?
+                            }
+                        };
+                        let (report, kept, tallies) =
+                            check.into_parts(total, opts, &g, rec.index, rec.line, name);
+                        violations.merge(&report.violations);
+                        findings.merge(&report.finding_counts);
+                        stats.add(&tallies);
+                        report.write_json_with(&mut w, kept.iter(&g, header, opts))?;
+                    }
                 }
             }
         }
-    };
-    match checker {
-        Checker::Loaded(v) => pass(v),
-        Checker::Streamed(opts) => {
-            for batch in rules.batches() {
-                if stop.load(Ordering::SeqCst) {
-                    return Err(GroupError::Stopped);
-                }
-                let batch = batch.map_err(GroupError::Rules)?;
-                gauge.enter();
-                pass(&Validator::for_batch(
-                    &batch.rules,
-                    batch.offset,
-                    (*opts).clone(),
-                ));
-                drop(batch);
-                gauge.leave();
-            }
-        }
     }
-    Ok(pending
-        .into_iter()
-        .map(|p| {
-            let checked = p.records.map(|records| {
-                let mut stats = RuleStats::new(rules.len());
-                let reports = records
-                    .into_iter()
-                    .map(|(rec, check)| match rec.graph {
-                        Ok((g, name)) => {
-                            let (report, tallies) = check.finish(
-                                &g,
-                                header,
-                                rules.len(),
-                                opts,
-                                rec.index,
-                                rec.line,
-                                name,
-                            );
-                            stats.add(&tallies);
-                            report
-                        }
-                        Err(e) => RecordReport::failed(rec.index, rec.line, e),
-                    })
-                    .collect();
-                (reports, stats)
-            });
-            let (json, lite) = task_result(&p.task, p.label, checked);
-            (p.i, p.task, json, lite)
-        })
-        .collect())
-}
-
-/// A task's result file and what the writer logs of it.
-fn task_result(
-    task: &Task,
-    label: String,
-    checked: Result<(Vec<RecordReport>, RuleStats), String>,
-) -> (Vec<u8>, TaskDigestLite) {
-    let mut result = TaskResult {
-        task: &task.id,
-        sequence: &task.sequence,
-        source: label,
-        status: "ok",
-        error: None,
-        violations: SeverityCounts::default(),
-        findings: SeverityCounts::default(),
-        records: Vec::new(),
-        rule_counts: Vec::new(),
-    };
-    match checked {
-        Ok((records, stats)) => {
-            for r in &records {
-                result.violations.merge(&r.violations);
-                result.findings.merge(&r.finding_counts);
-            }
-            // A record that failed inside a multi-record file fails the task, with its reason.
-            if let Some(e) = records.iter().find_map(|r| r.error.clone()) {
-                result.status = "failed";
-                result.error = Some(e);
-            }
-            result.rule_counts = stats.rule_counts();
-            result.records = records;
-        }
-        Err(e) => {
-            result.status = "failed";
-            result.error = Some(e);
-        }
+    w.write_all(b"],\"status\":")?;
+    json(&mut w, &if error.is_some() { "failed" } else { "ok" })?;
+    if let Some(e) = &error {
+        w.write_all(b",\"error\":")?;
+        json(&mut w, e)?;
     }
-    let lite = TaskDigestLite {
-        failed: result.status == "failed",
-        error: result.error.clone(),
-        findings: result.findings,
-    };
-    let mut json = serde_json::to_vec(&result).unwrap_or_default();
-    json.push(b'\n');
-    (json, lite)
-}
-
-/// The next group of tasks: waits for the first, then takes up to `size` in all. It waits a
-/// little for more (a pass over the rules is worth sharing) but never long: admission may be
-/// paused by the memory guard, and a partial group must go on rather than wait for it.
-fn take_group(rx: &Mutex<tokio::sync::mpsc::Receiver<Input>>, size: usize) -> Vec<Input> {
-    let mut rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-    let mut group = Vec::with_capacity(size);
-    let Some(first) = rx.blocking_recv() else {
-        return group;
-    };
-    group.push(first);
-    let mut idle = 0;
-    while group.len() < size {
-        match rx.try_recv() {
-            Ok(x) => {
-                group.push(x);
-                idle = 0;
-            }
-            Err(tokio::sync::mpsc::error::TryRecvError::Empty) if idle < 50 => {
-                idle += 1;
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Err(_) => break,
-        }
-    }
-    group
+    w.write_all(b",\"violations\":")?;
+    json(&mut w, &violations)?;
+    w.write_all(b",\"findings\":")?;
+    json(&mut w, &findings)?;
+    w.write_all(b",\"rule_counts\":")?;
+    json(&mut w, &stats.rule_counts())?;
+    w.write_all(b"}\n")?;
+    w.into_inner()
+        .map_err(io::IntoInnerError::into_error)?
+        .sync_all()?;
+    Ok(TaskDigestLite {
+        failed: error.is_some(),
+        error,
+        findings,
+    })
 }
 
 async fn read_source(source: &Source, http: &Fetcher) -> Result<Vec<u8>, String> {

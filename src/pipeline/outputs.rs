@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use super::{RunError, out_err, task_file, write_atomic};
+use super::{RunError, out_err, task_file, write_atomic, write_atomic_with};
 use crate::manifest::Manifest;
 use crate::report::{
     Exporter, FailOn, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts,
@@ -129,9 +129,15 @@ pub fn finalize(
     }
     let failed = rows.iter().filter(|r| r.error.is_some()).count();
     let complete = rows.len() == selected.len();
-    // One pass over the rules (they may be read from disk again, in batches).
+    // One pass over the rules (they may be read from disk again, in batches): the rules with
+    // predicted/correct/confidence recomputed on this execution's records, streamed to
+    // rule-stats.txt, and the rules that applied.
     let health_rows = if complete {
-        Some(stats.health_rows(rules).map_err(out_err(out))?)
+        let rows = write_atomic_with(&out.join("rule-stats.txt"), |w| {
+            stats.write_with_health(rules, w)
+        })
+        .map_err(out_err(out))?;
+        Some(rows)
     } else {
         None
     };
@@ -153,13 +159,7 @@ pub fn finalize(
     s.push(b'\n');
     write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
     if let (Some(health), Some(rows)) = (health, health_rows) {
-        // The rules with predicted/correct/confidence recomputed on this execution's records.
-        let mut buf = Vec::new();
-        stats.write(rules, &mut buf).map_err(out_err(out))?;
-        write_atomic(&out.join("rule-stats.txt"), &buf).map_err(out_err(out))?;
-        let mut buf = Vec::new();
-        rows.write(&mut buf).map_err(out_err(out))?;
-        write_atomic(&out.join("rule-health.tsv"), &buf).map_err(out_err(out))?;
+        write_atomic_with(&out.join("rule-health.tsv"), |w| rows.write(w)).map_err(out_err(out))?;
         if let Some(reports) = reports {
             let rules_violated = stats.broken();
             reports

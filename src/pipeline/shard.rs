@@ -75,13 +75,23 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// A digest of the rule files' contents, so shards of different rules are never merged.
+/// A digest of the rule files' contents, so shards of different rules are never merged. The
+/// files are streamed (a rules file may be larger than memory allows).
 pub fn rules_digest(paths: &[PathBuf]) -> io::Result<String> {
+    use std::io::Read;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut buf = vec![0u8; 1 << 16];
     for p in paths {
-        for &b in &fs::read(p)? {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        let mut f = fs::File::open(p)?;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
         }
         h ^= 0xff;
     }

@@ -184,12 +184,44 @@ impl Finding {
 /// Rules listed per finding (all are counted in `rule_count` and the score).
 pub const MAX_RULES_PER_FINDING: usize = 10;
 
-/// Noisy-or of probabilities, each capped at 0.999: `1 - prod(1 - p)`.
+/// Fixed-point steps per unit of log-probability in [`LogSum`].
+const LOG_SCALE: f64 = (1u64 << 32) as f64;
+
+/// A sum of `ln(1 - p)` in fixed point (2^-32 steps), each `p` capped at 0.999. Integer sums
+/// are exact, so a noisy-or built from it does not depend on the order its terms arrive in:
+/// rules checked in batches, in parallel or all at once give the same score, to the last bit.
+/// Every term is at most 0, so saturating at `i64::MIN` (a product far below 1e-300) is
+/// order-independent too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogSum(i64);
+
+impl LogSum {
+    fn term(p: f64) -> i64 {
+        ((1.0 - p.clamp(0.0, 0.999)).ln() * LOG_SCALE).round() as i64
+    }
+
+    pub fn add(&mut self, p: f64) {
+        self.0 = self.0.saturating_add(Self::term(p));
+    }
+
+    /// `1 - prod(1 - p)` over the terms added.
+    pub fn noisy_or(self) -> f64 {
+        1.0 - (self.0 as f64 / LOG_SCALE).exp()
+    }
+
+    /// The noisy-or of the terms added but one, `p` (which must be one of them).
+    pub fn noisy_or_without(self, p: f64) -> f64 {
+        LogSum(self.0.saturating_sub(Self::term(p))).noisy_or()
+    }
+}
+
+/// Noisy-or of probabilities, each capped at 0.999: `1 - prod(1 - p)` (via [`LogSum`]).
 pub fn noisy_or(ps: impl IntoIterator<Item = f64>) -> f64 {
-    1.0 - ps
-        .into_iter()
-        .map(|p| 1.0 - p.clamp(0.0, 0.999))
-        .product::<f64>()
+    let mut sum = LogSum::default();
+    for p in ps {
+        sum.add(p);
+    }
+    sum.noisy_or()
 }
 
 /// A finding's score from its rules' weights: the strongest weight, raised halfway toward
@@ -197,17 +229,20 @@ pub fn noisy_or(ps: impl IntoIterator<Item = f64>) -> f64 {
 /// (AnyBURL emits many variants of one regularity), so full noisy-or would let fifty weak
 /// variants outvote one strong rule; the strongest rule leads, agreement breaks ties.
 pub fn combined_score(weights: impl IntoIterator<Item = f64>) -> f64 {
-    let mut ws: Vec<f64> = weights.into_iter().collect();
-    let Some(top) = ws
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, _)| i)
-    else {
-        return 0.0;
-    };
-    let strongest = ws.swap_remove(top).clamp(0.0, 1.0);
-    strongest + (1.0 - strongest) * 0.5 * noisy_or(ws)
+    let mut sum = LogSum::default();
+    let mut strongest = None::<f64>;
+    for w in weights {
+        sum.add(w);
+        strongest = Some(strongest.map_or(w, |s| s.max(w)));
+    }
+    strongest.map_or(0.0, |s| score_of(s, sum))
+}
+
+/// [`combined_score`] from the strongest weight and the [`LogSum`] of every weight (the
+/// strongest included): what a finding built batch by batch keeps.
+pub fn score_of(strongest: f64, all: LogSum) -> f64 {
+    let s = strongest.clamp(0.0, 1.0);
+    s + (1.0 - s) * 0.5 * all.noisy_or_without(strongest)
 }
 
 /// Rule counts on one record.
@@ -263,6 +298,54 @@ impl RecordReport {
             findings: Vec::new(),
             truncated: false,
         }
+    }
+
+    /// Writes this report as JSON, the same bytes `serde_json` writes for it, except that the
+    /// findings come from `findings`, one at a time (this report's own are ignored): a record
+    /// with thousands of findings never holds them all.
+    pub fn write_json_with(
+        &self,
+        w: &mut impl Write,
+        findings: impl Iterator<Item = Finding>,
+    ) -> io::Result<()> {
+        struct Lazy<I>(std::cell::RefCell<Option<I>>);
+        impl<I: Iterator<Item = Finding>> Serialize for Lazy<I> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let items = self.0.borrow_mut().take();
+                s.collect_seq(items.into_iter().flatten())
+            }
+        }
+        fn none(e: &&Option<String>) -> bool {
+            e.is_none()
+        }
+        /// [`RecordReport`]'s fields, in its order, under its names.
+        #[derive(Serialize)]
+        struct View<'a, F> {
+            index: usize,
+            line: usize,
+            name: &'a Option<String>,
+            #[serde(skip_serializing_if = "none")]
+            error: &'a Option<String>,
+            triples: usize,
+            rules: RuleCounts,
+            violations: SeverityCounts,
+            finding_counts: SeverityCounts,
+            findings: F,
+            truncated: bool,
+        }
+        let view = View {
+            index: self.index,
+            line: self.line,
+            name: &self.name,
+            error: &self.error,
+            triples: self.triples,
+            rules: self.rules,
+            violations: self.violations,
+            finding_counts: self.finding_counts,
+            findings: Lazy(std::cell::RefCell::new(Some(findings))),
+            truncated: self.truncated,
+        };
+        serde_json::to_writer(w, &view).map_err(io::Error::other)
     }
 }
 
@@ -408,7 +491,13 @@ mod tests {
         // Agreement raises the score, but fifty weak variants do not beat one strong rule.
         assert!(combined_score([0.8, 0.5]) > 0.8);
         assert!(combined_score([0.4; 50]) < combined_score([0.95]));
-        assert!((noisy_or([0.5, 0.5]) - 0.75).abs() < 1e-12);
+        assert!((noisy_or([0.5, 0.5]) - 0.75).abs() < 1e-9);
+        // Exact whatever the order.
+        let ws = [0.31, 0.0007, 0.9, 0.125, 0.5, 0.999, 0.02];
+        let mut rev = ws;
+        rev.reverse();
+        assert_eq!(combined_score(ws), combined_score(rev));
+        assert_eq!(combined_score([1.0]), 1.0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod parse;
 mod reader;
 mod source;
 pub mod stats;
+pub mod store;
 
 pub use reader::{LineError, RuleLines, RulesError, load_rules, load_rules_many, parse_rule_line};
 pub use source::{Batches, RuleBatch, RuleCatalog, RuleSource};

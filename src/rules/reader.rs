@@ -40,6 +40,12 @@ pub enum RulesError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot write to the output folder {dir} (rules are filed there while they are used)")]
+    Store {
+        dir: String,
+        #[source]
+        source: io::Error,
+    },
     #[error(
         "rules file {path} changed while pff was using it ({detail}); results would mix two \
          rule sets: run again (with --resume to keep the finished tasks only if the rules are \

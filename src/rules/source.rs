@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::reader::{open_rules_file, scan_rules};
+use super::store::{RuleStore, StoreBuilder};
 use super::{Frozen, Rule, RuleLines, RuleSet, RulesError};
 
 /// Rules that can be visited in order: a rule set in memory or a [`RuleSource`].
@@ -71,6 +72,9 @@ pub struct RuleSource {
     kept: bool,
     count: usize,
     stamps: Vec<Option<Stamp>>,
+    /// The rules filed by anchor on disk (when they do not fit in a batch and an index was
+    /// asked for).
+    store: Option<RuleStore>,
 }
 
 /// Consecutive rules of a [`RuleSource`]: `rules.rules[i]` is rule `offset + i` of the whole
@@ -83,11 +87,33 @@ pub struct RuleBatch {
 
 impl RuleSource {
     /// Reads and checks the files, keeping the rules whose confidence is at least
-    /// `min_confidence`, in batches of `batch` rules (at least 1).
+    /// `min_confidence`, in batches of `batch` rules (at least 1). More rules than a batch are
+    /// not kept: they can be listed again ([`RuleCatalog::each_rule`]) but not checked.
     pub fn open<P: AsRef<Path>>(
         paths: &[P],
         min_confidence: f64,
         batch: usize,
+    ) -> Result<Self, RulesError> {
+        Self::open_in(paths, min_confidence, batch, None)
+    }
+
+    /// Like [`Self::open`], and when the rules do not fit in a batch, files them by anchor in a
+    /// [`RuleStore`] in a new folder inside `store_in` (removed with the source), for
+    /// [`Self::store`].
+    pub fn open_indexed<P: AsRef<Path>>(
+        paths: &[P],
+        min_confidence: f64,
+        batch: usize,
+        store_in: &Path,
+    ) -> Result<Self, RulesError> {
+        Self::open_in(paths, min_confidence, batch, Some(store_in))
+    }
+
+    fn open_in<P: AsRef<Path>>(
+        paths: &[P],
+        min_confidence: f64,
+        batch: usize,
+        store_in: Option<&Path>,
     ) -> Result<Self, RulesError> {
         let batch = batch.max(1);
         let mut set = RuleSet::default();
@@ -95,28 +121,59 @@ impl RuleSource {
         let mut kept = true;
         let mut count = 0usize;
         let mut stamps = Vec::new();
+        let mut builder: Option<StoreBuilder> = None;
+        let mut store_err: Option<std::io::Error> = None;
         for p in paths {
             let p = p.as_ref();
             // Taken before reading: a change made while the file is read shows later.
             stamps.push(stamp(p));
             let (shown, reader) = open_rules_file(p)?;
             scan_rules(&mut set, &shown, reader, |r| {
-                if r.confidence < min_confidence {
+                if r.confidence < min_confidence || store_err.is_some() {
                     return;
                 }
                 count += 1;
                 if kept {
                     if rules.len() < batch {
                         rules.push(r);
-                    } else {
-                        kept = false;
-                        rules = Vec::new();
+                        return;
                     }
+                    kept = false;
+                    if let Some(dir) = store_in {
+                        let started = StoreBuilder::new(dir).and_then(|mut b| {
+                            for r in &rules {
+                                b.push(r)?;
+                            }
+                            Ok(b)
+                        });
+                        match started {
+                            Ok(b) => builder = Some(b),
+                            Err(e) => store_err = Some(e),
+                        }
+                    }
+                    rules = Vec::new();
+                }
+                if let Some(b) = &mut builder
+                    && let Err(e) = b.push(&r)
+                {
+                    store_err = Some(e);
                 }
             })?;
         }
+        let store_error = |source| RulesError::Store {
+            dir: store_in.map_or(String::new(), |d| d.display().to_string()),
+            source,
+        };
+        if let Some(e) = store_err {
+            return Err(store_error(e));
+        }
+        let store = builder
+            .map(|b| b.finish(set.symbols.relations.len(), set.symbols.entities.len()))
+            .transpose()
+            .map_err(store_error)?;
         set.rules = rules;
         Ok(Self {
+            store,
             paths: paths.iter().map(|p| p.as_ref().to_path_buf()).collect(),
             min_confidence,
             batch,
@@ -154,6 +211,39 @@ impl RuleSource {
     /// The symbol table, sources and file names (no rules unless [`Self::in_memory`]).
     pub fn header(&self) -> &RuleSet {
         &self.set
+    }
+
+    /// The rules filed by anchor on disk, when they did not fit in a batch and
+    /// [`Self::open_indexed`] was used.
+    pub fn store(&self) -> Option<&RuleStore> {
+        self.store.as_ref()
+    }
+
+    /// Rule `index` of the whole set (from memory or the store).
+    pub fn fetch(&self, index: u32) -> Result<Rule, RulesError> {
+        if self.kept {
+            return self.set.rules.get(index as usize).cloned().ok_or_else(|| {
+                RulesError::Changed {
+                    path: self.set.source.clone(),
+                    detail: format!("rule {index} asked for, {} held", self.count),
+                }
+            });
+        }
+        let store = self.store.as_ref().ok_or_else(|| RulesError::Changed {
+            path: self.set.source.clone(),
+            detail: "the rules were not filed (open_indexed)".into(),
+        })?;
+        store
+            .fetch(index)
+            .map_err(|source| self.store_error(source))
+    }
+
+    /// An error reading the rule store back.
+    pub fn store_error(&self, source: std::io::Error) -> RulesError {
+        RulesError::Io {
+            path: format!("{} (as filed on disk)", self.set.source),
+            source,
+        }
     }
 
     /// One pass over the rules, batch by batch, in order.

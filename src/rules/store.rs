@@ -1,0 +1,557 @@
+//! Rules on disk, filed by anchor, so that a run over a million rules holds only the rules one
+//! record can use.
+//!
+//! Each rule is filed under one requirement a graph must meet for the rule to fire (its
+//! *anchor*, as in the in-memory [`crate::engine::RuleIndex`]): a `(relation, constant)` pair
+//! when its body has a constant, else its rarest body relation, and its head relation when the
+//! body is empty. The store keeps every rule as a binary record in a data file, the records of
+//! one anchor side by side, a directory from anchor to byte range (one entry per anchor: it
+//! grows with the vocabulary of the rules, not with their number) and an index file from rule
+//! index to record. For a record, the engine ([`crate::engine::store_candidates`]) reads the
+//! ranges of the anchors the graph holds ([`RuleStore::scan`]) and keeps the rules whose body
+//! relations and constants it holds: exactly the rules the in-memory index lets through.
+//!
+//! The files live in a fresh folder that is removed when the store is dropped.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashMap;
+
+use super::parse::MAX_BODY_ATOMS;
+use super::{Atom, EntId, RelId, Rule, Side, Term};
+
+/// What a rule is filed under: a relation the graph must hold, or a relation with a constant
+/// as its subject or object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Anchor {
+    Rel(RelId),
+    Subject(RelId, EntId),
+    Object(RelId, EntId),
+}
+
+/// A rule's record: where it is in the data file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Slot {
+    /// The rule's index in the whole rule set.
+    pub rule: u32,
+    offset: u64,
+    len: u32,
+}
+
+const VAR_BIT: u32 = 1 << 31;
+
+fn term_code(t: Term) -> u32 {
+    match t {
+        Term::Var(v) => VAR_BIT | v as u32,
+        Term::Const(c) => c,
+    }
+}
+
+fn term_of(code: u32) -> Term {
+    if code & VAR_BIT != 0 {
+        Term::Var((code & 0xff) as u8)
+    } else {
+        Term::Const(code)
+    }
+}
+
+/// Appends rule `index`'s record (its length first) to `out`.
+fn encode(index: u32, r: &Rule, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&index.to_le_bytes());
+    out.extend_from_slice(&r.file.to_le_bytes());
+    out.extend_from_slice(&r.line.to_le_bytes());
+    let side = match r.zero_side {
+        None => 0u8,
+        Some(Side::Subject) => 1,
+        Some(Side::Object) => 2,
+    };
+    let counted = r.predicted.is_some() && r.correct.is_some();
+    out.push(side | if counted { 4 } else { 0 });
+    if counted {
+        out.extend_from_slice(&r.predicted.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&r.correct.unwrap_or(0).to_le_bytes());
+    }
+    out.extend_from_slice(&r.confidence.to_le_bytes());
+    out.push(r.body.len() as u8);
+    for a in std::iter::once(&r.head).chain(r.body.iter()) {
+        out.extend_from_slice(&a.rel.to_le_bytes());
+        out.extend_from_slice(&term_code(a.s).to_le_bytes());
+        out.extend_from_slice(&term_code(a.o).to_le_bytes());
+    }
+    out.push(r.vars.len() as u8);
+    out.extend_from_slice(&r.vars);
+    out.extend_from_slice(&(r.consts.len() as u32).to_le_bytes());
+    for c in r.consts.iter() {
+        out.extend_from_slice(&c.to_le_bytes());
+    }
+    out.extend_from_slice(&(r.text.len() as u32).to_le_bytes());
+    out.extend_from_slice(r.text.as_bytes());
+    let len = (out.len() - start) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Reads a record written by [`encode`].
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> io::Result<&[u8]> {
+        let s = self
+            .b
+            .get(self.at..self.at + n)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "truncated rule record"))?;
+        self.at += n;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> io::Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> io::Result<u16> {
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().unwrap_or([0; 2]),
+        ))
+    }
+
+    fn u32(&mut self) -> io::Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().unwrap_or([0; 4]),
+        ))
+    }
+
+    fn u64(&mut self) -> io::Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or([0; 8]),
+        ))
+    }
+
+    fn atom(&mut self) -> io::Result<Atom> {
+        Ok(Atom {
+            rel: self.u32()?,
+            s: term_of(self.u32()?),
+            o: term_of(self.u32()?),
+        })
+    }
+}
+
+/// The index, head and body of a record (no allocation).
+struct Shape {
+    index: u32,
+    head: Atom,
+    body: [Atom; MAX_BODY_ATOMS],
+    n_body: usize,
+}
+
+fn decode_shape(record: &[u8]) -> io::Result<Shape> {
+    let mut c = Cursor { b: record, at: 4 };
+    let index = c.u32()?;
+    c.take(2 + 4)?;
+    let flags = c.u8()?;
+    if flags & 4 != 0 {
+        c.take(16)?;
+    }
+    c.take(8)?;
+    let n_body = c.u8()? as usize;
+    if n_body > MAX_BODY_ATOMS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "rule record body too long",
+        ));
+    }
+    let head = c.atom()?;
+    let mut body = [head; MAX_BODY_ATOMS];
+    for a in body.iter_mut().take(n_body) {
+        *a = c.atom()?;
+    }
+    Ok(Shape {
+        index,
+        head,
+        body,
+        n_body,
+    })
+}
+
+fn decode(record: &[u8]) -> io::Result<(u32, Rule)> {
+    let mut c = Cursor { b: record, at: 4 };
+    let index = c.u32()?;
+    let file = c.u16()?;
+    let line = c.u32()?;
+    let flags = c.u8()?;
+    let (predicted, correct) = if flags & 4 != 0 {
+        (Some(c.u64()?), Some(c.u64()?))
+    } else {
+        (None, None)
+    };
+    let confidence = f64::from_bits(c.u64()?);
+    let n_body = c.u8()? as usize;
+    let head = c.atom()?;
+    let body = (0..n_body)
+        .map(|_| c.atom())
+        .collect::<io::Result<Box<[Atom]>>>()?;
+    let n_vars = c.u8()? as usize;
+    let vars: Box<[u8]> = c.take(n_vars)?.into();
+    let n_consts = c.u32()? as usize;
+    let consts = (0..n_consts)
+        .map(|_| c.u32())
+        .collect::<io::Result<Box<[EntId]>>>()?;
+    let n_text = c.u32()? as usize;
+    let text = std::str::from_utf8(c.take(n_text)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "rule record text"))?
+        .into();
+    let zero_side = match flags & 3 {
+        1 => Some(Side::Subject),
+        2 => Some(Side::Object),
+        _ => None,
+    };
+    Ok((
+        index,
+        Rule {
+            file,
+            line,
+            predicted,
+            correct,
+            confidence,
+            text,
+            head,
+            body,
+            zero_side,
+            vars,
+            consts,
+        },
+    ))
+}
+
+/// Reads the records of a file in order.
+fn each_record(path: &Path, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    let mut r = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut buf = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        match r.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let n = u32::from_le_bytes(len) as usize;
+        buf.clear();
+        buf.extend_from_slice(&len);
+        buf.resize(n.max(4), 0);
+        r.read_exact(&mut buf[4..])?;
+        f(&buf)?;
+    }
+}
+
+/// A store being written: rules in index order.
+pub struct StoreBuilder {
+    dir: PathBuf,
+    unsorted: BufWriter<File>,
+    buf: Vec<u8>,
+    /// How many rules use each body relation (for the rarest-relation anchor).
+    uses: FxHashMap<RelId, u32>,
+    count: u32,
+}
+
+impl StoreBuilder {
+    /// Starts a store in a new folder inside `parent`.
+    pub fn new(parent: &Path) -> io::Result<Self> {
+        fs::create_dir_all(parent)?;
+        let dir = (0..1000)
+            .map(|k| parent.join(format!(".pff-rules-{}-{k}", std::process::id())))
+            .find(|d| fs::create_dir(d).is_ok())
+            .ok_or_else(|| io::Error::other("cannot create a folder for the rule store"))?;
+        Ok(Self {
+            unsorted: BufWriter::with_capacity(1 << 20, File::create(dir.join("unsorted"))?),
+            dir,
+            buf: Vec::with_capacity(512),
+            uses: FxHashMap::default(),
+            count: 0,
+        })
+    }
+
+    /// Adds the next rule (its index is the number added before it).
+    pub fn push(&mut self, rule: &Rule) -> io::Result<()> {
+        for a in rule.body.iter() {
+            *self.uses.entry(a.rel).or_default() += 1;
+        }
+        self.buf.clear();
+        encode(self.count, rule, &mut self.buf);
+        self.unsorted.write_all(&self.buf)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn anchor(&self, s: &Shape) -> Anchor {
+        let body = &s.body[..s.n_body];
+        if body.is_empty() {
+            return Anchor::Rel(s.head.rel);
+        }
+        for a in body {
+            match (a.s, a.o) {
+                (Term::Const(c), _) => return Anchor::Subject(a.rel, c),
+                (_, Term::Const(c)) => return Anchor::Object(a.rel, c),
+                _ => {}
+            }
+        }
+        let rarest = body
+            .iter()
+            .map(|a| a.rel)
+            .min_by_key(|rel| self.uses.get(rel).copied().unwrap_or(0))
+            .unwrap_or(s.head.rel);
+        Anchor::Rel(rarest)
+    }
+
+    /// Files the rules by anchor: `relations` and `constants` are the sizes of the symbol
+    /// table (relations and entities) the rules were parsed with.
+    pub fn finish(mut self, relations: usize, constants: usize) -> io::Result<RuleStore> {
+        self.unsorted.flush()?;
+        let unsorted = self.dir.join("unsorted");
+        // Sizes per anchor, then each record at its anchor's next free byte.
+        let mut sizes: FxHashMap<Anchor, u64> = FxHashMap::default();
+        each_record(&unsorted, |rec| {
+            let a = self.anchor(&decode_shape(rec)?);
+            *sizes.entry(a).or_default() += rec.len() as u64;
+            Ok(())
+        })?;
+        let mut anchors: Vec<(Anchor, u64)> = sizes.into_iter().collect();
+        anchors.sort_unstable_by_key(|&(a, _)| anchor_order(a));
+        let mut directory: FxHashMap<Anchor, (u64, u64)> = FxHashMap::default();
+        let mut next: FxHashMap<Anchor, u64> = FxHashMap::default();
+        let mut at = 0u64;
+        let mut const_rels = vec![false; relations];
+        for (a, size) in anchors {
+            directory.insert(a, (at, size));
+            next.insert(a, at);
+            at += size;
+            if let Anchor::Subject(r, _) | Anchor::Object(r, _) = a
+                && let Some(slot) = const_rels.get_mut(r as usize)
+            {
+                *slot = true;
+            }
+        }
+        let data = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(self.dir.join("data"))?;
+        data.set_len(at)?;
+        let mut index = BufWriter::with_capacity(1 << 20, File::create(self.dir.join("index"))?);
+        each_record(&unsorted, |rec| {
+            let a = self.anchor(&decode_shape(rec)?);
+            let pos = next
+                .get_mut(&a)
+                .ok_or_else(|| io::Error::other("anchor lost"))?;
+            data.write_all_at(rec, *pos)?;
+            index.write_all(&pos.to_le_bytes())?;
+            index.write_all(&(rec.len() as u32).to_le_bytes())?;
+            *pos += rec.len() as u64;
+            Ok(())
+        })?;
+        index.flush()?;
+        drop(index);
+        fs::remove_file(&unsorted)?;
+        Ok(RuleStore {
+            index: File::open(self.dir.join("index"))?,
+            dir: std::mem::take(&mut self.dir),
+            data,
+            directory,
+            const_rels,
+            n_constants: constants as EntId,
+            count: self.count,
+        })
+    }
+}
+
+impl Drop for StoreBuilder {
+    fn drop(&mut self) {
+        if !self.dir.as_os_str().is_empty() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn anchor_order(a: Anchor) -> (u8, RelId, EntId) {
+    match a {
+        Anchor::Rel(r) => (0, r, 0),
+        Anchor::Subject(r, c) => (1, r, c),
+        Anchor::Object(r, c) => (2, r, c),
+    }
+}
+
+/// Rules on disk, filed by anchor (see the module documentation).
+#[derive(Debug)]
+pub struct RuleStore {
+    dir: PathBuf,
+    data: File,
+    /// Rule index -> (offset u64, length u32) of its record.
+    index: File,
+    directory: FxHashMap<Anchor, (u64, u64)>,
+    /// Relations that anchor some rule by a constant.
+    const_rels: Vec<bool>,
+    /// Entity ids below this are rule constants.
+    n_constants: EntId,
+    count: u32,
+}
+
+/// Bytes read from the data file at once when scanning an anchor's rules.
+const SCAN_BYTES: u64 = 1 << 20;
+
+impl RuleStore {
+    /// True when some rule is filed under `rel` with a constant.
+    pub fn anchors_constants_of(&self, rel: RelId) -> bool {
+        self.const_rels.get(rel as usize).copied().unwrap_or(false)
+    }
+
+    /// Entity ids below this are rule constants.
+    pub fn n_constants(&self) -> EntId {
+        self.n_constants
+    }
+
+    /// The rules filed under `anchors` whose body `keep` accepts, ascending by index.
+    pub fn scan(
+        &self,
+        anchors: impl IntoIterator<Item = Anchor>,
+        mut keep: impl FnMut(&[Atom]) -> bool,
+    ) -> io::Result<Vec<Slot>> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for (start, len) in anchors
+            .into_iter()
+            .filter_map(|a| self.directory.get(&a).copied())
+        {
+            // In slices of about SCAN_BYTES, cut at record boundaries.
+            let mut at = start;
+            let end = start + len;
+            while at < end {
+                buf.resize((end - at).min(SCAN_BYTES) as usize, 0);
+                self.data.read_exact_at(&mut buf, at)?;
+                let mut off = 0usize;
+                while off + 4 <= buf.len() {
+                    let n =
+                        u32::from_le_bytes(buf[off..off + 4].try_into().unwrap_or([0; 4])) as usize;
+                    if n < 4 {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, "rule record"));
+                    }
+                    if off + n > buf.len() {
+                        if off == 0 {
+                            // A record larger than the slice: read it whole.
+                            buf.resize(n, 0);
+                            self.data.read_exact_at(&mut buf, at)?;
+                            continue;
+                        }
+                        break;
+                    }
+                    let s = decode_shape(&buf[off..off + n])?;
+                    if keep(&s.body[..s.n_body]) {
+                        out.push(Slot {
+                            rule: s.index,
+                            offset: at + off as u64,
+                            len: n as u32,
+                        });
+                    }
+                    off += n;
+                }
+                at += off as u64;
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Reads the rules of `slots`.
+    pub fn read(&self, slots: &[Slot]) -> io::Result<Vec<Rule>> {
+        let mut buf = Vec::new();
+        slots
+            .iter()
+            .map(|s| {
+                buf.resize(s.len as usize, 0);
+                self.data.read_exact_at(&mut buf, s.offset)?;
+                decode(&buf).map(|(_, r)| r)
+            })
+            .collect()
+    }
+
+    /// Reads rule `index`.
+    pub fn fetch(&self, index: u32) -> io::Result<Rule> {
+        if index >= self.count {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("rule {index} is not in the store"),
+            ));
+        }
+        let mut entry = [0u8; 12];
+        self.index.read_exact_at(&mut entry, index as u64 * 12)?;
+        let offset = u64::from_le_bytes(entry[..8].try_into().unwrap_or([0; 8]));
+        let len = u32::from_le_bytes(entry[8..].try_into().unwrap_or([0; 4]));
+        Ok(self
+            .read(&[Slot {
+                rule: index,
+                offset,
+                len,
+            }])?
+            .remove(0))
+    }
+
+    /// Anchors in the directory (its memory grows with them, not with the rules).
+    pub fn anchors(&self) -> usize {
+        self.directory.len()
+    }
+}
+
+impl Drop for RuleStore {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::rules::RuleSet;
+
+    pub(crate) const RULES: &str = "1\t1\t0.5\th(X,c) <= b(X,A)\n\
+                         h(X,Y) <= b(X,Y), d(Y,e)\n\
+                         2\t1\t0.5\tg(X,d) <= \n\
+                         3\t1\t0.25\tk(X,Y) <= b(X,A), m(A,Y)\n\
+                         4\t2\t0.5\tk(X,me_myself_i) <= m(X,e)\n";
+
+    pub(crate) fn store(rs: &RuleSet) -> (tempfile::TempDir, RuleStore) {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let mut b = StoreBuilder::new(tmp.path()).unwrap();
+        for r in &rs.rules {
+            b.push(r).unwrap();
+        }
+        let s = b
+            .finish(rs.symbols.relations.len(), rs.symbols.entities.len())
+            .unwrap();
+        (tmp, s)
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let rs = RuleSet::from_text("r", RULES).unwrap();
+        let (_tmp, s) = store(&rs);
+        for (i, r) in rs.rules.iter().enumerate() {
+            let back = s.fetch(i as u32).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        }
+        assert!(s.fetch(rs.rules.len() as u32).is_err());
+    }
+
+    #[test]
+    fn the_folder_is_removed_with_the_store() {
+        let rs = RuleSet::from_text("r", RULES).unwrap();
+        let (tmp, s) = store(&rs);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+        drop(s);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Peak RSS and throughput of `pff run` as rules and records grow (issues 3 and 5).
 # Needs ../shared/data (the workplace's benchmark data).
-# Usage: benches/rss.sh [workdir] [rules|tasks|all] [extra pff run arguments...]
+# Usage: benches/rss.sh [workdir] [rules|filler|tasks|all] [extra pff run arguments...]
 # Prints one line per case: rules, tasks, wall seconds, peak RSS (KB), tasks/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,29 @@ head -n 100000 "$S/pff/rules-1200" > "$W/rules-100k"
 while [ "$(wc -l < "$W/rules-1m")" -lt 1000000 ]; do cat "$S/pff/rules-1200" >> "$W/rules-1m"; done
 head -n 1000000 "$W/rules-1m" > "$W/rules-1m.tmp" && mv "$W/rules-1m.tmp" "$W/rules-1m"
 cp "$S/tmf/rules-900" "$W/rules-tmf"
+# The same 10k rules plus rules that cannot apply to the records (the predecessor's rules with
+# every relation renamed): the rule count grows, the work each record needs does not.
+python3 - "$S/pff/rules-1200" "$W" <<'PY'
+import re, sys
+src, w = sys.argv[1], sys.argv[2]
+atom = re.compile(r'(^|<= |, )([^(,]+)\(')
+lines = open(src, encoding="utf-8").read().splitlines()
+head = lines[:10000]
+def filler(n):
+    out = []
+    k = 0
+    while len(out) < n:
+        for line in lines:
+            p, c, conf, text = line.split("\t", 3)
+            out.append("\t".join([p, c, conf, atom.sub(lambda m: f"{m.group(1)}zz{k}_{m.group(2)}(", text)]))
+            if len(out) == n:
+                break
+        k += 1
+    return out
+for name, n in [("fill-100k", 100000), ("fill-1m", 1000000)]:
+    with open(f"{w}/{name}", "w", encoding="utf-8") as f:
+        f.write("\n".join(head + filler(n - len(head))) + "\n")
+PY
 
 manifest() { # tasks rules
   local n=$1 rules=$2 m="$W/m-$1-$(basename "$2").yaml"
@@ -51,10 +74,13 @@ run() { # tasks rules
 }
 
 echo "threads: $(nproc)"
-if [ "$CASES" != tasks ]; then
+if [ "$CASES" = all ] || [ "$CASES" = rules ]; then
   for r in rules-10k rules-100k rules-1m; do run 100 "$W/$r"; done
 fi
-if [ "$CASES" != rules ]; then
+if [ "$CASES" = all ] || [ "$CASES" = filler ]; then
+  for r in rules-10k fill-100k fill-1m; do run 100 "$W/$r"; done
+fi
+if [ "$CASES" = all ] || [ "$CASES" = tasks ]; then
   for n in 100 1000 10000; do run "$n" "$W/rules-tmf"; done
   run 10000 "$S/pff/rules-1200"
 fi

@@ -274,6 +274,10 @@ proptest! {
             .unwrap();
         let batched = check.finish(&g, &rs, rs.rules.len(), &opts, 0, 1, "rec".into());
         prop_assert_eq!(&batched.0, &whole.0, "rules:\n{}", text);
+        // A report streamed finding by finding is the JSON serde writes for it.
+        let mut streamed = Vec::new();
+        whole.0.write_json_with(&mut streamed, whole.0.findings.iter().cloned()).unwrap();
+        prop_assert_eq!(streamed, serde_json::to_vec(&whole.0).unwrap());
         prop_assert_eq!(&batched.1, &whole.1);
     }
 }

@@ -659,6 +659,13 @@ fn rules_filed_on_disk_give_the_outputs_of_rules_in_memory() {
     for (name, batch, workers) in [("b1", "1", "1"), ("b3", "3", "2"), ("b7", "7", "2")] {
         let out = run(name, &["--rule-batch", batch, "--max-workers", workers]);
         assert_eq!(start(&out)["rules_in_memory"], false, "{name}");
+        // The rule store and every temporary file are gone.
+        let left: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".pff") || n.contains(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{name}: {left:?}");
         let got = outputs(&out);
         assert_eq!(got.len(), expected.len(), "{name}");
         for ((f1, a), (f2, b)) in got.iter().zip(&expected) {

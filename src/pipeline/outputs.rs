@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
@@ -78,7 +78,7 @@ pub fn finalize(
         .collect();
     // Reports need every task: feed them only when every task file is there.
     let mut reports = (!formats.is_empty() && files.iter().all(|f| f.exists()))
-        .then(|| Reports::new(rules, m, formats));
+        .then(|| Reports::new(rules, m, formats, out));
     let mut stats = RuleStats::new(rules.rule_count());
     let mut violations = SeverityCounts::default();
     let mut findings = SeverityCounts::default();
@@ -163,23 +163,41 @@ pub fn finalize(
         if let Some(reports) = reports {
             let rules_violated = stats.broken();
             reports
-                .finish(out, health, rules_violated)
+                .finish(health, rules_violated)
                 .map_err(out_err(out))?;
         }
     }
     Ok(summary)
 }
 
-/// The run's reports, fed record by record in manifest order, written atomically at the end.
+/// The run's reports, fed record by record in manifest order into temporary files in the
+/// output folder (nothing of them is held in memory), renamed into place at the end.
 struct Reports {
-    exporters: Vec<(OutputFormat, Box<dyn Exporter>, Vec<u8>)>,
+    exporters: Vec<ReportFile>,
     summary: Summary,
     fail_on: FailOn,
     error: Option<io::Error>,
 }
 
+/// One report being written: its format, exporter, final and temporary paths.
+struct ReportFile {
+    exporter: Box<dyn Exporter>,
+    path: PathBuf,
+    tmp: PathBuf,
+    w: Option<io::BufWriter<fs::File>>,
+}
+
+impl Drop for ReportFile {
+    fn drop(&mut self) {
+        // Left only when the run did not finish its reports.
+        if self.w.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 impl Reports {
-    fn new(rules: &dyn RuleCatalog, m: &Manifest, formats: &[OutputFormat]) -> Self {
+    fn new(rules: &dyn RuleCatalog, m: &Manifest, formats: &[OutputFormat], out: &Path) -> Self {
         let info = RunInfo {
             // The execution, not the manifest's path: a merged run's reports equal an
             // unsharded one's.
@@ -190,10 +208,7 @@ impl Reports {
             fail_on: Some(m.fail_on),
         };
         let mut r = Reports {
-            exporters: formats
-                .iter()
-                .map(|&f| (f, f.exporter(10, false), Vec::new()))
-                .collect(),
+            exporters: Vec::new(),
             summary: Summary {
                 rules_total: rules.rule_count(),
                 fail_on: Some(m.fail_on),
@@ -202,33 +217,63 @@ impl Reports {
             fail_on: m.fail_on,
             error: None,
         };
-        for (_, e, buf) in &mut r.exporters {
-            if let Err(err) = e.begin(buf, &info) {
-                r.error.get_or_insert(err);
+        for &f in formats {
+            let path = out.join(f.file_name());
+            // `report.md` -> `report.md.tmp<pid>` (the reports share a stem).
+            let tmp = out.join(format!("{}.tmp{}", f.file_name(), std::process::id()));
+            let mut file = ReportFile {
+                exporter: f.exporter(10, false),
+                w: None,
+                path,
+                tmp,
+            };
+            let opened = fs::File::create(&file.tmp).and_then(|h| {
+                let mut w = io::BufWriter::with_capacity(1 << 16, h);
+                file.exporter.begin(&mut w, &info)?;
+                Ok(w)
+            });
+            match opened {
+                Ok(w) => file.w = Some(w),
+                Err(err) => {
+                    let _ = fs::remove_file(&file.tmp);
+                    r.error.get_or_insert(err);
+                }
             }
+            r.exporters.push(file);
         }
         r
     }
 
     fn record(&mut self, report: &RecordReport) {
         self.summary.add(report);
-        for (_, e, buf) in &mut self.exporters {
-            if let Err(err) = e.record(buf, report) {
+        for f in &mut self.exporters {
+            if let Some(w) = &mut f.w
+                && let Err(err) = f.exporter.record(w, report)
+            {
                 self.error.get_or_insert(err);
             }
         }
     }
 
-    fn finish(mut self, out: &Path, health: RuleHealth, rules_violated: usize) -> io::Result<()> {
+    fn finish(mut self, health: RuleHealth, rules_violated: usize) -> io::Result<()> {
         self.summary.rules_violated = rules_violated;
         self.summary.rule_health = Some(health);
         self.summary.failed = self.fail_on.fails(&self.summary.findings);
         if let Some(err) = self.error.take() {
             return Err(err);
         }
-        for (f, e, buf) in &mut self.exporters {
-            e.finish(buf, &self.summary)?;
-            write_atomic(&out.join(f.file_name()), buf)?;
+        for f in &mut self.exporters {
+            let Some(mut w) = f.w.take() else { continue };
+            let done = f
+                .exporter
+                .finish(&mut w, &self.summary)
+                .and_then(|()| w.into_inner().map_err(io::IntoInnerError::into_error))
+                .and_then(|h| h.sync_all())
+                .and_then(|()| fs::rename(&f.tmp, &f.path));
+            if let Err(e) = done {
+                let _ = fs::remove_file(&f.tmp);
+                return Err(e);
+            }
         }
         Ok(())
     }

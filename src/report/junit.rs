@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use super::spool::Spool;
 use super::{Exporter, RecordReport, RunInfo, Severity, Summary};
 use crate::report::FailOn;
 
@@ -10,7 +11,8 @@ use crate::report::FailOn;
 pub struct Junit {
     data: String,
     fail_on: Option<FailOn>,
-    cases: String,
+    /// The test cases, written once the totals that open the document are known.
+    cases: Spool,
     tests: usize,
     failures: usize,
     errors: usize,
@@ -53,19 +55,19 @@ impl Exporter for Junit {
     fn record(&mut self, _: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
         self.tests += 1;
         let name = format!("record {} {}", r.index, r.name.as_deref().unwrap_or("?"));
-        let _ = writeln!(
+        writeln!(
             self.cases,
             "    <testcase name=\"{}\" classname=\"{}\" time=\"0\">",
             xml(&name),
             xml(&self.data)
-        );
+        )?;
         if let Some(e) = &r.error {
             self.errors += 1;
-            let _ = writeln!(
+            writeln!(
                 self.cases,
                 "      <error message=\"{}\" type=\"record\"/>",
                 xml(e)
-            );
+            )?;
         }
         let mut failed = false;
         let mut below = String::new();
@@ -82,13 +84,13 @@ impl Exporter for Junit {
             });
             if fails(self.fail_on, f.severity) {
                 failed = true;
-                let _ = writeln!(
+                writeln!(
                     self.cases,
                     "      <failure message=\"{}\" type=\"{}\">{}</failure>",
                     xml(&f.message),
                     f.severity.name(),
                     xml(&detail)
-                );
+                )?;
             } else {
                 let _ = writeln!(below, "{} {:.3} {}", f.severity.name(), f.score, f.message);
             }
@@ -97,10 +99,9 @@ impl Exporter for Junit {
             self.failures += 1;
         }
         if !below.is_empty() {
-            let _ = writeln!(self.cases, "      <system-out>{}</system-out>", xml(&below));
+            writeln!(self.cases, "      <system-out>{}</system-out>", xml(&below))?;
         }
-        self.cases.push_str("    </testcase>\n");
-        Ok(())
+        self.cases.write_all(b"    </testcase>\n")
     }
 
     fn finish(&mut self, out: &mut dyn Write, _: &Summary) -> io::Result<()> {
@@ -118,7 +119,7 @@ impl Exporter for Junit {
             self.failures,
             self.errors
         )?;
-        out.write_all(self.cases.as_bytes())?;
+        self.cases.copy_to(out)?;
         writeln!(out, "  </testsuite>\n</testsuites>")
     }
 }

@@ -2,21 +2,22 @@
 
 use std::io::{self, Write};
 
+use super::spool::Spool;
 use super::{Exporter, RecordReport, RunInfo, Summary};
 
-/// A table of records, then each record's top findings.
+/// A table of records, then each record's top findings (both spooled: the totals come first).
 pub struct Markdown {
     top: usize,
-    rows: Vec<String>,
-    details: Vec<String>,
+    rows: Spool,
+    details: Spool,
 }
 
 impl Markdown {
     pub fn new(top: usize) -> Self {
         Self {
             top,
-            rows: Vec::new(),
-            details: Vec::new(),
+            rows: Spool::new(),
+            details: Spool::new(),
         }
     }
 }
@@ -43,15 +44,16 @@ impl Exporter for Markdown {
     fn record(&mut self, _: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
         let name = cell(r.name.as_deref().unwrap_or("?"));
         if let Some(e) = &r.error {
-            self.rows.push(format!(
+            return writeln!(
+                self.rows,
                 "| {} | – | **failed**: {} | | | |",
                 r.index,
                 cell(e)
-            ));
-            return Ok(());
+            );
         }
         let f = &r.finding_counts;
-        self.rows.push(format!(
+        writeln!(
+            self.rows,
             "| {} `{name}` | {} | {} | {} | {} | {} |",
             r.index,
             r.triples,
@@ -59,7 +61,7 @@ impl Exporter for Markdown {
             f.error,
             f.warning,
             f.info
-        ));
+        )?;
         if r.findings.is_empty() {
             return Ok(());
         }
@@ -92,8 +94,7 @@ impl Exporter for Markdown {
         if more > 0 {
             d.push_str(&format!("\n{more} more findings not shown.\n"));
         }
-        self.details.push(d);
-        Ok(())
+        writeln!(self.details, "{d}")
     }
 
     fn finish(&mut self, out: &mut dyn Write, s: &Summary) -> io::Result<()> {
@@ -118,14 +119,10 @@ impl Exporter for Markdown {
             "| record | triples | findings | error | warning | info |"
         )?;
         writeln!(out, "|---|---|---|---|---|---|")?;
-        for row in &self.rows {
-            writeln!(out, "{row}")?;
-        }
+        self.rows.copy_to(out)?;
         if !self.details.is_empty() {
             writeln!(out, "\n## Findings\n")?;
-            for d in &self.details {
-                writeln!(out, "{d}")?;
-            }
+            self.details.copy_to(out)?;
         }
         if let Some(h) = &s.rule_health {
             writeln!(

@@ -6,6 +6,7 @@ mod json;
 mod junit;
 mod markdown;
 mod sarif;
+mod spool;
 
 use std::io::{self, Write};
 

@@ -6,12 +6,15 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
+use super::spool::Spool;
 use super::{Exporter, RecordReport, RunInfo, Severity, Summary};
 
 #[derive(Default)]
 pub struct Sarif {
     data: String,
-    results: Vec<Value>,
+    /// The results, one JSON object a line (the rules they name are listed before them).
+    results: Spool,
+    n_results: usize,
     /// Rule id -> descriptor, sorted for determinism.
     rules: BTreeMap<String, Value>,
 }
@@ -23,6 +26,9 @@ fn level(s: Severity) -> &'static str {
         Severity::Info => "note",
     }
 }
+
+/// Where the results go in the document.
+const RESULTS: &str = "__pff_sarif_results__";
 
 /// `file:line` -> (file, line).
 fn split_rule_id(id: &str) -> (&str, u64) {
@@ -56,7 +62,7 @@ impl Exporter for Sarif {
                 })
             });
             let evidence: Vec<String> = top.evidence.iter().map(|e| e.to_string()).collect();
-            self.results.push(json!({
+            let result = json!({
                 "ruleId": top.rule_id,
                 "level": level(f.severity),
                 "message": { "text": format!("record {} {}: {}", r.index, r.name.as_deref().unwrap_or("?"), f.message) },
@@ -85,7 +91,12 @@ impl Exporter for Sarif {
                     "missing": f.missing,
                     "evidence": evidence,
                 },
-            }));
+            });
+            if self.n_results > 0 {
+                self.results.write_all(b",\n")?;
+            }
+            self.n_results += 1;
+            serde_json::to_writer(&mut self.results, &result).map_err(io::Error::other)?;
         }
         Ok(())
     }
@@ -101,10 +112,21 @@ impl Exporter for Sarif {
                     "informationUri": "https://web.informatik.uni-mannheim.de/AnyBURL/",
                     "rules": self.rules.values().collect::<Vec<_>>(),
                 }},
-                "results": self.results,
+                "results": RESULTS,
             }],
         });
-        serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+        // The document with a marker where the spooled results go. The marker cannot occur
+        // elsewhere unescaped: inside JSON strings its quotes would be escaped.
+        let text = serde_json::to_string_pretty(&doc).map_err(io::Error::other)?;
+        let marker = format!("\"{RESULTS}\"");
+        let (before, after) = text
+            .split_once(&marker)
+            .ok_or_else(|| io::Error::other("SARIF template lost its results"))?;
+        out.write_all(before.as_bytes())?;
+        out.write_all(b"[\n")?;
+        self.results.copy_to(out)?;
+        out.write_all(b"\n]")?;
+        out.write_all(after.as_bytes())?;
         writeln!(out)
     }
 }

@@ -457,6 +457,24 @@ mod tests {
     }
 
     #[test]
+    fn rule_batch_is_read_and_checked() {
+        let d = dir_with(&["a.json"]);
+        let m = |extra: &str| {
+            Manifest::parse(
+                &d.path().join("m.yaml"),
+                &format!("execution_id: x\n{extra}tasks:\n- msisdn: a.json\n"),
+            )
+        };
+        assert_eq!(m("rule_batch: 5000\n").unwrap().rule_batch, Some(5000));
+        assert_eq!(m("").unwrap().rule_batch, None);
+        let err = m("rule_batch: 0\n").unwrap_err().to_string();
+        assert!(
+            err.contains("m.yaml:2:") && err.contains("rule_batch must be at least 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unknown_key_and_wrong_type_are_located() {
         let d = dir_with(&[]);
         let err = Manifest::parse(

@@ -396,7 +396,6 @@ struct Kept {
     score: f64,
     strongest: MemberKey,
     count: u32,
-    max_confidence: f64,
     top: Vec<u32>,
     evidence: Vec<TopMember>,
 }
@@ -484,55 +483,68 @@ impl RecordCheck {
     /// the first `max_violations`. Call once, after every chunk went through
     /// [`Validator::check_into`].
     pub fn rank(&mut self, g: &Graph<'_>, opts: &Options) {
-        let groups = std::mem::take(&mut self.groups);
-        let mut ranked: Vec<Kept> = Vec::with_capacity(groups.len());
-        for (key, group) in groups {
-            let Some(strongest) = self.key_of(group.top[0]) else {
-                continue;
-            };
-            ranked.push(Kept {
-                key,
-                score: score_of(strongest.weight, group.sum),
-                strongest,
-                count: group.count,
-                max_confidence: group.max_confidence,
-                top: group.top[..group.len as usize].to_vec(),
-                evidence: Vec::new(),
-            });
+        /// What a finding is ranked by (the groups themselves stay where they are until the
+        /// ones kept are chosen: ranking a record with 20k findings holds 20k of these).
+        struct Rank {
+            score: f64,
+            max_confidence: f64,
+            count: u32,
+            line: u32,
+            key: (EntId, RelId, EntId),
         }
-        for r in &ranked {
+        let groups = std::mem::take(&mut self.groups);
+        let mut ranks: Vec<Rank> = groups
+            .iter()
+            .filter_map(|(&key, group)| {
+                let strongest = self.key_of(group.top[0])?;
+                Some(Rank {
+                    score: score_of(strongest.weight, group.sum),
+                    max_confidence: group.max_confidence,
+                    count: group.count,
+                    line: strongest.line,
+                    key,
+                })
+            })
+            .collect();
+        for r in &ranks {
             self.finding_counts.add(opts.severity.of(r.score), 1);
         }
-        ranked.sort_by(|a, b| {
+        // A total order: ties end on the missing triple's names, then its relation.
+        let order = |a: &Rank, b: &Rank| {
             b.score
                 .total_cmp(&a.score)
                 .then(b.count.cmp(&a.count))
                 .then(b.max_confidence.total_cmp(&a.max_confidence))
-                .then(a.strongest.line.cmp(&b.strongest.line))
+                .then(a.line.cmp(&b.line))
                 .then_with(|| {
                     let name = |k: (EntId, RelId, EntId)| (g.entity_name(k.0), g.entity_name(k.2));
                     name(a.key).cmp(&name(b.key))
                 })
-        });
-        self.findings_cut = ranked.len() > opts.max_violations;
-        ranked.truncate(opts.max_violations);
-        self.kept = ranked;
-    }
-
-    /// The rules the findings kept show as evidence, by index, ascending and distinct.
-    pub fn evidence_rules(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self
-            .kept
+                .then(a.key.1.cmp(&b.key.1))
+        };
+        self.findings_cut = ranks.len() > opts.max_violations;
+        if self.findings_cut {
+            ranks.select_nth_unstable_by(opts.max_violations, order);
+            ranks.truncate(opts.max_violations);
+        }
+        ranks.sort_unstable_by(order);
+        self.kept = ranks
             .iter()
-            .flat_map(|k| k.top.iter().copied())
+            .filter_map(|r| {
+                let group = groups.get(&r.key)?;
+                Some(Kept {
+                    key: r.key,
+                    score: r.score,
+                    strongest: self.key_of(group.top[0])?,
+                    count: group.count,
+                    top: group.top[..group.len as usize].to_vec(),
+                    evidence: Vec::new(),
+                })
+            })
             .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
     }
 
-    /// Gathers the evidence of the findings kept: `fetch` hands back a rule by index (one of
-    /// [`Self::evidence_rules`]).
+    /// Gathers the evidence of the findings kept: `fetch` hands back a rule by index.
     pub fn evidence(
         &mut self,
         g: &Graph<'_>,

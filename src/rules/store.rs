@@ -179,7 +179,8 @@ fn decode_shape(record: &[u8]) -> io::Result<Shape> {
     })
 }
 
-fn decode(record: &[u8]) -> io::Result<(u32, Rule)> {
+/// A whole record; `text: false` leaves the rule's text empty (checking does not need it).
+fn decode(record: &[u8], text: bool) -> io::Result<(u32, Rule)> {
     let mut c = Cursor { b: record, at: 4 };
     let index = c.u32()?;
     let file = c.u16()?;
@@ -203,9 +204,14 @@ fn decode(record: &[u8]) -> io::Result<(u32, Rule)> {
         .map(|_| c.u32())
         .collect::<io::Result<Box<[EntId]>>>()?;
     let n_text = c.u32()? as usize;
-    let text = std::str::from_utf8(c.take(n_text)?)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "rule record text"))?
-        .into();
+    let raw = c.take(n_text)?;
+    let text = if text {
+        std::str::from_utf8(raw)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "rule record text"))?
+            .into()
+    } else {
+        Box::default()
+    };
     let zero_side = match flags & 3 {
         1 => Some(Side::Subject),
         2 => Some(Side::Object),
@@ -466,16 +472,40 @@ impl RuleStore {
         Ok(out)
     }
 
-    /// Reads the rules of `slots`.
+    /// Reads the rules of `slots` for checking, in slot order, without their text (see
+    /// [`Self::fetch`]). Records that lie close together in the file are read in one go.
     pub fn read(&self, slots: &[Slot]) -> io::Result<Vec<Rule>> {
+        const GAP: u64 = 4096;
+        let mut order: Vec<usize> = (0..slots.len()).collect();
+        order.sort_unstable_by_key(|&i| slots[i].offset);
+        let mut out: Vec<Option<Rule>> = vec![None; slots.len()];
         let mut buf = Vec::new();
-        slots
-            .iter()
-            .map(|s| {
-                buf.resize(s.len as usize, 0);
-                self.data.read_exact_at(&mut buf, s.offset)?;
-                decode(&buf).map(|(_, r)| r)
-            })
+        let mut k = 0;
+        while k < order.len() {
+            let start = slots[order[k]].offset;
+            let mut end = start + slots[order[k]].len as u64;
+            let mut j = k + 1;
+            while let Some(&next) = order.get(j) {
+                let (off, len) = (slots[next].offset, slots[next].len as u64);
+                if off > end + GAP || off + len - start > SCAN_BYTES {
+                    break;
+                }
+                end = end.max(off + len);
+                j += 1;
+            }
+            buf.resize((end - start) as usize, 0);
+            self.data.read_exact_at(&mut buf, start)?;
+            for &i in &order[k..j] {
+                let at = (slots[i].offset - start) as usize;
+                let rec = buf
+                    .get(at..at + slots[i].len as usize)
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "rule slot"))?;
+                out[i] = Some(decode(rec, false)?.1);
+            }
+            k = j;
+        }
+        out.into_iter()
+            .map(|r| r.ok_or_else(|| io::Error::other("rule slot not read")))
             .collect()
     }
 
@@ -491,13 +521,9 @@ impl RuleStore {
         self.index.read_exact_at(&mut entry, index as u64 * 12)?;
         let offset = u64::from_le_bytes(entry[..8].try_into().unwrap_or([0; 8]));
         let len = u32::from_le_bytes(entry[8..].try_into().unwrap_or([0; 4]));
-        Ok(self
-            .read(&[Slot {
-                rule: index,
-                offset,
-                len,
-            }])?
-            .remove(0))
+        let mut buf = vec![0u8; len as usize];
+        self.data.read_exact_at(&mut buf, offset)?;
+        Ok(decode(&buf, true)?.1)
     }
 
     /// Anchors in the directory (its memory grows with them, not with the rules).

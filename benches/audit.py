@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Report quality on the workplace's audit set: where the planted errors rank.
+
+Runs `pff validate tmf/audit.jsonl --rules tmf/rules-900 --format json` and, for every planted
+corruption in tmf/audit-truth.jsonl, finds the first finding of its record whose missing triple
+is one the corruption removed or whose focus is the corrupted node. Prints how many corruptions
+rank first, in the first 3, 10 and 50, and the median number of error-level findings on the
+clean records (tmf/records.jsonl). Usage: benches/audit.py [path/to/pff]
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+data = os.path.join(here, "..", "..", "shared", "data", "tmf")
+pff = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "target", "release", "pff")
+
+
+def report(path):
+    out = subprocess.run(
+        [pff, "validate", path, "--rules", os.path.join(data, "rules-900"), "--format", "json",
+         "--fail-on", "never"],
+        check=True, capture_output=True).stdout
+    return json.loads(out)["records"]
+
+
+records = report(os.path.join(data, "audit.jsonl"))
+ranks = []
+for line in open(os.path.join(data, "audit-truth.jsonl"), encoding="utf-8"):
+    truth = json.loads(line)
+    findings = records[truth["record"]]["findings"]
+    for c in truth["corruptions"]:
+        removed = {tuple(t) for t in c["removed"]}
+        rank = next((i for i, f in enumerate(findings)
+                     if (f["missing"]["subject"], f["missing"]["relation"], f["missing"]["object"]) in removed
+                     or f["focus"] == c["node"]), None)
+        ranks.append(rank)
+n = len(ranks)
+found = [r for r in ranks if r is not None]
+for k in (1, 3, 10, 50):
+    print(f"planted errors in the first {k:>2} findings: {sum(1 for r in found if r < k)} of {n}")
+clean = report(os.path.join(data, "records.jsonl"))
+errors = [r["finding_counts"]["error"] for r in clean if "finding_counts" in r]
+print(f"clean records: median {statistics.median(errors)} error-level findings "
+      f"(mean {statistics.mean(errors):.2f}, {len(errors)} records)")

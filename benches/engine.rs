@@ -7,11 +7,15 @@
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use pff::engine::{CheckOptions, Engine};
+use pff::engine::{CheckOptions, Engine, store_candidates};
+use pff::rules::store::{RuleStore, StoreBuilder};
 use pff::rules::{RuleSet, load_rules};
-use pff::triples::GraphBuilder;
 use pff::triples::json::{Mapping, parse};
+use pff::triples::{Graph, GraphBuilder};
+use pff::validate::{Options, RecordCheck, Validator};
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -44,11 +48,81 @@ fn check_record(c: &mut Criterion, name: &str, rules: &RuleSet, record: &Path) {
     });
 }
 
+/// One record's whole report (check, rank, evidence, findings) with the rules in memory and
+/// with the rules read from a store on disk, 1024 at a time (what `pff run` does beyond
+/// `--rule-batch`).
+fn report_in_memory_and_from_store(c: &mut Criterion, name: &str, rules: &RuleSet, record: &Path) {
+    let text = std::fs::read(record).expect("record file");
+    let doc = if record.extension().is_some_and(|e| e == "json") {
+        &text[..]
+    } else {
+        text.split(|&b| b == b'\n').next().unwrap_or(&text)
+    };
+    let value = parse(doc).expect("valid JSON");
+    let mut b = GraphBuilder::new(&rules.symbols);
+    Mapping::default()
+        .record(&value, 0, &mut b)
+        .expect("object");
+    let g = b.finish();
+    let opts = Options {
+        parallel_rules: false,
+        max_violations: 1000,
+        ..Options::default()
+    };
+    let tmp = std::env::temp_dir().join(format!("pff-bench-{}", std::process::id()));
+    let mut builder = StoreBuilder::new(&tmp).expect("store folder");
+    for r in &rules.rules {
+        builder.push(r).expect("store write");
+    }
+    let store = builder
+        .finish(rules.symbols.relations.len(), rules.symbols.entities.len())
+        .expect("store");
+    let validator = Validator::new(rules, opts.clone());
+    let mut group = c.benchmark_group(name);
+    group.sample_size(20);
+    group.bench_function("rules in memory", |b| {
+        b.iter(|| black_box(validator.check_graph(&g, 0, 1, "r".into()).0.findings.len()))
+    });
+    group.bench_function("rules from the store", |b| {
+        b.iter(|| black_box(from_store(&store, rules, &g, &opts)))
+    });
+    group.finish();
+    drop(store);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+fn from_store(store: &RuleStore, rules: &RuleSet, g: &Graph<'_>, opts: &Options) -> usize {
+    let mut check = RecordCheck::new();
+    let slots = store_candidates(store, g).expect("store read");
+    for chunk in slots.chunks(1024) {
+        let part = RuleSet {
+            rules: store.read(chunk).expect("store read"),
+            sources: rules.sources.clone(),
+            source: rules.source.clone(),
+            symbols: rules.symbols.clone(),
+        };
+        let ids: Vec<u32> = chunk.iter().map(|s| s.rule).collect();
+        Validator::for_chunk(&part, &ids, opts.clone()).check_into(&mut check, g);
+    }
+    check.rank(g, opts);
+    check
+        .evidence(g, |i| Ok(Arc::new(store.fetch(i).expect("store read"))))
+        .expect("evidence");
+    let (report, _) = check.finish(g, rules, rules.rules.len(), opts, 0, 1, "r".into());
+    report.findings.len()
+}
+
 fn benches(c: &mut Criterion) {
     let sample_rules = load_rules(&repo("data/rules.txt")).expect("sample rules");
     check_record(
         c,
         "sample record x 36 rules",
+        &sample_rules,
+        &repo("data/records.jsonl"),
+    );
+    report_in_memory_and_from_store(
+        c,
+        "report: sample record x 36 rules",
         &sample_rules,
         &repo("data/records.jsonl"),
     );
@@ -66,6 +140,12 @@ fn benches(c: &mut Criterion) {
         check_record(
             c,
             "test.json x rules-1200 (150k rules), check only",
+            &rules,
+            &record,
+        );
+        report_in_memory_and_from_store(
+            c,
+            "report: test.json x rules-1200 (150k rules)",
             &rules,
             &record,
         );

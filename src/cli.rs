@@ -521,8 +521,18 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
     }
     plan.preflight().map_err(anyhow::Error::msg)?;
     let opened = std::time::Instant::now();
-    let rules =
-        RuleSource::open_indexed(&rule_paths, manifest.min_confidence, rule_batch, &output)?;
+    // Filing a million rules takes seconds: show that something happens.
+    let spinner = (!args.quiet && io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message("reading and checking the rules");
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        pb
+    });
+    let rules = RuleSource::open_indexed(&rule_paths, manifest.min_confidence, rule_batch, &output);
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+    let rules = rules?;
     if let (Some(store), false) = (rules.store(), args.quiet) {
         eprintln!(
             "pff: {} rules filed on disk under {} anchors in {:.1} s; each record reads the \

@@ -1,7 +1,7 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`intern`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`validate`] →
+//! [`intern`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`validate`] →
 //! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
 pub mod engine;
@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod pipeline;
 pub mod report;
 pub mod rules;
+pub mod scratch;
 pub mod triples;
 pub mod validate;
 

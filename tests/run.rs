@@ -660,12 +660,7 @@ fn rules_filed_on_disk_give_the_outputs_of_rules_in_memory() {
         let out = run(name, &["--rule-batch", batch, "--max-workers", workers]);
         assert_eq!(start(&out)["rules_in_memory"], false, "{name}");
         // The rule store and every temporary file are gone.
-        let left: Vec<_> = fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(".pff") || n.contains(".tmp"))
-            .collect();
-        assert!(left.is_empty(), "{name}: {left:?}");
+        assert!(leftovers(&out).is_empty(), "{name}: {:?}", leftovers(&out));
         let got = outputs(&out);
         assert_eq!(got.len(), expected.len(), "{name}");
         for ((f1, a), (f2, b)) in got.iter().zip(&expected) {
@@ -686,4 +681,30 @@ fn rules_filed_on_disk_keep_tasks_and_rule_chunks_within_bounds() {
     assert!((1..=8).contains(&max), "max in flight {max}");
     // One worker holds one chunk of at most 4 rules at a time, never the rule set.
     assert_eq!(stop["max_rule_batches"], 1);
+}
+
+#[test]
+fn leftovers_of_a_killed_run_are_cleared() {
+    let dir = TempDir::new().unwrap();
+    let recs = sample_records();
+    let recs: Vec<(&str, &str)> = recs.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
+    let m = manifest(dir.path(), &recs, "rule_batch: 5\n");
+    let out = dir.path().join("o");
+    // What `kill -9` leaves: a rule store of a process that is gone, half-written files.
+    let stale = out.join(".pff-rules-999999999-0");
+    fs::create_dir_all(&stale).unwrap();
+    fs::write(stale.join("data"), b"old").unwrap();
+    fs::write(out.join("report.md.tmp999999999"), b"half").unwrap();
+    let (m, o) = (m.to_str().unwrap(), out.to_str().unwrap());
+    pff(&["run", m, "-q", "-o", o]).assert().code(1);
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+}
+
+/// Rule stores and temporary files in an output folder.
+fn leftovers(out: &Path) -> Vec<String> {
+    fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".pff") || n.contains(".tmp"))
+        .collect()
 }

@@ -237,13 +237,18 @@ pub fn run(
         }
     }
     fs::create_dir_all(&tasks_dir).map_err(out_err(out))?;
-    // Temporary files a killed run left behind (never read: results are renamed into place).
-    if let Ok(entries) = fs::read_dir(&tasks_dir) {
+    // Temporary files a killed run left behind (never read: results and reports are renamed
+    // into place).
+    for dir in [&tasks_dir, out] {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
-            if p.extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| x.starts_with("tmp"))
+            if p.is_file()
+                && p.extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| x.starts_with("tmp"))
             {
                 let _ = fs::remove_file(&p);
             }

@@ -27,6 +27,8 @@ impl Spool {
     fn writer(&mut self) -> io::Result<&mut BufWriter<File>> {
         if self.file.is_none() {
             static NEXT: AtomicU64 = AtomicU64::new(0);
+            static SWEPT: std::sync::Once = std::sync::Once::new();
+            SWEPT.call_once(|| crate::scratch::remove_stale(&std::env::temp_dir(), ".pff-spool-"));
             let path = std::env::temp_dir().join(format!(
                 ".pff-spool-{}-{}",
                 std::process::id(),

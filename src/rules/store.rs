@@ -266,9 +266,11 @@ pub struct StoreBuilder {
 }
 
 impl StoreBuilder {
-    /// Starts a store in a new folder inside `parent`.
+    /// Starts a store in a new folder inside `parent` (and removes the stores that killed
+    /// runs left there).
     pub fn new(parent: &Path) -> io::Result<Self> {
         fs::create_dir_all(parent)?;
+        crate::scratch::remove_stale(parent, ".pff-rules-");
         let dir = (0..1000)
             .map(|k| parent.join(format!(".pff-rules-{}-{k}", std::process::id())))
             .find(|d| fs::create_dir(d).is_ok())

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use rustc_hash::FxHashMap;
 
-use crate::engine::{CheckOptions, Engine, witness, witness_triples};
+use crate::engine::{CheckOptions, Engine, witness_bounded, witness_triples};
 use crate::report::{
     Finding, LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, RuleDrift, RuleEvidence,
     RuleHealth, SeverityCounts, SeverityCuts, Summary, Triple, score_of,
@@ -430,6 +430,8 @@ pub struct RecordCheck {
     rows: Vec<RuleRow>,
     /// Time spent checking this record (its time budget covers all chunks).
     spent: std::time::Duration,
+    /// The work bound of a rule, for the witness searches of the evidence too.
+    max_steps: u64,
     /// After [`Self::rank`]: the findings kept, in report order.
     kept: Vec<Kept>,
     finding_counts: SeverityCounts,
@@ -438,7 +440,10 @@ pub struct RecordCheck {
 
 impl RecordCheck {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            max_steps: u64::MAX,
+            ..Self::default()
+        }
     }
 
     fn row_of(&self, rule: u32) -> Option<&RuleRow> {
@@ -563,9 +568,10 @@ impl RecordCheck {
                         rule
                     }
                 };
-                let (Some(row), Some(binding)) =
-                    (self.row_of(r), witness(&rule, g, kept.key.0, kept.key.2))
-                else {
+                let (Some(row), Some(binding)) = (
+                    self.row_of(r),
+                    witness_bounded(&rule, g, kept.key.0, kept.key.2, self.max_steps),
+                ) else {
                     continue;
                 };
                 evidence.push(TopMember {
@@ -805,6 +811,7 @@ impl<'r> Validator<'r> {
             self.engine.check_sequential(g, opts)
         };
         check.spent += started.elapsed();
+        check.max_steps = self.opts.max_rule_work;
         check.truncated += res.truncated;
         check.skipped += res.skipped;
         check.rows.reserve(res.outcomes.len());

@@ -301,6 +301,17 @@ pub fn check_rule(
 /// reports use it for their evidence, so the evidence does not depend on how rules were
 /// batched.
 pub fn witness(rule: &Rule, g: &Graph<'_>, s: EntId, o: EntId) -> Option<Box<[EntId]>> {
+    witness_bounded(rule, g, s, o, u64::MAX)
+}
+
+/// [`witness`], giving up (`None`) after `max_steps` bindings.
+pub fn witness_bounded(
+    rule: &Rule,
+    g: &Graph<'_>,
+    s: EntId,
+    o: EntId,
+    max_steps: u64,
+) -> Option<Box<[EntId]>> {
     let mut seen = FxHashSet::default();
     let mut m = Matcher {
         rule,
@@ -308,6 +319,7 @@ pub fn witness(rule: &Rule, g: &Graph<'_>, s: EntId, o: EntId) -> Option<Box<[En
         opts: CheckOptions {
             collect_violations: true,
             max_violations_per_rule: 1,
+            max_steps_per_rule: max_steps,
             ..CheckOptions::default()
         },
         b: [UNBOUND; 26],

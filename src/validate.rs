@@ -7,17 +7,19 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
 use rustc_hash::FxHashMap;
 
-use crate::engine::{CheckOptions, Engine, witness_bounded, witness_triples};
+use crate::engine::{CheckOptions, Engine, store_candidates, witness_bounded, witness_triples};
 use crate::report::{
     Finding, LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, RuleDrift, RuleEvidence,
     RuleHealth, SeverityCounts, SeverityCuts, Summary, Triple, score_of,
 };
-use crate::rules::{EntId, RelId, Rule, RuleCatalog, RuleSet, Symbols};
+use crate::rules::store::RuleStore;
+use crate::rules::{EntId, RelId, Rule, RuleCatalog, RuleSet, RuleSource, RulesError, Symbols};
 use crate::triples::json::{self, Mapping};
 use crate::triples::{DataError, Format, Graph, GraphBuilder, tsv};
 
@@ -73,6 +75,8 @@ pub enum ValidateError {
     Data(#[from] DataError),
     #[error("cannot write the report")]
     Output(#[source] io::Error),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
 }
 
 /// What [`Validator::run`] hands on.
@@ -860,129 +864,259 @@ impl<'r> Validator<'r> {
     pub fn run(
         &self,
         path: &Path,
-        mut sink: impl FnMut(Event<'_>) -> io::Result<()>,
+        sink: impl FnMut(Event<'_>) -> io::Result<()>,
     ) -> Result<(Summary, RuleStats), ValidateError> {
-        let shown = path.display().to_string();
-        let format = match self.opts.input_format.or_else(|| Format::from_path(path)) {
-            Some(f) => f,
-            None => return Err(DataError::UnknownFormat { path: shown }.into()),
-        };
-        if path.is_dir() {
-            return Err(DataError::IsDirectory { path: shown }.into());
+        check_file(self, path, sink)
+    }
+}
+
+/// Checks records against a rule set wherever its rules are: [`Validator`] (in memory) or
+/// [`StoredRules`] (filed on disk, read per record).
+pub trait RecordChecker: Sync {
+    /// The check of one record: ranked, with the evidence of the findings kept.
+    fn check(&self, g: &Graph<'_>) -> Result<RecordCheck, RulesError>;
+    /// The symbols graphs are built over, the sources rule ids name, the relation names.
+    fn header(&self) -> &RuleSet;
+    /// Rules in the whole set.
+    fn total(&self) -> usize;
+    fn options(&self) -> &Options;
+    /// The rules in order, for rule statistics and health.
+    fn catalog(&self) -> &dyn RuleCatalog;
+
+    /// Checks one graph and builds its report.
+    fn report(
+        &self,
+        g: &Graph<'_>,
+        index: usize,
+        line: usize,
+        name: String,
+    ) -> Result<(RecordReport, Vec<Tally>), RulesError> {
+        let (header, total, opts) = (self.header(), self.total(), self.options());
+        Ok(self
+            .check(g)?
+            .finish(g, header, total, opts, index, line, name))
+    }
+}
+
+impl RecordChecker for Validator<'_> {
+    fn check(&self, g: &Graph<'_>) -> Result<RecordCheck, RulesError> {
+        Ok(self.check_record(g))
+    }
+
+    fn header(&self) -> &RuleSet {
+        self.rules()
+    }
+
+    fn total(&self) -> usize {
+        self.rules().rules.len()
+    }
+
+    fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    fn catalog(&self) -> &dyn RuleCatalog {
+        self.rules()
+    }
+}
+
+/// Rules filed on disk ([`RuleStore`]): each record reads the rules it can use, at most a
+/// batch at a time, in rule order, and the evidence of its findings by rule index.
+pub struct StoredRules<'a> {
+    source: &'a RuleSource,
+    store: &'a RuleStore,
+    opts: Options,
+    /// Chunks of rules held at once, and the most at any time.
+    live: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl<'a> StoredRules<'a> {
+    pub fn new(source: &'a RuleSource, store: &'a RuleStore, opts: Options) -> Self {
+        Self {
+            source,
+            store,
+            opts,
+            live: AtomicUsize::new(0),
+            max: AtomicUsize::new(0),
         }
-        let file = File::open(path).map_err(|e| DataError::io(&shown, e))?;
-        let mut summary = Summary {
-            rules_total: self.rules().rules.len(),
-            ..Summary::default()
-        };
-        let mut stats = RuleStats::new(self.rules().rules.len());
-        let mut begun = false;
-        let mut emit = |(report, tallies): (RecordReport, Vec<Tally>)| {
-            if !std::mem::replace(&mut begun, true) {
-                sink(Event::Begin).map_err(ValidateError::Output)?;
-            }
-            summary.add(&report);
-            stats.add(&tallies);
-            sink(Event::Record(&report)).map_err(ValidateError::Output)
-        };
-        match format {
-            Format::Tsv => {
-                let mut b = GraphBuilder::new(&self.rules().symbols);
-                tsv::read(&shown, BufReader::with_capacity(1 << 20, file), &mut b)?;
-                let g = b.finish();
-                emit(self.check_graph(&g, 0, 1, shown.clone()))?;
-            }
-            Format::Json => {
-                let mut text = Vec::new();
-                BufReader::new(file)
-                    .read_to_end(&mut text)
-                    .map_err(|e| DataError::io(&shown, e))?;
-                let doc = json::parse(&text).map_err(|e| e.into_data_error(&shown, &text, 1))?;
-                let records = json::records(&doc);
-                let chunk_len = chunk_records();
-                for (c, chunk) in records.chunks(chunk_len).enumerate() {
-                    let reports: Vec<_> = chunk
-                        .par_iter()
-                        .enumerate()
-                        .map(|(i, v)| self.check_value(&shown, v, c * chunk_len + i, 1))
-                        .collect();
-                    for r in reports {
-                        emit(r)?;
-                    }
-                }
-            }
-            Format::Jsonl => {
-                let mut lines = json::JsonLines::new(BufReader::with_capacity(1 << 20, file));
-                loop {
-                    let chunk: Vec<(usize, usize, Vec<u8>)> = lines
-                        .by_ref()
-                        .take(chunk_records())
-                        .collect::<Result<_, _>>()
-                        .map_err(|e| DataError::io(&shown, e))?;
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    let reports: Vec<_> = chunk
-                        .par_iter()
-                        .map(|(index, line, text)| self.check_line(&shown, *index, *line, text))
-                        .collect();
-                    for r in reports {
-                        emit(r)?;
-                    }
-                }
-            }
+    }
+
+    /// The most chunks of rules held at once so far.
+    pub fn max_chunks(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+impl RecordChecker for StoredRules<'_> {
+    fn check(&self, g: &Graph<'_>) -> Result<RecordCheck, RulesError> {
+        let header = self.source.header();
+        let io = |e| self.source.store_error(e);
+        let slots = store_candidates(self.store, g).map_err(io)?;
+        let mut check = RecordCheck::new();
+        for chunk in slots.chunks(self.source.batch_size()) {
+            let set = RuleSet {
+                sources: header.sources.clone(),
+                source: header.source.clone(),
+                symbols: header.symbols.clone(),
+                rules: self.store.read(chunk).map_err(io)?,
+            };
+            let ids: Vec<u32> = chunk.iter().map(|s| s.rule).collect();
+            let now = self.live.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max.fetch_max(now, Ordering::SeqCst);
+            Validator::for_chunk(&set, &ids, self.opts.clone()).check_into(&mut check, g);
+            self.live.fetch_sub(1, Ordering::SeqCst);
         }
-        if !begun {
+        check.rank(g, &self.opts);
+        check.evidence(g, |i| self.source.fetch(i).map(Arc::new))?;
+        Ok(check)
+    }
+
+    fn header(&self) -> &RuleSet {
+        self.source.header()
+    }
+
+    fn total(&self) -> usize {
+        self.source.len()
+    }
+
+    fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    fn catalog(&self) -> &dyn RuleCatalog {
+        self.source
+    }
+}
+
+/// Validates a data file, handing [`Event::Begin`] to `sink` once the data is open and
+/// readable, then each record's report in input order.
+pub fn check_file(
+    checker: &dyn RecordChecker,
+    path: &Path,
+    mut sink: impl FnMut(Event<'_>) -> io::Result<()>,
+) -> Result<(Summary, RuleStats), ValidateError> {
+    let shown = path.display().to_string();
+    let opts = checker.options();
+    let format = match opts.input_format.or_else(|| Format::from_path(path)) {
+        Some(f) => f,
+        None => return Err(DataError::UnknownFormat { path: shown }.into()),
+    };
+    if path.is_dir() {
+        return Err(DataError::IsDirectory { path: shown }.into());
+    }
+    let file = File::open(path).map_err(|e| DataError::io(&shown, e))?;
+    let mut summary = Summary {
+        rules_total: checker.total(),
+        ..Summary::default()
+    };
+    let mut stats = RuleStats::new(checker.total());
+    let mut begun = false;
+    let mut emit = |(report, tallies): (RecordReport, Vec<Tally>)| {
+        if !std::mem::replace(&mut begun, true) {
             sink(Event::Begin).map_err(ValidateError::Output)?;
         }
-        summary.rules_violated = stats.broken();
-        summary.rule_health = Some(
-            stats
-                .health(self.rules(), 20)
-                .map_err(ValidateError::Output)?,
-        );
-        Ok((summary, stats))
-    }
-
-    /// Checks one JSON Lines record; a line that is not JSON fails that record alone.
-    fn check_line(
-        &self,
-        path: &str,
-        index: usize,
-        line: usize,
-        text: &[u8],
-    ) -> (RecordReport, Vec<Tally>) {
-        match json::parse(text) {
-            Ok(v) => self.check_value(path, &v, index, line),
-            Err(e) => {
-                let err = e.into_data_error(path, text, line);
-                (
-                    RecordReport::failed(index, line, err.to_string()),
-                    Vec::new(),
-                )
+        summary.add(&report);
+        stats.add(&tallies);
+        sink(Event::Record(&report)).map_err(ValidateError::Output)
+    };
+    match format {
+        Format::Tsv => {
+            let mut b = GraphBuilder::new(&checker.header().symbols);
+            tsv::read(&shown, BufReader::with_capacity(1 << 20, file), &mut b)?;
+            let g = b.finish();
+            emit(checker.report(&g, 0, 1, shown.clone())?)?;
+        }
+        Format::Json => {
+            let mut text = Vec::new();
+            BufReader::new(file)
+                .read_to_end(&mut text)
+                .map_err(|e| DataError::io(&shown, e))?;
+            let doc = json::parse(&text).map_err(|e| e.into_data_error(&shown, &text, 1))?;
+            let records = json::records(&doc);
+            let chunk_len = chunk_records();
+            for (c, chunk) in records.chunks(chunk_len).enumerate() {
+                let reports = chunk
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, v)| check_value(checker, &shown, v, c * chunk_len + i, 1))
+                    .collect::<Result<Vec<_>, _>>()?;
+                for r in reports {
+                    emit(r)?;
+                }
+            }
+        }
+        Format::Jsonl => {
+            let mut lines = json::JsonLines::new(BufReader::with_capacity(1 << 20, file));
+            loop {
+                let chunk: Vec<(usize, usize, Vec<u8>)> = lines
+                    .by_ref()
+                    .take(chunk_records())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| DataError::io(&shown, e))?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let reports = chunk
+                    .par_iter()
+                    .map(|(index, line, text)| check_line(checker, &shown, *index, *line, text))
+                    .collect::<Result<Vec<_>, _>>()?;
+                for r in reports {
+                    emit(r)?;
+                }
             }
         }
     }
+    if !begun {
+        sink(Event::Begin).map_err(ValidateError::Output)?;
+    }
+    summary.rules_violated = stats.broken();
+    summary.rule_health = Some(
+        stats
+            .health(checker.catalog(), 20)
+            .map_err(ValidateError::Output)?,
+    );
+    Ok((summary, stats))
+}
 
-    fn check_value(
-        &self,
-        path: &str,
-        v: &json::Json<'_>,
-        index: usize,
-        line: usize,
-    ) -> (RecordReport, Vec<Tally>) {
-        let mut b = GraphBuilder::new(&self.rules().symbols);
-        match self.opts.mapping.record(v, index, &mut b) {
-            Ok(name) => self.check_graph(&b.finish(), index, line, name),
-            Err(found) => {
-                let e = DataError::NotAnObject {
-                    path: path.to_string(),
-                    line,
-                    index,
-                    found,
-                };
-                (RecordReport::failed(index, line, e.to_string()), Vec::new())
-            }
+/// Checks one JSON Lines record; a line that is not JSON fails that record alone.
+fn check_line(
+    checker: &dyn RecordChecker,
+    path: &str,
+    index: usize,
+    line: usize,
+    text: &[u8],
+) -> Result<(RecordReport, Vec<Tally>), RulesError> {
+    match json::parse(text) {
+        Ok(v) => check_value(checker, path, &v, index, line),
+        Err(e) => {
+            let err = e.into_data_error(path, text, line);
+            Ok((
+                RecordReport::failed(index, line, err.to_string()),
+                Vec::new(),
+            ))
+        }
+    }
+}
+
+fn check_value(
+    checker: &dyn RecordChecker,
+    path: &str,
+    v: &json::Json<'_>,
+    index: usize,
+    line: usize,
+) -> Result<(RecordReport, Vec<Tally>), RulesError> {
+    let mut b = GraphBuilder::new(&checker.header().symbols);
+    match checker.options().mapping.record(v, index, &mut b) {
+        Ok(name) => checker.report(&b.finish(), index, line, name),
+        Err(found) => {
+            let e = DataError::NotAnObject {
+                path: path.to_string(),
+                line,
+                index,
+                found,
+            };
+            Ok((RecordReport::failed(index, line, e.to_string()), Vec::new()))
         }
     }
 }

@@ -241,6 +241,27 @@ fn worker_count_does_not_change_reports() {
 }
 
 #[test]
+fn rules_filed_on_disk_do_not_change_reports() {
+    let dir = TempDir::new().unwrap();
+    let report = |extra: &[&str], stats: &str| {
+        let stats = dir.path().join(stats);
+        let mut args = vec!["validate", RECORDS, "--rules", RULES, "--format", "json"];
+        args.extend_from_slice(&["--rule-stats", stats.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        (stdout(&mut pff(&args)), fs::read_to_string(&stats).unwrap())
+    };
+    let in_memory = report(&[], "a.txt");
+    for batch in ["1", "7"] {
+        let on_disk = report(&["--rule-batch", batch, "--max-workers", "2"], "b.txt");
+        assert!(
+            in_memory == on_disk,
+            "--rule-batch {batch} changed the report"
+        );
+    }
+    assert!(in_memory.0.contains("\"findings\""));
+}
+
+#[test]
 fn caps_mark_reports_truncated() {
     let out = stdout(&mut pff(&[
         "validate",

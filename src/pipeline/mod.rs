@@ -28,10 +28,9 @@ use crate::exit;
 use crate::hardware::{Plan, current_rss, system_available};
 use crate::manifest::{Manifest, Source, Task};
 use crate::report::{OutputFormat, RecordReport, SeverityCounts};
-use crate::rules::store::RuleStore;
-use crate::rules::{RuleSet, RuleSource, RulesError};
-use crate::triples::{Format, Graph};
-use crate::validate::{self, RecordCheck, RuleStats, Validator, prepare_records};
+use crate::rules::{RuleSource, RulesError};
+use crate::triples::Format;
+use crate::validate::{self, RecordChecker, RuleStats, StoredRules, Validator, prepare_records};
 
 mod fetch;
 mod outputs;
@@ -317,12 +316,18 @@ pub fn run(
         .build()
         .map_err(RunError::Runtime)?;
     let mut max_in_flight = 0usize;
-    let gauge = BatchGauge::default();
-    let checker = match rules.store() {
-        _ if rules.in_memory() => {
-            Checker::Loaded(Box::new(Validator::new(rules.header(), opts.clone())))
+    // Rules in memory: one validator shared by every worker; on disk: read per record.
+    let stored = match (rules.in_memory(), rules.store()) {
+        (false, Some(store)) => Some(StoredRules::new(rules, store, opts.clone())),
+        _ => None,
+    };
+    let loaded;
+    let checker: &dyn RecordChecker = match &stored {
+        Some(s) => s,
+        None if rules.in_memory() => {
+            loaded = Validator::new(rules.header(), opts.clone());
+            &loaded
         }
-        Some(store) => Checker::Stored { rules, store, opts },
         None => {
             return Err(RunError::Stopped(
                 "the rules do not fit in a batch and were not filed on disk".into(),
@@ -389,7 +394,7 @@ pub fn run(
         let workers: Vec<_> = (0..cfg.plan.workers)
             .map(|_| {
                 let res_tx = res_tx.clone();
-                let (in_rx, checker, gauge) = (&in_rx, &checker, &gauge);
+                let in_rx = &in_rx;
                 let tasks_dir = &tasks_dir;
                 let (stop, in_flight, fatal) = (&stop, &in_flight, &fatal);
                 scope.spawn(move || {
@@ -401,16 +406,7 @@ pub fn run(
                         let Some((i, task, bytes)) = next else { break };
                         let tmp = task_file(tasks_dir, i, &task)
                             .with_extension(format!("tmp{}", std::process::id()));
-                        let header = rules.header();
-                        let out = match check_task(
-                            checker,
-                            header,
-                            rules.len(),
-                            &task,
-                            bytes,
-                            gauge,
-                            &tmp,
-                        ) {
+                        let out = match check_task(checker, &task, bytes, &tmp) {
                             Ok(lite) => Ok((tmp, lite)),
                             Err(TaskError::Write(e)) => Err(e),
                             Err(TaskError::Rules(e)) => {
@@ -477,7 +473,7 @@ pub fn run(
     runtime.shutdown_timeout(Duration::from_millis(100));
     progress.finish_and_clear();
 
-    let max_batches = gauge.max.load(Ordering::SeqCst);
+    let max_batches = stored.as_ref().map_or(0, StoredRules::max_chunks);
     if let Some((reason, e)) = fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
         events.log(
             "stop",
@@ -538,35 +534,6 @@ struct TaskDigestLite {
 /// name (the writer renames it into place) or why it could not be written.
 type Output = (usize, Task, io::Result<(PathBuf, TaskDigestLite)>);
 
-/// How workers see the rules: one validator over rules held in memory, shared by every worker,
-/// or the rules filed on disk, read for each record (see [`crate::rules::store`]).
-enum Checker<'a> {
-    Loaded(Box<Validator<'a>>),
-    Stored {
-        rules: &'a RuleSource,
-        store: &'a RuleStore,
-        opts: &'a validate::Options,
-    },
-}
-
-/// Rule chunks held at once, and the most at any time.
-#[derive(Default)]
-struct BatchGauge {
-    live: AtomicUsize,
-    max: AtomicUsize,
-}
-
-impl BatchGauge {
-    fn enter(&self) {
-        let now = self.live.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max.fetch_max(now, Ordering::SeqCst);
-    }
-
-    fn leave(&self) {
-        self.live.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// The name a task's data goes by in reports, and its format (from the file name or URL path;
 /// JSON when it says nothing).
 fn task_input(task: &Task) -> (String, Format) {
@@ -576,37 +543,6 @@ fn task_input(task: &Task) -> (String, Format) {
     }
     .unwrap_or(Format::Json);
     (task.source.to_string(), format)
-}
-
-/// Checks one record against rules filed on disk: the record's candidate rules are read in
-/// chunks of at most a batch, checked in rule order, then the evidence of the findings kept is
-/// read back by rule index.
-fn check_stored(
-    rules: &RuleSource,
-    store: &RuleStore,
-    opts: &validate::Options,
-    g: &Graph<'_>,
-    gauge: &BatchGauge,
-) -> Result<RecordCheck, RulesError> {
-    let header = rules.header();
-    let io = |source| rules.store_error(source);
-    let slots = crate::engine::store_candidates(store, g).map_err(io)?;
-    let mut check = RecordCheck::new();
-    for chunk in slots.chunks(rules.batch_size()) {
-        let set = RuleSet {
-            sources: header.sources.clone(),
-            source: header.source.clone(),
-            symbols: header.symbols.clone(),
-            rules: store.read(chunk).map_err(io)?,
-        };
-        let ids: Vec<u32> = chunk.iter().map(|s| s.rule).collect();
-        gauge.enter();
-        Validator::for_chunk(&set, &ids, opts.clone()).check_into(&mut check, g);
-        gauge.leave();
-    }
-    check.rank(g, opts);
-    check.evidence(g, |i| rules.fetch(i).map(Arc::new))?;
-    Ok(check)
 }
 
 /// Why a task's result could not be produced: the rules could not be read back (no task can
@@ -635,22 +571,16 @@ impl From<RulesError> for TaskError {
 /// (the first reason, when failed), `violations` and `findings` (counts by severity) and
 /// `rule_counts` (`[rule index, predicted, correct]` for the rules that applied).
 fn check_task(
-    checker: &Checker<'_>,
-    header: &RuleSet,
-    total: usize,
+    checker: &dyn RecordChecker,
     task: &Task,
     bytes: Result<Vec<u8>, String>,
-    gauge: &BatchGauge,
     tmp: &Path,
 ) -> Result<TaskDigestLite, TaskError> {
     fn json(w: &mut impl Write, v: &impl Serialize) -> io::Result<()> {
         serde_json::to_writer(w, v).map_err(io::Error::other)
     }
     let (label, format) = task_input(task);
-    let opts = match checker {
-        Checker::Loaded(v) => v.options(),
-        Checker::Stored { opts, .. } => opts,
-    };
+    let (header, total, opts) = (checker.header(), checker.total(), checker.options());
     let mut w = io::BufWriter::with_capacity(1 << 16, File::create(tmp)?);
     w.write_all(b"{\"task\":")?;
     json(&mut w, &task.id)?;
@@ -684,12 +614,7 @@ fn check_task(
                         error.get_or_insert(e);
                     }
                     Ok((g, name)) => {
-                        let check = match checker {
-                            Checker::Loaded(v) => v.check_record(&g),
-                            Checker::Stored { rules, store, opts } => {
-                                check_stored(rules, store, opts, &g, gauge)?
-                            }
-                        };
+                        let check = checker.check(&g)?;
                         let (report, kept, tallies) =
                             check.into_parts(total, opts, &g, rec.index, rec.line, name);
                         violations.merge(&report.violations);

@@ -47,6 +47,22 @@ impl RuleCatalog for RuleSet {
     }
 }
 
+fn confident(min_confidence: f64) -> Keep {
+    Box::new(move |r: &Rule| r.confidence >= min_confidence)
+}
+
+impl std::fmt::Debug for RuleSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSource")
+            .field("paths", &self.paths)
+            .field("batch", &self.batch)
+            .field("kept", &self.kept)
+            .field("count", &self.count)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a file looked like when it was first read: a later pass over a changed file is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
@@ -61,11 +77,14 @@ fn stamp(path: &Path) -> Option<Stamp> {
     })
 }
 
+/// A rule filter that can be kept and shared across threads.
+pub type Keep = Box<dyn Fn(&Rule) -> bool + Send + Sync>;
+
 /// Rules files read once to check them, then as often as needed in batches.
-#[derive(Debug)]
 pub struct RuleSource {
     paths: Vec<PathBuf>,
-    min_confidence: f64,
+    /// Which rules are kept (and numbered); the others are read and checked, then skipped.
+    keep: Keep,
     batch: usize,
     /// Sources and symbols; every rule too when they fit in one batch (`kept`).
     set: Arc<RuleSet>,
@@ -94,7 +113,7 @@ impl RuleSource {
         min_confidence: f64,
         batch: usize,
     ) -> Result<Self, RulesError> {
-        Self::open_in(paths, min_confidence, batch, None)
+        Self::open_in(paths, confident(min_confidence), batch, None)
     }
 
     /// Like [`Self::open`], and when the rules do not fit in a batch, files them by anchor in a
@@ -106,12 +125,22 @@ impl RuleSource {
         batch: usize,
         store_in: &Path,
     ) -> Result<Self, RulesError> {
-        Self::open_in(paths, min_confidence, batch, Some(store_in))
+        Self::open_in(paths, confident(min_confidence), batch, Some(store_in))
+    }
+
+    /// [`Self::open_indexed`] keeping the rules `keep` accepts.
+    pub fn open_filtered<P: AsRef<Path>>(
+        paths: &[P],
+        keep: Keep,
+        batch: usize,
+        store_in: &Path,
+    ) -> Result<Self, RulesError> {
+        Self::open_in(paths, keep, batch, Some(store_in))
     }
 
     fn open_in<P: AsRef<Path>>(
         paths: &[P],
-        min_confidence: f64,
+        keep: Keep,
         batch: usize,
         store_in: Option<&Path>,
     ) -> Result<Self, RulesError> {
@@ -129,7 +158,7 @@ impl RuleSource {
             stamps.push(stamp(p));
             let (shown, reader) = open_rules_file(p)?;
             scan_rules(&mut set, &shown, reader, |r| {
-                if r.confidence < min_confidence || store_err.is_some() {
+                if !keep(&r) || store_err.is_some() {
                     return;
                 }
                 count += 1;
@@ -175,7 +204,7 @@ impl RuleSource {
         Ok(Self {
             store,
             paths: paths.iter().map(|p| p.as_ref().to_path_buf()).collect(),
-            min_confidence,
+            keep,
             batch,
             set: Arc::new(set),
             kept,
@@ -344,7 +373,7 @@ impl Iterator for Batches<'_> {
                 Some(Ok(mut rule)) => {
                     // `open` refused more than u16::MAX files.
                     rule.file = self.file as u16;
-                    if rule.confidence >= src.min_confidence {
+                    if (src.keep)(&rule) {
                         rules.push(rule);
                     }
                 }

@@ -2,7 +2,8 @@
 # Peak RSS and throughput of `pff run` as rules and records grow (issues 3 and 5).
 # Needs ../shared/data (the workplace's benchmark data).
 # Usage: benches/rss.sh [workdir] [rules|filler|tasks|all] [extra pff run arguments...]
-# Prints one line per case: rules, tasks, wall seconds, peak RSS (KB), tasks/s.
+# Prints one line per case: rules, tasks, wall seconds, peak RSS (KB), tasks/s, and the most
+# tasks in flight and rule chunks held that the run's events.jsonl records.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=$(cd ../shared/data && pwd)
@@ -70,7 +71,12 @@ run() { # tasks rules
   /usr/bin/time -f "%M" -o "$W/rss.full" "$PFF" run "$m" -q -o "$W/out" "${EXTRA[@]}" >/dev/null 2>&1 || true
   t1=$(date +%s.%N)
   local secs; secs=$(echo "$t1 - $t0" | bc)
-  printf "%-12s %7s tasks  %7.2f s  %8s KB  %8.1f tasks/s\n" "$(basename "$2")" "$1" "$secs" "$(tail -n 1 "$W/rss.full")" "$(echo "$1 / $secs" | bc -l)"
+  # The bounds the run kept: tasks admitted and not yet written, chunks of rules held.
+  local stop; stop=$(tail -n 1 "$W/out/events.jsonl")
+  local inflight chunks
+  inflight=$(echo "$stop" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("max_in_flight"))')
+  chunks=$(echo "$stop" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("max_rule_batches"))')
+  printf "%-12s %7s tasks  %7.2f s  %8s KB  %8.1f tasks/s  in flight <= %s, rule chunks <= %s\n" "$(basename "$2")" "$1" "$secs" "$(tail -n 1 "$W/rss.full")" "$(echo "$1 / $secs" | bc -l)" "$inflight" "$chunks"
 }
 
 echo "threads: $(nproc)"

@@ -19,7 +19,9 @@ use crate::report::{
     RuleHealth, SeverityCounts, SeverityCuts, Summary, Triple, score_of,
 };
 use crate::rules::store::RuleStore;
-use crate::rules::{EntId, RelId, Rule, RuleCatalog, RuleSet, RuleSource, RulesError, Symbols};
+use crate::rules::{
+    EntId, RelId, Rule, RuleCatalog, RuleName, RuleSet, RuleSource, RulesError, Symbols,
+};
 use crate::triples::json::{self, Mapping};
 use crate::triples::{DataError, Format, Graph, GraphBuilder, tsv};
 
@@ -112,19 +114,35 @@ impl RuleTally {
     }
 }
 
-/// Per-rule counts summed over records (`--rule-stats`, rule health). Sparse: only the rules
-/// that applied take memory, so a run over a million rules does not hold a million tallies.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Per-rule counts summed over records (`--rule-stats`, rule health). Sparse by default: only
+/// the rules that applied take memory, so a run over a million rules does not hold a million
+/// tallies; dense (40 bytes a rule, faster) where the rules are in memory anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleStats {
     rules: usize,
-    counts: FxHashMap<u32, RuleTally>,
+    counts: Counts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Counts {
+    Sparse(FxHashMap<u32, RuleTally>),
+    /// Indexed by rule; `applied == 0` means never applied.
+    Dense(Vec<RuleTally>),
 }
 
 impl RuleStats {
     pub fn new(rules: usize) -> Self {
         Self {
             rules,
-            counts: FxHashMap::default(),
+            counts: Counts::Sparse(FxHashMap::default()),
+        }
+    }
+
+    /// A tally for every rule (for rule sets held in memory).
+    pub fn dense(rules: usize) -> Self {
+        Self {
+            rules,
+            counts: Counts::Dense(vec![RuleTally::default(); rules]),
         }
     }
 
@@ -140,7 +158,10 @@ impl RuleStats {
         let Some(key) = u32::try_from(rule).ok().filter(|_| rule < self.rules) else {
             return;
         };
-        let c = self.counts.entry(key).or_default();
+        let c = match &mut self.counts {
+            Counts::Sparse(m) => m.entry(key).or_default(),
+            Counts::Dense(v) => &mut v[rule],
+        };
         c.predicted += predicted;
         c.correct += correct;
         c.applied += 1;
@@ -151,31 +172,42 @@ impl RuleStats {
         }
     }
 
+    /// The counts of rule `rule`, when it applied.
+    fn applied_tally(&self, rule: usize) -> Option<&RuleTally> {
+        match &self.counts {
+            Counts::Sparse(m) => u32::try_from(rule).ok().and_then(|r| m.get(&r)),
+            Counts::Dense(v) => v.get(rule).filter(|t| t.applied > 0),
+        }
+    }
+
     /// The counts of rule `rule` (zero when it never applied).
     pub fn get(&self, rule: usize) -> RuleTally {
-        u32::try_from(rule)
-            .ok()
-            .and_then(|r| self.counts.get(&r))
-            .copied()
-            .unwrap_or_default()
+        self.applied_tally(rule).copied().unwrap_or_default()
+    }
+
+    /// The rules that applied, by index, with their counts (in no particular order).
+    fn each_applied(&self) -> Box<dyn Iterator<Item = (usize, &RuleTally)> + '_> {
+        match &self.counts {
+            Counts::Sparse(m) => Box::new(m.iter().map(|(&i, t)| (i as usize, t))),
+            Counts::Dense(v) => Box::new(v.iter().enumerate().filter(|(_, t)| t.applied > 0)),
+        }
     }
 
     /// Rules that applied at least once.
     pub fn applied(&self) -> usize {
-        self.counts.len()
+        self.each_applied().count()
     }
 
     /// Rules broken on at least one record.
     pub fn broken(&self) -> usize {
-        self.counts.values().filter(|t| t.broken > 0).count()
+        self.each_applied().filter(|(_, t)| t.broken > 0).count()
     }
 
     /// `(rule index, predicted, correct)` of the rules that applied, by index.
     pub fn rule_counts(&self) -> Vec<(usize, u64, u64)> {
         let mut v: Vec<_> = self
-            .counts
-            .iter()
-            .map(|(&i, t)| (i as usize, t.predicted, t.correct))
+            .each_applied()
+            .map(|(i, t)| (i, t.predicted, t.correct))
             .collect();
         v.sort_unstable();
         v
@@ -183,36 +215,40 @@ impl RuleStats {
 
     /// Writes an AnyBURL rules file with the recomputed counts, one line per rule in order.
     pub fn write(&self, rules: &dyn RuleCatalog, out: &mut impl Write) -> io::Result<()> {
-        self.write_with_health(rules, out).map(|_| ())
+        self.pass(rules, Some(out), false).map(|_| ())
     }
 
     /// [`Self::write`] and [`Self::health_rows`] in one pass over `rules` (which may be read
     /// from disk).
-    pub fn write_with_health(
-        &self,
+    pub fn write_with_health<'s>(
+        &'s self,
         rules: &dyn RuleCatalog,
         out: &mut impl Write,
-    ) -> io::Result<HealthRows> {
-        self.pass(rules, Some(out))
+    ) -> io::Result<HealthRows<'s>> {
+        self.pass(rules, Some(out), true)
     }
 
     /// The rules that applied, with how far their observed confidence fell below the mined
     /// one, largest drop first, ties by rule order. One pass over `rules`.
-    pub fn health_rows(&self, rules: &dyn RuleCatalog) -> io::Result<HealthRows> {
-        self.pass(rules, None::<&mut io::Sink>)
+    pub fn health_rows<'s>(&'s self, rules: &dyn RuleCatalog) -> io::Result<HealthRows<'s>> {
+        self.pass(rules, None::<&mut io::Sink>, true)
     }
 
-    fn pass(
-        &self,
+    fn pass<'s>(
+        &'s self,
         rules: &dyn RuleCatalog,
         mut out: Option<&mut impl Write>,
-    ) -> io::Result<HealthRows> {
-        let mut rows = Vec::with_capacity(self.counts.len());
+        want_rows: bool,
+    ) -> io::Result<HealthRows<'s>> {
+        let mut rows = Vec::with_capacity(if want_rows { self.applied() } else { 0 });
+        // Where rules cannot be looked up again by index, rows carry their names.
+        let named = !rules.random_access();
         let mut res = Ok(());
         rules
             .each_rule(&mut |i, set, rule| {
+                let applied = self.applied_tally(i);
                 if let (Some(out), Ok(())) = (out.as_mut(), &res) {
-                    let t = self.get(i);
+                    let t = applied.copied().unwrap_or_default();
                     let conf = t.observed();
                     res = writeln!(
                         out,
@@ -220,111 +256,123 @@ impl RuleStats {
                         t.predicted, t.correct, rule.text
                     );
                 }
-                if let Some(&tally) = u32::try_from(i).ok().and_then(|k| self.counts.get(&k)) {
+                if !want_rows {
+                    return;
+                }
+                if let Some(tally) = applied {
                     rows.push(HealthRow {
                         drop: rule.confidence - tally.observed(),
-                        index: i,
-                        rule_id: set.rule_id(rule),
-                        text: rule.text.to_string(),
-                        confidence: rule.confidence,
-                        tally,
+                        index: i as u32,
+                        named: named.then(|| Box::new(RuleName::of(set, rule))),
                     });
                 }
             })
             .map_err(io::Error::other)?;
         res?;
         rows.sort_by(|a, b| b.drop.total_cmp(&a.drop).then(a.index.cmp(&b.index)));
-        Ok(HealthRows {
-            rows,
-            total: self.rules,
-        })
+        Ok(HealthRows { rows, stats: self })
     }
 
     /// Which rules applied, and the `top` whose observed confidence dropped most below the
     /// mined one (ties by rule order).
     pub fn health(&self, rules: &dyn RuleCatalog, top: usize) -> io::Result<RuleHealth> {
-        Ok(self.health_rows(rules)?.summary(top))
+        self.health_rows(rules)?.summary(rules, top)
     }
 }
 
-/// One rule that applied, for `rule-health.tsv` and the rule health of a summary.
+/// One rule that applied, for `rule-health.tsv` and the rule health of a summary: 24 bytes,
+/// the rule's id and text looked up when written (or kept, when the rules cannot be looked
+/// up by index).
 #[derive(Debug, Clone)]
-pub struct HealthRow {
+struct HealthRow {
     drop: f64,
-    index: usize,
-    rule_id: String,
-    text: String,
-    confidence: f64,
-    tally: RuleTally,
+    index: u32,
+    named: Option<Box<RuleName>>,
 }
 
 /// The rules that applied, largest confidence drop first (see [`RuleStats::health_rows`]).
 #[derive(Debug, Clone)]
-pub struct HealthRows {
+pub struct HealthRows<'s> {
     rows: Vec<HealthRow>,
-    total: usize,
+    stats: &'s RuleStats,
 }
 
-impl HealthRows {
+impl HealthRows<'_> {
+    fn name(&self, rules: &dyn RuleCatalog, r: &HealthRow) -> io::Result<RuleName> {
+        match &r.named {
+            Some(n) => Ok((**n).clone()),
+            None => rules
+                .describe(r.index as usize)
+                .map_err(io::Error::other)?
+                .ok_or_else(|| io::Error::other(format!("rule {} cannot be read back", r.index))),
+        }
+    }
+
     /// Every rule that applied, as TSV: id, records applied / held / broken, predicted,
     /// correct, mined and observed confidence, the drop, the rule; largest drop first (ties
     /// by rule order). Rules that never applied are counted in the last line.
-    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
+    pub fn write(&self, rules: &dyn RuleCatalog, out: &mut impl Write) -> io::Result<()> {
         writeln!(
             out,
             "rule_id\tapplied\theld\tbroken\tpredicted\tcorrect\tmined_confidence\tobserved_confidence\tdrop\trule"
         )?;
         for r in &self.rows {
-            let t = &r.tally;
+            let t = self.stats.get(r.index as usize);
+            let n = self.name(rules, r)?;
             writeln!(
                 out,
                 "{}\t{}\t{}\t{}\t{}\t{}\t{:?}\t{:?}\t{:.6}\t{}",
-                r.rule_id,
+                n.rule_id,
                 t.applied,
                 t.held,
                 t.broken,
                 t.predicted,
                 t.correct,
-                r.confidence,
+                n.confidence,
                 t.observed(),
                 r.drop,
-                r.text
+                n.text
             )?;
         }
+        let total = self.stats.rules;
         writeln!(
             out,
             "# never applied: {} of {} rules",
-            self.total - self.rows.len(),
-            self.total
+            total - self.rows.len(),
+            total
         )
     }
 
     /// How many rules applied, and the `top` whose confidence dropped.
-    pub fn summary(&self, top: usize) -> RuleHealth {
-        RuleHealth {
-            applied: self.rows.len(),
-            never_applied: self.total - self.rows.len(),
-            drift: self
-                .rows
-                .iter()
-                .filter(|r| r.drop > 0.0 && r.tally.predicted > 0)
-                .take(top)
-                .map(|r| {
-                    let t = &r.tally;
-                    RuleDrift {
-                        rule_id: r.rule_id.clone(),
-                        rule: r.text.clone(),
-                        mined_confidence: r.confidence,
-                        observed_confidence: t.observed(),
-                        predicted: t.predicted,
-                        correct: t.correct,
-                        records_applied: t.applied,
-                        records_held: t.held,
-                        records_broken: t.broken,
-                    }
-                })
-                .collect(),
+    pub fn summary(&self, rules: &dyn RuleCatalog, top: usize) -> io::Result<RuleHealth> {
+        let total = self.stats.rules;
+        let mut drift = Vec::new();
+        for r in self.rows.iter().filter(|r| r.drop > 0.0) {
+            if drift.len() == top {
+                break;
+            }
+            let t = self.stats.get(r.index as usize);
+            if t.predicted == 0 {
+                continue;
+            }
+            let n = self.name(rules, r)?;
+            drift.push(RuleDrift {
+                rule_id: n.rule_id,
+                rule: n.text,
+                mined_confidence: n.confidence,
+                observed_confidence: t.observed(),
+                predicted: t.predicted,
+                correct: t.correct,
+                records_applied: t.applied,
+                records_held: t.held,
+                records_broken: t.broken,
+            });
         }
+        Ok(RuleHealth {
+            applied: self.rows.len(),
+            never_applied: total - self.rows.len(),
+            drift,
+        })
     }
 }
 
@@ -882,6 +930,10 @@ pub trait RecordChecker: Sync {
     fn options(&self) -> &Options;
     /// The rules in order, for rule statistics and health.
     fn catalog(&self) -> &dyn RuleCatalog;
+    /// True when the whole rule set is in memory.
+    fn in_memory(&self) -> bool {
+        false
+    }
 
     /// Checks one graph and builds its report.
     fn report(
@@ -917,6 +969,10 @@ impl RecordChecker for Validator<'_> {
 
     fn catalog(&self) -> &dyn RuleCatalog {
         self.rules()
+    }
+
+    fn in_memory(&self) -> bool {
+        true
     }
 }
 
@@ -1010,7 +1066,11 @@ pub fn check_file(
         rules_total: checker.total(),
         ..Summary::default()
     };
-    let mut stats = RuleStats::new(checker.total());
+    let mut stats = if checker.in_memory() {
+        RuleStats::dense(checker.total())
+    } else {
+        RuleStats::new(checker.total())
+    };
     let mut begun = false;
     let mut emit = |(report, tallies): (RecordReport, Vec<Tally>)| {
         if !std::mem::replace(&mut begun, true) {

@@ -141,7 +141,11 @@ pub fn finalize(
     } else {
         None
     };
-    let health = health_rows.as_ref().map(|r| r.summary(20));
+    let health = health_rows
+        .as_ref()
+        .map(|r| r.summary(rules, 20))
+        .transpose()
+        .map_err(out_err(out))?;
     let summary = RunSummary {
         rule_health: health.clone(),
         execution_id: m.execution_id.clone(),
@@ -159,7 +163,8 @@ pub fn finalize(
     s.push(b'\n');
     write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
     if let (Some(health), Some(rows)) = (health, health_rows) {
-        write_atomic_with(&out.join("rule-health.tsv"), |w| rows.write(w)).map_err(out_err(out))?;
+        write_atomic_with(&out.join("rule-health.tsv"), |w| rows.write(rules, w))
+            .map_err(out_err(out))?;
         if let Some(reports) = reports {
             let rules_violated = stats.broken();
             reports

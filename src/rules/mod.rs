@@ -11,7 +11,7 @@ pub mod stats;
 pub mod store;
 
 pub use reader::{LineError, RuleLines, RulesError, load_rules, load_rules_many, parse_rule_line};
-pub use source::{Batches, RuleBatch, RuleCatalog, RuleSource};
+pub use source::{Batches, RuleBatch, RuleCatalog, RuleName, RuleSource};
 
 use std::sync::Arc;
 

@@ -19,6 +19,24 @@ use super::reader::{open_rules_file, scan_rules};
 use super::store::{RuleStore, StoreBuilder};
 use super::{Frozen, Rule, RuleLines, RuleSet, RulesError};
 
+/// A rule's id (`file:line`), text and mined confidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleName {
+    pub rule_id: String,
+    pub text: String,
+    pub confidence: f64,
+}
+
+impl RuleName {
+    pub fn of(set: &RuleSet, rule: &Rule) -> Self {
+        Self {
+            rule_id: set.rule_id(rule),
+            text: rule.text.to_string(),
+            confidence: rule.confidence,
+        }
+    }
+}
+
 /// Rules that can be visited in order: a rule set in memory or a [`RuleSource`].
 pub trait RuleCatalog {
     /// How many rules (after filtering).
@@ -28,6 +46,10 @@ pub trait RuleCatalog {
     /// Calls `f` with each rule's index, the rule set it belongs to (for its id and names) and
     /// the rule, in order.
     fn each_rule(&self, f: &mut dyn FnMut(usize, &RuleSet, &Rule)) -> Result<(), RulesError>;
+    /// True when [`Self::describe`] can look rules up by index.
+    fn random_access(&self) -> bool;
+    /// Rule `index`'s id, text and confidence, when rules can be looked up by index.
+    fn describe(&self, index: usize) -> Result<Option<RuleName>, RulesError>;
 }
 
 impl RuleCatalog for RuleSet {
@@ -44,6 +66,14 @@ impl RuleCatalog for RuleSet {
             f(i, self, r);
         }
         Ok(())
+    }
+
+    fn random_access(&self) -> bool {
+        true
+    }
+
+    fn describe(&self, index: usize) -> Result<Option<RuleName>, RulesError> {
+        Ok(self.rules.get(index).map(|r| RuleName::of(self, r)))
     }
 }
 
@@ -294,6 +324,21 @@ impl RuleCatalog for RuleSource {
 
     fn source_names(&self) -> &str {
         &self.set.source
+    }
+
+    fn random_access(&self) -> bool {
+        self.kept || self.store.is_some()
+    }
+
+    fn describe(&self, index: usize) -> Result<Option<RuleName>, RulesError> {
+        if !self.random_access() {
+            return Ok(None);
+        }
+        let index = u32::try_from(index).map_err(|_| RulesError::Changed {
+            path: self.set.source.clone(),
+            detail: format!("rule {index} asked for"),
+        })?;
+        Ok(Some(RuleName::of(&self.set, &self.fetch(index)?)))
     }
 
     fn each_rule(&self, f: &mut dyn FnMut(usize, &RuleSet, &Rule)) -> Result<(), RulesError> {

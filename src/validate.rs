@@ -1305,3 +1305,48 @@ pub fn for_each_record_triples(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rule statistics and rule health come out the same from rules in memory, from rules on
+    /// disk, and from rules that can only be read again in order (`pff merge`).
+    #[test]
+    fn rule_stats_and_health_do_not_depend_on_where_the_rules_are() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.rules");
+        let text = "10\t9\t0.9\th(X,c) <= b(X,A)\n# x\n10\t5\t0.5\tg(X,Y) <= b(X,Y)\n\
+                    4\t1\t0.25\th(X,d) <= \n8\t8\t1.0\tk(X,Y) <= b(Y,X)\n";
+        std::fs::write(&path, text).unwrap();
+        let whole = crate::rules::load_rules(&path).unwrap();
+        let tallies: Vec<Tally> = vec![(0, 4, 1), (2, 3, 3), (3, 2, 0), (0, 1, 1)];
+        let outputs = |rules: &dyn RuleCatalog, stats: &RuleStats| {
+            let mut stats_txt = Vec::new();
+            let rows = stats.write_with_health(rules, &mut stats_txt).unwrap();
+            let mut health = Vec::new();
+            rows.write(rules, &mut health).unwrap();
+            let summary = rows.summary(rules, 20).unwrap();
+            (stats_txt, health, summary)
+        };
+        let mut dense = RuleStats::dense(whole.rules.len());
+        let mut sparse = RuleStats::new(whole.rules.len());
+        dense.add(&tallies);
+        sparse.add(&tallies);
+        let expected = outputs(&whole, &dense);
+        assert_eq!(outputs(&whole, &sparse), expected);
+        let listed = RuleSource::open(&[&path], 0.0, 1).unwrap();
+        assert!(!listed.random_access());
+        assert_eq!(outputs(&listed, &sparse), expected);
+        let stored = RuleSource::open_indexed(&[&path], 0.0, 1, dir.path()).unwrap();
+        assert!(stored.store().is_some());
+        assert_eq!(outputs(&stored, &sparse), expected);
+        let health = String::from_utf8(expected.1).unwrap();
+        assert!(health.contains("r.rules:1\t2\t1\t1\t5\t2"), "{health}");
+        assert!(
+            health.ends_with("# never applied: 1 of 4 rules\n"),
+            "{health}"
+        );
+        assert_eq!(expected.2.drift.len(), 2);
+    }
+}

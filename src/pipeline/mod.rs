@@ -68,6 +68,8 @@ pub enum RunError {
     Stopped(String),
     #[error("cannot start the I/O runtime")]
     Runtime(#[source] io::Error),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
 }
 
 fn out_err(path: &Path) -> impl FnOnce(io::Error) -> RunError + '_ {

@@ -14,7 +14,7 @@ use crate::report::{
     Exporter, FailOn, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts,
     SeverityCuts, Summary,
 };
-use crate::rules::RuleCatalog;
+use crate::rules::{RuleCatalog, RulesError};
 use crate::validate::RuleStats;
 
 /// The part of a task result file the final outputs need. `R` is the records: skipped
@@ -136,7 +136,7 @@ pub fn finalize(
         let rows = write_atomic_with(&out.join("rule-stats.txt"), |w| {
             stats.write_with_health(rules, w)
         })
-        .map_err(out_err(out))?;
+        .map_err(rules_or_output(out))?;
         Some(rows)
     } else {
         None
@@ -145,7 +145,7 @@ pub fn finalize(
         .as_ref()
         .map(|r| r.summary(rules, 20))
         .transpose()
-        .map_err(out_err(out))?;
+        .map_err(rules_or_output(out))?;
     let summary = RunSummary {
         rule_health: health.clone(),
         execution_id: m.execution_id.clone(),
@@ -164,7 +164,7 @@ pub fn finalize(
     write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
     if let (Some(health), Some(rows)) = (health, health_rows) {
         write_atomic_with(&out.join("rule-health.tsv"), |w| rows.write(rules, w))
-            .map_err(out_err(out))?;
+            .map_err(rules_or_output(out))?;
         if let Some(reports) = reports {
             let rules_violated = stats.broken();
             reports
@@ -173,6 +173,20 @@ pub fn finalize(
         }
     }
     Ok(summary)
+}
+
+/// An error of a pass over the rules: the rules' own error when they could not be read again
+/// (a file changed during the run), else an output error.
+fn rules_or_output(out: &Path) -> impl Fn(io::Error) -> RunError + '_ {
+    move |e| {
+        if e.get_ref().is_some_and(|inner| inner.is::<RulesError>()) {
+            if let Some(Ok(rules)) = e.into_inner().map(|inner| inner.downcast::<RulesError>()) {
+                return RunError::Rules(*rules);
+            }
+            return RunError::Stopped("the rules could not be read again".into());
+        }
+        out_err(out)(e)
+    }
 }
 
 /// The run's reports, fed record by record in manifest order into temporary files in the
@@ -316,4 +330,32 @@ fn results_csv(rows: &[Row]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rules_error_in_a_pass_is_reported_as_such() {
+        let changed = RulesError::Changed {
+            path: "r.rules".into(),
+            detail: "its size or modification time differs".into(),
+        };
+        let e = rules_or_output(Path::new("out"))(io::Error::other(changed));
+        assert!(
+            matches!(e, RunError::Rules(RulesError::Changed { .. })),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("r.rules changed while pff was using it")
+        );
+        let e = rules_or_output(Path::new("out"))(io::Error::other("disk full"));
+        assert!(
+            e.to_string()
+                .contains("cannot write to the output folder out"),
+            "{e}"
+        );
+    }
 }

@@ -1340,6 +1340,8 @@ mod tests {
         assert_eq!(outputs(&listed, &sparse), expected);
         let stored = RuleSource::open_indexed(&[&path], 0.0, 1, dir.path()).unwrap();
         assert!(stored.store().is_some());
+        // Twice: a pass must not depend on an earlier one (shared file positions).
+        assert_eq!(outputs(&stored, &sparse), expected);
         assert_eq!(outputs(&stored, &sparse), expected);
         let health = String::from_utf8(expected.1).unwrap();
         assert!(health.contains("r.rules:1\t2\t1\t1\t5\t2"), "{health}");

@@ -341,7 +341,14 @@ impl RuleCatalog for RuleSource {
         Ok(Some(RuleName::of(&self.set, &self.fetch(index)?)))
     }
 
+    /// From the store when there is one (the rules exactly as they were checked), else the
+    /// files read again in batches.
     fn each_rule(&self, f: &mut dyn FnMut(usize, &RuleSet, &Rule)) -> Result<(), RulesError> {
+        if let (false, Some(store)) = (self.kept, &self.store) {
+            return store
+                .each(|i, rule| f(i, &self.set, rule))
+                .map_err(|e| self.store_error(e));
+        }
         for b in self.batches() {
             let b = b?;
             for (i, r) in b.rules.rules.iter().enumerate() {

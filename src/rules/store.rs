@@ -575,6 +575,28 @@ impl RuleStore {
         Ok(decode(&buf, true)?.1)
     }
 
+    /// Calls `f` with every rule, by index, in order.
+    pub fn each(&self, mut f: impl FnMut(usize, &Rule)) -> io::Result<()> {
+        // Positional reads only: the store is shared by threads and read more than once.
+        const ENTRIES: usize = 4096;
+        let mut entries = vec![0u8; 12 * ENTRIES];
+        let mut buf = Vec::new();
+        let count = self.count as usize;
+        for first in (0..count).step_by(ENTRIES) {
+            let n = (count - first).min(ENTRIES);
+            let block = &mut entries[..12 * n];
+            self.index.read_exact_at(block, first as u64 * 12)?;
+            for (k, entry) in block.chunks_exact(12).enumerate() {
+                let offset = u64::from_le_bytes(entry[..8].try_into().unwrap_or([0; 8]));
+                let len = u32::from_le_bytes(entry[8..].try_into().unwrap_or([0; 4]));
+                buf.resize(len as usize, 0);
+                self.data.read_exact_at(&mut buf, offset)?;
+                f(first + k, &decode(&buf, true)?.1);
+            }
+        }
+        Ok(())
+    }
+
     /// Anchors in the directory (its memory grows with them, not with the rules).
     pub fn anchors(&self) -> usize {
         self.directory.len()
@@ -619,6 +641,17 @@ pub(crate) mod tests {
             assert_eq!(format!("{back:?}"), format!("{r:?}"));
         }
         assert!(s.fetch(rs.rules.len() as u32).is_err());
+        for _ in 0..2 {
+            let mut seen = Vec::new();
+            s.each(|i, r| seen.push((i, format!("{r:?}")))).unwrap();
+            let expected: Vec<_> = rs
+                .rules
+                .iter()
+                .map(|r| format!("{r:?}"))
+                .enumerate()
+                .collect();
+            assert_eq!(seen, expected);
+        }
     }
 
     /// Enough rules for the staged writes to flush many times: every record still lands where

@@ -281,3 +281,28 @@ proptest! {
         prop_assert_eq!(&batched.1, &whole.1);
     }
 }
+
+proptest! {
+    /// A finding's score is the same, to the last bit, in whatever order its rules arrive, and
+    /// it never falls below its strongest rule's weight nor rises above 1.
+    #[test]
+    fn scores_do_not_depend_on_the_order_of_the_rules(
+        weights in prop::collection::vec(0.0f64..=1.0, 1..40),
+        seed in any::<u64>(),
+    ) {
+        use pff::report::combined_score;
+        let mut shuffled = weights.clone();
+        // A deterministic shuffle from the seed.
+        let mut x = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let a = combined_score(weights.iter().copied());
+        prop_assert_eq!(a.to_bits(), combined_score(shuffled).to_bits());
+        let strongest = weights.iter().copied().fold(0.0, f64::max);
+        prop_assert!(a >= strongest - 1e-12 && a <= 1.0, "{} vs {}", a, strongest);
+    }
+}

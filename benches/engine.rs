@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pff::engine::{CheckOptions, Engine, store_candidates};
-use pff::rules::store::{RuleStore, StoreBuilder};
+use pff::rules::store::RuleStore;
 use pff::rules::{RuleSet, load_rules};
 use pff::triples::json::{Mapping, parse};
 use pff::triples::{Graph, GraphBuilder};
@@ -26,15 +26,19 @@ fn shared(p: &str) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-fn check_record(c: &mut Criterion, name: &str, rules: &RuleSet, record: &Path) {
+/// The text of one record: a .json file is one record; of a .jsonl file, the first line.
+fn first_record(record: &Path) -> Vec<u8> {
     let text = std::fs::read(record).expect("record file");
-    // A .json file is one record; of a .jsonl file take the first line.
-    let doc = if record.extension().is_some_and(|e| e == "json") {
-        &text[..]
+    if record.extension().is_some_and(|e| e == "json") {
+        text
     } else {
-        text.split(|&b| b == b'\n').next().unwrap_or(&text)
-    };
-    let value = parse(doc).expect("valid JSON");
+        text.split(|&b| b == b'\n').next().unwrap_or(&text).to_vec()
+    }
+}
+
+fn check_record(c: &mut Criterion, name: &str, rules: &RuleSet, record: &Path) {
+    let doc = first_record(record);
+    let value = parse(&doc).expect("valid JSON");
     let engine = Engine::new(rules);
     c.bench_function(name, |b| {
         b.iter(|| {
@@ -52,13 +56,8 @@ fn check_record(c: &mut Criterion, name: &str, rules: &RuleSet, record: &Path) {
 /// with the rules read from a store on disk, 1024 at a time (what `pff run` does beyond
 /// `--rule-batch`).
 fn report_in_memory_and_from_store(c: &mut Criterion, name: &str, rules: &RuleSet, record: &Path) {
-    let text = std::fs::read(record).expect("record file");
-    let doc = if record.extension().is_some_and(|e| e == "json") {
-        &text[..]
-    } else {
-        text.split(|&b| b == b'\n').next().unwrap_or(&text)
-    };
-    let value = parse(doc).expect("valid JSON");
+    let doc = first_record(record);
+    let value = parse(&doc).expect("valid JSON");
     let mut b = GraphBuilder::new(&rules.symbols);
     Mapping::default()
         .record(&value, 0, &mut b)
@@ -70,13 +69,7 @@ fn report_in_memory_and_from_store(c: &mut Criterion, name: &str, rules: &RuleSe
         ..Options::default()
     };
     let tmp = std::env::temp_dir().join(format!("pff-bench-{}", std::process::id()));
-    let mut builder = StoreBuilder::new(&tmp).expect("store folder");
-    for r in &rules.rules {
-        builder.push(r).expect("store write");
-    }
-    let store = builder
-        .finish(rules.symbols.relations.len(), rules.symbols.entities.len())
-        .expect("store");
+    let store = RuleStore::build(&tmp, rules).expect("store");
     let validator = Validator::new(rules, opts.clone());
     let mut group = c.benchmark_group(name);
     group.sample_size(20);

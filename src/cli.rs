@@ -15,7 +15,7 @@ use crate::report::{FailOn, OutputFormat, RunInfo, SeverityCuts};
 use crate::rules::{RuleSource, load_rules};
 use crate::triples::Format;
 use crate::triples::json::Mapping;
-use crate::validate::{self, Event, Validator};
+use crate::validate::{self, Event};
 
 use crate::exit::{CLEAN as EXIT_CLEAN, ERROR as EXIT_ERROR, VIOLATIONS as EXIT_VIOLATIONS};
 
@@ -407,17 +407,10 @@ fn validate_cmd(args: ValidateArgs) -> Result<u8> {
         },
     };
     let severity = opts.severity;
-    let (loaded, stored);
-    let checker: &dyn validate::RecordChecker = match rules.store() {
-        Some(store) if !rules.in_memory() => {
-            stored = validate::StoredRules::new(&rules, store, opts);
-            &stored
-        }
-        _ => {
-            loaded = Validator::new(rules.header(), opts);
-            &loaded
-        }
-    };
+    // Opened with a store folder: the rules are in memory or filed.
+    let source_checker = validate::SourceChecker::new(&rules, opts)
+        .context("the rules do not fit in memory and were not filed on disk")?;
+    let checker = source_checker.get();
     let mut out = output(args.output.as_deref())?;
     let color = args.output.is_none()
         && io::stdout().is_terminal()

@@ -114,6 +114,16 @@ impl RuleTally {
     }
 }
 
+/// Why rule statistics could not be written: the rules could not be listed again, or the
+/// output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Write(#[from] io::Error),
+}
+
 /// Per-rule counts summed over records (`--rule-stats`, rule health). Sparse by default: only
 /// the rules that applied take memory, so a run over a million rules does not hold a million
 /// tallies; dense (40 bytes a rule, faster) where the rules are in memory anyway.
@@ -214,7 +224,7 @@ impl RuleStats {
     }
 
     /// Writes an AnyBURL rules file with the recomputed counts, one line per rule in order.
-    pub fn write(&self, rules: &dyn RuleCatalog, out: &mut impl Write) -> io::Result<()> {
+    pub fn write(&self, rules: &dyn RuleCatalog, out: &mut impl Write) -> Result<(), StatsError> {
         self.pass(rules, Some(out), false).map(|_| ())
     }
 
@@ -224,13 +234,16 @@ impl RuleStats {
         &'s self,
         rules: &dyn RuleCatalog,
         out: &mut impl Write,
-    ) -> io::Result<HealthRows<'s>> {
+    ) -> Result<HealthRows<'s>, StatsError> {
         self.pass(rules, Some(out), true)
     }
 
     /// The rules that applied, with how far their observed confidence fell below the mined
     /// one, largest drop first, ties by rule order. One pass over `rules`.
-    pub fn health_rows<'s>(&'s self, rules: &dyn RuleCatalog) -> io::Result<HealthRows<'s>> {
+    pub fn health_rows<'s>(
+        &'s self,
+        rules: &dyn RuleCatalog,
+    ) -> Result<HealthRows<'s>, StatsError> {
         self.pass(rules, None::<&mut io::Sink>, true)
     }
 
@@ -239,35 +252,33 @@ impl RuleStats {
         rules: &dyn RuleCatalog,
         mut out: Option<&mut impl Write>,
         want_rows: bool,
-    ) -> io::Result<HealthRows<'s>> {
+    ) -> Result<HealthRows<'s>, StatsError> {
         let mut rows = Vec::with_capacity(if want_rows { self.applied() } else { 0 });
         // Where rules cannot be looked up again by index, rows carry their names.
         let named = !rules.random_access();
         let mut res = Ok(());
-        rules
-            .each_rule(&mut |i, set, rule| {
-                let applied = self.applied_tally(i);
-                if let (Some(out), Ok(())) = (out.as_mut(), &res) {
-                    let t = applied.copied().unwrap_or_default();
-                    let conf = t.observed();
-                    res = writeln!(
-                        out,
-                        "{}\t{}\t{conf:?}\t{}",
-                        t.predicted, t.correct, rule.text
-                    );
-                }
-                if !want_rows {
-                    return;
-                }
-                if let Some(tally) = applied {
-                    rows.push(HealthRow {
-                        drop: rule.confidence - tally.observed(),
-                        index: i as u32,
-                        named: named.then(|| Box::new(RuleName::of(set, rule))),
-                    });
-                }
-            })
-            .map_err(io::Error::other)?;
+        rules.each_rule(&mut |i, set, rule| {
+            let applied = self.applied_tally(i);
+            if let (Some(out), Ok(())) = (out.as_mut(), &res) {
+                let t = applied.copied().unwrap_or_default();
+                let conf = t.observed();
+                res = writeln!(
+                    out,
+                    "{}\t{}\t{conf:?}\t{}",
+                    t.predicted, t.correct, rule.text
+                );
+            }
+            if !want_rows {
+                return;
+            }
+            if let Some(tally) = applied {
+                rows.push(HealthRow {
+                    drop: rule.confidence - tally.observed(),
+                    index: i as u32,
+                    named: named.then(|| Box::new(RuleName::of(set, rule))),
+                });
+            }
+        })?;
         res?;
         rows.sort_by(|a, b| b.drop.total_cmp(&a.drop).then(a.index.cmp(&b.index)));
         Ok(HealthRows { rows, stats: self })
@@ -275,7 +286,7 @@ impl RuleStats {
 
     /// Which rules applied, and the `top` whose observed confidence dropped most below the
     /// mined one (ties by rule order).
-    pub fn health(&self, rules: &dyn RuleCatalog, top: usize) -> io::Result<RuleHealth> {
+    pub fn health(&self, rules: &dyn RuleCatalog, top: usize) -> Result<RuleHealth, StatsError> {
         self.health_rows(rules)?.summary(rules, top)
     }
 }
@@ -298,20 +309,22 @@ pub struct HealthRows<'s> {
 }
 
 impl HealthRows<'_> {
-    fn name(&self, rules: &dyn RuleCatalog, r: &HealthRow) -> io::Result<RuleName> {
+    fn name(&self, rules: &dyn RuleCatalog, r: &HealthRow) -> Result<RuleName, StatsError> {
         match &r.named {
             Some(n) => Ok((**n).clone()),
-            None => rules
-                .describe(r.index as usize)
-                .map_err(io::Error::other)?
-                .ok_or_else(|| io::Error::other(format!("rule {} cannot be read back", r.index))),
+            None => rules.describe(r.index as usize)?.ok_or_else(|| {
+                StatsError::Write(io::Error::other(format!(
+                    "rule {} cannot be read back",
+                    r.index
+                )))
+            }),
         }
     }
 
     /// Every rule that applied, as TSV: id, records applied / held / broken, predicted,
     /// correct, mined and observed confidence, the drop, the rule; largest drop first (ties
     /// by rule order). Rules that never applied are counted in the last line.
-    pub fn write(&self, rules: &dyn RuleCatalog, out: &mut impl Write) -> io::Result<()> {
+    pub fn write(&self, rules: &dyn RuleCatalog, out: &mut impl Write) -> Result<(), StatsError> {
         writeln!(
             out,
             "rule_id\tapplied\theld\tbroken\tpredicted\tcorrect\tmined_confidence\tobserved_confidence\tdrop\trule"
@@ -340,11 +353,12 @@ impl HealthRows<'_> {
             "# never applied: {} of {} rules",
             total - self.rows.len(),
             total
-        )
+        )?;
+        Ok(())
     }
 
     /// How many rules applied, and the `top` whose confidence dropped.
-    pub fn summary(&self, rules: &dyn RuleCatalog, top: usize) -> io::Result<RuleHealth> {
+    pub fn summary(&self, rules: &dyn RuleCatalog, top: usize) -> Result<RuleHealth, StatsError> {
         let total = self.stats.rules;
         let mut drift = Vec::new();
         for r in self.rows.iter().filter(|r| r.drop > 0.0) {
@@ -416,6 +430,12 @@ impl RuleRow {
             rule: self.rule,
         }
     }
+}
+
+/// The row of rule `rule` in rows ascending by rule.
+fn row_in(rows: &[RuleRow], rule: u32) -> Option<&RuleRow> {
+    let at = rows.binary_search_by_key(&rule, |r| r.rule).ok()?;
+    Some(&rows[at])
 }
 
 /// A rule shown with its evidence in a finding.
@@ -499,8 +519,7 @@ impl RecordCheck {
     }
 
     fn row_of(&self, rule: u32) -> Option<&RuleRow> {
-        let at = self.rows.binary_search_by_key(&rule, |r| r.rule).ok()?;
-        Some(&self.rows[at])
+        row_in(&self.rows, rule)
     }
 
     fn key_of(&self, rule: u32) -> Option<MemberKey> {
@@ -520,14 +539,9 @@ impl RecordCheck {
         group.count += 1;
         group.max_confidence = group.max_confidence.max(key.confidence);
         let len = group.len as usize;
-        let rows = &self.rows;
-        let key_at = |rule: u32| {
-            rows.binary_search_by_key(&rule, |r| r.rule)
-                .map(|i| rows[i].key())
-                .ok()
-        };
-        let at = group.top[..len]
-            .partition_point(|&r| key_at(r).is_some_and(|k| member_order(&k, &key).is_lt()));
+        let at = group.top[..len].partition_point(|&r| {
+            row_in(&self.rows, r).is_some_and(|row| member_order(&row.key(), &key).is_lt())
+        });
         if at < MAX_RULES_PER_FINDING {
             let end = len.min(MAX_RULES_PER_FINDING - 1);
             group.top.copy_within(at..end, at + 1);
@@ -636,11 +650,6 @@ impl RecordCheck {
             self.kept[i].evidence = evidence;
         }
         Ok(())
-    }
-
-    /// True when [`Self::rank`] kept findings (which need [`Self::evidence`]).
-    pub fn has_findings(&self) -> bool {
-        !self.kept.is_empty()
     }
 
     /// Builds the report and hands back the per-rule tallies. `rules` gives the rule ids and
@@ -1011,11 +1020,11 @@ impl RecordChecker for StoredRules<'_> {
         let slots = store_candidates(self.store, g).map_err(io)?;
         let mut check = RecordCheck::new();
         for chunk in slots.chunks(self.source.batch_size()) {
+            // Checking needs the rules and symbols only: names and ids come from the header.
             let set = RuleSet {
-                sources: header.sources.clone(),
-                source: header.source.clone(),
                 symbols: header.symbols.clone(),
                 rules: self.store.read(chunk).map_err(io)?,
+                ..RuleSet::default()
             };
             let ids: Vec<u32> = chunk.iter().map(|s| s.rule).collect();
             let now = self.live.fetch_add(1, Ordering::SeqCst) + 1;
@@ -1042,6 +1051,39 @@ impl RecordChecker for StoredRules<'_> {
 
     fn catalog(&self) -> &dyn RuleCatalog {
         self.source
+    }
+}
+
+/// The checker for a [`RuleSource`]: its rules in memory, or read per record from its store.
+pub enum SourceChecker<'a> {
+    Loaded(Validator<'a>),
+    Stored(StoredRules<'a>),
+}
+
+impl<'a> SourceChecker<'a> {
+    /// `None` when the rules are neither in memory nor filed (a source opened only to list
+    /// its rules).
+    pub fn new(source: &'a RuleSource, opts: Options) -> Option<Self> {
+        match source.store() {
+            _ if source.in_memory() => Some(Self::Loaded(Validator::new(source.header(), opts))),
+            Some(store) => Some(Self::Stored(StoredRules::new(source, store, opts))),
+            None => None,
+        }
+    }
+
+    pub fn get(&self) -> &dyn RecordChecker {
+        match self {
+            Self::Loaded(v) => v,
+            Self::Stored(s) => s,
+        }
+    }
+
+    /// The most chunks of rules held at once (0 with the rules in memory).
+    pub fn max_chunks(&self) -> usize {
+        match self {
+            Self::Loaded(_) => 0,
+            Self::Stored(s) => s.max_chunks(),
+        }
     }
 }
 
@@ -1131,11 +1173,10 @@ pub fn check_file(
         sink(Event::Begin).map_err(ValidateError::Output)?;
     }
     summary.rules_violated = stats.broken();
-    summary.rule_health = Some(
-        stats
-            .health(checker.catalog(), 20)
-            .map_err(ValidateError::Output)?,
-    );
+    summary.rule_health = Some(stats.health(checker.catalog(), 20).map_err(|e| match e {
+        StatsError::Rules(e) => ValidateError::Rules(e),
+        StatsError::Write(e) => ValidateError::Output(e),
+    })?);
     Ok((summary, stats))
 }
 
@@ -1166,18 +1207,32 @@ fn check_value(
     index: usize,
     line: usize,
 ) -> Result<(RecordReport, Vec<Tally>), RulesError> {
-    let mut b = GraphBuilder::new(&checker.header().symbols);
-    match checker.options().mapping.record(v, index, &mut b) {
-        Ok(name) => checker.report(&b.finish(), index, line, name),
-        Err(found) => {
-            let e = DataError::NotAnObject {
-                path: path.to_string(),
-                line,
-                index,
-                found,
-            };
-            Ok((RecordReport::failed(index, line, e.to_string()), Vec::new()))
-        }
+    let symbols = &checker.header().symbols;
+    match record_triples(symbols, &checker.options().mapping, path, v, index, line) {
+        Ok((b, name)) => checker.report(&b.finish(), index, line, name),
+        Err(e) => Ok((RecordReport::failed(index, line, e.to_string()), Vec::new())),
+    }
+}
+
+/// One JSON record mapped to triples over `symbols`: its builder and its name, or why the
+/// value is not a record.
+fn record_triples<'s>(
+    symbols: &'s Symbols,
+    mapping: &Mapping,
+    path: &str,
+    v: &json::Json<'_>,
+    index: usize,
+    line: usize,
+) -> Result<(GraphBuilder<'s>, String), DataError> {
+    let mut b = GraphBuilder::new(symbols);
+    match mapping.record(v, index, &mut b) {
+        Ok(name) => Ok((b, name)),
+        Err(found) => Err(DataError::NotAnObject {
+            path: path.to_string(),
+            line,
+            index,
+            found,
+        }),
     }
 }
 
@@ -1201,19 +1256,12 @@ pub fn prepare_records<'s>(
     format: Format,
     bytes: &[u8],
 ) -> Result<Vec<Prepared<'s>>, DataError> {
-    let record = |v: &json::Json<'_>, index: usize, line: usize| {
-        let mut b = GraphBuilder::new(symbols);
-        let graph = match mapping.record(v, index, &mut b) {
-            Ok(name) => Ok((b.finish(), name)),
-            Err(found) => Err(DataError::NotAnObject {
-                path: label.to_string(),
-                line,
-                index,
-                found,
-            }
-            .to_string()),
-        };
-        Prepared { index, line, graph }
+    let record = |v: &json::Json<'_>, index: usize, line: usize| Prepared {
+        index,
+        line,
+        graph: record_triples(symbols, mapping, label, v, index, line)
+            .map(|(b, name)| (b.finish(), name))
+            .map_err(|e| e.to_string()),
     };
     let mut out = Vec::new();
     match format {
@@ -1268,16 +1316,7 @@ pub fn for_each_record_triples(
     let file = File::open(path).map_err(|e| DataError::io(&shown, e))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let record = |v: &json::Json<'_>, index: usize, line: usize| {
-        let mut b = GraphBuilder::new(syms);
-        mapping
-            .record(v, index, &mut b)
-            .map_err(|found| DataError::NotAnObject {
-                path: shown.clone(),
-                line,
-                index,
-                found,
-            })?;
-        Ok::<_, DataError>(b)
+        record_triples(syms, mapping, &shown, v, index, line).map(|(b, _)| b)
     };
     match format {
         Format::Tsv => {

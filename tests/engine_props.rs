@@ -241,7 +241,7 @@ proptest! {
         batch in 1usize..5,
         cap in prop_oneof![Just(usize::MAX), 1usize..4],
     ) {
-        use pff::rules::store::StoreBuilder;
+        use pff::rules::store::RuleStore;
         use pff::validate::{Options, RecordCheck, Validator};
         use std::sync::Arc;
         let Ok(rs) = RuleSet::from_text("p.rules", &text) else { return Ok(()) };
@@ -255,13 +255,7 @@ proptest! {
 
         // The rules filed on disk by anchor; the record reads its candidates in chunks.
         let dir = tempfile::TempDir::new().unwrap();
-        let mut builder = StoreBuilder::new(dir.path()).unwrap();
-        for r in &rs.rules {
-            builder.push(r).unwrap();
-        }
-        let store = builder
-            .finish(rs.symbols.relations.len(), rs.symbols.entities.len())
-            .unwrap();
+        let store = RuleStore::build(dir.path(), &rs).unwrap();
         let mut check = RecordCheck::new();
         for chunk in pff::engine::store_candidates(&store, &g).unwrap().chunks(batch) {
             let part = RuleSet { rules: store.read(chunk).unwrap(), ..rs.clone() };

@@ -11,7 +11,7 @@ use std::io;
 use rustc_hash::FxHashMap;
 
 use crate::intern::Id;
-use crate::rules::store::{Anchor, RuleStore, Slot};
+use crate::rules::store::{Anchor, RuleStore, Slot, anchor};
 use crate::rules::{Atom, RelId, Rule, RuleSet, Term};
 use crate::triples::Graph;
 
@@ -75,39 +75,13 @@ impl RuleIndex {
             ..Default::default()
         };
         for (i, r) in rules.rules.iter().enumerate() {
-            let i = i as u32;
-            if r.body.is_empty() {
-                ix.by_anchor
-                    .entry(Anchor::Rel(r.head.rel))
-                    .or_default()
-                    .push(i);
-                continue;
-            }
-            let with_const = r.body.iter().find_map(|a| match (a.s, a.o) {
-                (Term::Const(c), _) => Some((true, a.rel, c)),
-                (_, Term::Const(c)) => Some((false, a.rel, c)),
-                _ => None,
+            let anchor = anchor(r.head.rel, &r.body, |rel| {
+                uses.get(&rel).copied().unwrap_or(0)
             });
-            match with_const {
-                Some((subject, rel, c)) => {
-                    ix.const_rels[rel as usize] = true;
-                    let anchor = if subject {
-                        Anchor::Subject(rel, c)
-                    } else {
-                        Anchor::Object(rel, c)
-                    };
-                    ix.by_anchor.entry(anchor).or_default().push(i);
-                }
-                None => {
-                    let rarest = r
-                        .body
-                        .iter()
-                        .map(|a| a.rel)
-                        .min_by_key(|rel| uses.get(rel).copied().unwrap_or(0))
-                        .expect("non-empty body");
-                    ix.by_anchor.entry(Anchor::Rel(rarest)).or_default().push(i);
-                }
+            if let Anchor::Subject(rel, _) | Anchor::Object(rel, _) = anchor {
+                ix.const_rels[rel as usize] = true;
             }
+            ix.by_anchor.entry(anchor).or_default().push(i as u32);
         }
         ix
     }

@@ -171,6 +171,29 @@ fn each_violation_once_with_a_valid_witness() {
 }
 
 #[test]
+fn witness_with_the_head_bound_and_its_work_bound() {
+    let rs = RuleSet::from_text("t", "type(X,person) <= knows(X,A), knows(A,B)\n").unwrap();
+    let mut b = GraphBuilder::new(&rs.symbols);
+    for (s, o) in [("a", "b"), ("b", "c"), ("b", "d")] {
+        b.triple(s, "knows", o);
+    }
+    let g = b.finish();
+    let (a, person) = (
+        g.entity_id("a").unwrap(),
+        rs.symbols.entities.get("person").unwrap(),
+    );
+    let binding = witness(&rs.rules[0], &g, a, person).expect("a knows b, b knows c");
+    for (s, r, o) in witness_triples(&rs.rules[0], &binding) {
+        assert!(g.contains(s, r, o));
+    }
+    // `c` knows nobody: no grounding with X = c.
+    let c = g.entity_id("c").unwrap();
+    assert!(witness(&rs.rules[0], &g, c, person).is_none());
+    // Cut short before the second atom: given up, not guessed.
+    assert!(witness_bounded(&rs.rules[0], &g, a, person, 1).is_none());
+}
+
+#[test]
 fn violation_cap_keeps_counts() {
     let rs = RuleSet::from_text("t", "type(X,person) <= knows(X,A)\n").unwrap();
     let mut b = GraphBuilder::new(&rs.symbols);

@@ -30,7 +30,7 @@ use crate::manifest::{Manifest, Source, Task};
 use crate::report::{OutputFormat, RecordReport, SeverityCounts};
 use crate::rules::{RuleSource, RulesError};
 use crate::triples::Format;
-use crate::validate::{self, RecordChecker, RuleStats, StoredRules, Validator, prepare_records};
+use crate::validate::{self, RecordChecker, RuleStats, SourceChecker, prepare_records};
 
 mod fetch;
 mod outputs;
@@ -86,10 +86,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Like [`write_atomic`], the contents streamed by `fill` (a file of any size in little memory).
-pub fn write_atomic_with<T>(
+pub fn write_atomic_with<T, E: From<io::Error>>(
     path: &Path,
-    fill: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<T>,
-) -> io::Result<T> {
+    fill: impl FnOnce(&mut io::BufWriter<File>) -> Result<T, E>,
+) -> Result<T, E> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let value = {
         let mut w = io::BufWriter::with_capacity(1 << 16, File::create(&tmp)?);
@@ -319,23 +319,10 @@ pub fn run(
         .map_err(RunError::Runtime)?;
     let mut max_in_flight = 0usize;
     // Rules in memory: one validator shared by every worker; on disk: read per record.
-    let stored = match (rules.in_memory(), rules.store()) {
-        (false, Some(store)) => Some(StoredRules::new(rules, store, opts.clone())),
-        _ => None,
-    };
-    let loaded;
-    let checker: &dyn RecordChecker = match &stored {
-        Some(s) => s,
-        None if rules.in_memory() => {
-            loaded = Validator::new(rules.header(), opts.clone());
-            &loaded
-        }
-        None => {
-            return Err(RunError::Stopped(
-                "the rules do not fit in a batch and were not filed on disk".into(),
-            ));
-        }
-    };
+    let source_checker = SourceChecker::new(rules, opts.clone()).ok_or_else(|| {
+        RunError::Stopped("the rules do not fit in a batch and were not filed on disk".into())
+    })?;
+    let checker = source_checker.get();
 
     std::thread::scope(|scope| -> Result<(), RunError> {
         // I/O side: signals, admission under the memory guard, concurrent bounded reads.
@@ -475,7 +462,7 @@ pub fn run(
     runtime.shutdown_timeout(Duration::from_millis(100));
     progress.finish_and_clear();
 
-    let max_batches = stored.as_ref().map_or(0, StoredRules::max_chunks);
+    let max_batches = source_checker.max_chunks();
     if let Some((reason, e)) = fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
         events.log(
             "stop",

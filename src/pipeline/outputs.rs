@@ -14,8 +14,8 @@ use crate::report::{
     Exporter, FailOn, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts,
     SeverityCuts, Summary,
 };
-use crate::rules::{RuleCatalog, RulesError};
-use crate::validate::RuleStats;
+use crate::rules::RuleCatalog;
+use crate::validate::{RuleStats, StatsError};
 
 /// The part of a task result file the final outputs need. `R` is the records: skipped
 /// (`IgnoredAny`) unless reports are written.
@@ -136,7 +136,7 @@ pub fn finalize(
         let rows = write_atomic_with(&out.join("rule-stats.txt"), |w| {
             stats.write_with_health(rules, w)
         })
-        .map_err(rules_or_output(out))?;
+        .map_err(stats_err(out))?;
         Some(rows)
     } else {
         None
@@ -145,7 +145,7 @@ pub fn finalize(
         .as_ref()
         .map(|r| r.summary(rules, 20))
         .transpose()
-        .map_err(rules_or_output(out))?;
+        .map_err(stats_err(out))?;
     let summary = RunSummary {
         rule_health: health.clone(),
         execution_id: m.execution_id.clone(),
@@ -164,7 +164,7 @@ pub fn finalize(
     write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
     if let (Some(health), Some(rows)) = (health, health_rows) {
         write_atomic_with(&out.join("rule-health.tsv"), |w| rows.write(rules, w))
-            .map_err(rules_or_output(out))?;
+            .map_err(stats_err(out))?;
         if let Some(reports) = reports {
             let rules_violated = stats.broken();
             reports
@@ -175,17 +175,12 @@ pub fn finalize(
     Ok(summary)
 }
 
-/// An error of a pass over the rules: the rules' own error when they could not be read again
-/// (a file changed during the run), else an output error.
-fn rules_or_output(out: &Path) -> impl Fn(io::Error) -> RunError + '_ {
-    move |e| {
-        if e.get_ref().is_some_and(|inner| inner.is::<RulesError>()) {
-            if let Some(Ok(rules)) = e.into_inner().map(|inner| inner.downcast::<RulesError>()) {
-                return RunError::Rules(*rules);
-            }
-            return RunError::Stopped("the rules could not be read again".into());
-        }
-        out_err(out)(e)
+/// An error of a pass over the rules: the rules' own error when they could not be read again,
+/// else an output error.
+fn stats_err(out: &Path) -> impl Fn(StatsError) -> RunError + '_ {
+    move |e| match e {
+        StatsError::Rules(e) => RunError::Rules(e),
+        StatsError::Write(e) => out_err(out)(e),
     }
 }
 
@@ -335,6 +330,7 @@ fn results_csv(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::RulesError;
 
     #[test]
     fn a_rules_error_in_a_pass_is_reported_as_such() {
@@ -342,7 +338,7 @@ mod tests {
             path: "r.rules".into(),
             detail: "its size or modification time differs".into(),
         };
-        let e = rules_or_output(Path::new("out"))(io::Error::other(changed));
+        let e = stats_err(Path::new("out"))(StatsError::Rules(changed));
         assert!(
             matches!(e, RunError::Rules(RulesError::Changed { .. })),
             "{e}"
@@ -351,7 +347,7 @@ mod tests {
             e.to_string()
                 .contains("r.rules changed while pff was using it")
         );
-        let e = rules_or_output(Path::new("out"))(io::Error::other("disk full"));
+        let e = stats_err(Path::new("out"))(StatsError::Write(io::Error::other("disk full")));
         assert!(
             e.to_string()
                 .contains("cannot write to the output folder out"),

@@ -11,7 +11,7 @@ pub mod stats;
 pub mod store;
 
 pub use reader::{LineError, RuleLines, RulesError, load_rules, load_rules_many, parse_rule_line};
-pub use source::{Batches, RuleBatch, RuleCatalog, RuleName, RuleSource};
+pub use source::{RuleCatalog, RuleName, RuleSource};
 
 use std::sync::Arc;
 
@@ -288,11 +288,6 @@ impl RuleSet {
 
     pub fn relation(&self, id: RelId) -> &str {
         self.symbols.relations.name(id)
-    }
-
-    /// Keeps the rules `keep` accepts (ids and line numbers are unchanged).
-    pub fn retain(&mut self, keep: impl FnMut(&Rule) -> bool) {
-        self.rules.retain(keep);
     }
 }
 

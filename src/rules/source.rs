@@ -1,13 +1,14 @@
-//! A run's rules, read in batches, so that memory does not grow with the number of rules.
+//! A run's rules, read once and then used without holding them all.
 //!
 //! [`RuleSource::open`] reads the rules files once: every line is checked (all bad lines are
-//! reported before any work starts), the kept rules are counted and the symbol table is built —
-//! the names the rules mention, which grow with the vocabulary of the data the rules were mined
-//! on, not with the number of rules. The rules themselves are kept only when they fit in one
-//! batch. [`RuleSource::batches`] then reads them again, `batch` rules at a time, parsed against
-//! the same symbol table, frozen: every rule gets the ids and the index it has in a rule set
-//! loaded whole, so checking batch by batch gives the same results as checking the whole set,
-//! witnesses included.
+//! reported before any work starts), the kept rules are counted and numbered, and the symbol
+//! table is built — the names the rules mention, which grow with the vocabulary of the data the
+//! rules were mined on, not with the number of rules. The rules are held in memory when they fit
+//! in one batch; else [`RuleSource::open_indexed`] files them in a [`RuleStore`] (each record
+//! then reads the rules it can use). Either way [`RuleCatalog::each_rule`] lists them again in
+//! order (rule statistics, rule health): from memory, from the store, or — with neither — by
+//! reading the files again in batches against the same symbol table, frozen, so every rule
+//! keeps the ids and the index of the first reading.
 
 use std::fs::{self, File};
 use std::io::BufReader;
@@ -129,9 +130,9 @@ pub struct RuleSource {
 /// Consecutive rules of a [`RuleSource`]: `rules.rules[i]` is rule `offset + i` of the whole
 /// set. The batch shares the source's symbols.
 #[derive(Debug, Clone)]
-pub struct RuleBatch {
-    pub offset: usize,
-    pub rules: Arc<RuleSet>,
+struct RuleBatch {
+    offset: usize,
+    rules: Arc<RuleSet>,
 }
 
 impl RuleSource {
@@ -262,11 +263,6 @@ impl RuleSource {
         self.kept
     }
 
-    /// The number of batches a pass reads.
-    pub fn batch_count(&self) -> usize {
-        self.count.div_ceil(self.batch).max(1)
-    }
-
     /// The symbol table, sources and file names (no rules unless [`Self::in_memory`]).
     pub fn header(&self) -> &RuleSet {
         &self.set
@@ -306,7 +302,7 @@ impl RuleSource {
     }
 
     /// One pass over the rules, batch by batch, in order.
-    pub fn batches(&self) -> Batches<'_> {
+    fn batches(&self) -> Batches<'_> {
         Batches {
             src: self,
             file: 0,
@@ -359,8 +355,8 @@ impl RuleCatalog for RuleSource {
     }
 }
 
-/// A pass over a [`RuleSource`]'s rules.
-pub struct Batches<'a> {
+/// A pass over a [`RuleSource`]'s rules, read again from their files.
+struct Batches<'a> {
     src: &'a RuleSource,
     /// The file read next when `lines` is done.
     file: usize,
@@ -532,7 +528,7 @@ mod tests {
                 .batches()
                 .map(|b| b.unwrap().rules.rules.len())
                 .collect();
-            assert_eq!(sizes.len(), src.batch_count(), "batch {batch}");
+            assert_eq!(sizes.len(), 5usize.div_ceil(batch), "batch {batch}");
             assert!(sizes.iter().all(|&n| n <= batch));
         }
     }

@@ -297,23 +297,9 @@ impl StoreBuilder {
     }
 
     fn anchor(&self, s: &Shape) -> Anchor {
-        let body = &s.body[..s.n_body];
-        if body.is_empty() {
-            return Anchor::Rel(s.head.rel);
-        }
-        for a in body {
-            match (a.s, a.o) {
-                (Term::Const(c), _) => return Anchor::Subject(a.rel, c),
-                (_, Term::Const(c)) => return Anchor::Object(a.rel, c),
-                _ => {}
-            }
-        }
-        let rarest = body
-            .iter()
-            .map(|a| a.rel)
-            .min_by_key(|rel| self.uses.get(rel).copied().unwrap_or(0))
-            .unwrap_or(s.head.rel);
-        Anchor::Rel(rarest)
+        anchor(s.head.rel, &s.body[..s.n_body], |rel| {
+            self.uses.get(&rel).copied().unwrap_or(0)
+        })
     }
 
     /// Files the rules by anchor: `relations` and `constants` are the sizes of the symbol
@@ -433,6 +419,23 @@ impl Staged {
     }
 }
 
+/// What a rule is filed under, the same in memory ([`crate::engine::RuleIndex`]) and on disk:
+/// its head relation when the body is empty; the first body atom with a constant, as
+/// (relation, constant); else its body relation with the fewest `uses` (the first of equals).
+pub fn anchor(head_rel: RelId, body: &[Atom], uses: impl Fn(RelId) -> u32) -> Anchor {
+    for a in body {
+        match (a.s, a.o) {
+            (Term::Const(c), _) => return Anchor::Subject(a.rel, c),
+            (_, Term::Const(c)) => return Anchor::Object(a.rel, c),
+            _ => {}
+        }
+    }
+    body.iter()
+        .map(|a| a.rel)
+        .min_by_key(|&rel| uses(rel))
+        .map_or(Anchor::Rel(head_rel), Anchor::Rel)
+}
+
 fn anchor_order(a: Anchor) -> (u8, RelId, EntId) {
     match a {
         Anchor::Rel(r) => (0, r, 0),
@@ -456,10 +459,26 @@ pub struct RuleStore {
     count: u32,
 }
 
+/// An index file entry: the record's offset and length.
+fn index_entry(entry: &[u8]) -> (u64, u32) {
+    let offset = u64::from_le_bytes(entry[..8].try_into().unwrap_or([0; 8]));
+    let len = u32::from_le_bytes(entry[8..12].try_into().unwrap_or([0; 4]));
+    (offset, len)
+}
+
 /// Bytes read from the data file at once when scanning an anchor's rules.
 const SCAN_BYTES: u64 = 1 << 20;
 
 impl RuleStore {
+    /// Files a rule set held in memory (a store in a new folder inside `parent`).
+    pub fn build(parent: &Path, rules: &super::RuleSet) -> io::Result<RuleStore> {
+        let mut b = StoreBuilder::new(parent)?;
+        for r in &rules.rules {
+            b.push(r)?;
+        }
+        b.finish(rules.symbols.relations.len(), rules.symbols.entities.len())
+    }
+
     /// True when some rule is filed under `rel` with a constant.
     pub fn anchors_constants_of(&self, rel: RelId) -> bool {
         self.const_rels.get(rel as usize).copied().unwrap_or(false)
@@ -568,8 +587,7 @@ impl RuleStore {
         }
         let mut entry = [0u8; 12];
         self.index.read_exact_at(&mut entry, index as u64 * 12)?;
-        let offset = u64::from_le_bytes(entry[..8].try_into().unwrap_or([0; 8]));
-        let len = u32::from_le_bytes(entry[8..].try_into().unwrap_or([0; 4]));
+        let (offset, len) = index_entry(&entry);
         let mut buf = vec![0u8; len as usize];
         self.data.read_exact_at(&mut buf, offset)?;
         Ok(decode(&buf, true)?.1)
@@ -587,8 +605,7 @@ impl RuleStore {
             let block = &mut entries[..12 * n];
             self.index.read_exact_at(block, first as u64 * 12)?;
             for (k, entry) in block.chunks_exact(12).enumerate() {
-                let offset = u64::from_le_bytes(entry[..8].try_into().unwrap_or([0; 8]));
-                let len = u32::from_le_bytes(entry[8..].try_into().unwrap_or([0; 4]));
+                let (offset, len) = index_entry(entry);
                 buf.resize(len as usize, 0);
                 self.data.read_exact_at(&mut buf, offset)?;
                 f(first + k, &decode(&buf, true)?.1);
@@ -622,13 +639,7 @@ pub(crate) mod tests {
 
     pub(crate) fn store(rs: &RuleSet) -> (tempfile::TempDir, RuleStore) {
         let tmp = tempfile::TempDir::new().unwrap();
-        let mut b = StoreBuilder::new(tmp.path()).unwrap();
-        for r in &rs.rules {
-            b.push(r).unwrap();
-        }
-        let s = b
-            .finish(rs.symbols.relations.len(), rs.symbols.entities.len())
-            .unwrap();
+        let s = RuleStore::build(tmp.path(), rs).unwrap();
         (tmp, s)
     }
 

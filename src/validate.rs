@@ -124,35 +124,19 @@ pub enum StatsError {
     Write(#[from] io::Error),
 }
 
-/// Per-rule counts summed over records (`--rule-stats`, rule health). Sparse by default: only
-/// the rules that applied take memory, so a run over a million rules does not hold a million
-/// tallies; dense (40 bytes a rule, faster) where the rules are in memory anyway.
+/// Per-rule counts summed over records (`--rule-stats`, rule health). Sparse: only the rules
+/// that applied take memory, so a run over a million rules does not hold a million tallies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleStats {
     rules: usize,
-    counts: Counts,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Counts {
-    Sparse(FxHashMap<u32, RuleTally>),
-    /// Indexed by rule; `applied == 0` means never applied.
-    Dense(Vec<RuleTally>),
+    counts: FxHashMap<u32, RuleTally>,
 }
 
 impl RuleStats {
     pub fn new(rules: usize) -> Self {
         Self {
             rules,
-            counts: Counts::Sparse(FxHashMap::default()),
-        }
-    }
-
-    /// A tally for every rule (for rule sets held in memory).
-    pub fn dense(rules: usize) -> Self {
-        Self {
-            rules,
-            counts: Counts::Dense(vec![RuleTally::default(); rules]),
+            counts: FxHashMap::default(),
         }
     }
 
@@ -168,10 +152,7 @@ impl RuleStats {
         let Some(key) = u32::try_from(rule).ok().filter(|_| rule < self.rules) else {
             return;
         };
-        let c = match &mut self.counts {
-            Counts::Sparse(m) => m.entry(key).or_default(),
-            Counts::Dense(v) => &mut v[rule],
-        };
+        let c = self.counts.entry(key).or_default();
         c.predicted += predicted;
         c.correct += correct;
         c.applied += 1;
@@ -184,10 +165,7 @@ impl RuleStats {
 
     /// The counts of rule `rule`, when it applied.
     fn applied_tally(&self, rule: usize) -> Option<&RuleTally> {
-        match &self.counts {
-            Counts::Sparse(m) => u32::try_from(rule).ok().and_then(|r| m.get(&r)),
-            Counts::Dense(v) => v.get(rule).filter(|t| t.applied > 0),
-        }
+        u32::try_from(rule).ok().and_then(|r| self.counts.get(&r))
     }
 
     /// The counts of rule `rule` (zero when it never applied).
@@ -196,11 +174,8 @@ impl RuleStats {
     }
 
     /// The rules that applied, by index, with their counts (in no particular order).
-    fn each_applied(&self) -> Box<dyn Iterator<Item = (usize, &RuleTally)> + '_> {
-        match &self.counts {
-            Counts::Sparse(m) => Box::new(m.iter().map(|(&i, t)| (i as usize, t))),
-            Counts::Dense(v) => Box::new(v.iter().enumerate().filter(|(_, t)| t.applied > 0)),
-        }
+    fn each_applied(&self) -> impl Iterator<Item = (usize, &RuleTally)> + '_ {
+        self.counts.iter().map(|(&i, t)| (i as usize, t))
     }
 
     /// Rules that applied at least once.
@@ -253,12 +228,17 @@ impl RuleStats {
         mut out: Option<&mut impl Write>,
         want_rows: bool,
     ) -> Result<HealthRows<'s>, StatsError> {
-        let mut rows = Vec::with_capacity(if want_rows { self.applied() } else { 0 });
+        // The rules that applied, by index: walked beside the rules (which come in order), so
+        // the pass does no lookup per rule.
+        let mut applied: Vec<(usize, &RuleTally)> = self.each_applied().collect();
+        applied.sort_unstable_by_key(|&(i, _)| i);
+        let mut next = applied.iter().peekable();
+        let mut rows = Vec::with_capacity(if want_rows { applied.len() } else { 0 });
         // Where rules cannot be looked up again by index, rows carry their names.
         let named = !rules.random_access();
         let mut res = Ok(());
         rules.each_rule(&mut |i, set, rule| {
-            let applied = self.applied_tally(i);
+            let applied = next.next_if(|&&(k, _)| k == i).map(|&(_, t)| t);
             if let (Some(out), Ok(())) = (out.as_mut(), &res) {
                 let t = applied.copied().unwrap_or_default();
                 let conf = t.observed();
@@ -939,10 +919,6 @@ pub trait RecordChecker: Sync {
     fn options(&self) -> &Options;
     /// The rules in order, for rule statistics and health.
     fn catalog(&self) -> &dyn RuleCatalog;
-    /// True when the whole rule set is in memory.
-    fn in_memory(&self) -> bool {
-        false
-    }
 
     /// Checks one graph and builds its report.
     fn report(
@@ -978,10 +954,6 @@ impl RecordChecker for Validator<'_> {
 
     fn catalog(&self) -> &dyn RuleCatalog {
         self.rules()
-    }
-
-    fn in_memory(&self) -> bool {
-        true
     }
 }
 
@@ -1108,11 +1080,7 @@ pub fn check_file(
         rules_total: checker.total(),
         ..Summary::default()
     };
-    let mut stats = if checker.in_memory() {
-        RuleStats::dense(checker.total())
-    } else {
-        RuleStats::new(checker.total())
-    };
+    let mut stats = RuleStats::new(checker.total());
     let mut begun = false;
     let mut emit = |(report, tallies): (RecordReport, Vec<Tally>)| {
         if !std::mem::replace(&mut begun, true) {
@@ -1368,12 +1336,9 @@ mod tests {
             let summary = rows.summary(rules, 20).unwrap();
             (stats_txt, health, summary)
         };
-        let mut dense = RuleStats::dense(whole.rules.len());
         let mut sparse = RuleStats::new(whole.rules.len());
-        dense.add(&tallies);
         sparse.add(&tallies);
-        let expected = outputs(&whole, &dense);
-        assert_eq!(outputs(&whole, &sparse), expected);
+        let expected = outputs(&whole, &sparse);
         let listed = RuleSource::open(&[&path], 0.0, 1).unwrap();
         assert!(!listed.random_access());
         assert_eq!(outputs(&listed, &sparse), expected);

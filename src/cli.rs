@@ -244,13 +244,34 @@ pub struct TriplesArgs {
     pub output: Option<PathBuf>,
 }
 
-/// A time budget in seconds, checked.
+/// A time budget in seconds, checked as the manifest's durations are.
 fn budget(secs: Option<f64>) -> Result<Option<std::time::Duration>> {
-    match secs {
-        None => Ok(None),
-        Some(s) if s > 0.0 && s.is_finite() => Ok(Some(std::time::Duration::from_secs_f64(s))),
-        Some(s) => bail!("a time budget must be a positive number of seconds, not {s}"),
+    secs.map(crate::manifest::check_secs)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--time-budget: {e}"))
+}
+
+/// Prints a panic as one line and no backtrace unless `PFF_BACKTRACE=1`: a backtrace taken
+/// under the tokio runtime has been seen to deadlock. The code that panicked turns it into an
+/// error (a worker fails the run with exit 2).
+fn install_panic_hook() {
+    let verbose = std::env::var_os("PFF_BACKTRACE").is_some_and(|v| v == "1");
+    if verbose {
+        return;
     }
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("pff: internal error: {msg}{at} (PFF_BACKTRACE=1 for a backtrace)");
+    }));
 }
 
 /// `N` or `all` (no limit).
@@ -265,6 +286,7 @@ fn parse_limit(s: &str) -> Result<usize, String> {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
+    install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -521,12 +543,18 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
         // Each shard writes its own folder.
         output = output.join(format!("shard-{}-of-{}", s.index, s.count));
     }
+    // Named as an execution records them (absolute, links kept): the rule ids in the task
+    // files and the final outputs are then the same for a run, a resume and a merge.
     let rule_paths: Vec<PathBuf> = if !args.rules.is_empty() {
-        args.rules.clone()
+        args.rules.iter().map(|p| pipeline::absolute(p)).collect()
     } else if manifest.rules.is_empty() {
         bail!("no rules: give the manifest a `rules:` entry or pass --rules FILE")
     } else {
-        manifest.rules.clone()
+        manifest
+            .rules
+            .iter()
+            .map(|p| pipeline::absolute(p))
+            .collect()
     };
     if args.dry_run {
         println!("{}", plan.describe());
@@ -586,14 +614,14 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
     };
     let info = pipeline::ExecutionInfo {
         execution_id: manifest.execution_id.clone(),
-        manifest: std::fs::canonicalize(&args.manifest).unwrap_or(args.manifest.clone()),
-        rules: rule_paths
-            .iter()
-            .map(|p| std::fs::canonicalize(p).unwrap_or(p.clone()))
-            .collect(),
+        manifest: pipeline::absolute(&args.manifest),
+        manifest_digest: format!("{:016x}", pipeline::fnv1a(manifest.text.as_bytes())),
+        rules: rule_paths.clone(),
         rules_digest: pipeline::rules_digest(&rule_paths).context("cannot read the rules")?,
         manifest_tasks: manifest.tasks.len(),
         shard,
+        merged_from: None,
+        outputs: Vec::new(),
     };
     let outcome = pipeline::run(
         &rules,
@@ -616,11 +644,18 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
                         .map_or(d.timeout, std::time::Duration::from_secs_f64),
                     max_bytes: manifest.fetch_max_bytes.unwrap_or(d.max_bytes),
                     retries: manifest.fetch_retries.unwrap_or(d.retries),
+                    redirect_hosts: manifest.fetch_redirect_hosts.clone(),
                 }
             },
         },
     )?;
-    let s = &outcome.summary;
+    let Some(s) = &outcome.summary else {
+        eprintln!(
+            "pff: stopped before the final outputs were written; `pff run {} --resume` writes them",
+            args.manifest.display()
+        );
+        return Ok(outcome.code);
+    };
     if !args.quiet {
         eprintln!(
             "pff: {}: {}/{} tasks done, {} failed; {} findings ({} error, {} warning, {} info); results in {}",
@@ -648,10 +683,26 @@ pub const VALIDATE_RULE_BATCH: usize = 262_144;
 fn merge_cmd(args: MergeArgs) -> Result<u8> {
     let mut shards = Vec::new();
     for dir in &args.shards {
-        shards.push((dir.clone(), pipeline::read_execution(dir)?));
+        let info = pipeline::read_marker(dir)?
+            .ok_or_else(|| pipeline::MergeError::NotAnOutput(dir.display().to_string()))?;
+        shards.push((dir.clone(), info));
     }
     let info = pipeline::check_shards(&shards)?;
-    let manifest = Manifest::load(&info.manifest)?;
+    // The manifest as the shards read it, kept in their folders: the original may be gone.
+    let copy = shards[0].0.join(pipeline::MANIFEST_COPY);
+    let text = std::fs::read_to_string(&copy).with_context(|| {
+        format!(
+            "cannot read {} (shards of an older pff have none: run them again)",
+            copy.display()
+        )
+    })?;
+    if format!("{:016x}", pipeline::fnv1a(text.as_bytes())) != info.manifest_digest {
+        bail!(
+            "{} differs from the manifest the shards ran with; run them again",
+            copy.display()
+        );
+    }
+    let manifest = Manifest::parse_recorded(&info.manifest, &text)?;
     let digest = pipeline::rules_digest(&info.rules).context("cannot read the rules")?;
     if digest != info.rules_digest {
         bail!(
@@ -671,7 +722,15 @@ fn merge_cmd(args: MergeArgs) -> Result<u8> {
     // manifest's min_confidence.
     let rules = RuleSource::open(&info.rules, manifest.min_confidence, DEFAULT_RULE_BATCH)?;
     let formats = manifest.report_formats(&args.formats);
-    let s = pipeline::merge(&rules, &manifest, &info, &shards, &args.output, &formats)?;
+    let command: Vec<String> = std::env::args().collect();
+    let folder = pipeline::OutputFolder::lock(&args.output, &command.join(" "))?;
+    let marker = pipeline::prepare_merge(&folder, &info, &formats)?;
+    pipeline::write_atomic(&args.output.join(pipeline::MANIFEST_COPY), text.as_bytes())
+        .with_context(|| format!("cannot write to {}", args.output.display()))?;
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let s = pipeline::merge(
+        &rules, &manifest, &shards, &folder, marker, &formats, &never,
+    )?;
     eprintln!(
         "pff: merged {} shards of {}: {} tasks, {} failed; {} findings; results in {}",
         shards.len(),

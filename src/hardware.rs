@@ -301,10 +301,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "g" | "gb" | "gib" => GIB,
         _ => return Err(format!("`{s}`: unknown unit `{unit}` (use K, M or G)")),
     };
-    if n < 0.0 {
-        return Err(format!("`{s}` is negative"));
+    if n.is_nan() || n < 0.0 {
+        return Err(format!("`{s}` is not a size (e.g. 512M, 2G)"));
     }
-    Ok((n * mult as f64) as u64)
+    let bytes = n * mult as f64;
+    // 1 PiB: more than any machine pff plans for; larger is a typo.
+    if bytes > (1u64 << 50) as f64 {
+        return Err(format!("`{s}` is larger than 1 PiB"));
+    }
+    Ok(bytes as u64)
 }
 
 /// Keeps a long run's RSS flat under glibc. Its malloc raises the mmap threshold each time a

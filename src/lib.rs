@@ -1,12 +1,13 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`intern`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`validate`] →
+//! [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`validate`] →
 //! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
 pub mod engine;
 pub mod hardware;
 pub mod intern;
+pub mod lines;
 pub mod manifest;
 pub mod pipeline;
 pub mod report;

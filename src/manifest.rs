@@ -53,7 +53,9 @@ struct Raw {
     #[serde(default)]
     fetch_max_bytes: Option<u64>,
     #[serde(default)]
-    fetch_retries: Option<u32>,
+    fetch_retries: Option<Spanned<u32>>,
+    #[serde(default)]
+    fetch_redirect_hosts: Vec<String>,
     #[serde(default)]
     max_rule_work: Option<u64>,
     #[serde(default)]
@@ -129,6 +131,8 @@ pub struct Manifest {
     pub fetch_timeout_secs: Option<f64>,
     pub fetch_max_bytes: Option<u64>,
     pub fetch_retries: Option<u32>,
+    /// Hosts an `http(s)` source may redirect to besides its own.
+    pub fetch_redirect_hosts: Vec<String>,
     /// Bindings one rule may try on one record before it is cut short (reported).
     pub max_rule_work: Option<u64>,
     /// Seconds one task may take; rules not started by then are skipped (reported).
@@ -137,7 +141,26 @@ pub struct Manifest {
     /// at most this many per record.
     pub rule_batch: Option<usize>,
     pub tasks: Vec<Task>,
+    /// The manifest's text, as read (kept beside the outputs for `pff merge`).
+    pub text: String,
 }
+
+/// The longest duration pff accepts for a budget or a timeout: 30 days.
+pub const MAX_SECS: f64 = 30.0 * 24.0 * 3600.0;
+
+/// Checks a duration in seconds: positive, finite, at most [`MAX_SECS`].
+pub fn check_secs(secs: f64) -> Result<std::time::Duration, String> {
+    if secs > 0.0 && secs <= MAX_SECS {
+        std::time::Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+    } else {
+        Err(format!(
+            "a duration is a number of seconds above 0 and at most {MAX_SECS} (30 days), not {secs}"
+        ))
+    }
+}
+
+/// The most retries of one fetch.
+pub const MAX_RETRIES: u32 = 20;
 
 /// One problem, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +236,16 @@ impl Manifest {
 
     /// Checks manifest text; relative paths resolve against `path`'s folder.
     pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
+        Self::parse_with(path, text, true)
+    }
+
+    /// A manifest as an execution recorded it (`execution.manifest.yaml`), for `pff merge`:
+    /// the task sources are not read again, so they are not required to exist.
+    pub fn parse_recorded(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
+        Self::parse_with(path, text, false)
+    }
+
+    fn parse_with(path: &Path, text: &str, check_sources: bool) -> Result<Manifest, ManifestError> {
         let shown = path.display().to_string();
         let raw: Raw = serde_saphyr::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
@@ -238,6 +271,15 @@ impl Manifest {
 
         if raw.execution_id.value.trim().is_empty() {
             problems.push(at(&raw.execution_id, "execution_id is empty".into()));
+        } else if raw.execution_id.value.chars().all(|c| c == '.') {
+            problems.push(at(
+                &raw.execution_id,
+                format!(
+                    "execution_id `{}` names a folder outside the output folder; use letters \
+                     or digits",
+                    raw.execution_id.value
+                ),
+            ));
         } else if !raw
             .execution_id
             .value
@@ -265,11 +307,16 @@ impl Manifest {
             problems.push(at(t, "fetch_timeout_secs must be in (0, 3600]".into()));
         }
         if let Some(t) = &raw.task_time_budget_secs
-            && !(t.value > 0.0 && t.value.is_finite())
+            && let Err(e) = check_secs(t.value)
+        {
+            problems.push(at(t, format!("task_time_budget_secs: {e}")));
+        }
+        if let Some(r) = &raw.fetch_retries
+            && r.value > MAX_RETRIES
         {
             problems.push(at(
-                t,
-                "task_time_budget_secs must be a positive number".into(),
+                r,
+                format!("fetch_retries must be at most {MAX_RETRIES}"),
             ));
         }
         if let Some(v) = &raw.rule_batch
@@ -348,7 +395,7 @@ impl Manifest {
                 Source::Url(src.value.clone())
             } else {
                 let p = resolve(&src.value);
-                if !p.is_file() {
+                if check_sources && !p.is_file() {
                     problems.push(at(
                         src,
                         format!("task source {} does not exist", p.display()),
@@ -382,13 +429,15 @@ impl Manifest {
             reports: raw.reports,
             fetch_timeout_secs: raw.fetch_timeout_secs.map(|t| t.value),
             fetch_max_bytes: raw.fetch_max_bytes,
-            fetch_retries: raw.fetch_retries,
+            fetch_retries: raw.fetch_retries.map(|r| r.value),
+            fetch_redirect_hosts: raw.fetch_redirect_hosts,
             max_rule_work: raw.max_rule_work,
             task_time_budget_secs: raw.task_time_budget_secs.map(|t| t.value),
             rule_batch: raw
                 .rule_batch
                 .map(|v| usize::try_from(v.value).unwrap_or(usize::MAX)),
             tasks,
+            text: text.to_string(),
         })
     }
 }
@@ -454,6 +503,37 @@ mod tests {
         );
         assert!(problems[3].message.contains("b.json does not exist"));
         assert!(err.to_string().contains("m.yaml:7:"), "{err}");
+    }
+
+    #[test]
+    fn execution_ids_that_leave_the_folder_and_absurd_durations_are_refused() {
+        let d = dir_with(&["a.json"]);
+        for (yaml, want) in [
+            ("execution_id: '..'\n", "outside the output folder"),
+            ("execution_id: '.'\n", "outside the output folder"),
+            ("execution_id: a/b\n", "may hold only"),
+            ("execution_id: x\ntask_time_budget_secs: 1e19\n", "at most"),
+            ("execution_id: x\ntask_time_budget_secs: .nan\n", "above 0"),
+            ("execution_id: x\nfetch_retries: 1000000\n", "at most 20"),
+        ] {
+            let err = Manifest::parse(
+                &d.path().join("m.yaml"),
+                &format!("{yaml}tasks:\n- msisdn: a.json\n"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(want), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_recorded_manifest_does_not_need_its_sources() {
+        let d = dir_with(&[]);
+        let text = "execution_id: x\ntasks:\n- msisdn: gone.json\n";
+        assert!(Manifest::parse(&d.path().join("m.yaml"), text).is_err());
+        let m = Manifest::parse_recorded(&d.path().join("m.yaml"), text).unwrap();
+        assert_eq!(m.tasks[0].id, "gone.json");
+        assert_eq!(m.text, text);
     }
 
     #[test]

@@ -593,7 +593,8 @@ fn kill_9_at_random_points_then_resume_equals_an_uninterrupted_run() {
     }
 }
 
-/// Every file of an output folder but the event log (timestamps), by relative path.
+/// Every file of an output folder but the event log (timestamps), the execution record and the
+/// lock (who holds it), by relative path.
 fn outputs(dir: &Path) -> Vec<(String, String)> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -604,7 +605,7 @@ fn outputs(dir: &Path) -> Vec<(String, String)> {
                 stack.push(p);
             } else if p
                 .file_name()
-                .is_some_and(|n| n != "events.jsonl" && n != "execution.json")
+                .is_some_and(|n| n != "events.jsonl" && n != "execution.json" && n != ".pff.lock")
             {
                 let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
                 files.push((rel, read(&p)));
@@ -694,7 +695,7 @@ fn leftovers_of_a_killed_run_are_cleared() {
     let stale = out.join(".pff-rules-999999999-0");
     fs::create_dir_all(&stale).unwrap();
     fs::write(stale.join("data"), b"old").unwrap();
-    fs::write(out.join("report.md.tmp999999999"), b"half").unwrap();
+    fs::write(out.join(".pff-tmp-999999999-0-report.md.part"), b"half").unwrap();
     let (m, o) = (m.to_str().unwrap(), out.to_str().unwrap());
     pff(&["run", m, "-q", "-o", o]).assert().code(1);
     assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
@@ -705,6 +706,6 @@ fn leftovers(out: &Path) -> Vec<String> {
     fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".pff") || n.contains(".tmp"))
+        .filter(|n| n.starts_with(".pff") && n != ".pff.lock")
         .collect()
 }

@@ -1,16 +1,27 @@
-//! Fetching `http(s)` task sources: timeouts, a size limit, retries, same-scheme redirects.
+//! Reading task sources: files and `http(s)` URLs, both under a size limit; for URLs
+//! timeouts, retries and a redirect policy that never leaves the origin unless the manifest
+//! allows the host, and never goes from a public origin to a loopback, link-local or private
+//! address.
 
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// How `http(s)` task sources are fetched.
-#[derive(Debug, Clone, Copy)]
+use tokio::io::AsyncReadExt;
+
+/// How task sources are read.
+#[derive(Debug, Clone)]
 pub struct FetchLimits {
     /// Whole-request timeout.
     pub timeout: Duration,
-    /// Largest body accepted.
+    /// Largest body or file accepted.
     pub max_bytes: u64,
     /// Further attempts after a timeout, connection error or 5xx answer.
     pub retries: u32,
+    /// Hosts a redirect may lead to besides the original one (`fetch_redirect_hosts`).
+    pub redirect_hosts: Vec<String>,
 }
 
 impl Default for FetchLimits {
@@ -19,34 +30,149 @@ impl Default for FetchLimits {
             timeout: Duration::from_secs(30),
             max_bytes: 64 << 20,
             retries: 2,
+            redirect_hosts: Vec::new(),
         }
     }
 }
 
-/// An HTTP client with timeouts, a size limit, retries, and redirects only within the
-/// original scheme (never to another scheme, never more than 5).
+/// Why a source could not be read, and whether trying again later could help (a timeout, a
+/// 5xx answer, too many open files): such failures are retried by `--resume`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// Reads a local source, refusing one larger than `max_bytes` (checked on its size and while
+/// reading: a device or a growing file has no trustworthy size).
+pub async fn read_file(p: &Path, max_bytes: u64) -> Result<Vec<u8>, SourceError> {
+    let fail = |e: std::io::Error| SourceError {
+        message: format!("cannot read {}: {e}", p.display()),
+        retryable: transient_io(&e),
+    };
+    let too_big = || SourceError {
+        message: format!(
+            "{} is larger than the {max_bytes}-byte limit for one source (fetch_max_bytes)",
+            p.display()
+        ),
+        retryable: false,
+    };
+    let f = tokio::fs::File::open(p).await.map_err(fail)?;
+    let len = f.metadata().await.map_err(fail)?.len();
+    if len > max_bytes {
+        return Err(too_big());
+    }
+    let mut body = Vec::with_capacity(len as usize);
+    f.take(max_bytes + 1)
+        .read_to_end(&mut body)
+        .await
+        .map_err(fail)?;
+    if body.len() as u64 > max_bytes {
+        return Err(too_big());
+    }
+    Ok(body)
+}
+
+/// I/O failures that may pass: too many open files, out of memory, interrupted, timed out,
+/// a stale network file handle.
+fn transient_io(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EMFILE
+                | libc::ENFILE
+                | libc::ENOMEM
+                | libc::EAGAIN
+                | libc::EINTR
+                | libc::ETIMEDOUT
+                | libc::ESTALE
+                | libc::EBUSY
+        )
+    )
+}
+
+/// An HTTP client with timeouts, a size limit, retries and the redirect policy.
 pub struct Fetcher {
     client: reqwest::Client,
     limits: FetchLimits,
 }
 
+/// Whether a redirect from `from` to `to` may be followed; the reason when not.
+pub fn redirect_refusal(
+    from: &reqwest::Url,
+    to: &reqwest::Url,
+    allowed: &[String],
+) -> Option<String> {
+    if from.scheme() != to.scheme() {
+        return Some(format!(
+            "redirect to another scheme ({}) refused",
+            to.scheme()
+        ));
+    }
+    let host = to.host_str().unwrap_or("");
+    if is_internal(to) && !is_internal(from) {
+        return Some(format!(
+            "redirect from a public address to {host} (loopback, link-local or private) refused"
+        ));
+    }
+    let same_origin = from.host_str() == to.host_str()
+        && from.port_or_known_default() == to.port_or_known_default();
+    if !same_origin && !allowed.iter().any(|a| a.eq_ignore_ascii_case(host)) {
+        return Some(format!(
+            "redirect to another host ({host}:{}) refused; list the host in the manifest's \
+             fetch_redirect_hosts to allow it",
+            to.port_or_known_default().unwrap_or(0)
+        ));
+    }
+    None
+}
+
+/// A loopback, link-local, private or unspecified address (or `localhost`).
+fn is_internal(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        Ok(ip) => ip,
+        Err(_) => {
+            let d = host.trim_end_matches('.').to_ascii_lowercase();
+            return d == "localhost" || d.ends_with(".localhost");
+        }
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                // 100.64.0.0/10, carrier-grade NAT
+                || (v4.octets()[0] == 100 && v4.octets()[1] & 0xc0 == 64)
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || first & 0xfe00 == 0xfc00 // unique local
+                || first & 0xffc0 == 0xfe80 // link-local
+        }
+    }
+}
+
 impl Fetcher {
     pub fn new(limits: FetchLimits) -> Result<Fetcher, String> {
-        let policy = reqwest::redirect::Policy::custom(|attempt| {
-            let same_scheme = attempt
+        let allowed = Arc::new(limits.redirect_hosts.clone());
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            let refusal = attempt
                 .previous()
                 .first()
-                .is_some_and(|first| first.scheme() == attempt.url().scheme());
-            if attempt.previous().len() > 5 {
-                attempt.error("more than 5 redirects")
-            } else if !same_scheme {
-                let msg = format!(
-                    "redirect to another scheme ({}) refused",
-                    attempt.url().scheme()
-                );
-                attempt.error(msg)
-            } else {
-                attempt.follow()
+                .map(|first| redirect_refusal(first, attempt.url(), &allowed));
+            match refusal {
+                _ if attempt.previous().len() > 5 => attempt.error("more than 5 redirects"),
+                Some(Some(why)) => attempt.error(why),
+                _ => attempt.follow(),
             }
         });
         let client = reqwest::Client::builder()
@@ -59,20 +185,29 @@ impl Fetcher {
         Ok(Fetcher { client, limits })
     }
 
-    /// The body of `url`, retrying transient failures with a growing pause.
-    pub async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
+    pub fn limits(&self) -> &FetchLimits {
+        &self.limits
+    }
+
+    /// The body of `url`, retrying transient failures with a growing pause; no retry once
+    /// `stop` is set.
+    pub async fn fetch(&self, url: &str, stop: &AtomicBool) -> Result<Vec<u8>, SourceError> {
         let mut attempt = 0;
         loop {
             match self.once(url).await {
                 Ok(body) => return Ok(body),
                 Err((msg, transient)) => {
-                    if !transient || attempt >= self.limits.retries {
+                    let stopping = stop.load(Ordering::SeqCst);
+                    if !transient || attempt >= self.limits.retries || stopping {
                         let tries = if attempt > 0 {
                             format!(" (after {} attempts)", attempt + 1)
                         } else {
                             String::new()
                         };
-                        return Err(format!("cannot fetch {url}: {msg}{tries}"));
+                        return Err(SourceError {
+                            message: format!("cannot fetch {url}: {msg}{tries}"),
+                            retryable: transient,
+                        });
                     }
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
@@ -89,7 +224,8 @@ impl Fetcher {
         })?;
         let status = resp.status();
         if !status.is_success() {
-            return Err((format!("HTTP {status}"), status.is_server_error()));
+            let transient = status.is_server_error() || status.as_u16() == 429;
+            return Err((format!("HTTP {status}"), transient));
         }
         let max = self.limits.max_bytes;
         if let Some(len) = resp.content_length()
@@ -124,4 +260,60 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> reqwest::Url {
+        reqwest::Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn redirects_stay_at_their_origin_unless_allowed() {
+        let from = url("https://api.example.com/lines/1");
+        assert_eq!(
+            redirect_refusal(&from, &url("https://api.example.com/v2/lines/1"), &[]),
+            None
+        );
+        let other = url("https://cdn.example.net/x");
+        assert!(
+            redirect_refusal(&from, &other, &[]).is_some_and(|w| w.contains("cdn.example.net"))
+        );
+        assert_eq!(
+            redirect_refusal(&from, &other, &["cdn.example.net".into()]),
+            None
+        );
+        assert!(redirect_refusal(&from, &url("https://api.example.com:8443/x"), &[]).is_some());
+        assert!(redirect_refusal(&from, &url("http://api.example.com/x"), &[]).is_some());
+    }
+
+    #[test]
+    fn public_origins_never_reach_internal_addresses() {
+        let from = url("https://api.example.com/x");
+        let allowed: Vec<String> = ["169.254.169.254", "10.0.0.1", "localhost", "::1", "fe80::1"]
+            .map(String::from)
+            .into();
+        for to in [
+            "http://169.254.169.254/latest/meta-data",
+            "https://10.0.0.1/x",
+            "https://localhost/x",
+            "https://[::1]/x",
+            "https://[fe80::1]/x",
+            "https://[::ffff:127.0.0.1]/x",
+            "https://192.168.1.1/x",
+        ] {
+            assert!(
+                redirect_refusal(&from, &url(to), &allowed).is_some(),
+                "{to} was allowed"
+            );
+        }
+        // An internal origin may redirect within itself (a test server, an intranet API).
+        let local = url("http://127.0.0.1:8080/x");
+        assert_eq!(
+            redirect_refusal(&local, &url("http://127.0.0.1:8080/y"), &[]),
+            None
+        );
+    }
 }

@@ -14,7 +14,7 @@
 //! `summary.json` are built from the result files, so an interrupted and resumed execution ends
 //! with the same outputs as an uninterrupted one.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
@@ -32,16 +32,20 @@ use crate::rules::{RuleSource, RulesError};
 use crate::triples::Format;
 use crate::validate::{self, RecordChecker, RuleStats, SourceChecker, prepare_records};
 
+mod execution;
 mod fetch;
+pub mod folder;
 mod outputs;
 mod shard;
+pub mod taskfile;
 
-pub use fetch::{FetchLimits, Fetcher};
-pub use outputs::{RunSummary, finalize};
-use shard::shard_name;
-pub use shard::{
-    ExecutionInfo, MergeError, Shard, check_shards, fnv1a, merge, read_execution, rules_digest,
+pub use execution::{
+    EVENTS_FILE, EXECUTION_FILE, ExecutionInfo, MANIFEST_COPY, absolute, prepare_merge, read_marker,
 };
+pub use fetch::{FetchLimits, Fetcher, SourceError};
+pub use folder::OutputFolder;
+pub use outputs::{RunSummary, finalize, spreadsheet_safe};
+pub use shard::{MAX_SHARDS, MergeError, Shard, check_shards, fnv1a, merge, rules_digest};
 
 /// Why a run stopped before its end.
 #[derive(Debug, thiserror::Error)]
@@ -63,11 +67,47 @@ pub enum RunError {
         found: String,
         expected: String,
     },
+    #[error(
+        "cannot resume {path}: it was run with {then}, now {now}; resume with the same rules \
+         and shard, or pass --fresh"
+    )]
+    CannotResume {
+        path: String,
+        then: String,
+        now: String,
+    },
+    #[error("output folder {path} is in use by another pff ({holder}); wait for it or stop it")]
+    Locked { path: String, holder: String },
+    #[error("{path} {reason}")]
+    Unsafe { path: String, reason: String },
+    #[error(
+        "output folder {path} holds {files}, which pff did not write; move them away or choose \
+         another --output (pff never overwrites a file it did not write)"
+    )]
+    Foreign { path: String, files: String },
+    #[error("cannot read {path}")]
+    Input {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
     /// The run could not go on (memory budget, HTTP set-up).
     #[error("{0}")]
     Stopped(String),
-    #[error("cannot start the I/O runtime")]
-    Runtime(#[source] io::Error),
+    /// A bug: a worker or a read panicked. The run fails; what was written stays.
+    #[error("internal error: {0}; this is a bug in pff, please report it")]
+    Internal(String),
+    /// A signal stopped the run while it wrote its final outputs.
+    #[error("interrupted while writing the final outputs; run again with --resume to write them")]
+    Interrupted,
+    #[error("cannot start the run: {what}")]
+    Resources {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Merge(#[from] MergeError),
     #[error(transparent)]
     Rules(#[from] RulesError),
 }
@@ -90,16 +130,19 @@ pub fn write_atomic_with<T, E: From<io::Error>>(
     path: &Path,
     fill: impl FnOnce(&mut io::BufWriter<File>) -> Result<T, E>,
 ) -> Result<T, E> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let value = {
-        let mut w = io::BufWriter::with_capacity(1 << 16, File::create(&tmp)?);
+    let tmp = folder::temp_path(path);
+    let written: Result<T, E> = (|| {
+        let mut w = io::BufWriter::with_capacity(1 << 16, folder::create_new(&tmp)?);
         let value = fill(&mut w)?;
         let f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
         f.sync_all()?;
-        value
-    };
-    fs::rename(&tmp, path)?;
-    Ok(value)
+        fs::rename(&tmp, path)?;
+        Ok(value)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// What a run needs besides the validator.
@@ -122,7 +165,8 @@ pub struct RunConfig<'a> {
 
 /// How a run ended.
 pub struct RunOutcome {
-    pub summary: RunSummary,
+    /// The totals; `None` when a signal stopped the run while it wrote them.
+    pub summary: Option<RunSummary>,
     /// The exit code.
     pub code: u8,
     /// The most tasks admitted and not yet written at any time.
@@ -130,6 +174,8 @@ pub struct RunOutcome {
     /// The most chunks of rules read from the store held at any time (0 when the rules are
     /// in memory).
     pub max_rule_batches: usize,
+    /// Task files found that were not their task's result: (file, why, moved to).
+    pub rejected: Vec<(String, String, String)>,
 }
 
 struct Events {
@@ -167,6 +213,48 @@ fn task_file(dir: &Path, index: usize, task: &Task) -> PathBuf {
     dir.join(format!("{index:06}-{safe}.json"))
 }
 
+/// Why the run cannot go on: (reason for events.jsonl, message), set once.
+type Fatal = Arc<Mutex<Option<(&'static str, String)>>>;
+
+fn set_fatal(fatal: &Fatal, stop: &AtomicBool, reason: &'static str, message: String) {
+    fatal
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert((reason, message));
+    stop.store(true, Ordering::SeqCst);
+}
+
+/// Marks the run failed if the code it guards panics (a bug): dropped while unwinding.
+struct PanicGuard<'a> {
+    fatal: &'a Fatal,
+    stop: &'a AtomicBool,
+    what: &'static str,
+}
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            set_fatal(
+                self.fatal,
+                self.stop,
+                "internal",
+                format!("{} stopped unexpectedly", self.what),
+            );
+        }
+    }
+}
+
+/// The message of a caught panic.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
+/// A read task's result: its bytes, or why it failed; `None` when a stop cancelled it.
+type ReadResult = Result<Vec<u8>, SourceError>;
+
 /// Runs the manifest's tasks against `rules`, checked with `opts`.
 pub fn run(
     rules: &RuleSource,
@@ -174,111 +262,50 @@ pub fn run(
     cfg: &RunConfig<'_>,
 ) -> Result<RunOutcome, RunError> {
     let m = cfg.manifest;
-    let out = &cfg.output;
-    let tasks_dir = out.join("tasks");
-    let marker = out.join("execution.json");
-    if cfg.fresh && marker.exists() {
-        // Only pff's own files: the folder may hold other things.
-        let reports = [
-            OutputFormat::Human,
-            OutputFormat::Json,
-            OutputFormat::Jsonl,
-            OutputFormat::Markdown,
-            OutputFormat::Junit,
-            OutputFormat::Sarif,
-        ]
-        .map(|f| f.file_name());
-        let ours = [
-            "summary.json",
-            "results.csv",
-            "events.jsonl",
-            "execution.json",
-            "rule-stats.txt",
-            "rule-health.tsv",
-        ];
-        for f in ours.iter().chain(&reports) {
-            let p = out.join(f);
-            if p.exists() {
-                fs::remove_file(&p).map_err(out_err(&p))?;
-            }
-        }
-        if tasks_dir.exists() {
-            fs::remove_dir_all(&tasks_dir).map_err(out_err(&tasks_dir))?;
-        }
-    }
-    if marker.exists() {
-        let found: Option<ExecutionInfo> = fs::read(&marker)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let found_id = found
-            .as_ref()
-            .map_or("?", |f| f.execution_id.as_str())
-            .to_string();
-        if found_id != m.execution_id {
-            return Err(RunError::OtherExecution {
-                path: out.display().to_string(),
-                found: found_id,
-                expected: m.execution_id.clone(),
-            });
-        }
-        if !cfg.resume {
-            return Err(RunError::NotEmpty(out.display().to_string()));
-        }
-        if let Some(f) = found
-            && (f.shard != cfg.shard || f.rules_digest != cfg.info.rules_digest)
-        {
-            return Err(RunError::Stopped(format!(
-                "cannot resume {}: it was run with {} and rules {}, now {} and rules {}",
-                out.display(),
-                shard_name(f.shard),
-                f.rules_digest,
-                shard_name(cfg.shard),
-                cfg.info.rules_digest
-            )));
-        }
-    }
-    fs::create_dir_all(&tasks_dir).map_err(out_err(out))?;
-    // Temporary files a killed run left behind (never read: results and reports are renamed
-    // into place).
-    for dir in [&tasks_dir, out] {
-        let Ok(entries) = fs::read_dir(dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_file()
-                && p.extension()
-                    .and_then(|x| x.to_str())
-                    .is_some_and(|x| x.starts_with("tmp"))
-            {
-                let _ = fs::remove_file(&p);
-            }
-        }
-    }
-    let mut info = serde_json::to_vec_pretty(&cfg.info).unwrap_or_default();
-    info.push(b'\n');
-    write_atomic(&marker, &info).map_err(out_err(out))?;
+    let command: Vec<String> = std::env::args().collect();
+    let folder = OutputFolder::lock(&cfg.output, &command.join(" "))?;
+    let out = folder.path();
+    let tasks_dir = folder.tasks().to_path_buf();
     let selected: Vec<usize> = (0..m.tasks.len())
         .filter(|&i| cfg.shard.is_none_or(|s| s.owns(&m.tasks[i].id)))
         .collect();
-    let events_path = out.join("events.jsonl");
+    let formats = m.report_formats(&cfg.reports);
+    let prepared = execution::prepare_run(
+        &folder,
+        &execution::RunRequest {
+            info: &cfg.info,
+            manifest_text: &m.text,
+            tasks: &m.tasks,
+            selected: &selected,
+            formats: &formats,
+            resume: cfg.resume,
+            fresh: cfg.fresh,
+        },
+    )?;
+    let mut marker = prepared.marker;
+    let events_path = out.join(EVENTS_FILE);
     let mut events = Events {
-        file: OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&events_path)
-            .map_err(out_err(&events_path))?,
+        file: folder::append_nofollow(&events_path).map_err(out_err(&events_path))?,
     };
+    for (file, why, to) in &prepared.rejected {
+        if !cfg.quiet {
+            eprintln!(
+                "pff: warning: {file} is not this task's result ({why}); moved to {to}, the task \
+                 runs again"
+            );
+        }
+        events.log(
+            "task_file_rejected",
+            serde_json::json!({ "file": file, "why": why, "moved_to": to }),
+        );
+    }
 
-    let pending: Vec<(usize, &Task)> = selected
-        .iter()
-        .map(|&i| (i, &m.tasks[i]))
-        .filter(|(i, t)| !task_file(&tasks_dir, *i, t).exists())
-        .collect();
+    let pending: Vec<(usize, &Task)> = prepared.pending.iter().map(|&i| (i, &m.tasks[i])).collect();
     events.log(
         "start",
         serde_json::json!({
             "tasks": selected.len(), "pending": pending.len(), "resume": cfg.resume,
+            "retried": prepared.retried, "rejected": prepared.rejected.len(),
             "shard": cfg.shard,
             "workers": cfg.plan.workers, "memory_budget": cfg.plan.memory_budget,
             "rules": rules.len(), "rules_in_memory": rules.in_memory(),
@@ -304,120 +331,146 @@ pub fn run(
 
     let stop = Arc::new(AtomicBool::new(false));
     let signal = Arc::new(AtomicI32::new(0));
+    // Set by every signal; cleared when the final outputs begin, so that only a signal during
+    // them stops them (a run stopped mid-way still writes its partial summary).
+    let interrupt = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
-    // Why the run cannot go on: (reason for events.jsonl, message).
-    let fatal: Arc<Mutex<Option<(&'static str, String)>>> = Arc::new(Mutex::new(None));
-    let (in_tx, in_rx) = tokio::sync::mpsc::channel::<(usize, Task, Result<Vec<u8>, String>)>(
-        cfg.plan.input_queue.max(1),
-    );
+    let fatal: Fatal = Arc::new(Mutex::new(None));
+    let (in_tx, in_rx) =
+        tokio::sync::mpsc::channel::<(usize, Task, ReadResult)>(cfg.plan.input_queue.max(1));
     let in_rx = Mutex::new(in_rx);
     let (res_tx, res_rx) = mpsc::sync_channel::<Output>(cfg.plan.result_queue.max(1));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .max_blocking_threads(cfg.plan.io_concurrency.clamp(1, 64))
         .enable_all()
         .build()
-        .map_err(RunError::Runtime)?;
+        .map_err(|source| RunError::Resources {
+            what: "the I/O runtime",
+            source,
+        })?;
+    // Signals are watched from here to the end, final outputs included.
+    runtime.spawn(watch_signals(
+        stop.clone(),
+        signal.clone(),
+        interrupt.clone(),
+    ));
     let mut max_in_flight = 0usize;
     // Rules in memory: one validator shared by every worker; on disk: read per record.
     let source_checker = SourceChecker::new(rules, opts.clone()).ok_or_else(|| {
         RunError::Stopped("the rules do not fit in a batch and were not filed on disk".into())
     })?;
     let checker = source_checker.get();
+    let ids = (
+        cfg.info.execution_id.as_str(),
+        cfg.info.rules_digest.as_str(),
+    );
 
     std::thread::scope(|scope| -> Result<(), RunError> {
-        // I/O side: signals, admission under the memory guard, concurrent bounded reads.
+        // I/O side: admission under the memory guard, concurrent bounded reads.
         let reader = {
-            let (stop, signal, in_flight, fatal) = (
-                stop.clone(),
-                signal.clone(),
-                in_flight.clone(),
-                fatal.clone(),
-            );
+            let (stop, in_flight, fatal) = (stop.clone(), in_flight.clone(), fatal.clone());
             let plan = cfg.plan;
-            let fetch_limits = cfg.fetch;
+            let fetch_limits = cfg.fetch.clone();
             let pending = pending.clone();
             let events_path = events_path.clone();
             let runtime = &runtime;
-            scope.spawn(move || {
-                runtime.block_on(async move {
-                    tokio::spawn(watch_signals(stop.clone(), signal.clone()));
-                    let fetcher = match Fetcher::new(fetch_limits) {
-                        Ok(f) => Arc::new(f),
-                        Err(e) => {
-                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(("http", e));
-                            return;
-                        }
+            std::thread::Builder::new()
+                .name("pff-reader".into())
+                .spawn_scoped(scope, move || {
+                    let _guard = PanicGuard {
+                        fatal: &fatal,
+                        stop: &stop,
+                        what: "the reader",
                     };
-                    let permits = Arc::new(tokio::sync::Semaphore::new(plan.io_concurrency));
-                    let mut guard_log = OpenOptions::new().append(true).open(&events_path).ok();
-                    for (i, task) in pending {
-                        if stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        if let Err(e) = admit(plan, &in_flight, &stop, &mut guard_log).await {
-                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(("memory", e));
-                            stop.store(true, Ordering::SeqCst);
-                            break;
-                        }
-                        let Ok(permit) = permits.clone().acquire_owned().await else {
-                            break;
-                        };
-                        in_flight.fetch_add(1, Ordering::SeqCst);
-                        let tx = in_tx.clone();
-                        let task = task.clone();
-                        let fetcher = fetcher.clone();
-                        // The send happens inside the spawned read, so a full queue holds the
-                        // permit and stops further reads: backpressure up to admission.
-                        tokio::spawn(async move {
-                            let bytes = read_source(&task.source, &fetcher).await;
-                            let _ = tx.send((i, task, bytes)).await;
-                            drop(permit);
-                        });
-                    }
-                    drop(in_tx);
-                });
-            })
+                    runtime.block_on(read_all(
+                        pending,
+                        plan,
+                        fetch_limits,
+                        events_path,
+                        in_tx,
+                        &stop,
+                        &in_flight,
+                        &fatal,
+                    ));
+                })
+                .map_err(|source| RunError::Resources {
+                    what: "the reader thread",
+                    source,
+                })?
         };
 
         // CPU side: plain threads, one task at a time each.
-        let workers: Vec<_> = (0..cfg.plan.workers)
-            .map(|_| {
-                let res_tx = res_tx.clone();
-                let in_rx = &in_rx;
-                let tasks_dir = &tasks_dir;
-                let (stop, in_flight, fatal) = (&stop, &in_flight, &fatal);
-                scope.spawn(move || {
+        let mut workers = Vec::new();
+        for n in 0..cfg.plan.workers {
+            let tx = res_tx.clone();
+            let in_rx = &in_rx;
+            let tasks_dir = &tasks_dir;
+            let (stop, in_flight, fatal) = (&stop, &in_flight, &fatal);
+            let spawned = std::thread::Builder::new()
+                .name(format!("pff-worker-{n}"))
+                .spawn_scoped(scope, move || {
                     loop {
                         let next = in_rx
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .blocking_recv();
                         let Some((i, task, bytes)) = next else { break };
-                        let tmp = task_file(tasks_dir, i, &task)
-                            .with_extension(format!("tmp{}", std::process::id()));
-                        let out = match check_task(checker, &task, bytes, &tmp) {
-                            Ok(lite) => Ok((tmp, lite)),
-                            Err(TaskError::Write(e)) => Err(e),
-                            Err(TaskError::Rules(e)) => {
+                        let tmp = folder::temp_path(&task_file(tasks_dir, i, &task));
+                        let checked =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                check_task(checker, ids, i, &task, bytes, &tmp)
+                            }));
+                        let out = match checked {
+                            Ok(Ok(lite)) => Ok((tmp, lite)),
+                            Ok(Err(TaskError::Write(e))) => Err(e),
+                            Ok(Err(TaskError::Rules(e))) => {
                                 // The rules could not be read back: no task can be checked.
-                                fatal
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .get_or_insert(("rules", format!("{e}")));
-                                stop.store(true, Ordering::SeqCst);
+                                set_fatal(fatal, stop, "rules", format!("{e}"));
                                 // Dropped, not written: the task stays pending for --resume.
                                 let _ = fs::remove_file(&tmp);
                                 in_flight.fetch_sub(1, Ordering::SeqCst);
                                 continue;
                             }
+                            Err(panic) => {
+                                set_fatal(
+                                    fatal,
+                                    stop,
+                                    "internal",
+                                    format!(
+                                        "checking task `{}` panicked: {}",
+                                        task.id,
+                                        panic_message(panic.as_ref())
+                                    ),
+                                );
+                                let _ = fs::remove_file(&tmp);
+                                in_flight.fetch_sub(1, Ordering::SeqCst);
+                                continue;
+                            }
                         };
-                        if res_tx.send((i, task, out)).is_err() {
+                        if tx.send((i, task, out)).is_err() {
                             break;
                         }
                     }
-                })
-            })
-            .collect();
+                });
+            match spawned {
+                Ok(w) => workers.push(w),
+                Err(source) => {
+                    // Fewer workers than planned would still finish; none cannot.
+                    if workers.is_empty() {
+                        stop.store(true, Ordering::SeqCst);
+                        drop(res_tx);
+                        in_rx.lock().unwrap_or_else(|p| p.into_inner()).close();
+                        let _ = reader.join();
+                        return Err(RunError::Resources {
+                            what: "the worker threads",
+                            source,
+                        });
+                    }
+                    break;
+                }
+            }
+        }
         drop(res_tx);
 
         // Writer: results as soon as they exist.
@@ -444,22 +497,42 @@ pub fn run(
             };
             in_flight.fetch_sub(1, Ordering::SeqCst);
             events.log(
-                if lite.failed { "task_failed" } else { "task_done" },
-                serde_json::json!({ "task": task.id, "findings": lite.findings, "error": lite.error }),
+                if lite.failed {
+                    "task_failed"
+                } else {
+                    "task_done"
+                },
+                serde_json::json!({
+                    "task": task.id, "findings": lite.findings, "error": lite.error,
+                    "retryable": lite.retryable,
+                }),
             );
             progress.inc(1);
             progress.set_message(format!("RSS {} MB", current_rss() >> 20));
         }
         for w in workers {
-            let _ = w.join();
+            if let Err(p) = w.join() {
+                set_fatal(
+                    &fatal,
+                    &stop,
+                    "internal",
+                    format!("a worker panicked: {}", panic_message(p.as_ref())),
+                );
+            }
         }
-        let _ = reader.join();
+        if let Err(p) = reader.join() {
+            set_fatal(
+                &fatal,
+                &stop,
+                "internal",
+                format!("the reader panicked: {}", panic_message(p.as_ref())),
+            );
+        }
         match write_error {
             Some(e) => Err(e),
             None => Ok(()),
         }
     })?;
-    runtime.shutdown_timeout(Duration::from_millis(100));
     progress.finish_and_clear();
 
     let max_batches = source_checker.max_chunks();
@@ -468,40 +541,47 @@ pub fn run(
             "stop",
             serde_json::json!({ "reason": reason, "message": e }),
         );
-        return Err(RunError::Stopped(e));
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        return Err(if reason == "internal" {
+            RunError::Internal(e)
+        } else {
+            RunError::Stopped(e)
+        });
     }
 
-    let summary = finalize(rules, m, &selected, out, &m.report_formats(&cfg.reports))?;
-    let failed = summary.tasks_failed;
-
+    interrupt.store(false, Ordering::SeqCst);
+    let finished = finalize(rules, m, &selected, out, &formats, &mut marker, &interrupt);
+    runtime.shutdown_timeout(Duration::from_millis(100));
     let sig = signal.load(Ordering::SeqCst);
+    let summary = match finished {
+        Ok(s) => Some(s),
+        Err(RunError::Interrupted) if sig != 0 => None,
+        Err(e) => return Err(e),
+    };
+    let bounds =
+        serde_json::json!({ "max_in_flight": max_in_flight, "max_rule_batches": max_batches });
     let code = if sig != 0 {
-        events.log(
-            "stop",
-            serde_json::json!({
-                "reason": "signal", "signal": sig,
-                "max_in_flight": max_in_flight, "max_rule_batches": max_batches,
-            }),
-        );
+        let mut fields = serde_json::json!({ "reason": "signal", "signal": sig });
+        if let (Some(f), serde_json::Value::Object(b)) = (fields.as_object_mut(), bounds) {
+            f.extend(b);
+            f.insert("final_outputs".into(), summary.is_some().into());
+        }
+        events.log("stop", fields);
         if sig == 15 {
             exit::SIGTERM
         } else {
             exit::SIGINT
         }
     } else {
-        events.log(
-            "stop",
-            serde_json::json!({
-                "reason": "done",
-                "max_in_flight": max_in_flight, "max_rule_batches": max_batches,
-            }),
-        );
-        if failed > 0 {
-            exit::TASKS_FAILED
-        } else if m.fail_on.fails(&summary.findings) {
-            exit::VIOLATIONS
-        } else {
-            exit::CLEAN
+        let mut fields = serde_json::json!({ "reason": "done" });
+        if let (Some(f), serde_json::Value::Object(b)) = (fields.as_object_mut(), bounds) {
+            f.extend(b);
+        }
+        events.log("stop", fields);
+        match &summary {
+            Some(s) if s.tasks_failed > 0 => exit::TASKS_FAILED,
+            Some(s) if m.fail_on.fails(&s.findings) => exit::VIOLATIONS,
+            _ => exit::CLEAN,
         }
     };
     Ok(RunOutcome {
@@ -509,13 +589,76 @@ pub fn run(
         code,
         max_in_flight,
         max_rule_batches: max_batches,
+        rejected: prepared.rejected,
     })
+}
+
+/// The reader: admits each pending task under the memory guard and reads it, at most
+/// `io_concurrency` at once, into the workers' queue. A stop (signal, fatal error) ends
+/// admission and cancels reads in flight: their tasks stay pending for `--resume`.
+#[allow(clippy::too_many_arguments)]
+async fn read_all(
+    pending: Vec<(usize, &Task)>,
+    plan: &Plan,
+    fetch_limits: FetchLimits,
+    events_path: PathBuf,
+    in_tx: tokio::sync::mpsc::Sender<(usize, Task, ReadResult)>,
+    stop: &Arc<AtomicBool>,
+    in_flight: &Arc<AtomicUsize>,
+    fatal: &Fatal,
+) {
+    let fetcher = match Fetcher::new(fetch_limits) {
+        Ok(f) => Arc::new(f),
+        Err(e) => {
+            set_fatal(fatal, stop, "http", e);
+            return;
+        }
+    };
+    let permits = Arc::new(tokio::sync::Semaphore::new(plan.io_concurrency));
+    let mut guard_log = folder::append_nofollow(&events_path).ok();
+    for (i, task) in pending {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if let Err(e) = admit(plan, in_flight, stop, &mut guard_log).await {
+            set_fatal(fatal, stop, "memory", e);
+            break;
+        }
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        let tx = in_tx.clone();
+        let task = task.clone();
+        let fetcher = fetcher.clone();
+        let (stop, in_flight, fatal) = (stop.clone(), in_flight.clone(), fatal.clone());
+        // The send happens inside the spawned read, so a full queue holds the permit and
+        // stops further reads: backpressure up to admission.
+        tokio::spawn(async move {
+            let _guard = PanicGuard {
+                fatal: &fatal,
+                stop: &stop,
+                what: "a read",
+            };
+            match read_source(&task.source, &fetcher, &stop).await {
+                Some(bytes) => {
+                    let _ = tx.send((i, task, bytes)).await;
+                }
+                // Cancelled by a stop: not a result, the task stays pending.
+                None => {
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            drop(permit);
+        });
+    }
 }
 
 /// What the writer needs of a checked task besides its JSON.
 struct TaskDigestLite {
     failed: bool,
     error: Option<String>,
+    retryable: bool,
     findings: SeverityCounts,
 }
 
@@ -555,14 +698,18 @@ impl From<RulesError> for TaskError {
 
 /// Checks one task and writes its result file under the temporary name `tmp`: records are
 /// written as they are checked, each record's findings one at a time, so a task with
-/// thousands of findings is never held whole. The file is one JSON object: `task`,
-/// `sequence`, `source`, `records` (the record reports), `status` (`ok` or `failed`), `error`
-/// (the first reason, when failed), `violations` and `findings` (counts by severity) and
-/// `rule_counts` (`[rule index, predicted, correct]` for the rules that applied).
+/// thousands of findings is never held whole. The file is one JSON object: the
+/// [`taskfile::TaskHead`] (`pff_task`, `execution`, `rules_digest`, `index`, `task`,
+/// `sequence`, `source`), `records` (the record reports), `status` (`ok` or `failed`), `error`
+/// (the first reason, when failed), `retryable` (the failure may pass: `--resume` runs the task
+/// again), `violations` and `findings` (counts by severity) and `rule_counts`
+/// (`[rule index, predicted, correct]` for the rules that applied).
 fn check_task(
     checker: &dyn RecordChecker,
+    (execution, rules_digest): (&str, &str),
+    index: usize,
     task: &Task,
-    bytes: Result<Vec<u8>, String>,
+    bytes: ReadResult,
     tmp: &Path,
 ) -> Result<TaskDigestLite, TaskError> {
     fn json(w: &mut impl Write, v: &impl Serialize) -> io::Result<()> {
@@ -570,22 +717,32 @@ fn check_task(
     }
     let (label, format) = task_input(task);
     let (header, total, opts) = (checker.header(), checker.total(), checker.options());
-    let mut w = io::BufWriter::with_capacity(1 << 16, File::create(tmp)?);
-    w.write_all(b"{\"task\":")?;
-    json(&mut w, &task.id)?;
-    w.write_all(b",\"sequence\":")?;
-    json(&mut w, &task.sequence)?;
-    w.write_all(b",\"source\":")?;
-    json(&mut w, &label)?;
+    let mut w = io::BufWriter::with_capacity(1 << 16, folder::create_new(tmp)?);
+    let head = taskfile::TaskHead {
+        pff_task: taskfile::TASK_FORMAT,
+        execution,
+        rules_digest,
+        index,
+        task: &task.id,
+        sequence: &task.sequence,
+        source: &label,
+    };
+    w.write_all(&head.open_object()?)?;
     w.write_all(b",\"records\":[")?;
     let mut error: Option<String> = None;
+    let mut retryable = false;
     let mut violations = SeverityCounts::default();
     let mut findings = SeverityCounts::default();
     let mut stats = RuleStats::new(total);
-    let prepared = bytes.and_then(|b| {
-        prepare_records(&header.symbols, &opts.mapping, &label, format, &b)
-            .map_err(|e| e.to_string())
-    });
+    let prepared = bytes
+        .map_err(|e| {
+            retryable = e.retryable;
+            e.message
+        })
+        .and_then(|b| {
+            prepare_records(&header.symbols, &opts.mapping, &label, format, &b)
+                .map_err(|e| e.to_string())
+        });
     match prepared {
         Err(e) => error = Some(e),
         Ok(records) => {
@@ -620,6 +777,9 @@ fn check_task(
     if let Some(e) = &error {
         w.write_all(b",\"error\":")?;
         json(&mut w, e)?;
+        if retryable {
+            w.write_all(b",\"retryable\":true")?;
+        }
     }
     w.write_all(b",\"violations\":")?;
     json(&mut w, &violations)?;
@@ -633,17 +793,31 @@ fn check_task(
         .sync_all()?;
     Ok(TaskDigestLite {
         failed: error.is_some(),
+        retryable: retryable && error.is_some(),
         error,
         findings,
     })
 }
 
-async fn read_source(source: &Source, http: &Fetcher) -> Result<Vec<u8>, String> {
-    match source {
-        Source::File(p) => tokio::fs::read(p)
-            .await
-            .map_err(|e| format!("cannot read {}: {e}", p.display())),
-        Source::Url(u) => http.fetch(u).await,
+/// Reads a task's source: a file (under the same size limit as a fetch) or a URL. `None` when a
+/// stop cancelled the read.
+async fn read_source(source: &Source, http: &Fetcher, stop: &AtomicBool) -> Option<ReadResult> {
+    let read = async {
+        match source {
+            Source::File(p) => fetch::read_file(p, http.limits().max_bytes).await,
+            Source::Url(u) => http.fetch(u, stop).await,
+        }
+    };
+    tokio::select! {
+        r = read => Some(r),
+        () = stopped(stop) => None,
+    }
+}
+
+/// Resolves once `stop` is set.
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -705,8 +879,9 @@ async fn admit(
     }
 }
 
-/// First SIGINT/SIGTERM: stop admitting. Second: exit at once.
-async fn watch_signals(stop: Arc<AtomicBool>, signal: Arc<AtomicI32>) {
+/// First SIGINT/SIGTERM: stop admitting, cancel reads in flight, finish the tasks being
+/// checked (or stop writing the final outputs). Second: exit at once.
+async fn watch_signals(stop: Arc<AtomicBool>, signal: Arc<AtomicI32>, interrupt: Arc<AtomicBool>) {
     use tokio::signal::unix::{SignalKind, signal as unix_signal};
     let (Ok(mut int), Ok(mut term)) = (
         unix_signal(SignalKind::interrupt()),
@@ -723,6 +898,10 @@ async fn watch_signals(stop: Arc<AtomicBool>, signal: Arc<AtomicI32>) {
             std::process::exit(128 + sig);
         }
         stop.store(true, Ordering::SeqCst);
-        eprintln!("pff: stopping: finishing tasks in flight (signal again to quit at once)");
+        interrupt.store(true, Ordering::SeqCst);
+        eprintln!(
+            "pff: stopping: finishing tasks in flight (signal again to quit at once); \
+             `--resume` continues the execution"
+        );
     }
 }

@@ -5,9 +5,13 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use serde::Serialize;
+
+use super::execution::Marker;
+use super::folder;
+use super::taskfile::{Expected, TaskDigest};
 use super::{RunError, out_err, task_file, write_atomic, write_atomic_with};
 use crate::manifest::Manifest;
 use crate::report::{
@@ -16,22 +20,6 @@ use crate::report::{
 };
 use crate::rules::RuleCatalog;
 use crate::validate::{RuleStats, StatsError};
-
-/// The part of a task result file the final outputs need. `R` is the records: skipped
-/// (`IgnoredAny`) unless reports are written.
-#[derive(Debug, Deserialize)]
-struct TaskDigest<R = IgnoredAny> {
-    task: String,
-    sequence: String,
-    #[serde(default)]
-    error: Option<String>,
-    violations: SeverityCounts,
-    findings: SeverityCounts,
-    /// `[rule index, predicted, correct]` for the rules that applied.
-    #[serde(default)]
-    rule_counts: Vec<(usize, u64, u64)>,
-    records: R,
-}
 
 /// A row of `results.csv`.
 struct Row {
@@ -63,55 +51,63 @@ pub struct RunSummary {
 /// Writes the final outputs of an execution from its task files (this run's and earlier
 /// ones'), for the tasks `selected` (manifest indices, ascending): `results.csv`,
 /// `summary.json`, and when every selected task is done, `rule-stats.txt`, `rule-health.tsv`
-/// and the reports. Each task file is read once.
+/// and the reports. Each task file is read once, and counts only when it is its task's result
+/// (a file that changed since the run checked it is left out: the summary says incomplete).
+/// Every output is recorded in `marker` before it is put in place. A set `stop` (a signal)
+/// ends the work between task files and before the outputs are renamed into place.
 pub fn finalize(
     rules: &dyn RuleCatalog,
     m: &Manifest,
     selected: &[usize],
     out: &Path,
     formats: &[OutputFormat],
+    marker: &mut Marker,
+    stop: &AtomicBool,
 ) -> Result<RunSummary, RunError> {
+    let stopped = || {
+        if stop.load(Ordering::SeqCst) {
+            Err(RunError::Interrupted)
+        } else {
+            Ok(())
+        }
+    };
+    let rules_digest = marker.info.rules_digest.clone();
     let tasks_dir = out.join("tasks");
     let files: Vec<_> = selected
         .iter()
         .map(|&i| task_file(&tasks_dir, i, &m.tasks[i]))
         .collect();
     // Reports need every task: feed them only when every task file is there.
-    let mut reports = (!formats.is_empty() && files.iter().all(|f| f.exists()))
+    let mut reports = (!formats.is_empty() && files.iter().all(|f| folder::is_plain_file(f)))
         .then(|| Reports::new(rules, m, formats, out));
     let mut stats = RuleStats::new(rules.rule_count());
     let mut violations = SeverityCounts::default();
     let mut findings = SeverityCounts::default();
     let mut rows = Vec::new();
-    for file in &files {
-        let Ok(bytes) = fs::read(file) else { continue };
+    for (file, &index) in files.iter().zip(selected) {
+        stopped()?;
+        let Ok(bytes) = folder::read_nofollow(file) else {
+            continue;
+        };
+        let want = Expected {
+            execution: &m.execution_id,
+            rules_digest: &rules_digest,
+            index,
+            task: &m.tasks[index].id,
+        };
         let digest = match &mut reports {
             Some(reports) => serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes)
                 .ok()
+                .filter(|d| d.mismatch(&want).is_none())
                 .map(|d| {
                     for r in &d.records {
                         reports.record(r);
                     }
-                    let TaskDigest {
-                        task,
-                        sequence,
-                        error,
-                        violations,
-                        findings,
-                        rule_counts,
-                        ..
-                    } = d;
-                    TaskDigest {
-                        task,
-                        sequence,
-                        error,
-                        violations,
-                        findings,
-                        rule_counts,
-                        records: IgnoredAny,
-                    }
+                    d.without_records()
                 }),
-            None => serde_json::from_slice::<TaskDigest>(&bytes).ok(),
+            None => serde_json::from_slice::<TaskDigest>(&bytes)
+                .ok()
+                .filter(|d| d.mismatch(&want).is_none()),
         };
         let Some(d) = digest else { continue };
         violations.merge(&d.violations);
@@ -132,7 +128,9 @@ pub fn finalize(
     // One pass over the rules (they may be read from disk again, in batches): the rules with
     // predicted/correct/confidence recomputed on this execution's records, streamed to
     // rule-stats.txt, and the rules that applied.
+    stopped()?;
     let health_rows = if complete {
+        marker.record("rule-stats.txt").map_err(out_err(out))?;
         let rows = write_atomic_with(&out.join("rule-stats.txt"), |w| {
             stats.write_with_health(rules, w)
         })
@@ -158,15 +156,23 @@ pub fn finalize(
         fail_on: m.fail_on,
         rules: rules.rule_count(),
     };
+    stopped()?;
+    marker.record("results.csv").map_err(out_err(out))?;
     write_atomic(&out.join("results.csv"), results_csv(&rows).as_bytes()).map_err(out_err(out))?;
-    let mut s = serde_json::to_vec_pretty(&summary).unwrap_or_default();
+    let mut s = serde_json::to_vec_pretty(&summary).map_err(|e| out_err(out)(e.into()))?;
     s.push(b'\n');
+    marker.record("summary.json").map_err(out_err(out))?;
     write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
     if let (Some(health), Some(rows)) = (health, health_rows) {
+        marker.record("rule-health.tsv").map_err(out_err(out))?;
         write_atomic_with(&out.join("rule-health.tsv"), |w| rows.write(rules, w))
             .map_err(stats_err(out))?;
         if let Some(reports) = reports {
             let rules_violated = stats.broken();
+            stopped()?;
+            for f in formats {
+                marker.record(f.file_name()).map_err(out_err(out))?;
+            }
             reports
                 .finish(health, rules_violated)
                 .map_err(out_err(out))?;
@@ -233,15 +239,14 @@ impl Reports {
         };
         for &f in formats {
             let path = out.join(f.file_name());
-            // `report.md` -> `report.md.tmp<pid>` (the reports share a stem).
-            let tmp = out.join(format!("{}.tmp{}", f.file_name(), std::process::id()));
+            let tmp = folder::temp_path(&path);
             let mut file = ReportFile {
                 exporter: f.exporter(10, false),
                 w: None,
                 path,
                 tmp,
             };
-            let opened = fs::File::create(&file.tmp).and_then(|h| {
+            let opened = folder::create_new(&file.tmp).and_then(|h| {
                 let mut w = io::BufWriter::with_capacity(1 << 16, h);
                 file.exporter.begin(&mut w, &info)?;
                 Ok(w)
@@ -296,10 +301,11 @@ impl Reports {
 /// The predecessor's columns: MSISDN, request, result, observations.
 fn results_csv(rows: &[Row]) -> String {
     fn field(s: &str) -> String {
-        if s.contains([',', '"', '\n', '\r']) {
+        let s = spreadsheet_safe(s);
+        if s.contains([',', '"']) {
             format!("\"{}\"", s.replace('"', "\"\""))
         } else {
-            s.to_string()
+            s
         }
     }
     let mut out = String::from("MSISDN,request,result,observations\n");
@@ -327,9 +333,49 @@ fn results_csv(rows: &[Row]) -> String {
     out
 }
 
+/// A cell a spreadsheet shows as text (OWASP CSV injection): control characters become
+/// spaces (TAB, CR, LF) or U+FFFD (the rest, NUL included), and a cell that a spreadsheet would
+/// read as a formula (starting with `=`, `@`, or with `+`/`-` not followed by a plain number)
+/// is prefixed with `'`. Phone numbers such as `+5511...` stay as they are.
+pub fn spreadsheet_safe(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| match c {
+            '\t' | '\r' | '\n' => ' ',
+            c if c.is_control() => '\u{fffd}',
+            c => c,
+        })
+        .collect();
+    let formula = match out.chars().next() {
+        Some('=' | '@') => true,
+        Some('+' | '-') => !out[1..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == ' '),
+        _ => false,
+    };
+    if formula {
+        out.insert(0, '\'');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_are_never_formulas_or_controls() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(
+            spreadsheet_safe("-2+3+cmd|' /C calc'!A0"),
+            "'-2+3+cmd|' /C calc'!A0"
+        );
+        assert_eq!(spreadsheet_safe("+5511999990000"), "+5511999990000");
+        assert_eq!(spreadsheet_safe("-12.5"), "-12.5");
+        assert_eq!(spreadsheet_safe("a\0b\nc\x1b"), "a\u{fffd}b c\u{fffd}");
+        assert_eq!(spreadsheet_safe("5511"), "5511");
+    }
     use crate::rules::RulesError;
 
     #[test]

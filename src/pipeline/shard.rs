@@ -7,7 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::execution::{ExecutionInfo, Marker};
+use super::folder::{self, OutputFolder};
 use super::outputs::{RunSummary, finalize};
+use super::taskfile::{self, Expected, TaskState};
 use super::{RunError, out_err, task_file, write_atomic};
 use crate::manifest::Manifest;
 use crate::report::OutputFormat;
@@ -17,12 +22,47 @@ use crate::rules::RuleCatalog;
 /// `fnv1a(task id) % count`, so the partition depends on the ids, not their order, and N
 /// independent processes cover every task exactly once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawShard")]
 pub struct Shard {
     pub index: u32,
     pub count: u32,
 }
 
+/// A shard as written in `execution.json`, before the checks of the command line.
+#[derive(Deserialize)]
+struct RawShard {
+    index: u32,
+    count: u32,
+}
+
+impl TryFrom<RawShard> for Shard {
+    type Error = String;
+    fn try_from(r: RawShard) -> Result<Shard, String> {
+        Shard::new(r.index, r.count)
+    }
+}
+
+/// The most shards a run may be split into.
+pub const MAX_SHARDS: u32 = 65_536;
+
 impl Shard {
+    /// Shard `index` of `count`, checked: 0 < count <= [`MAX_SHARDS`], index < count.
+    pub fn new(index: u32, count: u32) -> Result<Shard, String> {
+        if count == 0 || count > MAX_SHARDS {
+            return Err(format!(
+                "a run is split into 1 to {MAX_SHARDS} shards, not {count}"
+            ));
+        }
+        if index >= count {
+            return Err(format!(
+                "shard {index} of {count} does not exist: K runs from 0 to {} (Slurm: --array=0-{})",
+                count - 1,
+                count - 1
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
     /// Parses `K/N` (0 <= K < N), or `auto/N` with K from `JOB_COMPLETION_INDEX` (Kubernetes
     /// Indexed Job) or `SLURM_ARRAY_TASK_ID` (Slurm job array).
     pub fn parse(s: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
@@ -50,14 +90,7 @@ impl Shard {
             k.parse()
                 .map_err(|_| format!("`{s}`: K must be a whole number or `auto`"))?
         };
-        if index >= count {
-            return Err(format!(
-                "shard {index} of {count} does not exist: K runs from 0 to {} (Slurm: --array=0-{})",
-                count - 1,
-                count - 1
-            ));
-        }
-        Ok(Shard { index, count })
+        Shard::new(index, count)
     }
 
     pub fn owns(&self, task_id: &str) -> bool {
@@ -98,21 +131,6 @@ pub fn rules_digest(paths: &[PathBuf]) -> io::Result<String> {
     Ok(format!("{h:016x}"))
 }
 
-/// What `execution.json` records about an output folder.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ExecutionInfo {
-    pub execution_id: String,
-    /// The manifest, absolute.
-    pub manifest: PathBuf,
-    /// The rule files, absolute, and a digest of their contents.
-    pub rules: Vec<PathBuf>,
-    pub rules_digest: String,
-    /// Tasks in the manifest.
-    pub manifest_tasks: usize,
-    #[serde(default)]
-    pub shard: Option<Shard>,
-}
-
 pub(super) fn shard_name(s: Option<Shard>) -> String {
     s.map_or("no shard".into(), |s| {
         format!("shard {}/{}", s.index, s.count)
@@ -130,14 +148,6 @@ pub enum MergeError {
     Incomplete(String),
 }
 
-/// What a merge needs from each shard folder: its execution record.
-pub fn read_execution(dir: &Path) -> Result<ExecutionInfo, MergeError> {
-    fs::read(dir.join("execution.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| MergeError::NotAnOutput(dir.display().to_string()))
-}
-
 /// Checks that `shards` are the complete set of shards of one execution, with the same rules.
 pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo, MergeError> {
     let Some((first_dir, first)) = shards.first() else {
@@ -150,7 +160,7 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
         )));
     };
     let n = first_shard.count;
-    let mut seen: Vec<Option<&Path>> = vec![None; n as usize];
+    let mut seen: std::collections::BTreeMap<u32, &Path> = std::collections::BTreeMap::new();
     for (dir, info) in shards {
         let d = dir.display();
         if info.execution_id != first.execution_id {
@@ -180,7 +190,13 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
                 first_dir.display()
             )));
         }
-        if let Some(other) = seen[shard.index as usize].replace(dir) {
+        if info.manifest_digest != first.manifest_digest {
+            return Err(MergeError::Mismatch(format!(
+                "{d} was run from another manifest than {}",
+                first_dir.display()
+            )));
+        }
+        if let Some(other) = seen.insert(shard.index, dir) {
             return Err(MergeError::Mismatch(format!(
                 "shard {}/{n} given twice: {} and {d}",
                 shard.index,
@@ -188,65 +204,117 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
             )));
         }
     }
-    let missing: Vec<String> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_none())
-        .map(|(i, _)| format!("{i}/{n}"))
-        .collect();
+    let missing: Vec<u32> = (0..n).filter(|i| !seen.contains_key(i)).collect();
     if !missing.is_empty() {
+        let shown: Vec<String> = missing
+            .iter()
+            .take(20)
+            .map(|i| format!("{i}/{n}"))
+            .collect();
         return Err(MergeError::Incomplete(format!(
-            "shard{} {} missing",
+            "shard{} {}{} missing",
             if missing.len() == 1 { "" } else { "s" },
-            missing.join(", ")
+            shown.join(", "),
+            if missing.len() > 20 {
+                format!(" and {} more", missing.len() - 20)
+            } else {
+                String::new()
+            }
         )));
     }
     Ok(ExecutionInfo {
         shard: None,
+        merged_from: Some(n),
+        outputs: Vec::new(),
         ..first.clone()
     })
 }
 
-/// Copies the shards' task files into `out` and writes the final outputs, identical to those of
-/// one unsharded run. Every shard must be complete.
+/// Checks every task file of every shard (all bad ones are named at once), copies them into
+/// `folder` and writes the final outputs, identical to those of one unsharded run.
 pub fn merge(
     rules: &dyn RuleCatalog,
     m: &Manifest,
-    info: &ExecutionInfo,
     shards: &[(PathBuf, ExecutionInfo)],
-    out: &Path,
+    folder: &OutputFolder,
+    mut marker: Marker,
     formats: &[OutputFormat],
+    stop: &AtomicBool,
 ) -> Result<RunSummary, RunError> {
-    let tasks_dir = out.join("tasks");
-    fs::create_dir_all(&tasks_dir).map_err(out_err(out))?;
-    for (dir, sinfo) in shards {
-        let Some(shard) = sinfo.shard else { continue };
-        for (i, t) in m
-            .tasks
+    let info = marker.info.clone();
+    let owned = |shard: Shard| {
+        m.tasks
             .iter()
             .enumerate()
-            .filter(|(_, t)| shard.owns(&t.id))
-        {
-            let from = task_file(&dir.join("tasks"), i, t);
-            let to = task_file(&tasks_dir, i, t);
-            let bytes = fs::read(&from).map_err(|_| {
-                RunError::Stopped(format!(
-                    "cannot merge: shard {}/{} in {} has no result for task `{}`; finish it \
-                     with `pff run --shard {}/{} --resume`",
-                    shard.index,
-                    shard.count,
-                    dir.display(),
+            .filter(move |(_, t)| shard.owns(&t.id))
+    };
+    let mut bad = Vec::new();
+    for (dir, sinfo) in shards {
+        let Some(shard) = sinfo.shard else { continue };
+        let tasks = dir.join("tasks");
+        if !fs::symlink_metadata(&tasks).is_ok_and(|m| m.is_dir()) {
+            bad.push(format!(
+                "{}: not a folder (links are not followed)",
+                tasks.display()
+            ));
+            continue;
+        }
+        for (i, t) in owned(shard) {
+            let from = task_file(&tasks, i, t);
+            let want = Expected {
+                execution: &info.execution_id,
+                rules_digest: &info.rules_digest,
+                index: i,
+                task: &t.id,
+            };
+            match taskfile::check(&from, &want) {
+                TaskState::Done | TaskState::Retry(_) => {}
+                TaskState::Missing => bad.push(format!(
+                    "{}: no result for task `{}`; finish it with `pff run --shard {}/{} --resume`",
+                    from.display(),
                     t.id,
                     shard.index,
                     shard.count
-                ))
+                )),
+                TaskState::Bad(why) => bad.push(format!(
+                    "{}: {why}; rerun the shard with `pff run --shard {}/{} --resume`",
+                    from.display(),
+                    shard.index,
+                    shard.count
+                )),
+            }
+        }
+    }
+    if !bad.is_empty() {
+        let mut msg = format!(
+            "{} task file{} cannot be merged:",
+            bad.len(),
+            if bad.len() == 1 { "" } else { "s" }
+        );
+        for b in bad.iter().take(20) {
+            msg.push_str("\n  ");
+            msg.push_str(b);
+        }
+        if bad.len() > 20 {
+            msg.push_str(&format!("\n  and {} more", bad.len() - 20));
+        }
+        return Err(MergeError::Incomplete(msg).into());
+    }
+    for (dir, sinfo) in shards {
+        let Some(shard) = sinfo.shard else { continue };
+        for (i, t) in owned(shard) {
+            if stop.load(Ordering::SeqCst) {
+                return Err(RunError::Interrupted);
+            }
+            let from = task_file(&dir.join("tasks"), i, t);
+            let to = task_file(folder.tasks(), i, t);
+            let bytes = folder::read_nofollow(&from).map_err(|e| RunError::Input {
+                path: from.display().to_string(),
+                source: e,
             })?;
             write_atomic(&to, &bytes).map_err(out_err(&to))?;
         }
     }
-    let mut marker = serde_json::to_vec_pretty(info).unwrap_or_default();
-    marker.push(b'\n');
-    write_atomic(&out.join("execution.json"), &marker).map_err(out_err(out))?;
     let all: Vec<usize> = (0..m.tasks.len()).collect();
-    finalize(rules, m, &all, out, formats)
+    finalize(rules, m, &all, folder.path(), formats, &mut marker, stop)
 }

@@ -172,6 +172,8 @@ pub struct RuleLines<R, N = Symbols> {
     line_no: usize,
     pub symbols: N,
     pub io_error: Option<io::Error>,
+    /// An overlong line ended the reading.
+    ended: bool,
 }
 
 impl<R: BufRead> RuleLines<R> {
@@ -190,6 +192,7 @@ impl<R: BufRead, N: Names> RuleLines<R, N> {
             line_no: 0,
             symbols,
             io_error: None,
+            ended: false,
         }
     }
 }
@@ -200,9 +203,28 @@ impl<R: BufRead, N: Names> Iterator for RuleLines<R, N> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.buf.clear();
-            match self.reader.read_until(b'\n', &mut self.buf) {
+            if self.ended {
+                return None;
+            }
+            match crate::lines::read_line_bounded(
+                &mut self.reader,
+                &mut self.buf,
+                crate::lines::MAX_RULE_LINE,
+            ) {
                 Ok(0) => return None,
                 Ok(_) => {}
+                Err(e) if crate::lines::is_too_long(&e) => {
+                    // Nothing after it can be trusted to be lines: stop here.
+                    self.ended = true;
+                    self.line_no += 1;
+                    return Some(Err(LineError {
+                        line: self.line_no,
+                        column: 1,
+                        message: format!(
+                            "{e}; a rules file holds one rule per line, as AnyBURL writes them"
+                        ),
+                    }));
+                }
                 Err(e) => {
                     self.io_error = Some(e);
                     return None;

@@ -409,6 +409,8 @@ pub struct JsonLines<R> {
     reader: R,
     line: usize,
     index: usize,
+    /// An error ended the reading.
+    ended: bool,
 }
 
 impl<R: std::io::BufRead> JsonLines<R> {
@@ -417,6 +419,7 @@ impl<R: std::io::BufRead> JsonLines<R> {
             reader,
             line: 0,
             index: 0,
+            ended: false,
         }
     }
 }
@@ -427,10 +430,25 @@ impl<R: std::io::BufRead> Iterator for JsonLines<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let mut buf = Vec::new();
-            match self.reader.read_until(b'\n', &mut buf) {
+            if self.ended {
+                return None;
+            }
+            match crate::lines::read_line_bounded(
+                &mut self.reader,
+                &mut buf,
+                crate::lines::MAX_RECORD_LINE,
+            ) {
                 Ok(0) => return None,
                 Ok(_) => {}
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    self.ended = true;
+                    let line = self.line + 1;
+                    return Some(Err(if crate::lines::is_too_long(&e) {
+                        std::io::Error::new(e.kind(), format!("line {line}: {e}"))
+                    } else {
+                        e
+                    }));
+                }
             }
             self.line += 1;
             if buf.iter().all(u8::is_ascii_whitespace) {

@@ -15,9 +15,18 @@ pub fn read(
     let mut line_no = 0usize;
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| DataError::io(path, e))?;
+        let n = crate::lines::read_line_bounded(&mut reader, &mut buf, crate::lines::MAX_RULE_LINE)
+            .map_err(|e| {
+                if crate::lines::is_too_long(&e) {
+                    DataError::Line {
+                        path: path.to_string(),
+                        line: line_no + 1,
+                        message: e.to_string(),
+                    }
+                } else {
+                    DataError::io(path, e)
+                }
+            })?;
         if n == 0 {
             return Ok(());
         }

@@ -260,6 +260,9 @@ fn install_panic_hook() {
         return;
     }
     std::panic::set_hook(Box::new(|info| {
+        if crate::panics::is_quiet() {
+            return;
+        }
         let msg = info
             .payload()
             .downcast_ref::<&str>()
@@ -298,6 +301,10 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    if let Err(e) = crate::hardware::check_address_space() {
+        eprintln!("pff: error: {e}");
+        return ExitCode::from(EXIT_ERROR);
+    }
     let result = match cli.command {
         Command::Validate(args) => validate_cmd(args),
         Command::Triples(args) => triples_cmd(args),

@@ -43,6 +43,34 @@ impl Machine {
     }
 }
 
+/// The address-space limit of this process (`ulimit -v`, `RLIMIT_AS`), when set.
+pub fn address_space_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit into the struct it is given; nothing else.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } == 0;
+    (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// The least address space pff starts with: its threads' stacks and the allocator's arenas
+/// need it before any work (below it, thread start-up and allocations fail).
+pub const MIN_ADDRESS_SPACE: u64 = 32 * MIB;
+
+/// Refuses to start under an address-space limit too small to run at all.
+pub fn check_address_space() -> Result<(), String> {
+    match address_space_limit() {
+        Some(l) if l < MIN_ADDRESS_SPACE => Err(format!(
+            "the address-space limit (ulimit -v) is {} KiB; pff needs at least {} MiB to start \
+             its threads: raise it, and use --memory-limit to bound pff's memory instead",
+            l >> 10,
+            MIN_ADDRESS_SPACE >> 20
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// cgroup v2 `memory.max` (or v1 `memory.limit_in_bytes`) of this process, when set.
 fn cgroup_memory_limit() -> Option<u64> {
     let read = |p: &str| std::fs::read_to_string(p).ok();

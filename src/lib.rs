@@ -30,5 +30,28 @@ pub mod exit {
     pub const SIGTERM: u8 = 143;
 }
 
+/// Panics that are expected and handled where they happen (a library that reports a resource
+/// failure only by panicking): the panic hook stays quiet for them.
+pub mod panics {
+    use std::cell::Cell;
+
+    thread_local! {
+        static QUIET: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `f`, catching a panic without the hook printing it.
+    pub fn quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+        QUIET.with(|q| q.set(true));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        QUIET.with(|q| q.set(false));
+        r
+    }
+
+    /// Whether the current thread is inside [`quietly`].
+    pub fn is_quiet() -> bool {
+        QUIET.with(Cell::get)
+    }
+}
+
 #[doc(hidden)]
 pub mod cli;

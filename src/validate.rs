@@ -843,7 +843,8 @@ impl<'r> Validator<'r> {
             deadline: self
                 .opts
                 .time_budget
-                .map(|b| started + b.saturating_sub(check.spent)),
+                // No deadline where it would overflow the clock (budgets are bounded anyway).
+                .and_then(|b| started.checked_add(b.saturating_sub(check.spent))),
             set_at_a_time: true,
         };
         let res = if self.opts.parallel_rules {

@@ -343,12 +343,27 @@ pub fn run(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .max_blocking_threads(cfg.plan.io_concurrency.clamp(1, 64))
+        // The thread started below stays for the run: file reads never depend on starting one.
+        .thread_keep_alive(Duration::from_secs(24 * 3600))
         .enable_all()
         .build()
         .map_err(|source| RunError::Resources {
             what: "the I/O runtime",
             source,
         })?;
+    // tokio reads files on its blocking threads and panics when it cannot start the first one
+    // (tight `ulimit -v`): start it now, so that this is an error here and not a panic later.
+    let started = crate::panics::quietly(|| {
+        runtime.block_on(async { tokio::task::spawn_blocking(|| ()).await.is_ok() })
+    });
+    if !matches!(started, Ok(true)) {
+        return Err(RunError::Resources {
+            what: "the I/O runtime's file thread",
+            source: io::Error::other(
+                "the system refused to start a thread (memory or process limits)",
+            ),
+        });
+    }
     // Signals are watched from here to the end, final outputs included.
     runtime.spawn(watch_signals(
         stop.clone(),
@@ -714,6 +729,11 @@ fn check_task(
 ) -> Result<TaskDigestLite, TaskError> {
     fn json(w: &mut impl Write, v: &impl Serialize) -> io::Result<()> {
         serde_json::to_writer(w, v).map_err(io::Error::other)
+    }
+    // Fault injection for the tests of panic handling (debug builds only).
+    #[cfg(debug_assertions)]
+    if std::env::var("PFF_DEBUG_PANIC_TASK").is_ok_and(|t| t == task.id) {
+        panic!("PFF_DEBUG_PANIC_TASK={}", task.id);
     }
     let (label, format) = task_input(task);
     let (header, total, opts) = (checker.header(), checker.total(), checker.options());

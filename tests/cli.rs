@@ -1,31 +1,17 @@
 //! The real `pff` binary on the sample data and on bad input.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 use tempfile::TempDir;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `pff ARGS...` run from the repository root (so paths in reports are stable).
-fn pff(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("pff").expect("binary built");
-    cmd.current_dir(root()).args(args).env("NO_COLOR", "1");
-    cmd
-}
+mod common;
+use common::{pff, root, write};
 
 fn stdout(cmd: &mut Command) -> String {
     String::from_utf8(cmd.output().expect("runs").stdout).expect("UTF-8 output")
-}
-
-fn write(dir: &TempDir, name: &str, content: &[u8]) -> String {
-    let p = dir.path().join(name);
-    fs::write(&p, content).unwrap();
-    p.display().to_string()
 }
 
 const RECORDS: &str = "data/records.jsonl";

@@ -1,27 +1,15 @@
 //! Hostile input: parsers never panic, give a clear error or a correct result.
 
 use std::fs;
-use std::path::PathBuf;
 
-use assert_cmd::Command;
+mod common;
+use common::{pff, write};
 use pff::manifest::Manifest;
 use pff::rules::RuleSet;
 use pff::triples::json::{Mapping, parse};
 use pff::triples::{TripleSink, tsv};
 use proptest::prelude::*;
 use tempfile::TempDir;
-
-fn pff(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("pff").expect("binary built");
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(args);
-    cmd
-}
-
-fn write(dir: &TempDir, name: &str, content: &[u8]) -> String {
-    let p: PathBuf = dir.path().join(name);
-    fs::write(&p, content).unwrap();
-    p.display().to_string()
-}
 
 /// Counts triples without keeping them.
 #[derive(Default)]

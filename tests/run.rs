@@ -1,56 +1,12 @@
 //! `pff run` end to end: outputs, resume, failures, memory guard, bounds.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use assert_cmd::Command;
 use tempfile::TempDir;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn pff(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("pff").expect("binary built");
-    cmd.current_dir(root()).args(args);
-    cmd
-}
-
-fn read(p: &Path) -> String {
-    fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// A manifest in `dir` whose tasks are `records` (file name, content) and whose rules are the
-/// sample rules.
-fn manifest(dir: &Path, records: &[(&str, &str)], extra: &str) -> PathBuf {
-    let rules = root().join("data/rules.txt");
-    let mut m = format!(
-        "execution_id: t\nrules: {}\n{extra}tasks:\n",
-        rules.display()
-    );
-    for (name, content) in records {
-        fs::write(dir.join(name), content).unwrap();
-        m.push_str(&format!("- msisdn: {name}\n"));
-    }
-    let p = dir.join("m.yaml");
-    fs::write(&p, m).unwrap();
-    p
-}
-
-fn sample_records() -> Vec<(String, String)> {
-    let mut v: Vec<_> = fs::read_dir(root().join("data/records"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                read(&p),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
+mod common;
+use common::{manifest, outputs, pff, read, root, sample_records};
 
 #[test]
 fn smoke_manifest_writes_every_output() {
@@ -392,16 +348,7 @@ fn sigterm_stops_cleanly_and_resume_completes() {
             serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
         assert_eq!(summary["complete"], false);
     }
-    pff(&[
-        "run",
-        m.to_str().unwrap(),
-        "-q",
-        "--resume",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .assert()
-    .code(1);
+    common::pff_run(&m, &out, &["--resume"]).assert().code(1);
     let summary: serde_json::Value =
         serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
     assert_eq!(summary["complete"], true);
@@ -409,60 +356,39 @@ fn sigterm_stops_cleanly_and_resume_completes() {
     assert_eq!(read(&out.join("results.csv")).lines().count(), 3001);
 }
 
-/// A tiny HTTP/1.1 server on 127.0.0.1 for the fetch tests; it stops by itself after 30 s.
+/// The fetch tests' server on 127.0.0.1 (it stops by itself after 30 s): `/ok.json`, a
+/// `/flaky.json` that fails once with 500, a 5 kB `/big.json`, a `/redir.json` to another
+/// scheme, a `/slow.json` that takes 3 s; anything else is 404.
 fn serve(record: &'static str) -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let flaky = std::sync::Arc::new(AtomicUsize::new(0));
-    std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            let Ok((mut conn, _)) = listener.accept() else {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-                continue;
-            };
-            let flaky = flaky.clone();
-            std::thread::spawn(move || {
-                conn.set_nonblocking(false).unwrap();
-                let mut buf = [0u8; 4096];
-                let n = conn.read(&mut buf).unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let (status, extra, body): (&str, String, String) = match path.as_str() {
-                    "/ok.json" => ("200 OK", String::new(), record.to_string()),
-                    "/flaky.json" if flaky.fetch_add(1, Ordering::SeqCst) == 0 => {
-                        ("500 Internal Server Error", String::new(), "oops".into())
-                    }
-                    "/flaky.json" => ("200 OK", String::new(), record.to_string()),
-                    "/big.json" => (
-                        "200 OK",
-                        String::new(),
-                        format!("{{\"pad\":\"{}\"}}", "x".repeat(5000)),
-                    ),
-                    "/redir.json" => (
-                        "302 Found",
-                        "Location: ftp://127.0.0.1/x.json\r\n".into(),
-                        String::new(),
-                    ),
-                    "/slow.json" => {
-                        std::thread::sleep(std::time::Duration::from_secs(3));
-                        ("200 OK", String::new(), record.to_string())
-                    }
-                    _ => ("404 Not Found", String::new(), "no".into()),
-                };
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/json\r\nConnection: close\r\n{extra}\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    addr
+    let flaky = AtomicUsize::new(0);
+    common::http_server(30, move |path, _| {
+        let ok = || ("200 OK".to_string(), String::new(), record.to_string());
+        Some(match path {
+            "/ok.json" => ok(),
+            "/flaky.json" if flaky.fetch_add(1, Ordering::SeqCst) == 0 => (
+                "500 Internal Server Error".into(),
+                String::new(),
+                "oops".into(),
+            ),
+            "/flaky.json" => ok(),
+            "/big.json" => (
+                "200 OK".into(),
+                String::new(),
+                format!("{{\"pad\":\"{}\"}}", "x".repeat(5000)),
+            ),
+            "/redir.json" => (
+                "302 Found".into(),
+                "Location: ftp://127.0.0.1/x.json\r\n".into(),
+                String::new(),
+            ),
+            "/slow.json" => {
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                ok()
+            }
+            _ => ("404 Not Found".into(), String::new(), "no".into()),
+        })
+    })
 }
 
 #[test]
@@ -593,29 +519,6 @@ fn kill_9_at_random_points_then_resume_equals_an_uninterrupted_run() {
     }
 }
 
-/// Every file of an output folder but the event log (timestamps), the execution record and the
-/// lock (who holds it), by relative path.
-fn outputs(dir: &Path) -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .file_name()
-                .is_some_and(|n| n != "events.jsonl" && n != "execution.json" && n != ".pff.lock")
-            {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                files.push((rel, read(&p)));
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 #[test]
 fn rules_filed_on_disk_give_the_outputs_of_rules_in_memory() {
     let dir = TempDir::new().unwrap();
@@ -635,15 +538,7 @@ fn rules_filed_on_disk_give_the_outputs_of_rules_in_memory() {
     let m = manifest(dir.path(), &recs, "reports: [json, markdown, sarif]\n");
     let run = |name: &str, extra: &[&str]| {
         let out = dir.path().join(name);
-        let mut args = vec![
-            "run",
-            m.to_str().unwrap(),
-            "-q",
-            "-o",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        pff(&args).assert().code(3);
+        common::pff_run(&m, &out, extra).assert().code(3);
         out
     };
     let whole = run("whole", &["--max-workers", "1"]);

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::pff_run as run;
 use common::{http_server, manifest, outputs, pff, read, root, sample_records, stderr_of};
 use tempfile::TempDir;
 
@@ -18,18 +19,6 @@ fn samples() -> Vec<(String, String)> {
 
 fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
     v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
-}
-
-fn run(m: &Path, out: &Path, extra: &[&str]) -> assert_cmd::Command {
-    let mut args = vec![
-        "run",
-        m.to_str().unwrap(),
-        "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    pff(&args)
 }
 
 #[test]
@@ -577,17 +566,7 @@ fn transient_failures_are_retried_by_resume_and_final_ones_are_not() {
     )
     .unwrap();
     let out = dir.path().join("o");
-    pff(&[
-        "run",
-        m.to_str().unwrap(),
-        "-q",
-        "--max-workers",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .assert()
-    .code(3);
+    run(&m, &out, &["--max-workers", "1"]).assert().code(3);
     let tasks = out.join("tasks");
     let busy = read(&tasks.join("000000-busy.json"));
     assert!(
@@ -595,16 +574,7 @@ fn transient_failures_are_retried_by_resume_and_final_ones_are_not() {
         "{busy}"
     );
     assert!(!read(&tasks.join("000001-gone.json")).contains("retryable"));
-    pff(&[
-        "run",
-        m.to_str().unwrap(),
-        "-q",
-        "--resume",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .assert()
-    .code(3);
+    run(&m, &out, &["--resume"]).assert().code(3);
     let csv = read(&out.join("results.csv"));
     assert!(
         csv.contains("busy,validate,VIOLATIONS") || csv.contains("busy,validate,OK"),

@@ -3,24 +3,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use tempfile::TempDir;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn pff(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("pff").expect("binary built");
-    cmd.current_dir(root()).args(args);
-    cmd.env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("SLURM_ARRAY_TASK_ID");
-    cmd
-}
-
-fn read(p: &Path) -> String {
-    fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
+mod common;
+use common::{pff, read, root};
 
 /// 36 tasks: the 12 sample records three times under different ids, with reports.
 fn manifest(dir: &Path) -> PathBuf {

@@ -525,23 +525,15 @@ pub fn run(
             progress.inc(1);
             progress.set_message(format!("RSS {} MB", current_rss() >> 20));
         }
-        for w in workers {
-            if let Err(p) = w.join() {
-                set_fatal(
-                    &fatal,
-                    &stop,
-                    "internal",
-                    format!("a worker panicked: {}", panic_message(p.as_ref())),
-                );
+        let joined = workers
+            .into_iter()
+            .map(|w| ("a worker", w.join()))
+            .chain([("the reader", reader.join())]);
+        for (what, result) in joined {
+            if let Err(p) = result {
+                let message = format!("{what} panicked: {}", panic_message(p.as_ref()));
+                set_fatal(&fatal, &stop, "internal", message);
             }
-        }
-        if let Err(p) = reader.join() {
-            set_fatal(
-                &fatal,
-                &stop,
-                "internal",
-                format!("the reader panicked: {}", panic_message(p.as_ref())),
-            );
         }
         match write_error {
             Some(e) => Err(e),
@@ -573,31 +565,23 @@ pub fn run(
         Err(RunError::Interrupted) if sig != 0 => None,
         Err(e) => return Err(e),
     };
-    let bounds =
-        serde_json::json!({ "max_in_flight": max_in_flight, "max_rule_batches": max_batches });
-    let code = if sig != 0 {
-        let mut fields = serde_json::json!({ "reason": "signal", "signal": sig });
-        if let (Some(f), serde_json::Value::Object(b)) = (fields.as_object_mut(), bounds) {
-            f.extend(b);
-            f.insert("final_outputs".into(), summary.is_some().into());
-        }
-        events.log("stop", fields);
-        if sig == 15 {
-            exit::SIGTERM
-        } else {
-            exit::SIGINT
-        }
-    } else {
-        let mut fields = serde_json::json!({ "reason": "done" });
-        if let (Some(f), serde_json::Value::Object(b)) = (fields.as_object_mut(), bounds) {
-            f.extend(b);
-        }
-        events.log("stop", fields);
-        match &summary {
-            Some(s) if s.tasks_failed > 0 => exit::TASKS_FAILED,
-            Some(s) if m.fail_on.fails(&s.findings) => exit::VIOLATIONS,
-            _ => exit::CLEAN,
-        }
+    let mut stop_event = serde_json::json!({
+        "reason": if sig != 0 { "signal" } else { "done" },
+        "max_in_flight": max_in_flight, "max_rule_batches": max_batches,
+    });
+    if sig != 0
+        && let Some(f) = stop_event.as_object_mut()
+    {
+        f.insert("signal".into(), sig.into());
+        f.insert("final_outputs".into(), summary.is_some().into());
+    }
+    events.log("stop", stop_event);
+    let code = match &summary {
+        _ if sig == 15 => exit::SIGTERM,
+        _ if sig != 0 => exit::SIGINT,
+        Some(s) if s.tasks_failed > 0 => exit::TASKS_FAILED,
+        Some(s) if m.fail_on.fails(&s.findings) => exit::VIOLATIONS,
+        _ => exit::CLEAN,
     };
     Ok(RunOutcome {
         summary,

@@ -11,14 +11,23 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The pff binary, started in the repository's root, without an orchestrator's shard index.
+/// The pff binary, started in the repository's root (so paths in reports are stable), without
+/// colour or an orchestrator's shard index.
 pub fn pff(args: &[&str]) -> Command {
     let mut cmd = Command::cargo_bin("pff").expect("binary built");
     cmd.current_dir(root())
+        .env("NO_COLOR", "1")
         .env_remove("JOB_COMPLETION_INDEX")
         .env_remove("SLURM_ARRAY_TASK_ID")
         .args(args);
     cmd
+}
+
+/// Writes `content` to `name` in `dir`; its path as a string.
+pub fn write(dir: &tempfile::TempDir, name: &str, content: &[u8]) -> String {
+    let p = dir.path().join(name);
+    fs::write(&p, content).unwrap();
+    p.display().to_string()
 }
 
 /// A file's text; the test fails naming the file when it cannot be read.
@@ -57,6 +66,19 @@ pub fn sample_records() -> Vec<(String, String)> {
         .collect();
     v.sort();
     v
+}
+
+/// `pff run M -q -o OUT EXTRA...`.
+pub fn pff_run(m: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut args = vec![
+        "run",
+        m.to_str().unwrap(),
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    pff(&args)
 }
 
 /// What a failed command printed on standard error, checking its exit code.

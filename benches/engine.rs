@@ -7,15 +7,14 @@
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
-use std::sync::Arc;
-
 use criterion::{Criterion, criterion_group, criterion_main};
-use pff::engine::{CheckOptions, Engine, store_candidates};
+use pff::check::{Checker, InMemory, Options, RecordChecker, Stored};
+use pff::engine::{CheckOptions, Engine};
 use pff::rules::store::RuleStore;
 use pff::rules::{RuleSet, load_rules};
 use pff::triples::json::{Mapping, parse};
 use pff::triples::{Graph, GraphBuilder};
-use pff::validate::{Options, RecordCheck, Validator};
+use pff::triples::{RecordId, RecordName};
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -70,38 +69,31 @@ fn report_in_memory_and_from_store(c: &mut Criterion, name: &str, rules: &RuleSe
     };
     let tmp = std::env::temp_dir().join(format!("pff-bench-{}", std::process::id()));
     let store = RuleStore::build(&tmp, rules).expect("store");
-    let validator = Validator::new(rules, opts.clone());
+    let in_memory = Checker::new(InMemory::new(rules), opts.clone());
+    let stored = Checker::new(
+        Stored::new(&store, rules, rules, rules.rules.len(), 1024),
+        opts.clone(),
+    );
     let mut group = c.benchmark_group(name);
     group.sample_size(20);
     group.bench_function("rules in memory", |b| {
-        b.iter(|| black_box(validator.check_graph(&g, 0, 1, "r".into()).0.findings.len()))
+        b.iter(|| black_box(report(&in_memory, &g)))
     });
     group.bench_function("rules from the store", |b| {
-        b.iter(|| black_box(from_store(&store, rules, &g, &opts)))
+        b.iter(|| black_box(report(&stored, &g)))
     });
     group.finish();
     drop(store);
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
-fn from_store(store: &RuleStore, rules: &RuleSet, g: &Graph<'_>, opts: &Options) -> usize {
-    let mut check = RecordCheck::new();
-    let slots = store_candidates(store, g).expect("store read");
-    for chunk in slots.chunks(1024) {
-        let part = RuleSet {
-            rules: store.read(chunk).expect("store read"),
-            sources: rules.sources.clone(),
-            source: rules.source.clone(),
-            symbols: rules.symbols.clone(),
-        };
-        let ids: Vec<u32> = chunk.iter().map(|s| s.rule).collect();
-        Validator::for_chunk(&part, &ids, opts.clone()).check_into(&mut check, g);
-    }
-    check.rank(g, opts);
-    check
-        .evidence(g, |i| Ok(Arc::new(store.fetch(i).expect("store read"))))
-        .expect("evidence");
-    let (report, _) = check.finish(g, rules, rules.rules.len(), opts, 0, 1, "r".into());
+/// A record's whole report through the production checker; its number of findings.
+fn report(checker: &dyn RecordChecker, g: &Graph<'_>) -> usize {
+    let record = RecordName {
+        id: RecordId { index: 0, line: 1 },
+        name: "r".into(),
+    };
+    let (report, _) = checker.report(g, record).expect("store read");
     report.findings.len()
 }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::check::{self, SourceChecker};
 use crate::hardware::{Machine, Plan, Requests};
 use crate::manifest::Manifest;
 use crate::pipeline::{self, RunConfig};
@@ -414,11 +415,7 @@ fn load_filtered(args: &ValidateArgs) -> Result<RuleSource> {
 fn validate_cmd(args: ValidateArgs) -> Result<u8> {
     init_workers(args.max_workers)?;
     let rules = load_filtered(&args)?;
-    let opts = validate::Options {
-        input_format: args.input.input_format.map(Format::from),
-        mapping: Mapping {
-            id_key: args.input.id_key.clone(),
-        },
+    let opts = check::Options {
         severity: SeverityCuts {
             error: args.error_confidence,
             warning: args.warning_confidence,
@@ -437,7 +434,7 @@ fn validate_cmd(args: ValidateArgs) -> Result<u8> {
     };
     let severity = opts.severity;
     // Opened with a store folder: the rules are in memory or filed.
-    let source_checker = validate::SourceChecker::new(&rules, opts)
+    let source_checker = SourceChecker::new(&rules, opts)
         .context("the rules do not fit in memory and were not filed on disk")?;
     let checker = source_checker.get();
     let mut out = output(args.output.as_deref())?;
@@ -453,15 +450,20 @@ fn validate_cmd(args: ValidateArgs) -> Result<u8> {
         severity,
     };
     let mut failed_records = Vec::new();
-    let (mut summary, stats) = validate::check_file(checker, &args.data, |event| match event {
-        Event::Begin => exporter.begin(&mut out, &info),
-        Event::Record(report) => {
-            if let Some(e) = &report.error {
-                failed_records.push(e.clone());
+    let mapping = Mapping {
+        id_key: args.input.id_key.clone(),
+    };
+    let format = args.input.input_format.map(Format::from);
+    let (mut summary, stats) =
+        validate::check_file(checker, &args.data, format, &mapping, |event| match event {
+            Event::Begin => exporter.begin(&mut out, &info),
+            Event::Record(report) => {
+                if let Some(e) = &report.error {
+                    failed_records.push(e.clone());
+                }
+                exporter.record(&mut out, report)
             }
-            exporter.record(&mut out, report)
-        }
-    })?;
+        })?;
     summary.fail_on = Some(args.fail_on);
     // Findings carry the severity people read; counts-only runs have only violations.
     let judged = if args.counts_only {
@@ -503,11 +505,14 @@ fn triples_cmd(args: TriplesArgs) -> Result<u8> {
         id_key: args.input.id_key.clone(),
     };
     let mut out = output(args.output.as_deref())?;
-    validate::for_each_record_triples(
+    crate::triples::input::for_each_record_triples(
         &args.data,
         args.input.input_format.map(Format::from),
         &mapping,
-        |b| crate::triples::tsv::write(&mut out, b.unique_triples()).map(|_| ()),
+        |b| {
+            crate::triples::tsv::write(&mut out, b.unique_triples())?;
+            Ok::<(), anyhow::Error>(())
+        },
     )?;
     out.flush().context("cannot write the triples")?;
     Ok(EXIT_CLEAN)
@@ -602,10 +607,7 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
             opened.elapsed().as_secs_f64()
         );
     }
-    let opts = validate::Options {
-        mapping: Mapping {
-            id_key: manifest.id_key.clone(),
-        },
+    let opts = check::Options {
         max_violations: manifest.max_violations,
         parallel_rules: false,
         max_rule_work: args
@@ -617,7 +619,7 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
                 .or(manifest.task_time_budget_secs)
                 .or(Some(600.0)),
         )?,
-        ..validate::Options::default()
+        ..check::Options::default()
     };
     let info = pipeline::ExecutionInfo {
         execution_id: manifest.execution_id.clone(),
@@ -637,6 +639,9 @@ fn run_cmd(args: RunArgs) -> Result<u8> {
             manifest: &manifest,
             info,
             shard,
+            mapping: Mapping {
+                id_key: manifest.id_key.clone(),
+            },
             plan: &plan,
             output: output.clone(),
             resume: args.resume,

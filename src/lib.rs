@@ -1,9 +1,10 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`validate`] →
+//! [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`] →
 //! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
+pub mod check;
 pub mod engine;
 pub mod hardware;
 pub mod intern;
@@ -13,6 +14,7 @@ pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod scratch;
+pub mod stats;
 pub mod triples;
 pub mod validate;
 

@@ -241,9 +241,9 @@ proptest! {
         batch in 1usize..5,
         cap in prop_oneof![Just(usize::MAX), 1usize..4],
     ) {
+        use pff::check::{Checker, InMemory, Options, RecordChecker, Stored};
         use pff::rules::store::RuleStore;
-        use pff::validate::{Options, RecordCheck, Validator};
-        use std::sync::Arc;
+        use pff::triples::{RecordId, RecordName};
         let Ok(rs) = RuleSet::from_text("p.rules", &text) else { return Ok(()) };
         let mut b = GraphBuilder::new(&rs.symbols);
         for &(s, r, o) in &triples {
@@ -251,22 +251,15 @@ proptest! {
         }
         let g = b.finish();
         let opts = Options { max_violations: cap, parallel_rules: false, ..Options::default() };
-        let whole = Validator::new(&rs, opts.clone()).check_graph(&g, 0, 1, "rec".into());
+        let rec = || RecordName { id: RecordId { index: 0, line: 1 }, name: "rec".into() };
+        let whole = Checker::new(InMemory::new(&rs), opts.clone()).report(&g, rec()).unwrap();
 
-        // The rules filed on disk by anchor; the record reads its candidates in chunks.
+        // The rules filed on disk by anchor; the production checker reads the record's
+        // candidates in chunks of `batch`.
         let dir = tempfile::TempDir::new().unwrap();
         let store = RuleStore::build(dir.path(), &rs).unwrap();
-        let mut check = RecordCheck::new();
-        for chunk in pff::engine::store_candidates(&store, &g).unwrap().chunks(batch) {
-            let part = RuleSet { rules: store.read(chunk).unwrap(), ..rs.clone() };
-            let ids: Vec<u32> = chunk.iter().map(|s| s.rule).collect();
-            Validator::for_chunk(&part, &ids, opts.clone()).check_into(&mut check, &g);
-        }
-        check.rank(&g, &opts);
-        check
-            .evidence(&g, |i| Ok(Arc::new(store.fetch(i).unwrap())))
-            .unwrap();
-        let batched = check.finish(&g, &rs, rs.rules.len(), &opts, 0, 1, "rec".into());
+        let stored = Stored::new(&store, &rs, &rs, rs.rules.len(), batch);
+        let batched = Checker::new(stored, opts.clone()).report(&g, rec()).unwrap();
         prop_assert_eq!(&batched.0, &whole.0, "rules:\n{}", text);
         // A report streamed finding by finding is the JSON serde writes for it.
         let mut streamed = Vec::new();

@@ -24,13 +24,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::check::{self, RecordChecker, SourceChecker};
 use crate::exit;
 use crate::hardware::{Plan, current_rss, system_available};
 use crate::manifest::{Manifest, Source, Task};
 use crate::report::{OutputFormat, RecordReport, SeverityCounts};
 use crate::rules::{RuleSource, RulesError};
-use crate::triples::Format;
-use crate::validate::{self, RecordChecker, RuleStats, SourceChecker, prepare_records};
+use crate::stats::RuleStats;
+use crate::triples::json::Mapping;
+use crate::triples::{Format, RecordName, input};
 
 mod execution;
 mod fetch;
@@ -161,6 +163,8 @@ pub struct RunConfig<'a> {
     pub fetch: FetchLimits,
     /// Run only this shard of the tasks.
     pub shard: Option<Shard>,
+    /// How records become triples.
+    pub mapping: Mapping,
 }
 
 /// How a run ended.
@@ -258,7 +262,7 @@ type ReadResult = Result<Vec<u8>, SourceError>;
 /// Runs the manifest's tasks against `rules`, checked with `opts`.
 pub fn run(
     rules: &RuleSource,
-    opts: &validate::Options,
+    opts: &check::Options,
     cfg: &RunConfig<'_>,
 ) -> Result<RunOutcome, RunError> {
     let m = cfg.manifest;
@@ -434,7 +438,7 @@ pub fn run(
                         let tmp = folder::temp_path(&task_file(tasks_dir, i, &task));
                         let checked =
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                check_task(checker, ids, i, &task, bytes, &tmp)
+                                check_task(checker, &cfg.mapping, ids, i, &task, bytes, &tmp)
                             }));
                         let out = match checked {
                             Ok(Ok(lite)) => Ok((tmp, lite)),
@@ -665,17 +669,6 @@ struct TaskDigestLite {
 /// name (the writer renames it into place) or why it could not be written.
 type Output = (usize, Task, io::Result<(PathBuf, TaskDigestLite)>);
 
-/// The name a task's data goes by in reports, and its format (from the file name or URL path;
-/// JSON when it says nothing).
-fn task_input(task: &Task) -> (String, Format) {
-    let format = match &task.source {
-        Source::File(p) => Format::from_path(p),
-        Source::Url(u) => Format::from_path(Path::new(u.split(['?', '#']).next().unwrap_or(u))),
-    }
-    .unwrap_or(Format::Json);
-    (task.source.to_string(), format)
-}
-
 /// Why a task's result could not be produced: the rules could not be read back (no task can
 /// go on), or the result file could not be written.
 enum TaskError {
@@ -705,6 +698,7 @@ impl From<RulesError> for TaskError {
 /// (`[rule index, predicted, correct]` for the rules that applied).
 fn check_task(
     checker: &dyn RecordChecker,
+    mapping: &Mapping,
     (execution, rules_digest): (&str, &str),
     index: usize,
     task: &Task,
@@ -719,7 +713,7 @@ fn check_task(
     if std::env::var("PFF_DEBUG_PANIC_TASK").is_ok_and(|t| t == task.id) {
         panic!("PFF_DEBUG_PANIC_TASK={}", task.id);
     }
-    let (label, format) = task_input(task);
+    let label = task.source.to_string();
     let (header, total, opts) = (checker.header(), checker.total(), checker.options());
     let mut w = io::BufWriter::with_capacity(1 << 16, folder::create_new(tmp)?);
     let head = taskfile::TaskHead {
@@ -744,7 +738,10 @@ fn check_task(
             e.message
         })
         .and_then(|b| {
-            prepare_records(&header.symbols, &opts.mapping, &label, format, &b)
+            input::format_of(&label, None, Some(Format::Json))
+                .and_then(|format| {
+                    input::prepare_records(&header.symbols, mapping, &label, format, &b)
+                })
                 .map_err(|e| e.to_string())
         });
     match prepared {
@@ -754,19 +751,18 @@ fn check_task(
                 if n > 0 {
                     w.write_all(b",")?;
                 }
-                match rec.graph {
+                match rec.triples {
                     Err(e) => {
                         // A record that failed inside a multi-record file fails the task.
-                        json(
-                            &mut w,
-                            &RecordReport::failed(rec.index, rec.line, e.clone()),
-                        )?;
+                        let e = e.to_string();
+                        json(&mut w, &RecordReport::failed(rec.id, e.clone()))?;
                         error.get_or_insert(e);
                     }
-                    Ok((g, name)) => {
-                        let check = checker.check(&g)?;
+                    Ok((b, name)) => {
+                        let g = b.finish();
+                        let record = RecordName { id: rec.id, name };
                         let (report, kept, tallies) =
-                            check.into_parts(total, opts, &g, rec.index, rec.line, name);
+                            checker.check(&g)?.into_parts(total, opts, &g, record);
                         violations.merge(&report.violations);
                         findings.merge(&report.finding_counts);
                         stats.add(&tallies);

@@ -19,7 +19,7 @@ use crate::report::{
     SeverityCuts, Summary,
 };
 use crate::rules::RuleCatalog;
-use crate::validate::{RuleStats, StatsError};
+use crate::stats::{RuleStats, StatsError};
 
 /// A row of `results.csv`.
 struct Row {
@@ -141,7 +141,7 @@ pub fn finalize(
     };
     let health = health_rows
         .as_ref()
-        .map(|r| r.summary(rules, 20))
+        .map(|r| r.summary(rules, crate::report::HEALTH_TOP))
         .transpose()
         .map_err(stats_err(out))?;
     let summary = RunSummary {

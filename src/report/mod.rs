@@ -239,6 +239,24 @@ pub fn combined_score(weights: impl IntoIterator<Item = f64>) -> f64 {
     strongest.map_or(0.0, |s| score_of(s, sum))
 }
 
+/// Rules listed in a rule health summary (largest drift first).
+pub const HEALTH_TOP: usize = 20;
+
+/// The one-line message of a finding: what is missing, how many rules expect it, how strongly.
+pub fn finding_message(missing: &Triple, rules: usize, strongest: f64, score: f64) -> String {
+    if rules == 1 {
+        format!(
+            "{} has no `{}` {}; a rule with confidence {:.2} expects it (score {:.3})",
+            missing.subject, missing.relation, missing.object, strongest, score
+        )
+    } else {
+        format!(
+            "{} has no `{}` {}; {} rules expect it (strongest confidence {:.2}, score {:.3})",
+            missing.subject, missing.relation, missing.object, rules, strongest, score
+        )
+    }
+}
+
 /// [`combined_score`] from the strongest weight and the [`LogSum`] of every weight (the
 /// strongest included): what a finding built batch by batch keeps.
 pub fn score_of(strongest: f64, all: LogSum) -> f64 {
@@ -286,10 +304,10 @@ pub struct RecordReport {
 }
 
 impl RecordReport {
-    pub fn failed(index: usize, line: usize, error: String) -> Self {
+    pub fn failed(id: crate::triples::RecordId, error: String) -> Self {
         Self {
-            index,
-            line,
+            index: id.index,
+            line: id.line,
             name: None,
             error: Some(error),
             triples: 0,

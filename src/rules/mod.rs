@@ -276,6 +276,14 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// An error reading these rules back from where they were filed on disk.
+    pub fn store_error(&self, source: std::io::Error) -> RulesError {
+        RulesError::Io {
+            path: format!("{} (as filed on disk)", self.source),
+            source,
+        }
+    }
+
     /// Parses rules from text (for tests and embedded rule sets).
     pub fn from_text(source: &str, text: &str) -> Result<RuleSet, RulesError> {
         reader::read_rules(source, text.as_bytes())

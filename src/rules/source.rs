@@ -295,10 +295,7 @@ impl RuleSource {
 
     /// An error reading the rule store back.
     pub fn store_error(&self, source: std::io::Error) -> RulesError {
-        RulesError::Io {
-            path: format!("{} (as filed on disk)", self.set.source),
-            source,
-        }
+        self.set.store_error(source)
     }
 
     /// One pass over the rules, batch by batch, in order.

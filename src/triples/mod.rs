@@ -2,6 +2,7 @@
 //! interning and the indexes the engine joins on.
 
 mod graph;
+pub mod input;
 pub mod json;
 pub mod tsv;
 
@@ -10,6 +11,7 @@ use std::io;
 use std::path::Path;
 
 pub use graph::{Graph, GraphBuilder, RelIndex, no_symbols};
+pub use input::{RecordId, RecordName};
 
 /// Receives triples by name (names already in their escaped form).
 pub trait TripleSink {

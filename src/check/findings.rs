@@ -1,0 +1,71 @@
+//! The report model's findings, built from a record's kept findings one at a time.
+
+use std::collections::BTreeMap;
+
+use super::Options;
+use super::record::{Kept, TopMember};
+use crate::engine::witness_triples;
+use crate::report::{Finding, RuleEvidence, Triple, finding_message};
+use crate::rules::RuleSet;
+use crate::triples::Graph;
+
+/// The findings a record kept, with their evidence, in report order.
+#[derive(Debug)]
+pub struct KeptFindings(pub(super) Vec<Kept>);
+
+impl KeptFindings {
+    /// The findings, built one at a time. `rules` gives the rule ids and relation names.
+    pub fn iter<'a>(
+        &'a self,
+        g: &'a Graph<'_>,
+        rules: &'a RuleSet,
+        opts: &'a Options,
+    ) -> impl Iterator<Item = Finding> + 'a {
+        self.0.iter().map(move |k| finding(g, rules, opts, k))
+    }
+}
+
+fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Finding {
+    let name = |id| g.entity_name(id).to_string();
+    let rel = |id| rules.relation(id).to_string();
+    let (key, score, n) = (kept.key, kept.score, kept.count as usize);
+    let missing = Triple {
+        subject: name(key.0),
+        relation: rel(key.1),
+        object: name(key.2),
+    };
+    let evidence = |m: &TopMember| RuleEvidence {
+        rule_id: rules.rule_id(&m.rule),
+        violations_on_record: m.on_record,
+        weight: m.key.weight,
+        rule: m.rule.text.to_string(),
+        confidence: m.rule.confidence,
+        mined_predicted: m.rule.predicted,
+        mined_correct: m.rule.correct,
+        bindings: m
+            .rule
+            .vars
+            .iter()
+            .zip(m.binding.iter())
+            .map(|(&var, &e)| (((b'A' + var) as char).to_string(), name(e)))
+            .collect::<BTreeMap<_, _>>(),
+        evidence: witness_triples(&m.rule, &m.binding)
+            .into_iter()
+            .map(|(s, r, o)| Triple {
+                subject: name(s),
+                relation: rel(r),
+                object: name(o),
+            })
+            .collect(),
+    };
+    let message = finding_message(&missing, n, kept.strongest.confidence, score);
+    Finding {
+        severity: opts.severity.of(score),
+        score,
+        message,
+        focus: missing.subject.clone(),
+        rule_count: n,
+        rules: kept.evidence.iter().map(evidence).collect(),
+        missing,
+    }
+}

@@ -1,0 +1,406 @@
+//! A record's check in typed steps: [`RecordCheck`] (outcomes of chunks of rules) →
+//! [`Ranked`] (findings ranked and cut) → [`Checked`] (with evidence) → the report.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::findings::KeptFindings;
+use super::{Options, Tally};
+use crate::engine::{CheckResult, witness_bounded};
+use crate::report::{
+    LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, SeverityCounts, score_of,
+};
+use crate::rules::{EntId, RelId, Rule, RuleSet};
+use crate::triples::{Graph, RecordName};
+
+/// What ranks a violation inside its finding.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MemberKey {
+    /// `confidence / on_record`: a rule broken everywhere on a record says little about any
+    /// one gap; a rule broken once points at it.
+    pub(super) weight: f64,
+    pub(super) confidence: f64,
+    line: u32,
+    /// The rule's index in the whole rule set.
+    rule: u32,
+}
+
+/// Strongest evidence first; ties by rule line, then rule order (deterministic).
+fn member_order(a: &MemberKey, b: &MemberKey) -> std::cmp::Ordering {
+    b.weight
+        .total_cmp(&a.weight)
+        .then(b.confidence.total_cmp(&a.confidence))
+        .then(a.line.cmp(&b.line))
+        .then(a.rule.cmp(&b.rule))
+}
+
+/// One rule that applied to the record.
+#[derive(Debug, Clone, Copy)]
+struct RuleRow {
+    rule: u32,
+    line: u32,
+    predicted: u64,
+    correct: u64,
+    confidence: f64,
+}
+
+impl RuleRow {
+    fn key(&self) -> MemberKey {
+        MemberKey {
+            weight: self.confidence / (self.predicted - self.correct) as f64,
+            confidence: self.confidence,
+            line: self.line,
+            rule: self.rule,
+        }
+    }
+}
+
+/// The row of rule `rule` in rows ascending by rule.
+fn row_in(rows: &[RuleRow], rule: u32) -> Option<&RuleRow> {
+    let at = rows.binary_search_by_key(&rule, |r| r.rule).ok()?;
+    Some(&rows[at])
+}
+
+/// A rule shown with its evidence in a finding.
+#[derive(Debug)]
+pub(super) struct TopMember {
+    pub(super) key: MemberKey,
+    pub(super) rule: Arc<Rule>,
+    pub(super) binding: Box<[EntId]>,
+    /// The rule's violations on this record.
+    pub(super) on_record: u64,
+}
+
+/// The violations that predict one missing triple, in constant space whatever the number of
+/// rules: what ranking needs, and the strongest [`MAX_RULES_PER_FINDING`] rules by index.
+#[derive(Debug)]
+struct Group {
+    /// Every member's weight, for the score (exact in any order).
+    sum: LogSum,
+    count: u32,
+    len: u8,
+    /// The strongest members' rule indices, in [`member_order`].
+    top: [u32; MAX_RULES_PER_FINDING],
+    max_confidence: f64,
+}
+
+/// A group that made the record's findings, with its evidence.
+#[derive(Debug)]
+pub(super) struct Kept {
+    pub(super) key: (EntId, RelId, EntId),
+    pub(super) score: f64,
+    pub(super) strongest: MemberKey,
+    pub(super) count: u32,
+    top: Vec<u32>,
+    pub(super) evidence: Vec<TopMember>,
+}
+
+/// Why the evidence of a record could not be gathered: a rule could not be read back.
+pub type FetchError = crate::rules::RulesError;
+
+/// What a record's check counts besides its findings.
+#[derive(Debug, Default)]
+struct Counts {
+    violated: usize,
+    satisfied: usize,
+    truncated: usize,
+    skipped: usize,
+    cut_before_match: usize,
+    by_severity: SeverityCounts,
+    /// Some rule kept fewer violations than it had (`max_violations_per_rule`).
+    capped: bool,
+}
+
+/// Step 1 of a record's check (see the module): outcomes of chunks of rules, in rule order.
+#[derive(Debug, Default)]
+pub struct RecordCheck {
+    counts: Counts,
+    /// Missing triple (s, head relation, o) -> the violations predicting it.
+    groups: FxHashMap<(EntId, RelId, EntId), Group>,
+    /// Every rule that applied, ascending by rule index.
+    rows: Vec<RuleRow>,
+    /// Time spent checking this record (its time budget covers all chunks).
+    spent: std::time::Duration,
+    /// The work bound of a rule, for the witness searches of the evidence too.
+    max_steps: u64,
+}
+
+/// Step 2: the findings ranked, the first `max_violations` kept, without evidence yet.
+#[derive(Debug)]
+pub struct Ranked {
+    counts: Counts,
+    rows: Vec<RuleRow>,
+    max_steps: u64,
+    /// The findings kept, in report order.
+    kept: Vec<Kept>,
+    finding_counts: SeverityCounts,
+    findings_cut: bool,
+}
+
+/// Step 3: the findings kept with their evidence; ready for the report.
+#[derive(Debug)]
+pub struct Checked(Ranked);
+
+impl RecordCheck {
+    pub fn new() -> Self {
+        Self {
+            max_steps: u64::MAX,
+            ..Self::default()
+        }
+    }
+
+    fn key_of(&self, rule: u32) -> Option<MemberKey> {
+        row_in(&self.rows, rule).map(RuleRow::key)
+    }
+
+    /// The time this record's check has taken so far (its budget covers every chunk).
+    pub fn spent(&self) -> std::time::Duration {
+        self.spent
+    }
+
+    /// Adds the outcomes of one chunk of rules (`rules.rules[i]` is rule `ids[i]` of the whole
+    /// set, or rule `i` when `ids` is `None`), checked in `took`. Chunks come in rule order.
+    pub fn add_chunk(
+        &mut self,
+        rules: &RuleSet,
+        ids: Option<&[u32]>,
+        res: &CheckResult,
+        opts: &Options,
+        took: std::time::Duration,
+    ) {
+        self.spent += took;
+        self.max_steps = opts.max_rule_work;
+        self.counts.truncated += res.truncated;
+        self.counts.skipped += res.skipped;
+        self.rows.reserve(res.outcomes.len());
+        for o in &res.outcomes {
+            let rule = &rules.rules[o.rule as usize];
+            let global = ids.map_or(o.rule, |ids| ids[o.rule as usize]);
+            self.rows.push(RuleRow {
+                rule: global,
+                line: rule.line,
+                predicted: o.predicted,
+                correct: o.correct,
+                confidence: rule.confidence,
+            });
+            self.counts.capped |= (o.violations.len() as u64) < o.violation_count();
+            let n = o.violation_count();
+            if o.predicted == 0 {
+                // Cut short before its body matched: neither satisfied nor violated.
+                self.counts.cut_before_match += 1;
+                continue;
+            }
+            if n == 0 {
+                self.counts.satisfied += 1;
+                continue;
+            }
+            self.counts.violated += 1;
+            self.counts
+                .by_severity
+                .add(opts.severity.of(rule.confidence), n);
+            let key = MemberKey {
+                weight: rule.confidence / n as f64,
+                confidence: rule.confidence,
+                line: rule.line,
+                rule: global,
+            };
+            for v in &o.violations {
+                self.add_violation((v.s, rule.head.rel, v.o), key);
+            }
+        }
+    }
+    /// Adds a violation of the rule in the last row to the group of its missing triple.
+    fn add_violation(&mut self, triple: (EntId, RelId, EntId), key: MemberKey) {
+        let group = self.groups.entry(triple).or_insert(Group {
+            sum: LogSum::default(),
+            count: 0,
+            len: 0,
+            top: [0; MAX_RULES_PER_FINDING],
+            max_confidence: 0.0,
+        });
+        group.sum.add(key.weight);
+        group.count += 1;
+        group.max_confidence = group.max_confidence.max(key.confidence);
+        let len = group.len as usize;
+        let at = group.top[..len].partition_point(|&r| {
+            row_in(&self.rows, r).is_some_and(|row| member_order(&row.key(), &key).is_lt())
+        });
+        if at < MAX_RULES_PER_FINDING {
+            let end = len.min(MAX_RULES_PER_FINDING - 1);
+            group.top.copy_within(at..end, at + 1);
+            group.top[at] = key.rule;
+            group.len = (len + 1).min(MAX_RULES_PER_FINDING) as u8;
+        }
+    }
+
+    /// Ranks the findings (violations grouped by missing triple, by noisy-or score) and keeps
+    /// the first `max_violations`, once every chunk was added.
+    pub fn rank(self, g: &Graph<'_>, opts: &Options) -> Ranked {
+        /// What a finding is ranked by (the groups themselves stay where they are until the
+        /// ones kept are chosen: ranking a record with 20k findings holds 20k of these).
+        struct Rank {
+            score: f64,
+            max_confidence: f64,
+            count: u32,
+            line: u32,
+            key: (EntId, RelId, EntId),
+        }
+        let groups = &self.groups;
+        let mut ranks: Vec<Rank> = groups
+            .iter()
+            .filter_map(|(&key, group)| {
+                let strongest = self.key_of(group.top[0])?;
+                Some(Rank {
+                    score: score_of(strongest.weight, group.sum),
+                    max_confidence: group.max_confidence,
+                    count: group.count,
+                    line: strongest.line,
+                    key,
+                })
+            })
+            .collect();
+        let mut finding_counts = SeverityCounts::default();
+        for r in &ranks {
+            finding_counts.add(opts.severity.of(r.score), 1);
+        }
+        // A total order: ties end on the missing triple's names, then its relation.
+        let order = |a: &Rank, b: &Rank| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.count.cmp(&a.count))
+                .then(b.max_confidence.total_cmp(&a.max_confidence))
+                .then(a.line.cmp(&b.line))
+                .then_with(|| {
+                    let name = |k: (EntId, RelId, EntId)| (g.entity_name(k.0), g.entity_name(k.2));
+                    name(a.key).cmp(&name(b.key))
+                })
+                .then(a.key.1.cmp(&b.key.1))
+        };
+        let findings_cut = ranks.len() > opts.max_violations;
+        if findings_cut {
+            ranks.select_nth_unstable_by(opts.max_violations, order);
+            ranks.truncate(opts.max_violations);
+        }
+        ranks.sort_unstable_by(order);
+        let kept = ranks
+            .iter()
+            .filter_map(|r| {
+                let group = groups.get(&r.key)?;
+                Some(Kept {
+                    key: r.key,
+                    score: r.score,
+                    strongest: self.key_of(group.top[0])?,
+                    count: group.count,
+                    top: group.top[..group.len as usize].to_vec(),
+                    evidence: Vec::new(),
+                })
+            })
+            .collect();
+        Ranked {
+            counts: self.counts,
+            rows: self.rows,
+            max_steps: self.max_steps,
+            kept,
+            finding_counts,
+            findings_cut,
+        }
+    }
+}
+
+impl Ranked {
+    /// Gathers the evidence of the findings kept: `fetch` hands back a rule by index.
+    pub fn evidence(
+        mut self,
+        g: &Graph<'_>,
+        mut fetch: impl FnMut(u32) -> Result<Arc<Rule>, FetchError>,
+    ) -> Result<Checked, FetchError> {
+        let mut rules: FxHashMap<u32, Arc<Rule>> = FxHashMap::default();
+        for i in 0..self.kept.len() {
+            let kept = &self.kept[i];
+            let mut evidence = Vec::with_capacity(kept.top.len());
+            for &r in &kept.top {
+                let rule = match rules.get(&r) {
+                    Some(rule) => rule.clone(),
+                    None => {
+                        let rule = fetch(r)?;
+                        rules.insert(r, rule.clone());
+                        rule
+                    }
+                };
+                let (Some(row), Some(binding)) = (
+                    row_in(&self.rows, r),
+                    witness_bounded(&rule, g, kept.key.0, kept.key.2, self.max_steps),
+                ) else {
+                    continue;
+                };
+                evidence.push(TopMember {
+                    key: row.key(),
+                    on_record: row.predicted - row.correct,
+                    rule,
+                    binding,
+                });
+            }
+            self.kept[i].evidence = evidence;
+        }
+        Ok(Checked(self))
+    }
+}
+
+impl Checked {
+    /// Builds the report and hands back the per-rule tallies. `rules` gives the rule ids and
+    /// relation names (any chunk of the rule set, or the set), `total` the number of rules in
+    /// the whole set.
+    pub fn finish(
+        self,
+        g: &Graph<'_>,
+        rules: &RuleSet,
+        total: usize,
+        opts: &Options,
+        record: RecordName,
+    ) -> (RecordReport, Vec<Tally>) {
+        let (mut report, findings, tallies) = self.into_parts(total, opts, g, record);
+        report.findings = findings.iter(g, rules, opts).collect();
+        (report, tallies)
+    }
+
+    /// The report without its findings, the findings (built one at a time by
+    /// [`KeptFindings::iter`], e.g. for [`RecordReport::write_json_with`]) and the tallies.
+    pub fn into_parts(
+        self,
+        total: usize,
+        opts: &Options,
+        g: &Graph<'_>,
+        record: RecordName,
+    ) -> (RecordReport, KeptFindings, Vec<Tally>) {
+        let Checked(this) = self;
+        let c = &this.counts;
+        let counts = RuleCounts {
+            total,
+            violated: c.violated,
+            satisfied: c.satisfied,
+            truncated: c.truncated,
+            skipped: c.skipped,
+            not_applicable: total - c.violated - c.satisfied - c.skipped - c.cut_before_match,
+        };
+        let truncated = this.findings_cut || (c.capped && opts.findings);
+        let report = RecordReport {
+            index: record.id.index,
+            line: record.id.line,
+            name: Some(record.name),
+            error: None,
+            triples: g.len(),
+            rules: counts,
+            violations: c.by_severity,
+            finding_counts: this.finding_counts,
+            findings: Vec::new(),
+            truncated: truncated && opts.findings,
+        };
+        let tallies = this
+            .rows
+            .iter()
+            .map(|r| (r.rule, r.predicted, r.correct))
+            .collect();
+        (report, KeptFindings(this.kept), tallies)
+    }
+}

@@ -1,0 +1,266 @@
+//! Data inputs: which format a source is in (decided here, and only here) and its records,
+//! read from a file or from bytes in chunks; each record is mapped to triples by the caller,
+//! where it wants (in parallel for `pff validate`, in a worker for `pff run`, in order for
+//! `pff triples`).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use super::json::{self, Json, Mapping};
+use super::{DataError, Format, GraphBuilder, tsv};
+use crate::rules::Symbols;
+
+/// Where a record is in its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordId {
+    /// 0-based record index in its source.
+    pub index: usize,
+    /// 1-based line where the record starts.
+    pub line: usize,
+}
+
+/// A record's place and name (its root node's id, or the source for a triples file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordName {
+    pub id: RecordId,
+    pub name: String,
+}
+
+/// The format of the source named `name` (a path or a URL): `given` when the user said it,
+/// else what the name's extension implies, else `fallback` (`pff run` takes JSON for sources
+/// named by a key or an API path), else an error that says how to name it.
+pub fn format_of(
+    name: &str,
+    given: Option<Format>,
+    fallback: Option<Format>,
+) -> Result<Format, DataError> {
+    let path = name.split(['?', '#']).next().unwrap_or(name);
+    given
+        .or_else(|| Format::from_path(Path::new(path)))
+        .or(fallback)
+        .ok_or_else(|| DataError::UnknownFormat {
+            path: name.to_string(),
+        })
+}
+
+/// Opens a data file for [`read_records`], refusing a folder.
+pub fn open(path: &Path) -> Result<BufReader<File>, DataError> {
+    let shown = path.display().to_string();
+    if path.is_dir() {
+        return Err(DataError::IsDirectory { path: shown });
+    }
+    let file = File::open(path).map_err(|e| DataError::io(&shown, e))?;
+    Ok(BufReader::with_capacity(1 << 20, file))
+}
+
+/// One record as read, not yet mapped to triples.
+pub struct RawRecord<'a, 's> {
+    pub id: RecordId,
+    body: Body<'a, 's>,
+}
+
+enum Body<'a, 's> {
+    /// A record of a JSON document.
+    Value(&'a Json<'a>),
+    /// A JSON Lines line, parsed when mapped.
+    Line(Vec<u8>),
+    /// A triples file, read whole into one graph.
+    Graph(GraphBuilder<'s>),
+}
+
+impl<'s> RawRecord<'_, 's> {
+    /// The record's triples over `symbols` and its name (`label`, the source's name, for a
+    /// triples file); an error when the line is not JSON or the value not an object.
+    pub fn triples(
+        self,
+        symbols: &'s Symbols,
+        mapping: &Mapping,
+        label: &str,
+    ) -> Result<(GraphBuilder<'s>, String), DataError> {
+        let RecordId { index, line } = self.id;
+        let map = |v: &Json<'_>| {
+            let mut b = GraphBuilder::new(symbols);
+            match mapping.record(v, index, &mut b) {
+                Ok(name) => Ok((b, name)),
+                Err(found) => Err(DataError::NotAnObject {
+                    path: label.to_string(),
+                    line,
+                    index,
+                    found,
+                }),
+            }
+        };
+        match self.body {
+            Body::Value(v) => map(v),
+            Body::Line(text) => {
+                let v = json::parse(&text).map_err(|e| e.into_data_error(label, &text, line))?;
+                map(&v)
+            }
+            Body::Graph(b) => Ok((b, label.to_string())),
+        }
+    }
+}
+
+/// Reads `reader` as `format` and hands `each` its records in input order, at most `chunk` at
+/// a time. Errors of the source as a whole (unreadable, a JSON document that does not parse,
+/// a bad triples line) end the reading; a bad JSON Lines record is the caller's to judge when
+/// it maps it.
+pub fn read_records<'s, E: From<DataError>>(
+    mut reader: impl BufRead,
+    format: Format,
+    label: &str,
+    symbols: &'s Symbols,
+    chunk: usize,
+    mut each: impl for<'a> FnMut(Vec<RawRecord<'a, 's>>) -> Result<(), E>,
+) -> Result<(), E> {
+    let chunk = chunk.max(1);
+    match format {
+        Format::Tsv => {
+            let mut b = GraphBuilder::new(symbols);
+            tsv::read(label, reader, &mut b)?;
+            each(vec![RawRecord {
+                id: RecordId { index: 0, line: 1 },
+                body: Body::Graph(b),
+            }])
+        }
+        Format::Json => {
+            let mut text = Vec::new();
+            reader
+                .read_to_end(&mut text)
+                .map_err(|e| DataError::io(label, e))?;
+            let doc = json::parse(&text).map_err(|e| e.into_data_error(label, &text, 1))?;
+            let records = json::records(&doc);
+            for (c, part) in records.chunks(chunk).enumerate() {
+                let raw = part
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| RawRecord {
+                        id: RecordId {
+                            index: c * chunk + i,
+                            line: 1,
+                        },
+                        body: Body::Value(v),
+                    })
+                    .collect();
+                each(raw)?;
+            }
+            Ok(())
+        }
+        Format::Jsonl => {
+            let mut lines = json::JsonLines::new(reader);
+            loop {
+                let raw: Vec<RawRecord<'_, 's>> = lines
+                    .by_ref()
+                    .take(chunk)
+                    .map(|item| {
+                        item.map(|(index, line, text)| RawRecord {
+                            id: RecordId { index, line },
+                            body: Body::Line(text),
+                        })
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| DataError::io(label, e))?;
+                if raw.is_empty() {
+                    return Ok(());
+                }
+                each(raw)?;
+            }
+        }
+    }
+}
+
+/// A record of a task, read and mapped to triples, waiting for the rules (`pff run`).
+pub struct Prepared<'s> {
+    pub id: RecordId,
+    /// The record's triples and name, or why this record could not be read.
+    pub triples: Result<(GraphBuilder<'s>, String), DataError>,
+}
+
+/// Reads a whole source held in memory (one task of `pff run`) into triples over `symbols`
+/// (the rule set's), in input order; a record that cannot be read is kept with its reason.
+/// Fails when the source as a whole is unreadable.
+pub fn prepare_records<'s>(
+    symbols: &'s Symbols,
+    mapping: &Mapping,
+    label: &str,
+    format: Format,
+    bytes: &[u8],
+) -> Result<Vec<Prepared<'s>>, DataError> {
+    let mut out = Vec::new();
+    read_records(bytes, format, label, symbols, usize::MAX, |raw| {
+        for r in raw {
+            let id = r.id;
+            out.push(Prepared {
+                id,
+                triples: r.triples(symbols, mapping, label),
+            });
+        }
+        Ok::<(), DataError>(())
+    })?;
+    Ok(out)
+}
+
+/// Reads a data file into triples in arrival order (for `pff triples`), calling `sink` once
+/// per record with its builder; any bad record ends the reading.
+pub fn for_each_record_triples<E: From<DataError>>(
+    path: &Path,
+    format: Option<Format>,
+    mapping: &Mapping,
+    mut sink: impl FnMut(&GraphBuilder<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    let shown = path.display().to_string();
+    let format = format_of(&shown, format, None)?;
+    let syms = super::no_symbols();
+    read_records(open(path)?, format, &shown, syms, 1, |raw| {
+        for r in raw {
+            let (b, _) = r.triples(syms, mapping, &shown)?;
+            sink(&b)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_is_decided_in_one_place() {
+        assert_eq!(format_of("a.JSONL", None, None).unwrap(), Format::Jsonl);
+        assert_eq!(
+            format_of("https://h/lines/1.tsv?x=1", None, None).unwrap(),
+            Format::Tsv
+        );
+        assert_eq!(
+            format_of("a.json", Some(Format::Tsv), None).unwrap(),
+            Format::Tsv
+        );
+        assert!(format_of("data/test", None, None).is_err());
+        assert_eq!(
+            format_of("https://h/lines/5511", None, Some(Format::Json)).unwrap(),
+            Format::Json
+        );
+    }
+
+    #[test]
+    fn records_come_in_chunks_in_input_order_from_bytes() {
+        let syms = crate::triples::no_symbols();
+        let text = b"{\"id\":\"a\"}\n\n{\"id\":\"b\"}\nnot json\n{\"id\":\"c\"}\n";
+        let mut seen = Vec::new();
+        read_records(&text[..], Format::Jsonl, "x.jsonl", syms, 2, |raw| {
+            seen.push(raw.len());
+            for r in raw {
+                let id = r.id;
+                let name = r
+                    .triples(syms, &Mapping::default(), "x.jsonl")
+                    .map(|(_, n)| n);
+                seen.push(id.index * 100 + id.line);
+                seen.push(usize::from(name.is_ok()));
+            }
+            Ok::<(), DataError>(())
+        })
+        .unwrap();
+        assert_eq!(seen, vec![2, 1, 1, 103, 1, 2, 204, 0, 305, 1]);
+    }
+}

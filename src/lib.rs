@@ -30,6 +30,36 @@ pub mod exit {
     pub const TASKS_FAILED: u8 = 3;
     pub const SIGINT: u8 = 130;
     pub const SIGTERM: u8 = 143;
+
+    /// How a command ended, for [`code`].
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Ending {
+        /// The signal that stopped it (2 or 15).
+        pub signal: Option<i32>,
+        /// Tasks of a run that failed.
+        pub failed_tasks: usize,
+        /// Records of `pff validate` that could not be checked.
+        pub failed_records: usize,
+        /// Findings at or above `--fail-on`.
+        pub fails: bool,
+    }
+
+    /// The exit code, decided here only: a signal, then failed tasks, then unreadable
+    /// records, then findings at or above `--fail-on`.
+    pub fn code(e: Ending) -> u8 {
+        match e {
+            Ending {
+                signal: Some(15), ..
+            } => SIGTERM,
+            Ending {
+                signal: Some(_), ..
+            } => SIGINT,
+            Ending { failed_tasks, .. } if failed_tasks > 0 => TASKS_FAILED,
+            Ending { failed_records, .. } if failed_records > 0 => ERROR,
+            Ending { fails: true, .. } => VIOLATIONS,
+            _ => CLEAN,
+        }
+    }
 }
 
 /// Panics that are expected and handled where they happen (a library that reports a resource

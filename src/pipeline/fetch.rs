@@ -162,7 +162,7 @@ fn is_internal(url: &reqwest::Url) -> bool {
 }
 
 impl Fetcher {
-    pub fn new(limits: FetchLimits) -> Result<Fetcher, String> {
+    pub fn new(limits: FetchLimits) -> Result<Fetcher, reqwest::Error> {
         let allowed = Arc::new(limits.redirect_hosts.clone());
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
             let refusal = attempt
@@ -180,8 +180,7 @@ impl Fetcher {
             .connect_timeout(limits.timeout.min(Duration::from_secs(10)))
             .redirect(policy)
             .user_agent(concat!("pff/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot set up HTTP: {e}"))?;
+            .build()?;
         Ok(Fetcher { client, limits })
     }
 

@@ -116,6 +116,34 @@ impl TaskHead<'_> {
     }
 }
 
+/// The fields a task file ends with, after its records.
+#[derive(Debug, Default, Serialize)]
+pub struct TaskTail {
+    /// `ok` or `failed`.
+    pub status: &'static str,
+    /// The first reason, when failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The failure may pass: `--resume` runs the task again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
+    /// Counts by severity of the (rule, missing triple) violations and of the findings.
+    pub violations: SeverityCounts,
+    pub findings: SeverityCounts,
+    /// `[rule index, predicted, correct]` for the rules that applied.
+    pub rule_counts: Vec<(usize, u64, u64)>,
+}
+
+impl TaskTail {
+    /// `,"status":...}` and a newline: what follows the records' closing bracket.
+    pub fn close_object(&self) -> io::Result<Vec<u8>> {
+        let mut v = serde_json::to_vec(self).map_err(io::Error::other)?;
+        v[0] = b',';
+        v.push(b'\n');
+        Ok(v)
+    }
+}
+
 /// What a task's result file holds.
 #[derive(Debug)]
 pub enum TaskState {

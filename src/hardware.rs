@@ -58,15 +58,36 @@ pub fn address_space_limit() -> Option<u64> {
 /// need it before any work (below it, thread start-up and allocations fail).
 pub const MIN_ADDRESS_SPACE: u64 = 32 * MIB;
 
+/// Why the machine cannot run pff as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error(
+        "the address-space limit (ulimit -v) is {} KiB; pff needs at least {} MiB to start its \
+         threads: raise it, and use --memory-limit to bound pff's memory instead",
+        .limit >> 10,
+        MIN_ADDRESS_SPACE >> 20
+    )]
+    AddressSpace { limit: u64 },
+    #[error(
+        "the machine is already using {used_percent:.0}% of its {} MB of memory ({} MB \
+         available, {} MB must stay free); pff would push it into swap. Free memory (stop other \
+         jobs) and run again",
+        .memory / MIB,
+        .available / MIB,
+        .floor / MIB
+    )]
+    Swap {
+        used_percent: f64,
+        memory: u64,
+        available: u64,
+        floor: u64,
+    },
+}
+
 /// Refuses to start under an address-space limit too small to run at all.
-pub fn check_address_space() -> Result<(), String> {
+pub fn check_address_space() -> Result<(), ResourceError> {
     match address_space_limit() {
-        Some(l) if l < MIN_ADDRESS_SPACE => Err(format!(
-            "the address-space limit (ulimit -v) is {} KiB; pff needs at least {} MiB to start \
-             its threads: raise it, and use --memory-limit to bound pff's memory instead",
-            l >> 10,
-            MIN_ADDRESS_SPACE >> 20
-        )),
+        Some(limit) if limit < MIN_ADDRESS_SPACE => Err(ResourceError::AddressSpace { limit }),
         _ => Ok(()),
     }
 }
@@ -266,19 +287,16 @@ impl Plan {
     }
 
     /// Refuses to start when the machine cannot give the run its budget's headroom.
-    pub fn preflight(&self) -> Result<(), String> {
+    pub fn preflight(&self) -> Result<(), ResourceError> {
         let m = &self.machine;
         let floor = self.system_reserve.max(64 * MIB);
         if m.available < floor {
-            return Err(format!(
-                "the machine is already using {:.0}% of its {} MB of memory ({} MB available, \
-                 {} MB must stay free); pff would push it into swap. Free memory (stop other \
-                 jobs) and run again",
-                100.0 - m.available as f64 * 100.0 / m.memory.max(1) as f64,
-                m.memory / MIB,
-                m.available / MIB,
-                floor / MIB
-            ));
+            return Err(ResourceError::Swap {
+                used_percent: 100.0 - m.available as f64 * 100.0 / m.memory.max(1) as f64,
+                memory: m.memory,
+                available: m.available,
+                floor,
+            });
         }
         Ok(())
     }
@@ -314,28 +332,40 @@ impl Plan {
 }
 
 /// Parses `512M`, `2G`, `1.5GiB`, `100000` (bytes).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+/// A size that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("`{input}` {problem}")]
+pub struct SizeError {
+    pub input: String,
+    pub problem: &'static str,
+}
+
+pub fn parse_size(s: &str) -> Result<u64, SizeError> {
+    let bad = |problem| SizeError {
+        input: s.to_string(),
+        problem,
+    };
     let t = s.trim();
     let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("`{s}` is not a size (e.g. 512M, 2G)"))?;
+        .map_err(|_| bad("is not a size (e.g. 512M, 2G)"))?;
     let mult = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => MIB,
         "g" | "gb" | "gib" => GIB,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use K, M or G)")),
+        _ => return Err(bad("has an unknown unit (use K, M or G)")),
     };
     if n.is_nan() || n < 0.0 {
-        return Err(format!("`{s}` is not a size (e.g. 512M, 2G)"));
+        return Err(bad("is not a size (e.g. 512M, 2G)"));
     }
     let bytes = n * mult as f64;
     // 1 PiB: more than any machine pff plans for; larger is a typo.
     if bytes > (1u64 << 50) as f64 {
-        return Err(format!("`{s}` is larger than 1 PiB"));
+        return Err(bad("is larger than 1 PiB"));
     }
     Ok(bytes as u64)
 }
@@ -426,7 +456,7 @@ mod tests {
         assert!(p.preflight().is_ok());
         m.available = 200 * MIB;
         let p = Plan::new(m, Requests::default());
-        let e = p.preflight().unwrap_err();
+        let e = p.preflight().unwrap_err().to_string();
         assert!(e.contains("99% of its") && e.contains("swap"), "{e}");
         assert!(system_available(&m) > 0);
     }

@@ -1,10 +1,11 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`] →
+//! [`defaults`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`] →
 //! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
 pub mod check;
+pub mod defaults;
 pub mod engine;
 pub mod hardware;
 pub mod intern;

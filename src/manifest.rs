@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::defaults;
 use crate::report::{FailOn, OutputFormat};
 
 /// Step sequences pff knows; a task's `sequence` must name one.
@@ -18,9 +19,6 @@ pub const SEQUENCES: &[(&str, &[&str])] = &[
     ("Validar Json", &["read", "triples", "check", "report"]),
     ("validate", &["read", "triples", "check", "report"]),
 ];
-
-/// The default sequence when neither the task nor the manifest names one.
-pub const DEFAULT_SEQUENCE: &str = "validate";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,52 +108,72 @@ impl fmt::Display for Source {
     }
 }
 
-/// A checked manifest.
+/// A checked manifest: the execution, its tasks and rules, and settings in three groups.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     pub path: PathBuf,
+    /// The manifest's text, as read (kept beside the outputs for `pff merge`).
+    pub text: String,
     pub execution_id: String,
-    pub max_workers: Option<usize>,
-    /// Percent of the machine to use (1..=100).
-    pub resource_usage: Option<f64>,
     /// Rule files, resolved against the manifest's folder (empty: `--rules` must name one).
     pub rules: Vec<PathBuf>,
     pub output: Option<PathBuf>,
+    /// Reports written to the output folder at the end (`report.md`, `junit.xml`, ...).
+    pub reports: Vec<OutputFormat>,
+    pub resources: Resources,
+    pub checks: Checks,
+    pub fetch: FetchSettings,
+    pub tasks: Vec<Task>,
+}
+
+/// How much of the machine a run may use (`None`: the command line or the plan decides).
+#[derive(Debug, Clone, Default)]
+pub struct Resources {
+    pub max_workers: Option<usize>,
+    /// Percent of the machine to use (1..=100).
+    pub resource_usage: Option<f64>,
+    /// Rules held in memory at once: a larger rule set is filed on disk and read in chunks of
+    /// at most this many per record.
+    pub rule_batch: Option<usize>,
+}
+
+/// What is checked and what is kept (defaults from [`crate::defaults`]).
+#[derive(Debug, Clone)]
+pub struct Checks {
     pub min_confidence: f64,
     pub fail_on: FailOn,
     pub id_key: String,
     pub max_violations: usize,
-    /// Reports written to the output folder at the end (`report.md`, `junit.xml`, ...).
-    pub reports: Vec<OutputFormat>,
-    /// For `http(s)` sources: whole-request timeout, largest body, retries.
-    pub fetch_timeout_secs: Option<f64>,
-    pub fetch_max_bytes: Option<u64>,
-    pub fetch_retries: Option<u32>,
-    /// Hosts an `http(s)` source may redirect to besides its own.
-    pub fetch_redirect_hosts: Vec<String>,
     /// Bindings one rule may try on one record before it is cut short (reported).
     pub max_rule_work: Option<u64>,
     /// Seconds one task may take; rules not started by then are skipped (reported).
     pub task_time_budget_secs: Option<f64>,
-    /// Rules held in memory at once: a larger rule set is filed on disk and read in chunks of
-    /// at most this many per record.
-    pub rule_batch: Option<usize>,
-    pub tasks: Vec<Task>,
-    /// The manifest's text, as read (kept beside the outputs for `pff merge`).
-    pub text: String,
+}
+
+/// How `http(s)` sources are fetched (and the size limit of every source).
+#[derive(Debug, Clone, Default)]
+pub struct FetchSettings {
+    pub timeout_secs: Option<f64>,
+    pub max_bytes: Option<u64>,
+    pub retries: Option<u32>,
+    /// Hosts an `http(s)` source may redirect to besides its own.
+    pub redirect_hosts: Vec<String>,
 }
 
 /// The longest duration pff accepts for a budget or a timeout: 30 days.
 pub const MAX_SECS: f64 = 30.0 * 24.0 * 3600.0;
 
+/// A duration out of range.
+#[derive(Debug, thiserror::Error)]
+#[error("a duration is a number of seconds above 0 and at most {MAX_SECS} (30 days), not {0}")]
+pub struct DurationError(pub f64);
+
 /// Checks a duration in seconds: positive, finite, at most [`MAX_SECS`].
-pub fn check_secs(secs: f64) -> Result<std::time::Duration, String> {
+pub fn check_secs(secs: f64) -> Result<std::time::Duration, DurationError> {
     if secs > 0.0 && secs <= MAX_SECS {
-        std::time::Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+        std::time::Duration::try_from_secs_f64(secs).map_err(|_| DurationError(secs))
     } else {
-        Err(format!(
-            "a duration is a number of seconds above 0 and at most {MAX_SECS} (30 days), not {secs}"
-        ))
+        Err(DurationError(secs))
     }
 }
 
@@ -259,156 +277,9 @@ impl Manifest {
             }
         })?;
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
-        let resolve = |p: &str| {
-            let p = Path::new(p);
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
-        let mut problems = Vec::new();
-
-        if raw.execution_id.value.trim().is_empty() {
-            problems.push(at(&raw.execution_id, "execution_id is empty".into()));
-        } else if raw.execution_id.value.chars().all(|c| c == '.') {
-            problems.push(at(
-                &raw.execution_id,
-                format!(
-                    "execution_id `{}` names a folder outside the output folder; use letters \
-                     or digits",
-                    raw.execution_id.value
-                ),
-            ));
-        } else if !raw
-            .execution_id
-            .value
-            .chars()
-            .all(|c| c.is_alphanumeric() || "-_.".contains(c))
-        {
-            problems.push(at(
-                &raw.execution_id,
-                "execution_id may hold only letters, digits, `-`, `_` and `.` (it names the output folder)".into(),
-            ));
-        }
-        if let Some(w) = &raw.max_workers
-            && w.value == 0
-        {
-            problems.push(at(w, "max_workers must be at least 1".into()));
-        }
-        if let Some(r) = &raw.resource_usage
-            && !(r.value > 0.0 && r.value <= 100.0)
-        {
-            problems.push(at(r, "resource_usage is a percentage in (0, 100]".into()));
-        }
-        if let Some(t) = &raw.fetch_timeout_secs
-            && !(t.value > 0.0 && t.value <= 3600.0)
-        {
-            problems.push(at(t, "fetch_timeout_secs must be in (0, 3600]".into()));
-        }
-        if let Some(t) = &raw.task_time_budget_secs
-            && let Err(e) = check_secs(t.value)
-        {
-            problems.push(at(t, format!("task_time_budget_secs: {e}")));
-        }
-        if let Some(r) = &raw.fetch_retries
-            && r.value > MAX_RETRIES
-        {
-            problems.push(at(
-                r,
-                format!("fetch_retries must be at most {MAX_RETRIES}"),
-            ));
-        }
-        if let Some(v) = &raw.rule_batch
-            && v.value == 0
-        {
-            problems.push(at(v, "rule_batch must be at least 1".into()));
-        }
-        if let Some(c) = &raw.min_confidence
-            && !(0.0..=1.0).contains(&c.value)
-        {
-            problems.push(at(c, "min_confidence must be in [0, 1]".into()));
-        }
-        let rules: Vec<PathBuf> = match raw.rules.as_ref().map(|r| &r.value) {
-            None => Vec::new(),
-            Some(OneOrMany::One(r)) => vec![resolve(r)],
-            Some(OneOrMany::Many(rs)) => rs.iter().map(|r| resolve(r)).collect(),
-        };
-        if let Some(spanned) = &raw.rules {
-            for p in rules.iter().filter(|p| !p.is_file()) {
-                problems.push(at(
-                    spanned,
-                    format!("rules file {} does not exist", p.display()),
-                ));
-            }
-        }
-        let known = |name: &str| SEQUENCES.iter().any(|(n, _)| *n == name);
-        let names = || {
-            SEQUENCES
-                .iter()
-                .map(|(n, _)| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if let Some(s) = &raw.sequence
-            && !known(&s.value)
-        {
-            problems.push(at(
-                s,
-                format!("unknown sequence `{}`; known: {}", s.value, names()),
-            ));
-        }
-        if raw.tasks.is_empty() {
-            problems.push(Problem {
-                line: 0,
-                column: 0,
-                message: "`tasks` is empty: nothing to run".into(),
-            });
-        }
-        let mut seen: HashMap<&str, u64> = HashMap::new();
-        let mut tasks = Vec::new();
-        for t in &raw.tasks {
-            if let Some(first) = seen.insert(&t.msisdn.value, t.msisdn.referenced.line()) {
-                problems.push(at(
-                    &t.msisdn,
-                    format!(
-                        "duplicate task `{}` (first at line {first})",
-                        t.msisdn.value
-                    ),
-                ));
-            }
-            let sequence = match (&t.sequence, &raw.sequence) {
-                (Some(s), _) => {
-                    if !known(&s.value) {
-                        problems.push(at(
-                            s,
-                            format!("unknown sequence `{}`; known: {}", s.value, names()),
-                        ));
-                    }
-                    s.value.clone()
-                }
-                (None, Some(s)) => s.value.clone(),
-                (None, None) => DEFAULT_SEQUENCE.to_string(),
-            };
-            let src = t.source.as_ref().unwrap_or(&t.msisdn);
-            let source = if src.value.starts_with("http://") || src.value.starts_with("https://") {
-                Source::Url(src.value.clone())
-            } else {
-                let p = resolve(&src.value);
-                if check_sources && !p.is_file() {
-                    problems.push(at(
-                        src,
-                        format!("task source {} does not exist", p.display()),
-                    ));
-                }
-                Source::File(p)
-            };
-            tasks.push(Task {
-                id: t.msisdn.value.clone(),
-                sequence,
-                source,
-            });
-        }
+        let mut problems = check_fields(&raw);
+        let rules = rule_files(&raw, &base, &mut problems);
+        let tasks = tasks(&raw, &base, check_sources, &mut problems);
         if !problems.is_empty() {
             return Err(ManifestError::Invalid {
                 path: shown,
@@ -417,29 +288,203 @@ impl Manifest {
         }
         Ok(Manifest {
             path: path.to_path_buf(),
+            text: text.to_string(),
             execution_id: raw.execution_id.value,
-            max_workers: raw.max_workers.map(|w| w.value),
-            resource_usage: raw.resource_usage.map(|r| r.value),
             rules,
             output: raw.output.map(PathBuf::from),
-            min_confidence: raw.min_confidence.map_or(0.0, |c| c.value),
-            fail_on: raw.fail_on.unwrap_or(FailOn::Error),
-            id_key: raw.id_key.unwrap_or_else(|| "id".into()),
-            max_violations: raw.max_violations.unwrap_or(1000),
             reports: raw.reports,
-            fetch_timeout_secs: raw.fetch_timeout_secs.map(|t| t.value),
-            fetch_max_bytes: raw.fetch_max_bytes,
-            fetch_retries: raw.fetch_retries.map(|r| r.value),
-            fetch_redirect_hosts: raw.fetch_redirect_hosts,
-            max_rule_work: raw.max_rule_work,
-            task_time_budget_secs: raw.task_time_budget_secs.map(|t| t.value),
-            rule_batch: raw
-                .rule_batch
-                .map(|v| usize::try_from(v.value).unwrap_or(usize::MAX)),
+            resources: Resources {
+                max_workers: raw.max_workers.map(|w| w.value),
+                resource_usage: raw.resource_usage.map(|r| r.value),
+                rule_batch: raw
+                    .rule_batch
+                    .map(|v| usize::try_from(v.value).unwrap_or(usize::MAX)),
+            },
+            checks: Checks {
+                min_confidence: raw
+                    .min_confidence
+                    .map_or(defaults::MIN_CONFIDENCE, |c| c.value),
+                fail_on: raw.fail_on.unwrap_or_default(),
+                id_key: raw.id_key.unwrap_or_else(|| defaults::ID_KEY.into()),
+                max_violations: raw.max_violations.unwrap_or(defaults::MAX_VIOLATIONS),
+                max_rule_work: raw.max_rule_work,
+                task_time_budget_secs: raw.task_time_budget_secs.map(|t| t.value),
+            },
+            fetch: FetchSettings {
+                timeout_secs: raw.fetch_timeout_secs.map(|t| t.value),
+                max_bytes: raw.fetch_max_bytes,
+                retries: raw.fetch_retries.map(|r| r.value),
+                redirect_hosts: raw.fetch_redirect_hosts,
+            },
             tasks,
-            text: text.to_string(),
         })
     }
+}
+
+/// Resolves a manifest's relative path against its folder.
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// The problems of the manifest's settings (the execution id, numbers out of range).
+fn check_fields(raw: &Raw) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if raw.execution_id.value.trim().is_empty() {
+        problems.push(at(&raw.execution_id, "execution_id is empty".into()));
+    } else if raw.execution_id.value.chars().all(|c| c == '.') {
+        problems.push(at(
+            &raw.execution_id,
+            format!(
+                "execution_id `{}` names a folder outside the output folder; use letters \
+                 or digits",
+                raw.execution_id.value
+            ),
+        ));
+    } else if !raw
+        .execution_id
+        .value
+        .chars()
+        .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+    {
+        problems.push(at(
+            &raw.execution_id,
+            "execution_id may hold only letters, digits, `-`, `_` and `.` (it names the output folder)".into(),
+        ));
+    }
+    if let Some(w) = &raw.max_workers
+        && w.value == 0
+    {
+        problems.push(at(w, "max_workers must be at least 1".into()));
+    }
+    if let Some(r) = &raw.resource_usage
+        && !(r.value > 0.0 && r.value <= 100.0)
+    {
+        problems.push(at(r, "resource_usage is a percentage in (0, 100]".into()));
+    }
+    if let Some(t) = &raw.fetch_timeout_secs
+        && !(t.value > 0.0 && t.value <= 3600.0)
+    {
+        problems.push(at(t, "fetch_timeout_secs must be in (0, 3600]".into()));
+    }
+    if let Some(t) = &raw.task_time_budget_secs
+        && let Err(e) = check_secs(t.value)
+    {
+        problems.push(at(t, format!("task_time_budget_secs: {e}")));
+    }
+    if let Some(r) = &raw.fetch_retries
+        && r.value > MAX_RETRIES
+    {
+        problems.push(at(
+            r,
+            format!("fetch_retries must be at most {MAX_RETRIES}"),
+        ));
+    }
+    if let Some(v) = &raw.rule_batch
+        && v.value == 0
+    {
+        problems.push(at(v, "rule_batch must be at least 1".into()));
+    }
+    if let Some(c) = &raw.min_confidence
+        && !(0.0..=1.0).contains(&c.value)
+    {
+        problems.push(at(c, "min_confidence must be in [0, 1]".into()));
+    }
+    problems
+}
+
+/// The rule files, each checked to exist.
+fn rule_files(raw: &Raw, base: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let rules: Vec<PathBuf> = match raw.rules.as_ref().map(|r| &r.value) {
+        None => Vec::new(),
+        Some(OneOrMany::One(r)) => vec![resolve(base, r)],
+        Some(OneOrMany::Many(rs)) => rs.iter().map(|r| resolve(base, r)).collect(),
+    };
+    if let Some(spanned) = &raw.rules {
+        for p in rules.iter().filter(|p| !p.is_file()) {
+            problems.push(at(
+                spanned,
+                format!("rules file {} does not exist", p.display()),
+            ));
+        }
+    }
+    rules
+}
+
+/// The tasks: unique keys, known sequences, sources that exist (when `check_sources`).
+fn tasks(raw: &Raw, base: &Path, check_sources: bool, problems: &mut Vec<Problem>) -> Vec<Task> {
+    let known = |name: &str| SEQUENCES.iter().any(|(n, _)| *n == name);
+    let names = || {
+        SEQUENCES
+            .iter()
+            .map(|(n, _)| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(s) = &raw.sequence
+        && !known(&s.value)
+    {
+        problems.push(at(
+            s,
+            format!("unknown sequence `{}`; known: {}", s.value, names()),
+        ));
+    }
+    if raw.tasks.is_empty() {
+        problems.push(Problem {
+            line: 0,
+            column: 0,
+            message: "`tasks` is empty: nothing to run".into(),
+        });
+    }
+    let mut seen: HashMap<&str, u64> = HashMap::new();
+    let mut tasks = Vec::new();
+    for t in &raw.tasks {
+        if let Some(first) = seen.insert(&t.msisdn.value, t.msisdn.referenced.line()) {
+            problems.push(at(
+                &t.msisdn,
+                format!(
+                    "duplicate task `{}` (first at line {first})",
+                    t.msisdn.value
+                ),
+            ));
+        }
+        let sequence = match (&t.sequence, &raw.sequence) {
+            (Some(s), _) => {
+                if !known(&s.value) {
+                    problems.push(at(
+                        s,
+                        format!("unknown sequence `{}`; known: {}", s.value, names()),
+                    ));
+                }
+                s.value.clone()
+            }
+            (None, Some(s)) => s.value.clone(),
+            (None, None) => defaults::SEQUENCE.to_string(),
+        };
+        let src = t.source.as_ref().unwrap_or(&t.msisdn);
+        let source = if src.value.starts_with("http://") || src.value.starts_with("https://") {
+            Source::Url(src.value.clone())
+        } else {
+            let p = resolve(base, &src.value);
+            if check_sources && !p.is_file() {
+                problems.push(at(
+                    src,
+                    format!("task source {} does not exist", p.display()),
+                ));
+            }
+            Source::File(p)
+        };
+        tasks.push(Task {
+            id: t.msisdn.value.clone(),
+            sequence,
+            source,
+        });
+    }
+    tasks
 }
 
 fn first_line(s: &str) -> String {
@@ -467,7 +512,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.execution_id, "execucao-gerada");
-        assert_eq!(m.max_workers, Some(16));
+        assert_eq!(m.resources.max_workers, Some(16));
         assert_eq!(m.tasks[0].sequence, "Validar Json");
         assert_eq!(m.tasks[0].source, Source::File(d.path().join("test.json")));
     }
@@ -545,8 +590,11 @@ mod tests {
                 &format!("execution_id: x\n{extra}tasks:\n- msisdn: a.json\n"),
             )
         };
-        assert_eq!(m("rule_batch: 5000\n").unwrap().rule_batch, Some(5000));
-        assert_eq!(m("").unwrap().rule_batch, None);
+        assert_eq!(
+            m("rule_batch: 5000\n").unwrap().resources.rule_batch,
+            Some(5000)
+        );
+        assert_eq!(m("").unwrap().resources.rule_batch, None);
         let err = m("rule_batch: 0\n").unwrap_err().to_string();
         assert!(
             err.contains("m.yaml:2:") && err.contains("rule_batch must be at least 1"),

@@ -27,9 +27,9 @@ pub struct FetchLimits {
 impl Default for FetchLimits {
     fn default() -> Self {
         Self {
-            timeout: Duration::from_secs(30),
-            max_bytes: 64 << 20,
-            retries: 2,
+            timeout: Duration::from_secs(crate::defaults::FETCH_TIMEOUT_SECS),
+            max_bytes: crate::defaults::FETCH_MAX_BYTES,
+            retries: crate::defaults::FETCH_RETRIES,
             redirect_hosts: Vec::new(),
         }
     }

@@ -51,7 +51,9 @@ pub use fetch::{FetchLimits, Fetcher, SourceError};
 pub use folder::OutputFolder;
 pub use outputs::{RunSummary, finalize, spreadsheet_safe};
 pub use reader::MemoryStop;
-pub use shard::{MAX_SHARDS, MergeError, Shard, check_shards, fnv1a, merge, rules_digest};
+pub use shard::{
+    MAX_SHARDS, MergeError, Shard, ShardError, check_shards, fnv1a, merge, rules_digest,
+};
 
 /// Why a run stopped before its end.
 #[derive(Debug, thiserror::Error)]
@@ -371,7 +373,7 @@ fn conclude(
         failed_tasks: summary.as_ref().map_or(0, |s| s.tasks_failed),
         fails: summary
             .as_ref()
-            .is_some_and(|s| m.fail_on.fails(&s.findings)),
+            .is_some_and(|s| m.checks.fail_on.fails(&s.findings)),
         ..exit::Ending::default()
     });
     Ok(RunOutcome {

@@ -153,7 +153,7 @@ pub fn finalize(
         tasks_failed: failed,
         violations,
         findings,
-        fail_on: m.fail_on,
+        fail_on: m.checks.fail_on,
         rules: rules.rule_count(),
     };
     stopped()?;
@@ -225,16 +225,16 @@ impl Reports {
             rules: rules.source_names().to_string(),
             rule_count: rules.rule_count(),
             severity: SeverityCuts::default(),
-            fail_on: Some(m.fail_on),
+            fail_on: Some(m.checks.fail_on),
         };
         let mut r = Reports {
             exporters: Vec::new(),
             summary: Summary {
                 rules_total: rules.rule_count(),
-                fail_on: Some(m.fail_on),
+                fail_on: Some(m.checks.fail_on),
                 ..Summary::default()
             },
-            fail_on: m.fail_on,
+            fail_on: m.checks.fail_on,
             error: None,
         };
         for &f in formats {

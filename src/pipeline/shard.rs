@@ -35,9 +35,14 @@ struct RawShard {
     count: u32,
 }
 
+/// A shard that does not exist, or an orchestrator index that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ShardError(String);
+
 impl TryFrom<RawShard> for Shard {
-    type Error = String;
-    fn try_from(r: RawShard) -> Result<Shard, String> {
+    type Error = ShardError;
+    fn try_from(r: RawShard) -> Result<Shard, ShardError> {
         Shard::new(r.index, r.count)
     }
 }
@@ -47,48 +52,51 @@ pub const MAX_SHARDS: u32 = 65_536;
 
 impl Shard {
     /// Shard `index` of `count`, checked: 0 < count <= [`MAX_SHARDS`], index < count.
-    pub fn new(index: u32, count: u32) -> Result<Shard, String> {
+    pub fn new(index: u32, count: u32) -> Result<Shard, ShardError> {
         if count == 0 || count > MAX_SHARDS {
-            return Err(format!(
+            return Err(ShardError(format!(
                 "a run is split into 1 to {MAX_SHARDS} shards, not {count}"
-            ));
+            )));
         }
         if index >= count {
-            return Err(format!(
+            return Err(ShardError(format!(
                 "shard {index} of {count} does not exist: K runs from 0 to {} (Slurm: --array=0-{})",
                 count - 1,
                 count - 1
-            ));
+            )));
         }
         Ok(Shard { index, count })
     }
 
     /// Parses `K/N` (0 <= K < N), or `auto/N` with K from `JOB_COMPLETION_INDEX` (Kubernetes
     /// Indexed Job) or `SLURM_ARRAY_TASK_ID` (Slurm job array).
-    pub fn parse(s: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
+    pub fn parse(s: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, ShardError> {
+        let bad = |m: String| ShardError(m);
         let (k, n) = s
             .split_once('/')
-            .ok_or_else(|| format!("`{s}`: a shard is K/N, e.g. 0/4, or auto/N"))?;
+            .ok_or_else(|| bad(format!("`{s}`: a shard is K/N, e.g. 0/4, or auto/N")))?;
         let count: u32 = n
             .parse()
             .ok()
             .filter(|&n| n > 0)
-            .ok_or_else(|| format!("`{s}`: N must be a positive whole number"))?;
+            .ok_or_else(|| bad(format!("`{s}`: N must be a positive whole number")))?;
         let index: u32 = if k == "auto" {
-            let (var, value) = ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"]
-                .iter()
-                .find_map(|v| env(v).map(|x| (*v, x)))
-                .ok_or(
-                    "--shard auto/N needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or \
-                        SLURM_ARRAY_TASK_ID (Slurm array) in the environment",
-                )?;
+            let (var, value) =
+                ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"]
+                    .iter()
+                    .find_map(|v| env(v).map(|x| (*v, x)))
+                    .ok_or_else(|| {
+                        bad("--shard auto/N needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or \
+                         SLURM_ARRAY_TASK_ID (Slurm array) in the environment"
+                        .into())
+                    })?;
             value
                 .trim()
                 .parse()
-                .map_err(|_| format!("{var}={value} is not a whole number"))?
+                .map_err(|_| bad(format!("{var}={value} is not a whole number")))?
         } else {
             k.parse()
-                .map_err(|_| format!("`{s}`: K must be a whole number or `auto`"))?
+                .map_err(|_| bad(format!("`{s}`: K must be a whole number or `auto`")))?
         };
         Shard::new(index, count)
     }

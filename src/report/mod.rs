@@ -49,8 +49,8 @@ pub struct SeverityCuts {
 impl Default for SeverityCuts {
     fn default() -> Self {
         Self {
-            error: 0.9,
-            warning: 0.5,
+            error: crate::defaults::ERROR_CONFIDENCE,
+            warning: crate::defaults::WARNING_CONFIDENCE,
         }
     }
 }
@@ -67,10 +67,11 @@ impl SeverityCuts {
     }
 }
 
-/// The lowest severity that makes a run fail (exit code 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+/// The lowest severity that makes a run fail (exit code 1); `error` by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailOn {
+    #[default]
     Error,
     Warning,
     Info,
@@ -239,8 +240,7 @@ pub fn combined_score(weights: impl IntoIterator<Item = f64>) -> f64 {
     strongest.map_or(0.0, |s| score_of(s, sum))
 }
 
-/// Rules listed in a rule health summary (largest drift first).
-pub const HEALTH_TOP: usize = 20;
+pub use crate::defaults::HEALTH_TOP;
 
 /// The one-line message of a finding: what is missing, how many rules expect it, how strongly.
 pub fn finding_message(missing: &Triple, rules: usize, strongest: f64, score: f64) -> String {

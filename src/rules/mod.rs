@@ -170,17 +170,12 @@ impl Rule {
         head: PAtom<'_>,
         body: &[PAtom<'_>],
         symbols: &mut impl Names,
-    ) -> Result<RuleParts, String> {
-        let unknown = |name: &str| {
-            format!(
-                "`{name}` was not in this file when pff first read it: the rules changed \
-                 during the run; run again"
-            )
-        };
+    ) -> Result<RuleParts, ShapeError> {
+        let unknown = |name: &str| ShapeError::Unknown(name.to_string());
         let mut consts: Vec<EntId> = Vec::new();
-        let mut atom = |a: &PAtom<'_>, consts: &mut Vec<EntId>| -> Result<Atom, String> {
+        let mut atom = |a: &PAtom<'_>, consts: &mut Vec<EntId>| -> Result<Atom, ShapeError> {
             let mut term = |t: PTerm<'_>| match t {
-                PTerm::Var(c) => Ok::<_, String>(Some(Term::Var(c - b'A'))),
+                PTerm::Var(c) => Ok::<_, ShapeError>(Some(Term::Var(c - b'A'))),
                 PTerm::Const(name) => {
                     let id = symbols.entity(name).ok_or_else(|| unknown(name))?;
                     if !consts.contains(&id) {
@@ -224,22 +219,13 @@ impl Rule {
             match (head.s, head.o) {
                 (PTerm::Var(_), PTerm::Const(_) | PTerm::Me) => Some(Side::Subject),
                 (PTerm::Const(_) | PTerm::Me, PTerm::Var(_)) => Some(Side::Object),
-                _ => {
-                    return Err(
-                        "a rule with an empty body needs one head variable and one constant \
-                         (`h(X,c) <= ` or `h(c,Y) <= `)"
-                            .into(),
-                    );
-                }
+                _ => return Err(ShapeError::EmptyBody),
             }
         } else {
             for v in [h.s.var(), h.o.var()].into_iter().flatten() {
                 let in_body = b.iter().any(|a| a.s == Term::Var(v) || a.o == Term::Var(v));
                 if !in_body {
-                    return Err(format!(
-                        "head variable {} does not occur in the body",
-                        (b'A' + v) as char
-                    ));
+                    return Err(ShapeError::HeadVariable((b'A' + v) as char));
                 }
             }
             None
@@ -252,6 +238,23 @@ impl Rule {
             consts: consts.into_boxed_slice(),
         })
     }
+}
+
+/// Why a parsed rule is not a rule pff can check.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ShapeError {
+    #[error(
+        "`{0}` was not in this file when pff first read it: the rules changed during the run; \
+         run again"
+    )]
+    Unknown(String),
+    #[error(
+        "a rule with an empty body needs one head variable and one constant (`h(X,c) <= ` or \
+         `h(c,Y) <= `)"
+    )]
+    EmptyBody,
+    #[error("head variable {0} does not occur in the body")]
+    HeadVariable(char),
 }
 
 /// The structural part of a rule, as built from its text.

@@ -147,7 +147,8 @@ pub fn parse_rule_line(
         (None, None, 1.0, line, 0)
     };
     let (head, body) = parse_rule_text(text).map_err(|e| fail(text_at + e.offset, e.message))?;
-    let parts = Rule::from_parsed(head, &body, symbols).map_err(|m| fail(text_at, m))?;
+    let parts =
+        Rule::from_parsed(head, &body, symbols).map_err(|m| fail(text_at, m.to_string()))?;
     Ok(Some(Rule {
         file: 0,
         line: u32::try_from(line_no).map_err(|_| fail(0, "more than 4 billion lines".into()))?,

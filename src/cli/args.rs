@@ -1,0 +1,248 @@
+//! The command line's definitions (clap): every command, flag and its default (from
+//! [`crate::defaults`]).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::defaults;
+use crate::report::{FailOn, OutputFormat};
+use crate::triples::Format;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pff",
+    version,
+    about = "Validate data against mined AnyBURL rules: report every place where a rule's body \
+             holds but its conclusion is missing.",
+    after_help = "Exit codes: 0 no violation at or above --fail-on, 1 violations, 2 error, \
+                  3 some tasks of a run failed, 130/143 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a data file (.json, .jsonl/.ndjson or triples .tsv/.txt) against a rules file.
+    Validate(ValidateArgs),
+    /// Write the triples of a data file as AnyBURL training data (subject TAB relation TAB object).
+    Triples(TriplesArgs),
+    /// Run a manifest: check its tasks with workers sized to the machine, under a memory guard.
+    Run(RunArgs),
+    /// Combine the output folders of `pff run --shard K/N` into one execution.
+    Merge(MergeArgs),
+    /// Print the machine, its profile and the plan a run would use.
+    Doctor(DoctorArgs),
+    /// Look at rules files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Summarise a rules file: counts by shape and body length, confidence histogram, relations.
+    Stats {
+        /// The AnyBURL rules file.
+        rules: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Head relations listed.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The manifest (YAML).
+    pub manifest: PathBuf,
+    /// Worker threads: overrides the manifest and the hardware profile's cap.
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
+    /// Output folder (default: the manifest's `output`, else out/<execution_id>).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Rules file, repeatable (default: the manifest's `rules`).
+    #[arg(short, long)]
+    pub rules: Vec<PathBuf>,
+    /// Continue an interrupted execution: finished tasks are skipped.
+    #[arg(long, conflicts_with = "fresh")]
+    pub resume: bool,
+    /// Discard an earlier execution's results in the output folder and start afresh.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Print the profile and plan, then exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Memory budget (e.g. 512M, 2G): no new task is admitted while pff's RSS is above it.
+    #[arg(long, value_name = "SIZE", value_parser = crate::hardware::parse_size)]
+    pub memory_limit: Option<u64>,
+    /// Bindings one rule may try on one record before it is cut short and reported
+    /// (default: the manifest's `max_rule_work`, else 1000000000).
+    #[arg(long, value_name = "N")]
+    pub max_rule_work: Option<u64>,
+    /// Seconds one task may take; rules not started by then are skipped and reported
+    /// (default: the manifest's `task_time_budget_secs`, else 600).
+    #[arg(long, value_name = "SECS")]
+    pub time_budget: Option<f64>,
+    /// Rules held in memory at once. A larger rule set is filed by anchor on disk (in the
+    /// output folder, removed at the end) and each record reads only the rules it can use, at
+    /// most this many at a time, so memory does not grow with the rule count (default: the
+    /// manifest's `rule_batch`, else 1024).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rule_batch: Option<u64>,
+    /// Also write this report into the output folder (repeatable; adds to the manifest's
+    /// `reports:`).
+    #[arg(long = "format", value_enum, value_name = "FORMAT")]
+    pub formats: Vec<OutputFormat>,
+    /// Run only shard K of N (0 <= K < N; tasks split by a stable hash of their id), or
+    /// `auto/N` to take K from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID. Without --output,
+    /// writes to <output>/shard-K-of-N.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The shard output folders.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// The merged output folder.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Also write this report (repeatable; adds to the manifest's `reports:`).
+    #[arg(long = "format", value_enum, value_name = "FORMAT")]
+    pub formats: Vec<OutputFormat>,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Worker threads to plan for.
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
+    #[arg(long, value_name = "SIZE", value_parser = crate::hardware::parse_size)]
+    pub memory_limit: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct InputArgs {
+    /// Read DATA as this format instead of guessing from its extension.
+    #[arg(long, value_enum)]
+    pub input_format: Option<InputFormat>,
+    /// The JSON key that names a node.
+    #[arg(long, default_value = defaults::ID_KEY)]
+    pub id_key: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum InputFormat {
+    Json,
+    Jsonl,
+    Tsv,
+}
+
+impl From<InputFormat> for Format {
+    fn from(f: InputFormat) -> Self {
+        match f {
+            InputFormat::Json => Format::Json,
+            InputFormat::Jsonl => Format::Jsonl,
+            InputFormat::Tsv => Format::Tsv,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// The data to check.
+    pub data: PathBuf,
+    /// The AnyBURL rules file (repeat for several; rule ids name each rule's own file).
+    #[arg(short, long, required = true)]
+    pub rules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Report format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+    /// Write the report here instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Also write the rules with predicted/correct/confidence recomputed on DATA.
+    #[arg(long, value_name = "OUT")]
+    pub rule_stats: Option<PathBuf>,
+    /// Check only rules with at least this mined confidence.
+    #[arg(long, default_value_t = defaults::MIN_CONFIDENCE)]
+    pub min_confidence: f64,
+    /// Check only rules with at least this many mined correct predictions (support).
+    #[arg(long, default_value_t = 0)]
+    pub min_correct: u64,
+    /// Check only rules with at most this many body atoms.
+    #[arg(long)]
+    pub max_body_len: Option<usize>,
+    /// Worker threads (default: the machine's available parallelism).
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
+    /// Exit with 1 when a violation of this severity or higher is found.
+    #[arg(long, value_enum, default_value_t = FailOn::default())]
+    pub fail_on: FailOn,
+    /// Confidence from which a violation is an error.
+    #[arg(long, default_value_t = defaults::ERROR_CONFIDENCE)]
+    pub error_confidence: f64,
+    /// Confidence from which a violation is a warning (below: info).
+    #[arg(long, default_value_t = defaults::WARNING_CONFIDENCE)]
+    pub warning_confidence: f64,
+    /// Findings listed per record in the human format.
+    #[arg(long, default_value_t = defaults::TOP)]
+    pub top: usize,
+    /// Keep at most N findings (distinct missing triples) per record, the highest scores
+    /// (`all` keeps every one). Counts stay exact and a capped record is marked `truncated`.
+    #[arg(long, value_name = "N|all", default_value_t = defaults::MAX_VIOLATIONS, value_parser = parse_limit)]
+    pub max_violations: usize,
+    /// Bindings one rule may try on one record before it is cut short (and reported as
+    /// truncated, with its counts so far); `all`: no bound.
+    #[arg(long, value_name = "N|all", default_value = "all", value_parser = parse_limit)]
+    pub max_rule_work: usize,
+    /// Seconds one record may take; rules not started by then are skipped and reported.
+    #[arg(long, value_name = "SECS")]
+    pub time_budget: Option<f64>,
+    /// Count violations per rule only: no findings (for --rule-stats over large graphs).
+    #[arg(long)]
+    pub counts_only: bool,
+    /// Rules held in memory; a larger rule set is filed on disk (in the temporary folder) and
+    /// each record reads the rules it can use, this many at a time (default 262144; with
+    /// --counts-only the rules are always held together).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rule_batch: Option<u64>,
+    /// Keep at most N violations per rule per record before grouping (`all`: no limit).
+    #[arg(long, value_name = "N|all", default_value = "all", value_parser = parse_limit)]
+    pub max_violations_per_rule: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct TriplesArgs {
+    /// The data to convert.
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write here instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `N` or `all` (no limit).
+pub(super) fn parse_limit(s: &str) -> Result<usize, LimitError> {
+    match s {
+        "all" => Ok(usize::MAX),
+        n => n.parse().map_err(|_| LimitError(n.to_string())),
+    }
+}
+
+/// A limit that is neither a count nor `all`.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a count; give a whole number or `all`")]
+pub(super) struct LimitError(String);

@@ -1,0 +1,307 @@
+//! Each command as a short pipeline of library calls, on settings resolved once.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+
+use super::args::{DoctorArgs, MergeArgs, RunArgs, TriplesArgs, ValidateArgs};
+use super::settings::{RunSettings, ValidateSettings};
+use crate::check::SourceChecker;
+use crate::defaults;
+use crate::exit;
+use crate::hardware::{Machine, Plan, Requests};
+use crate::manifest::Manifest;
+use crate::pipeline::{self, RunConfig};
+use crate::report::RunInfo;
+use crate::rules::{RuleSource, load_rules};
+use crate::triples::json::Mapping;
+use crate::triples::{Format, input};
+use crate::validate::{self, Event};
+
+/// Sizes rayon's global pool once; `None` keeps the machine's available parallelism.
+pub fn init_workers(max_workers: Option<usize>) -> Result<usize> {
+    let n = match max_workers {
+        Some(0) => bail!("--max-workers must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("cannot start the worker threads")?;
+    Ok(n)
+}
+
+/// Standard output or a file, buffered.
+fn output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    })
+}
+
+/// `pff validate`: one data file, a report out.
+pub fn validate(args: ValidateArgs) -> Result<u8> {
+    init_workers(args.max_workers)?;
+    let settings = ValidateSettings::resolve(&args)?;
+    let rules = RuleSource::open_filtered(
+        &args.rules,
+        settings.keep,
+        settings.rule_batch,
+        &std::env::temp_dir(),
+    )?;
+    let severity = settings.opts.severity;
+    // Opened with a store folder: the rules are in memory or filed.
+    let source_checker = SourceChecker::new(&rules, settings.opts)
+        .context("the rules do not fit in memory and were not filed on disk")?;
+    let mut out = output(args.output.as_deref())?;
+    let color = args.output.is_none()
+        && io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut exporter = args.format.exporter(args.top, color);
+    let info = RunInfo {
+        fail_on: Some(args.fail_on),
+        data: args.data.display().to_string(),
+        rules: rules.header().source.clone(),
+        rule_count: rules.len(),
+        severity,
+    };
+    let mut failed_records = Vec::new();
+    let format = args.input.input_format.map(Format::from);
+    let checker = source_checker.get();
+    let mapping = &settings.mapping;
+    let (mut summary, stats) =
+        validate::check_file(checker, &args.data, format, mapping, |event| match event {
+            Event::Begin => exporter.begin(&mut out, &info),
+            Event::Record(report) => {
+                if let Some(e) = &report.error {
+                    failed_records.push(e.clone());
+                }
+                exporter.record(&mut out, report)
+            }
+        })?;
+    summary.fail_on = Some(args.fail_on);
+    // Findings carry the severity people read; counts-only runs have only violations.
+    let judged = if args.counts_only {
+        &summary.violations
+    } else {
+        &summary.findings
+    };
+    summary.failed = args.fail_on.fails(judged);
+    exporter.finish(&mut out, &summary)?;
+    out.flush().context("cannot write the report")?;
+    if let Some(path) = &args.rule_stats {
+        let mut w = output(Some(path))?;
+        stats.write(&rules, &mut w)?;
+        w.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    for e in &failed_records {
+        eprintln!("pff: error: {e}");
+    }
+    if !failed_records.is_empty() && (io::stderr().is_terminal() || args.output.is_some()) {
+        eprintln!(
+            "pff: {} record(s) could not be checked",
+            failed_records.len()
+        );
+    }
+    Ok(exit::code(exit::Ending {
+        failed_records: failed_records.len(),
+        fails: summary.failed,
+        ..exit::Ending::default()
+    }))
+}
+
+/// `pff triples`: a data file as AnyBURL training triples.
+pub fn triples(args: TriplesArgs) -> Result<u8> {
+    let mapping = Mapping {
+        id_key: args.input.id_key.clone(),
+    };
+    let mut out = output(args.output.as_deref())?;
+    input::for_each_record_triples(
+        &args.data,
+        args.input.input_format.map(Format::from),
+        &mapping,
+        |b| {
+            crate::triples::tsv::write(&mut out, b.unique_triples())?;
+            Ok::<(), anyhow::Error>(())
+        },
+    )?;
+    out.flush().context("cannot write the triples")?;
+    Ok(exit::CLEAN)
+}
+
+/// `pff run`: a manifest's tasks, sized to the machine.
+pub fn run(args: RunArgs) -> Result<u8> {
+    let manifest = Manifest::load(&args.manifest)?;
+    let settings = RunSettings::resolve(&args, &manifest)?;
+    for w in &settings.plan.warnings {
+        eprintln!("pff: warning: {w}");
+    }
+    if args.dry_run {
+        println!("{}", settings.plan.describe());
+        println!("{}", settings.describe(&manifest));
+        return Ok(exit::CLEAN);
+    }
+    settings.plan.preflight()?;
+    let rules = open_run_rules(&settings, manifest.checks.min_confidence, args.quiet)?;
+    let outcome = pipeline::run(
+        &rules,
+        &settings.opts,
+        &RunConfig {
+            manifest: &manifest,
+            info: settings.execution(&args.manifest, &manifest)?,
+            shard: settings.shard,
+            mapping: settings.mapping.clone(),
+            plan: &settings.plan,
+            output: settings.output.clone(),
+            resume: args.resume,
+            fresh: args.fresh,
+            quiet: args.quiet,
+            reports: args.formats.clone(),
+            fetch: settings.fetch.clone(),
+        },
+    )?;
+    let Some(s) = &outcome.summary else {
+        eprintln!(
+            "pff: stopped before the final outputs were written; `pff run {} --resume` writes them",
+            args.manifest.display()
+        );
+        return Ok(outcome.code);
+    };
+    if !args.quiet {
+        eprintln!(
+            "pff: {}: {}/{} tasks done, {} failed; {} findings ({} error, {} warning, {} info); results in {}",
+            s.execution_id,
+            s.tasks_done,
+            s.tasks,
+            s.tasks_failed,
+            s.findings.total(),
+            s.findings.error,
+            s.findings.warning,
+            s.findings.info,
+            settings.output.display()
+        );
+    }
+    Ok(outcome.code)
+}
+
+/// A run's rules: read once, checked, and filed on disk beyond the batch (with a spinner on a
+/// terminal: filing a million rules takes seconds).
+fn open_run_rules(settings: &RunSettings, min_confidence: f64, quiet: bool) -> Result<RuleSource> {
+    let opened = std::time::Instant::now();
+    let spinner = (!quiet && io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message("reading and checking the rules");
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        pb
+    });
+    let n = settings.rule_batch;
+    let rules = RuleSource::open_indexed(&settings.rule_paths, min_confidence, n, &settings.output);
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+    let rules = rules?;
+    if let (Some(store), false) = (rules.store(), quiet) {
+        eprintln!(
+            "pff: {} rules filed on disk under {} anchors in {:.1} s; each record reads the \
+             rules it can use, {n} at a time",
+            rules.len(),
+            store.anchors(),
+            opened.elapsed().as_secs_f64()
+        );
+    }
+    Ok(rules)
+}
+
+/// `pff merge`: shard folders into one execution.
+pub fn merge(args: MergeArgs) -> Result<u8> {
+    let mut shards = Vec::new();
+    for dir in &args.shards {
+        let info = pipeline::read_marker(dir)?
+            .ok_or_else(|| pipeline::MergeError::NotAnOutput(dir.display().to_string()))?;
+        shards.push((dir.clone(), info));
+    }
+    let info = pipeline::check_shards(&shards)?;
+    // The manifest as the shards read it, kept in their folders: the original may be gone.
+    let copy = shards[0].0.join(pipeline::MANIFEST_COPY);
+    let text = std::fs::read_to_string(&copy).with_context(|| {
+        format!(
+            "cannot read {} (shards of an older pff have none: run them again)",
+            copy.display()
+        )
+    })?;
+    if format!("{:016x}", pipeline::fnv1a(text.as_bytes())) != info.manifest_digest {
+        bail!(
+            "{} differs from the manifest the shards ran with; run them again",
+            copy.display()
+        );
+    }
+    let manifest = Manifest::parse_recorded(&info.manifest, &text)?;
+    let digest = pipeline::rules_digest(&info.rules).context("cannot read the rules")?;
+    if digest != info.rules_digest {
+        bail!(
+            "the rules files changed since the shards ran (digest {digest}, shards {}); rerun them",
+            info.rules_digest
+        );
+    }
+    // The same rules, with the same indices, as the shards: the files filtered by the
+    // manifest's min_confidence.
+    let min_confidence = manifest.checks.min_confidence;
+    let rules = RuleSource::open(&info.rules, min_confidence, defaults::RUN_RULE_BATCH)?;
+    let formats = manifest.report_formats(&args.formats);
+    let command: Vec<String> = std::env::args().collect();
+    let folder = pipeline::OutputFolder::lock(&args.output, &command.join(" "))?;
+    let marker = pipeline::prepare_merge(&folder, &info, &formats)?;
+    pipeline::write_atomic(&args.output.join(pipeline::MANIFEST_COPY), text.as_bytes())
+        .with_context(|| format!("cannot write to {}", args.output.display()))?;
+    let never = AtomicBool::new(false);
+    let s = pipeline::merge(
+        &rules, &manifest, &shards, &folder, marker, &formats, &never,
+    )?;
+    eprintln!(
+        "pff: merged {} shards of {}: {} tasks, {} failed; {} findings; results in {}",
+        shards.len(),
+        s.execution_id,
+        s.tasks,
+        s.tasks_failed,
+        s.findings.total(),
+        args.output.display()
+    );
+    Ok(exit::code(exit::Ending {
+        failed_tasks: s.tasks_failed,
+        fails: manifest.checks.fail_on.fails(&s.findings),
+        ..exit::Ending::default()
+    }))
+}
+
+/// `pff rules stats`: what a rules file holds.
+pub fn rules_stats(rules: &Path, json: bool, top: usize) -> Result<u8> {
+    let rs = load_rules(rules)?;
+    let stats = crate::rules::stats::RuleSetStats::of(&rs, top);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print!("{}", stats.render());
+    }
+    Ok(exit::CLEAN)
+}
+
+/// `pff doctor`: the machine, its profile and the plan a run would use.
+pub fn doctor(args: DoctorArgs) -> Result<u8> {
+    let plan = Plan::new(
+        Machine::detect(),
+        Requests {
+            cli_workers: args.max_workers,
+            memory_limit: args.memory_limit,
+            ..Requests::default()
+        },
+    );
+    println!("{}", plan.describe());
+    Ok(exit::CLEAN)
+}

@@ -1,0 +1,218 @@
+//! Settings resolved once per command from the flags, the manifest and the defaults
+//! ([`crate::defaults`]): the flag wins, then the manifest, then the default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use super::args::{RunArgs, ValidateArgs};
+use crate::check;
+use crate::defaults;
+use crate::hardware::{Machine, Plan, Requests};
+use crate::manifest::{Manifest, check_secs};
+use crate::pipeline::{self, ExecutionInfo, FetchLimits, Shard};
+use crate::report::{OutputFormat, SeverityCuts};
+use crate::rules::Rule;
+use crate::triples::json::Mapping;
+
+/// A time budget in seconds, checked as the manifest's durations are.
+fn budget(flag: &str, secs: Option<f64>) -> Result<Option<Duration>> {
+    secs.map(check_secs)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+}
+
+/// `n` as a count of rules held in memory.
+fn batch(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// What `pff validate` checks and how.
+pub struct ValidateSettings {
+    pub opts: check::Options,
+    /// Which rules of the files are checked.
+    pub keep: Box<dyn Fn(&Rule) -> bool + Send + Sync>,
+    /// Rules held in memory before they are filed on disk.
+    pub rule_batch: usize,
+    pub mapping: Mapping,
+}
+
+impl ValidateSettings {
+    pub fn resolve(args: &ValidateArgs) -> Result<Self> {
+        if !(0.0..=1.0).contains(&args.min_confidence) {
+            bail!("--min-confidence must be between 0 and 1");
+        }
+        let cuts_ok = (0.0..=1.0).contains(&args.warning_confidence)
+            && (0.0..=1.0).contains(&args.error_confidence)
+            && args.warning_confidence <= args.error_confidence;
+        if !cuts_ok {
+            bail!(
+                "--warning-confidence and --error-confidence must be in [0, 1], warning <= error"
+            );
+        }
+        let (min_confidence, min_correct, max_body_len) =
+            (args.min_confidence, args.min_correct, args.max_body_len);
+        let opts = check::Options {
+            severity: SeverityCuts {
+                error: args.error_confidence,
+                warning: args.warning_confidence,
+            },
+            findings: !args.counts_only,
+            max_violations_per_rule: args.max_violations_per_rule,
+            parallel_rules: true,
+            max_rule_work: args.max_rule_work as u64,
+            time_budget: budget("--time-budget", args.time_budget)?,
+            // The human format lists `--top` findings a record; building the rest would only
+            // cost memory (the counts stay exact either way).
+            max_violations: match args.format {
+                OutputFormat::Human | OutputFormat::Markdown => args.max_violations.min(args.top),
+                _ => args.max_violations,
+            },
+        };
+        Ok(Self {
+            opts,
+            keep: Box::new(move |r: &Rule| {
+                r.confidence >= min_confidence
+                    && r.correct.is_none_or(|c| c >= min_correct)
+                    && max_body_len.is_none_or(|n| r.body.len() <= n)
+            }),
+            // Counting over a whole graph shares work between rules with the same body: keep
+            // them all together.
+            rule_batch: if args.counts_only {
+                usize::MAX
+            } else {
+                args.rule_batch.map_or(defaults::VALIDATE_RULE_BATCH, batch)
+            },
+            mapping: Mapping {
+                id_key: args.input.id_key.clone(),
+            },
+        })
+    }
+}
+
+/// What `pff run` does: the plan, where rules and outputs are, how tasks are checked.
+pub struct RunSettings {
+    pub plan: Plan,
+    pub rule_batch: usize,
+    pub shard: Option<Shard>,
+    pub output: PathBuf,
+    /// Named as an execution records them (absolute, links kept): the rule ids in the task
+    /// files and the final outputs are then the same for a run, a resume and a merge.
+    pub rule_paths: Vec<PathBuf>,
+    pub opts: check::Options,
+    pub fetch: FetchLimits,
+    pub mapping: Mapping,
+}
+
+impl RunSettings {
+    pub fn resolve(args: &RunArgs, m: &Manifest) -> Result<Self> {
+        if args.max_workers == Some(0) {
+            bail!("--max-workers must be at least 1");
+        }
+        let plan = Plan::new(
+            Machine::detect(),
+            Requests {
+                cli_workers: args.max_workers,
+                manifest_workers: m.resources.max_workers,
+                resource_usage: m.resources.resource_usage,
+                memory_limit: args.memory_limit,
+            },
+        );
+        let shard = args
+            .shard
+            .as_deref()
+            .map(|s| Shard::parse(s, |v| std::env::var(v).ok()))
+            .transpose()?;
+        let mut output = args
+            .output
+            .clone()
+            .or_else(|| m.output.clone())
+            .unwrap_or_else(|| Path::new("out").join(&m.execution_id));
+        if let (Some(s), None) = (shard, &args.output) {
+            // Each shard writes its own folder.
+            output = output.join(format!("shard-{}-of-{}", s.index, s.count));
+        }
+        let rules = if args.rules.is_empty() {
+            &m.rules
+        } else {
+            &args.rules
+        };
+        if rules.is_empty() {
+            bail!("no rules: give the manifest a `rules:` entry or pass --rules FILE");
+        }
+        let secs = args
+            .time_budget
+            .or(m.checks.task_time_budget_secs)
+            .unwrap_or(defaults::RUN_TIME_BUDGET_SECS);
+        let opts = check::Options {
+            max_violations: m.checks.max_violations,
+            parallel_rules: false,
+            max_rule_work: args
+                .max_rule_work
+                .or(m.checks.max_rule_work)
+                .unwrap_or(defaults::RUN_MAX_RULE_WORK),
+            time_budget: budget("--time-budget", Some(secs))?,
+            ..check::Options::default()
+        };
+        let d = FetchLimits::default();
+        let fetch = FetchLimits {
+            timeout: m
+                .fetch
+                .timeout_secs
+                .map_or(d.timeout, Duration::from_secs_f64),
+            max_bytes: m.fetch.max_bytes.unwrap_or(d.max_bytes),
+            retries: m.fetch.retries.unwrap_or(d.retries),
+            redirect_hosts: m.fetch.redirect_hosts.clone(),
+        };
+        Ok(Self {
+            plan,
+            rule_batch: args
+                .rule_batch
+                .map(batch)
+                .or(m.resources.rule_batch)
+                .unwrap_or(defaults::RUN_RULE_BATCH),
+            shard,
+            output,
+            rule_paths: rules.iter().map(|p| pipeline::absolute(p)).collect(),
+            opts,
+            fetch,
+            mapping: Mapping {
+                id_key: m.checks.id_key.clone(),
+            },
+        })
+    }
+
+    /// What `execution.json` records of this run.
+    pub fn execution(&self, manifest_path: &Path, m: &Manifest) -> Result<ExecutionInfo> {
+        Ok(ExecutionInfo {
+            execution_id: m.execution_id.clone(),
+            manifest: pipeline::absolute(manifest_path),
+            manifest_digest: format!("{:016x}", pipeline::fnv1a(m.text.as_bytes())),
+            rules: self.rule_paths.clone(),
+            rules_digest: pipeline::rules_digest(&self.rule_paths)
+                .context("cannot read the rules")?,
+            manifest_tasks: m.tasks.len(),
+            shard: self.shard,
+            merged_from: None,
+            outputs: Vec::new(),
+        })
+    }
+
+    /// What `--dry-run` prints besides the plan.
+    pub fn describe(&self, m: &Manifest) -> String {
+        let n = self.rule_batch;
+        format!(
+            "execution {}: {} tasks, rules {} (held in memory up to {n} rules, else filed on \
+             disk and read per record, {n} at a time), output {}",
+            m.execution_id,
+            m.tasks.len(),
+            self.rule_paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.output.display()
+        )
+    }
+}

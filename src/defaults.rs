@@ -1,0 +1,38 @@
+//! Every default of pff, decided here once: the command line (`clap` attributes), manifests
+//! and the library take them from this module.
+
+/// Confidence (finding score) from which a finding is an error.
+pub const ERROR_CONFIDENCE: f64 = 0.9;
+/// Confidence (finding score) from which a finding is a warning (below: info).
+pub const WARNING_CONFIDENCE: f64 = 0.5;
+/// Rules with a lower mined confidence are not checked.
+pub const MIN_CONFIDENCE: f64 = 0.0;
+/// Findings kept per record, the highest scores.
+pub const MAX_VIOLATIONS: usize = 1000;
+/// Findings listed per record in the human and Markdown reports.
+pub const TOP: usize = 10;
+/// The JSON key that names a node.
+pub const ID_KEY: &str = "id";
+/// The step sequence of a task when neither the task nor the manifest names one.
+pub const SEQUENCE: &str = "validate";
+/// Rules listed in a rule health summary (largest drift first).
+pub const HEALTH_TOP: usize = 20;
+
+/// `pff run`: bindings one rule may try on one record before it is cut short.
+pub const RUN_MAX_RULE_WORK: u64 = 1_000_000_000;
+/// `pff run`: seconds one task may take.
+pub const RUN_TIME_BUDGET_SECS: f64 = 600.0;
+/// `pff run`: rules held in memory at once (about 520 bytes a rule with its index); a larger
+/// rule set is filed on disk.
+pub const RUN_RULE_BATCH: usize = 1024;
+/// `pff validate`: rules held in memory before they are filed on disk (about 140 MB): it
+/// checks one file, usually against the rule set as a whole, and the in-memory index is what
+/// makes the headline case take a fifth of a second.
+pub const VALIDATE_RULE_BATCH: usize = 262_144;
+
+/// `http(s)` sources: whole-request timeout in seconds.
+pub const FETCH_TIMEOUT_SECS: u64 = 30;
+/// Largest source accepted, fetched or read from a file.
+pub const FETCH_MAX_BYTES: u64 = 64 << 20;
+/// Further attempts after a transient fetch failure.
+pub const FETCH_RETRIES: u32 = 2;

@@ -179,76 +179,13 @@ pub fn count_group(
         steps > opts.max_steps_per_rule
             || (steps & 0xfff < n && opts.deadline.is_some_and(|d| Instant::now() >= d))
     };
-    'rows: for x in sources {
-        match chain.len {
-            1 => {
-                for y in next(g, first, x) {
-                    if y != x {
-                        s.insert(y);
-                    }
-                }
-            }
-            2 => {
-                for a in next(g, first, x) {
-                    if a == x {
-                        continue;
-                    }
-                    let mut n = 0;
-                    for y in next(g, chain.steps[1], a) {
-                        n += 1;
-                        if y != a && y != x {
-                            s.insert(y);
-                        }
-                    }
-                    if over(n + 1) {
-                        truncated = true;
-                        break 'rows;
-                    }
-                }
-            }
-            _ => {
-                // The B frontier with, per B, how many distinct A reach it (capped at 2).
-                for a in next(g, first, x) {
-                    if a == x {
-                        continue;
-                    }
-                    let mut n = 0;
-                    for b in next(g, chain.steps[1], a) {
-                        n += 1;
-                        if b == a || b == x {
-                            continue;
-                        }
-                        let c = &mut s.count[b as usize];
-                        if *c == 0 {
-                            s.first[b as usize] = a;
-                            s.frontier.push(b);
-                        }
-                        *c = (*c + 1).min(2);
-                    }
-                    if over(n + 1) {
-                        truncated = true;
-                        break;
-                    }
-                }
-                let frontier = std::mem::take(&mut s.frontier);
-                for &b in &frontier {
-                    let only_a = (s.count[b as usize] == 1).then(|| s.first[b as usize]);
-                    let mut n = 0;
-                    for y in next(g, chain.steps[2], b) {
-                        n += 1;
-                        if y != x && y != b && Some(y) != only_a {
-                            s.insert(y);
-                        }
-                    }
-                    if !truncated && over(n + 1) {
-                        truncated = true;
-                    }
-                    s.count[b as usize] = 0;
-                }
-                s.frontier = frontier;
-                s.frontier.clear();
-            }
+    for x in sources {
+        let fill = fill_row(g, chain, x, s, &mut over);
+        if fill == Fill::CutBeforeCount {
+            truncated = true;
+            break;
         }
+        truncated |= fill == Fill::Cut;
         for (out, head) in outs.iter_mut().zip(&heads) {
             out.predicted += s.touched.len() as u64;
             // Correct: the head row of x tested against the set, or the set against the head
@@ -270,4 +207,107 @@ pub fn count_group(
         o.truncated = truncated;
     }
     outs
+}
+
+/// How filling one row's set ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Fill {
+    Complete,
+    /// The work bound was hit; the row's set is whole enough to count (length 3: the frontier
+    /// was cut, what it reached is counted).
+    Cut,
+    /// The work bound was hit mid-row (length 2): the row is not counted.
+    CutBeforeCount,
+}
+
+/// Fills `s` with `S_X`, the objects the chain reaches from `x` under object identity.
+fn fill_row(
+    g: &Graph<'_>,
+    chain: Chain,
+    x: u32,
+    s: &mut SetScratch,
+    over: &mut impl FnMut(u64) -> bool,
+) -> Fill {
+    let first = chain.steps[0];
+    match chain.len {
+        1 => {
+            for y in next(g, first, x) {
+                if y != x {
+                    s.insert(y);
+                }
+            }
+            Fill::Complete
+        }
+        2 => {
+            for a in next(g, first, x) {
+                if a == x {
+                    continue;
+                }
+                let mut n = 0;
+                for y in next(g, chain.steps[1], a) {
+                    n += 1;
+                    if y != a && y != x {
+                        s.insert(y);
+                    }
+                }
+                if over(n + 1) {
+                    return Fill::CutBeforeCount;
+                }
+            }
+            Fill::Complete
+        }
+        _ => fill_length3(g, chain, x, s, over),
+    }
+}
+
+/// Length 3: the B frontier with, per B, how many distinct A reach it (capped at 2), then the
+/// objects of each B, excluding the only A where there is one.
+fn fill_length3(
+    g: &Graph<'_>,
+    chain: Chain,
+    x: u32,
+    s: &mut SetScratch,
+    over: &mut impl FnMut(u64) -> bool,
+) -> Fill {
+    let mut truncated = false;
+    for a in next(g, chain.steps[0], x) {
+        if a == x {
+            continue;
+        }
+        let mut n = 0;
+        for b in next(g, chain.steps[1], a) {
+            n += 1;
+            if b == a || b == x {
+                continue;
+            }
+            let c = &mut s.count[b as usize];
+            if *c == 0 {
+                s.first[b as usize] = a;
+                s.frontier.push(b);
+            }
+            *c = (*c + 1).min(2);
+        }
+        if over(n + 1) {
+            truncated = true;
+            break;
+        }
+    }
+    let frontier = std::mem::take(&mut s.frontier);
+    for &b in &frontier {
+        let only_a = (s.count[b as usize] == 1).then(|| s.first[b as usize]);
+        let mut n = 0;
+        for y in next(g, chain.steps[2], b) {
+            n += 1;
+            if y != x && y != b && Some(y) != only_a {
+                s.insert(y);
+            }
+        }
+        if !truncated && over(n + 1) {
+            truncated = true;
+        }
+        s.count[b as usize] = 0;
+    }
+    s.frontier = frontier;
+    s.frontier.clear();
+    if truncated { Fill::Cut } else { Fill::Complete }
 }

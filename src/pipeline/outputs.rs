@@ -71,60 +71,28 @@ pub fn finalize(
             Ok(())
         }
     };
-    let rules_digest = marker.info.rules_digest.clone();
     let tasks_dir = out.join("tasks");
     let files: Vec<_> = selected
         .iter()
-        .map(|&i| task_file(&tasks_dir, i, &m.tasks[i]))
+        .map(|&i| (i, task_file(&tasks_dir, i, &m.tasks[i])))
         .collect();
     // Reports need every task: feed them only when every task file is there.
-    let mut reports = (!formats.is_empty() && files.iter().all(|f| folder::is_plain_file(f)))
+    let mut reports = (!formats.is_empty() && files.iter().all(|(_, f)| folder::is_plain_file(f)))
         .then(|| Reports::new(rules, m, formats, out));
-    let mut stats = RuleStats::new(rules.rule_count());
-    let mut violations = SeverityCounts::default();
-    let mut findings = SeverityCounts::default();
-    let mut rows = Vec::new();
-    for (file, &index) in files.iter().zip(selected) {
+    let mut totals = Totals::new(rules.rule_count());
+    for (index, file) in &files {
         stopped()?;
-        let Ok(bytes) = folder::read_nofollow(file) else {
-            continue;
-        };
         let want = Expected {
             execution: &m.execution_id,
-            rules_digest: &rules_digest,
-            index,
-            task: &m.tasks[index].id,
+            rules_digest: &marker.info.rules_digest,
+            index: *index,
+            task: &m.tasks[*index].id,
         };
-        let digest = match &mut reports {
-            Some(reports) => serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes)
-                .ok()
-                .filter(|d| d.mismatch(&want).is_none())
-                .map(|d| {
-                    for r in &d.records {
-                        reports.record(r);
-                    }
-                    d.without_records()
-                }),
-            None => serde_json::from_slice::<TaskDigest>(&bytes)
-                .ok()
-                .filter(|d| d.mismatch(&want).is_none()),
-        };
-        let Some(d) = digest else { continue };
-        violations.merge(&d.violations);
-        findings.merge(&d.findings);
-        // Folded in now, not kept: kept for every task they would grow with the run.
-        for &(rule, predicted, correct) in &d.rule_counts {
-            stats.add_rule(rule, predicted, correct);
+        if let Some(d) = read_task_file(file, &want, reports.as_mut()) {
+            totals.add(d);
         }
-        rows.push(Row {
-            task: d.task,
-            sequence: d.sequence,
-            error: d.error,
-            findings: d.findings,
-        });
     }
-    let failed = rows.iter().filter(|r| r.error.is_some()).count();
-    let complete = rows.len() == selected.len();
+    let complete = totals.rows.len() == selected.len();
     // One pass over the rules (they may be read from disk again, in batches): the rules with
     // predicted/correct/confidence recomputed on this execution's records, streamed to
     // rule-stats.txt, and the rules that applied.
@@ -132,7 +100,7 @@ pub fn finalize(
     let health_rows = if complete {
         marker.record("rule-stats.txt").map_err(out_err(out))?;
         let rows = write_atomic_with(&out.join("rule-stats.txt"), |w| {
-            stats.write_with_health(rules, w)
+            totals.stats.write_with_health(rules, w)
         })
         .map_err(stats_err(out))?;
         Some(rows)
@@ -149,36 +117,103 @@ pub fn finalize(
         execution_id: m.execution_id.clone(),
         complete,
         tasks: selected.len(),
-        tasks_done: rows.len(),
-        tasks_failed: failed,
-        violations,
-        findings,
+        tasks_done: totals.rows.len(),
+        tasks_failed: totals.rows.iter().filter(|r| r.error.is_some()).count(),
+        violations: totals.violations,
+        findings: totals.findings,
         fail_on: m.checks.fail_on,
         rules: rules.rule_count(),
     };
     stopped()?;
-    marker.record("results.csv").map_err(out_err(out))?;
-    write_atomic(&out.join("results.csv"), results_csv(&rows).as_bytes()).map_err(out_err(out))?;
-    let mut s = serde_json::to_vec_pretty(&summary).map_err(|e| out_err(out)(e.into()))?;
-    s.push(b'\n');
-    marker.record("summary.json").map_err(out_err(out))?;
-    write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))?;
+    write_summary(out, &summary, &totals.rows, marker)?;
     if let (Some(health), Some(rows)) = (health, health_rows) {
         marker.record("rule-health.tsv").map_err(out_err(out))?;
         write_atomic_with(&out.join("rule-health.tsv"), |w| rows.write(rules, w))
             .map_err(stats_err(out))?;
         if let Some(reports) = reports {
-            let rules_violated = stats.broken();
             stopped()?;
             for f in formats {
                 marker.record(f.file_name()).map_err(out_err(out))?;
             }
             reports
-                .finish(health, rules_violated)
+                .finish(health, totals.stats.broken())
                 .map_err(out_err(out))?;
         }
     }
     Ok(summary)
+}
+
+/// What the task files add up to.
+struct Totals {
+    stats: RuleStats,
+    violations: SeverityCounts,
+    findings: SeverityCounts,
+    rows: Vec<Row>,
+}
+
+impl Totals {
+    fn new(rules: usize) -> Self {
+        Self {
+            stats: RuleStats::new(rules),
+            violations: SeverityCounts::default(),
+            findings: SeverityCounts::default(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, d: TaskDigest) {
+        self.violations.merge(&d.violations);
+        self.findings.merge(&d.findings);
+        // Folded in now, not kept: kept for every task they would grow with the run.
+        for &(rule, predicted, correct) in &d.rule_counts {
+            self.stats.add_rule(rule, predicted, correct);
+        }
+        self.rows.push(Row {
+            task: d.task,
+            sequence: d.sequence,
+            error: d.error,
+            findings: d.findings,
+        });
+    }
+}
+
+/// A task file read once: its digest when it is `want`'s result (its records fed to the
+/// reports on the way), else `None`.
+fn read_task_file(
+    file: &Path,
+    want: &Expected<'_>,
+    reports: Option<&mut Reports>,
+) -> Option<TaskDigest> {
+    let bytes = folder::read_nofollow(file).ok()?;
+    match reports {
+        Some(reports) => serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes)
+            .ok()
+            .filter(|d| d.mismatch(want).is_none())
+            .map(|d| {
+                for r in &d.records {
+                    reports.record(r);
+                }
+                d.without_records()
+            }),
+        None => serde_json::from_slice::<TaskDigest>(&bytes)
+            .ok()
+            .filter(|d| d.mismatch(want).is_none()),
+    }
+}
+
+/// `results.csv` and `summary.json`, each recorded before it is put in place.
+fn write_summary(
+    out: &Path,
+    summary: &RunSummary,
+    rows: &[Row],
+    marker: &mut Marker,
+) -> Result<(), RunError> {
+    marker.record("results.csv").map_err(out_err(out))?;
+    write_atomic(&out.join("results.csv"), results_csv(rows).as_bytes()).map_err(out_err(out))?;
+    let mut s = serde_json::to_vec_pretty(summary).map_err(|e| out_err(out)(e.into()))?;
+    s.push(b'\n');
+    marker.record("summary.json").map_err(out_err(out))?;
+    write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))
 }
 
 /// An error of a pass over the rules: the rules' own error when they could not be read again,

@@ -482,7 +482,8 @@ fn sigterm_while_the_final_outputs_are_written_stops_with_143() {
                 }
                 assert!(read(&out.join("summary.json")).contains("\"complete\": true"));
             }
-            Some(1) => continue, // finished before the signal arrived: try again
+            // Finished before the signal arrived: try again.
+            Some(1) => continue,
             other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&res.stderr)),
         }
     }

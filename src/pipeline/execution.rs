@@ -181,13 +181,21 @@ fn is_task_file_name(name: &str) -> bool {
         && name.ends_with(".json")
 }
 
+/// A task file that was not its task's result, and where it was moved.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub file: String,
+    pub why: String,
+    pub moved_to: String,
+}
+
 /// A folder ready for a run: its marker written, the tasks still to run known.
 pub struct Prepared {
     pub marker: Marker,
     /// Manifest positions of the tasks to run now.
     pub pending: Vec<usize>,
-    /// Task files that were not their task's result, moved aside: (file, why, moved to).
-    pub rejected: Vec<(String, String, String)>,
+    /// Task files that were not their task's result, moved aside.
+    pub rejected: Vec<Rejected>,
     /// Tasks whose earlier failure may pass, run again.
     pub retried: usize,
 }
@@ -283,9 +291,11 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
             TaskState::Retry(_) => prepared.retried += 1,
             TaskState::Bad(why) => {
                 let to = taskfile::set_aside(&path).map_err(out_err(&path))?;
-                prepared
-                    .rejected
-                    .push((path.display().to_string(), why, to.display().to_string()));
+                prepared.rejected.push(Rejected {
+                    file: path.display().to_string(),
+                    why,
+                    moved_to: to.display().to_string(),
+                });
             }
         }
         prepared.pending.push(i);

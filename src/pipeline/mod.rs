@@ -45,7 +45,8 @@ mod worker;
 use control::Control;
 use events::{Event, EventLog, StopEvent, TaskEvent};
 pub use execution::{
-    EVENTS_FILE, EXECUTION_FILE, ExecutionInfo, MANIFEST_COPY, absolute, prepare_merge, read_marker,
+    EVENTS_FILE, EXECUTION_FILE, ExecutionInfo, MANIFEST_COPY, Rejected, absolute, prepare_merge,
+    read_marker,
 };
 pub use fetch::{FetchLimits, Fetcher, SourceError};
 pub use folder::OutputFolder;
@@ -202,8 +203,8 @@ pub struct RunOutcome {
     /// The most chunks of rules read from the store held at any time (0 when the rules are
     /// in memory).
     pub max_rule_batches: usize,
-    /// Task files found that were not their task's result: (file, why, moved to).
-    pub rejected: Vec<(String, String, String)>,
+    /// Task files found that were not their task's result, moved aside.
+    pub rejected: Vec<Rejected>,
 }
 
 fn task_file(dir: &Path, index: usize, task: &Task) -> PathBuf {
@@ -249,11 +250,12 @@ pub fn run(
     )?;
     let events_path = folder.path().join(EVENTS_FILE);
     let log = EventLog::open(&events_path).map_err(out_err(&events_path))?;
+    // Signals are handled from here on, before anything is logged as started.
+    let control = Arc::new(Control::default());
+    let runtime = reader::start_runtime(cfg.plan, &control)?;
     report_rejected(&prepared.rejected, &log, cfg.quiet);
     log.log(&start_event(rules, cfg, selected.len(), &prepared));
     let progress = progress_bar(cfg.quiet, selected.len(), prepared.pending.len());
-    let control = Arc::new(Control::default());
-    let runtime = reader::start_runtime(cfg.plan, &control)?;
     let checker = SourceChecker::new(rules, opts.clone()).ok_or(RunError::NotFiled)?;
     let stages = Stages {
         cfg,
@@ -292,18 +294,23 @@ pub fn run(
 }
 
 /// Warns about the task files that were moved aside, on stderr and in the log.
-fn report_rejected(rejected: &[(String, String, String)], log: &EventLog, quiet: bool) {
-    for (file, why, to) in rejected {
+fn report_rejected(rejected: &[Rejected], log: &EventLog, quiet: bool) {
+    for Rejected {
+        file,
+        why,
+        moved_to,
+    } in rejected
+    {
         if !quiet {
             eprintln!(
-                "pff: warning: {file} is not this task's result ({why}); moved to {to}, the task \
-                 runs again"
+                "pff: warning: {file} is not this task's result ({why}); moved to {moved_to}, the \
+                 task runs again"
             );
         }
         log.log(&Event::TaskFileRejected {
             file,
             why,
-            moved_to: to,
+            moved_to,
         });
     }
 }
@@ -352,7 +359,7 @@ fn conclude(
     log: &EventLog,
     m: &Manifest,
     (max_in_flight, max_rule_batches): (usize, usize),
-    rejected: Vec<(String, String, String)>,
+    rejected: Vec<Rejected>,
 ) -> Result<RunOutcome, RunError> {
     let sig = control.signal.load(Ordering::SeqCst);
     let summary = match finished {

@@ -162,14 +162,11 @@ async fn admit(plan: &Plan, control: &Control, log: &EventLog) -> Result<(), Mem
 
 /// First SIGINT/SIGTERM: stop admitting, cancel reads in flight, finish the tasks being
 /// checked (or stop writing the final outputs). Second: exit at once.
-pub async fn watch_signals(control: Arc<Control>) {
-    use tokio::signal::unix::{SignalKind, signal as unix_signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        unix_signal(SignalKind::interrupt()),
-        unix_signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
+async fn watch_signals(
+    control: Arc<Control>,
+    mut int: tokio::signal::unix::Signal,
+    mut term: tokio::signal::unix::Signal,
+) {
     loop {
         let sig = tokio::select! {
             _ = int.recv() => 2,
@@ -214,6 +211,18 @@ pub fn start_runtime(
             "the system refused to start a thread (memory or process limits)",
         )));
     }
-    runtime.spawn(watch_signals(control.clone()));
+    // The handlers are installed before this returns: a signal from here on is handled.
+    let handlers = runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        ))
+    });
+    let (int, term) = handlers.map_err(|source| RunError::Resources {
+        what: "the signal handlers",
+        source,
+    })?;
+    runtime.spawn(watch_signals(control.clone(), int, term));
     Ok(runtime)
 }

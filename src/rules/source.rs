@@ -87,9 +87,8 @@ impl std::fmt::Debug for RuleSource {
         f.debug_struct("RuleSource")
             .field("paths", &self.paths)
             .field("batch", &self.batch)
-            .field("kept", &self.kept)
+            .field("holding", &self.holding)
             .field("count", &self.count)
-            .field("store", &self.store)
             .finish_non_exhaustive()
     }
 }
@@ -117,14 +116,22 @@ pub struct RuleSource {
     /// Which rules are kept (and numbered); the others are read and checked, then skipped.
     keep: Keep,
     batch: usize,
-    /// Sources and symbols; every rule too when they fit in one batch (`kept`).
+    /// Sources and symbols; every rule too when they are held in memory.
     set: Arc<RuleSet>,
-    kept: bool,
+    holding: Holding,
     count: usize,
     stamps: Vec<Option<Stamp>>,
-    /// The rules filed by anchor on disk (when they do not fit in a batch and an index was
-    /// asked for).
-    store: Option<RuleStore>,
+}
+
+/// Where a [`RuleSource`] holds its rules.
+#[derive(Debug)]
+enum Holding {
+    /// Every rule in memory, in `set` (they fit in one batch).
+    InMemory,
+    /// Filed by anchor on disk (they did not fit, and a store folder was given).
+    Filed(RuleStore),
+    /// Neither: read again from the files, in batches, when listed.
+    Listed,
 }
 
 /// Consecutive rules of a [`RuleSource`]: `rules.rules[i]` is rule `offset + i` of the whole
@@ -232,13 +239,17 @@ impl RuleSource {
             .transpose()
             .map_err(store_error)?;
         set.rules = rules;
+        let holding = match (kept, store) {
+            (true, _) => Holding::InMemory,
+            (false, Some(store)) => Holding::Filed(store),
+            (false, None) => Holding::Listed,
+        };
         Ok(Self {
-            store,
+            holding,
             paths: paths.iter().map(|p| p.as_ref().to_path_buf()).collect(),
             keep,
             batch,
             set: Arc::new(set),
-            kept,
             count,
             stamps,
         })
@@ -260,7 +271,7 @@ impl RuleSource {
 
     /// True when the rules fit in one batch and are held in memory (read once).
     pub fn in_memory(&self) -> bool {
-        self.kept
+        matches!(self.holding, Holding::InMemory)
     }
 
     /// The symbol table, sources and file names (no rules unless [`Self::in_memory`]).
@@ -271,26 +282,33 @@ impl RuleSource {
     /// The rules filed by anchor on disk, when they did not fit in a batch and
     /// [`Self::open_indexed`] was used.
     pub fn store(&self) -> Option<&RuleStore> {
-        self.store.as_ref()
+        match &self.holding {
+            Holding::Filed(store) => Some(store),
+            _ => None,
+        }
     }
 
     /// Rule `index` of the whole set (from memory or the store).
     pub fn fetch(&self, index: u32) -> Result<Rule, RulesError> {
-        if self.kept {
-            return self.set.rules.get(index as usize).cloned().ok_or_else(|| {
-                RulesError::Changed {
-                    path: self.set.source.clone(),
-                    detail: format!("rule {index} asked for, {} held", self.count),
-                }
-            });
+        match &self.holding {
+            Holding::InMemory => {
+                self.set
+                    .rules
+                    .get(index as usize)
+                    .cloned()
+                    .ok_or_else(|| RulesError::Changed {
+                        path: self.set.source.clone(),
+                        detail: format!("rule {index} asked for, {} held", self.count),
+                    })
+            }
+            Holding::Filed(store) => store
+                .fetch(index)
+                .map_err(|source| self.store_error(source)),
+            Holding::Listed => Err(RulesError::Changed {
+                path: self.set.source.clone(),
+                detail: "the rules were not filed (open_indexed)".into(),
+            }),
         }
-        let store = self.store.as_ref().ok_or_else(|| RulesError::Changed {
-            path: self.set.source.clone(),
-            detail: "the rules were not filed (open_indexed)".into(),
-        })?;
-        store
-            .fetch(index)
-            .map_err(|source| self.store_error(source))
     }
 
     /// An error reading the rule store back.
@@ -320,7 +338,7 @@ impl RuleCatalog for RuleSource {
     }
 
     fn random_access(&self) -> bool {
-        self.kept || self.store.is_some()
+        !matches!(self.holding, Holding::Listed)
     }
 
     fn describe(&self, index: usize) -> Result<Option<RuleName>, RulesError> {
@@ -337,7 +355,7 @@ impl RuleCatalog for RuleSource {
     /// From the store when there is one (the rules exactly as they were checked), else the
     /// files read again in batches.
     fn each_rule(&self, f: &mut dyn FnMut(usize, &RuleSet, &Rule)) -> Result<(), RulesError> {
-        if let (false, Some(store)) = (self.kept, &self.store) {
+        if let Holding::Filed(store) = &self.holding {
             return store
                 .each(|i, rule| f(i, &self.set, rule))
                 .map_err(|e| self.store_error(e));
@@ -384,7 +402,7 @@ impl Iterator for Batches<'_> {
             return None;
         }
         let src = self.src;
-        if src.kept {
+        if src.in_memory() {
             self.done = true;
             return Some(Ok(RuleBatch {
                 offset: 0,

@@ -17,20 +17,25 @@ fn stdout(cmd: &mut Command) -> String {
 const RECORDS: &str = "data/records.jsonl";
 const RULES: &str = "data/rules.txt";
 
+/// `pff validate` of the sample records and rules with `extra` flags: it exits 1 (the sample's
+/// planted errors are found); its standard output.
+fn sample_report(extra: &[&str]) -> String {
+    let mut args = vec!["validate", RECORDS, "--rules", RULES];
+    args.extend_from_slice(extra);
+    let out = pff(&args).assert().code(1);
+    String::from_utf8(out.get_output().stdout.clone()).expect("UTF-8 output")
+}
+
 // ---- output modes and exit codes ---------------------------------------------------------
 
 #[test]
 fn human_report_snapshot_and_exit_code_1() {
-    let mut cmd = pff(&["validate", RECORDS, "--rules", RULES, "--top", "3"]);
-    cmd.assert().code(1);
-    insta::assert_snapshot!("human", stdout(&mut cmd));
+    insta::assert_snapshot!("human", sample_report(&["--top", "3"]));
 }
 
 #[test]
 fn json_report_is_one_document_with_evidence() {
-    let mut cmd = pff(&["validate", RECORDS, "--rules", RULES, "--format", "json"]);
-    cmd.assert().code(1);
-    let out = stdout(&mut cmd);
+    let out = sample_report(&["--format", "json"]);
     let doc: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
     let records = doc["records"].as_array().unwrap();
     assert_eq!(records.len(), 12);
@@ -62,10 +67,8 @@ fn jsonl_has_one_finding_per_line() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
-    let doc: serde_json::Value = serde_json::from_str(&stdout(&mut pff(&[
-        "validate", RECORDS, "--rules", RULES, "--format", "json",
-    ])))
-    .unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&sample_report(&["--format", "json"])).unwrap();
     let findings = &doc["summary"]["findings"];
     let total: u64 = ["error", "warning", "info"]
         .iter()
@@ -167,62 +170,29 @@ fn rule_stats_zero_when_nothing_applies() {
 
 #[test]
 fn filters_select_rules() {
-    let all = stdout(&mut pff(&[
-        "validate", RECORDS, "--rules", RULES, "--format", "json",
-    ]));
-    let strong = stdout(&mut pff(&[
-        "validate",
-        RECORDS,
-        "--rules",
-        RULES,
-        "--format",
-        "json",
-        "--min-confidence",
-        "0.9",
-    ]));
+    let all = sample_report(&["--format", "json"]);
+    let strong = sample_report(&["--format", "json", "--min-confidence", "0.9"]);
     let count = |s: &str| {
         let v: serde_json::Value = serde_json::from_str(s).unwrap();
         v["run"]["rule_count"].as_u64().unwrap()
     };
     assert_eq!(count(&all), 36);
     assert!(count(&strong) < 36);
-    let short = stdout(&mut pff(&[
-        "validate",
-        RECORDS,
-        "--rules",
-        RULES,
+    let short = sample_report(&[
         "--format",
         "json",
         "--max-body-len",
         "1",
         "--min-correct",
         "20",
-    ]));
+    ]);
     assert!(count(&short) < count(&all));
 }
 
 #[test]
 fn worker_count_does_not_change_reports() {
-    let one = stdout(&mut pff(&[
-        "validate",
-        RECORDS,
-        "--rules",
-        RULES,
-        "--format",
-        "json",
-        "--max-workers",
-        "1",
-    ]));
-    let four = stdout(&mut pff(&[
-        "validate",
-        RECORDS,
-        "--rules",
-        RULES,
-        "--format",
-        "json",
-        "--max-workers",
-        "4",
-    ]));
+    let one = sample_report(&["--format", "json", "--max-workers", "1"]);
+    let four = sample_report(&["--format", "json", "--max-workers", "4"]);
     assert_eq!(one, four);
 }
 
@@ -249,16 +219,7 @@ fn rules_filed_on_disk_do_not_change_reports() {
 
 #[test]
 fn caps_mark_reports_truncated() {
-    let out = stdout(&mut pff(&[
-        "validate",
-        RECORDS,
-        "--rules",
-        RULES,
-        "--format",
-        "json",
-        "--max-violations",
-        "1",
-    ]));
+    let out = sample_report(&["--format", "json", "--max-violations", "1"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let r0 = &v["records"][0];
     assert_eq!(r0["findings"].as_array().unwrap().len(), 1);
@@ -340,13 +301,35 @@ fn malformed_and_truncated_rule_lines_are_all_reported() {
 }
 
 #[test]
-fn invalid_utf8_in_rules() {
+fn bad_files_are_errors_naming_file_line_and_column() {
     let dir = TempDir::new().unwrap();
-    let rules = write(&dir, "u.rules", b"h(X,\xff) <= b(X,A)\n");
-    fails_with(
-        &["validate", RECORDS, "--rules", &rules],
-        &["u.rules:1:5: invalid UTF-8"],
-    );
+    // (data file, its bytes, a rules file's bytes or the sample rules, what stderr says)
+    type Case<'a> = (&'a str, &'a [u8], Option<&'a [u8]>, &'a str);
+    let cases: [Case<'_>; 3] = [
+        (
+            "bad.json",
+            b"{\n  \"id\": \"a\",\n  \"x\": tru\n}\n",
+            None,
+            "bad.json:3:8: invalid JSON",
+        ),
+        (
+            "g.tsv",
+            b"a\tb\tc\na\tb\n",
+            None,
+            "g.tsv:2: expected 3 TAB-separated fields",
+        ),
+        (
+            "ok.json",
+            b"{\"id\":\"a\"}",
+            Some(b"h(X,\xff) <= b(X,A)\n"),
+            "u.rules:1:5: invalid UTF-8",
+        ),
+    ];
+    for (name, data, rules, needle) in cases {
+        let data = write(&dir, name, data);
+        let rules = rules.map_or(RULES.to_string(), |r| write(&dir, "u.rules", r));
+        fails_with(&["validate", &data, "--rules", &rules], &[needle]);
+    }
 }
 
 #[test]
@@ -366,16 +349,6 @@ fn empty_rules_file_directory_and_missing_file() {
     fails_with(
         &["validate", "no/such.json", "--rules", RULES],
         &["cannot read no/such.json"],
-    );
-}
-
-#[test]
-fn invalid_json_names_line_and_column() {
-    let dir = TempDir::new().unwrap();
-    let data = write(&dir, "bad.json", b"{\n  \"id\": \"a\",\n  \"x\": tru\n}\n");
-    fails_with(
-        &["validate", &data, "--rules", RULES],
-        &["bad.json:3:8: invalid JSON"],
     );
 }
 
@@ -412,16 +385,6 @@ fn a_bad_jsonl_record_fails_alone() {
     assert_eq!(recs[3]["line"], 5);
     assert_eq!(recs[3]["findings"][0]["missing"]["object"], "SPEC_CTRL");
     assert!(err.contains("mixed.jsonl:2:8"), "{err}");
-}
-
-#[test]
-fn tsv_with_wrong_field_count() {
-    let dir = TempDir::new().unwrap();
-    let data = write(&dir, "g.tsv", b"a\tb\tc\na\tb\n");
-    fails_with(
-        &["validate", &data, "--rules", RULES],
-        &["g.tsv:2: expected 3 TAB-separated fields"],
-    );
 }
 
 #[test]
@@ -466,18 +429,15 @@ fn input_format_override() {
 
 #[test]
 fn markdown_report_snapshot() {
-    let mut cmd = pff(&[
-        "validate", RECORDS, "--rules", RULES, "--format", "markdown", "--top", "2",
-    ]);
-    cmd.assert().code(1);
-    insta::assert_snapshot!("markdown", stdout(&mut cmd));
+    insta::assert_snapshot!(
+        "markdown",
+        sample_report(&["--format", "markdown", "--top", "2"])
+    );
 }
 
 #[test]
 fn junit_report_parses_with_the_required_elements() {
-    let mut cmd = pff(&["validate", RECORDS, "--rules", RULES, "--format", "junit"]);
-    cmd.assert().code(1);
-    let out = stdout(&mut cmd);
+    let out = sample_report(&["--format", "junit"]);
     let doc = roxmltree::Document::parse(&out).expect("well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
@@ -520,9 +480,7 @@ fn junit_report_parses_with_the_required_elements() {
 
 #[test]
 fn sarif_report_has_what_viewers_need() {
-    let mut cmd = pff(&["validate", RECORDS, "--rules", RULES, "--format", "sarif"]);
-    cmd.assert().code(1);
-    let out = stdout(&mut cmd);
+    let out = sample_report(&["--format", "sarif"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["version"], "2.1.0");
     let run = &v["runs"][0];
@@ -549,18 +507,7 @@ fn sarif_report_has_what_viewers_need() {
 #[test]
 fn every_format_is_identical_whatever_the_worker_count() {
     for format in ["human", "json", "jsonl", "markdown", "junit", "sarif"] {
-        let run = |w: &str| {
-            stdout(&mut pff(&[
-                "validate",
-                RECORDS,
-                "--rules",
-                RULES,
-                "--format",
-                format,
-                "--max-workers",
-                w,
-            ]))
-        };
+        let run = |w: &str| sample_report(&["--format", format, "--max-workers", w]);
         assert_eq!(run("1"), run("4"), "{format}");
     }
 }
@@ -599,9 +546,7 @@ fn several_rules_files_keep_their_own_ids() {
         "extra.rules",
         b"1\t1\t0.99\tstatus(X,CustomerActive) <= externalId(X,A)\n",
     );
-    let out = stdout(&mut pff(&[
-        "validate", RECORDS, "--rules", RULES, "--rules", &extra, "--format", "json",
-    ]));
+    let out = sample_report(&["--rules", &extra, "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["run"]["rule_count"], 37);
     let ids: Vec<String> = v["records"]
@@ -618,16 +563,7 @@ fn several_rules_files_keep_their_own_ids() {
 
 #[test]
 fn jsonl_report_snapshot() {
-    let out = stdout(&mut pff(&[
-        "validate",
-        RECORDS,
-        "--rules",
-        RULES,
-        "--format",
-        "jsonl",
-        "--max-violations",
-        "2",
-    ]));
+    let out = sample_report(&["--format", "jsonl", "--max-violations", "2"]);
     insta::assert_snapshot!("jsonl", out);
 }
 

@@ -3,7 +3,7 @@
 use std::fs;
 
 mod common;
-use common::{pff, write};
+use common::{pff, pff_run, write};
 use pff::manifest::Manifest;
 use pff::rules::RuleSet;
 use pff::triples::json::{Mapping, parse};
@@ -106,6 +106,22 @@ fn numbers_keep_their_lexical_form() {
     assert_eq!(objects, vec!["1e400", "-0", "1E3", "0.10"]);
 }
 
+/// `pff validate DATA --rules RULES --format json --fail-on never`: it exits 0; the report.
+fn json_report(data: &str, rules: &str) -> serde_json::Value {
+    let args = [
+        "validate",
+        data,
+        "--rules",
+        rules,
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+    ];
+    let out = pff(&args).assert().code(0);
+    serde_json::from_slice(&out.get_output().stdout).expect("a JSON report")
+}
+
 #[test]
 fn huge_arrays_and_megabyte_lines() {
     let dir = TempDir::new().unwrap();
@@ -126,19 +142,7 @@ fn huge_arrays_and_megabyte_lines() {
         )
         .as_bytes(),
     );
-    let out = pff(&[
-        "validate",
-        &data,
-        "--rules",
-        &rules,
-        "--format",
-        "json",
-        "--fail-on",
-        "never",
-    ])
-    .assert()
-    .code(0);
-    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let v = json_report(&data, &rules);
     assert_eq!(v["records"][0]["triples"], 200_000);
     assert_eq!(v["records"][0]["rules"]["violated"], 1);
 }
@@ -177,19 +181,7 @@ fn empty_and_odd_files() {
         "c.jsonl",
         b"\xef\xbb\xbf{\"id\":\"A\",\"a\":\"b\"}\r\n\r\n{\"id\":\"B\",\"a\":\"b\"}\r\n",
     );
-    let out = pff(&[
-        "validate",
-        &crlf,
-        "--rules",
-        &rules,
-        "--format",
-        "json",
-        "--fail-on",
-        "never",
-    ])
-    .assert()
-    .code(0);
-    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let v = json_report(&crlf, &rules);
     assert_eq!(v["records"].as_array().unwrap().len(), 2);
     assert_eq!(v["records"][1]["name"], "B");
     let dup = write(&dir, "d.json", br#"{"id":"A","a":"x","a":"y"}"#);
@@ -231,15 +223,7 @@ fn unwritable_output_is_a_clear_error() {
     .unwrap();
     // A regular file where the output folder should go.
     let blocker = write(&dir, "blocker", b"");
-    let out = pff(&[
-        "run",
-        m.to_str().unwrap(),
-        "-q",
-        "-o",
-        &format!("{blocker}/out"),
-    ])
-    .assert()
-    .code(2);
+    let out = pff_run(&m, format!("{blocker}/out"), &[]).assert().code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("cannot write to the output folder"), "{err}");
     let v = pff(&[
@@ -298,15 +282,7 @@ fn task_ids_cannot_write_outside_the_output_folder() {
     )
     .unwrap();
     let out = dir.path().join("o");
-    pff(&[
-        "run",
-        m.to_str().unwrap(),
-        "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .assert()
-    .code(1);
+    pff_run(&m, &out, &[]).assert().code(1);
     assert!(!dir.path().join("escape").exists());
     let names: Vec<_> = fs::read_dir(out.join("tasks"))
         .unwrap()

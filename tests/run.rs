@@ -6,21 +6,13 @@ use std::path::Path;
 use tempfile::TempDir;
 
 mod common;
-use common::{manifest, outputs, pff, read, root, sample_records};
+use common::{manifest, outputs, pff, pff_run, read, root, sample_records};
 
 #[test]
 fn smoke_manifest_writes_every_output() {
     let dir = TempDir::new().unwrap();
     let out = dir.path().join("out");
-    pff(&[
-        "run",
-        "manifests/smoke.yaml",
-        "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .assert()
-    .code(1);
+    pff_run("manifests/smoke.yaml", &out, &[]).assert().code(1);
     let csv = read(&out.join("results.csv"));
     assert_eq!(csv.lines().count(), 13);
     assert!(csv.starts_with("MSISDN,request,result,observations\n"));
@@ -110,14 +102,14 @@ fn rerun_needs_resume_or_fresh_and_resume_completes_identically() {
         full.to_str().unwrap(),
         part.to_str().unwrap(),
     );
-    pff(&["run", m, "-q", "-o", full_s]).assert().code(1);
-    pff(&["run", m, "-q", "-o", full_s]).assert().code(2);
+    pff_run(m, full_s, &[]).assert().code(1);
+    pff_run(m, full_s, &[]).assert().code(2);
     pff(&["run", m, "-q", "-o", full_s, "--fresh"])
         .assert()
         .code(1);
 
     // An interrupted run: only some task files exist, no final outputs.
-    pff(&["run", m, "-q", "-o", part_s]).assert().code(1);
+    pff_run(m, part_s, &[]).assert().code(1);
     for (i, entry) in fs::read_dir(part.join("tasks")).unwrap().enumerate() {
         if i % 3 != 0 {
             fs::remove_file(entry.unwrap().path()).unwrap();
@@ -159,15 +151,7 @@ fn a_bad_task_fails_alone_with_exit_3() {
         "",
     );
     let out = dir.path().join("o");
-    pff(&[
-        "run",
-        m.to_str().unwrap(),
-        "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .assert()
-    .code(3);
+    pff_run(&m, &out, &[]).assert().code(3);
     let csv = read(&out.join("results.csv"));
     // The sample's zero rule (paymentContext Postpaid, info) fires on any contract.
     assert!(
@@ -203,17 +187,9 @@ fn manifest_problems_exit_2_with_locations() {
 fn memory_limit_below_footprint_fails_fast() {
     let dir = TempDir::new().unwrap();
     let m = manifest(dir.path(), &[("a.json", "{}")], "");
-    let a = pff(&[
-        "run",
-        m.to_str().unwrap(),
-        "-q",
-        "--memory-limit",
-        "1K",
-        "-o",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .assert()
-    .code(2);
+    let a = pff_run(&m, dir.path().join("o"), &["--memory-limit", "1K"])
+        .assert()
+        .code(2);
     let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
     assert!(err.contains("raise --memory-limit"), "{err}");
 }
@@ -227,9 +203,7 @@ fn run_300_tasks(extra: &str) -> (serde_json::Value, serde_json::Value) {
     let m = manifest(dir.path(), &recs, extra);
     let out = dir.path().join("o");
     let (m, o) = (m.to_str().unwrap(), out.to_str().unwrap());
-    pff(&["run", m, "-q", "--max-workers", "1", "-o", o])
-        .assert()
-        .code(1);
+    pff_run(m, o, &["--max-workers", "1"]).assert().code(1);
     assert_eq!(read(&out.join("results.csv")).lines().count(), 301);
     let events = read(&out.join("events.jsonl"));
     let event = |line: Option<&str>| serde_json::from_str(line.unwrap()).unwrap();
@@ -250,28 +224,12 @@ fn worker_count_does_not_change_outputs() {
     let dir = TempDir::new().unwrap();
     let o1 = dir.path().join("o1");
     let o2 = dir.path().join("o2");
-    pff(&[
-        "run",
-        "manifests/smoke.yaml",
-        "-q",
-        "--max-workers",
-        "1",
-        "-o",
-        o1.to_str().unwrap(),
-    ])
-    .assert()
-    .code(1);
-    pff(&[
-        "run",
-        "manifests/smoke.yaml",
-        "-q",
-        "--max-workers",
-        "2",
-        "-o",
-        o2.to_str().unwrap(),
-    ])
-    .assert()
-    .code(1);
+    pff_run("manifests/smoke.yaml", &o1, &["--max-workers", "1"])
+        .assert()
+        .code(1);
+    pff_run("manifests/smoke.yaml", &o2, &["--max-workers", "2"])
+        .assert()
+        .code(1);
     for f in ["results.csv", "summary.json", "tasks/000005-CUST1005.json"] {
         assert_eq!(read(&o1.join(f)), read(&o2.join(f)), "{f}");
     }
@@ -410,15 +368,7 @@ fn http_sources_are_fetched_with_limits_retries_and_timeouts() {
     let mp = dir.path().join("m.yaml");
     fs::write(&mp, m).unwrap();
     let out = dir.path().join("o");
-    pff(&[
-        "run",
-        mp.to_str().unwrap(),
-        "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .assert()
-    .code(3);
+    pff_run(&mp, &out, &[]).assert().code(3);
     let csv = read(&out.join("results.csv"));
     let row = |name: &str| {
         csv.lines()
@@ -457,9 +407,7 @@ fn kill_9_at_random_points_then_resume_equals_an_uninterrupted_run() {
     let m = manifest(dir.path(), &refs, "reports: [markdown, junit]\n");
     let m = m.to_str().unwrap();
     let full = dir.path().join("full");
-    pff(&["run", m, "-q", "-o", full.to_str().unwrap()])
-        .assert()
-        .code(1);
+    pff_run(m, &full, &[]).assert().code(1);
 
     let killed = dir.path().join("killed");
     let bin = assert_cmd::cargo::cargo_bin("pff");
@@ -494,9 +442,7 @@ fn kill_9_at_random_points_then_resume_equals_an_uninterrupted_run() {
         }
     }
     assert!(kills > 0, "no run was killed: the test proved nothing");
-    pff(&["run", m, "-q", "--resume", "-o", killed.to_str().unwrap()])
-        .assert()
-        .code(1);
+    pff_run(m, &killed, &["--resume"]).assert().code(1);
     let leftovers: Vec<_> = fs::read_dir(killed.join("tasks"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -592,7 +538,7 @@ fn leftovers_of_a_killed_run_are_cleared() {
     fs::write(stale.join("data"), b"old").unwrap();
     fs::write(out.join(".pff-tmp-999999999-0-report.md.part"), b"half").unwrap();
     let (m, o) = (m.to_str().unwrap(), out.to_str().unwrap());
-    pff(&["run", m, "-q", "-o", o]).assert().code(1);
+    pff_run(m, o, &[]).assert().code(1);
     assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
 }
 

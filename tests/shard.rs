@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 mod common;
-use common::{pff, read, root};
+use common::{pff, pff_run, read, root};
 
 /// 36 tasks: the 12 sample records three times under different ids, with reports.
 fn manifest(dir: &Path) -> PathBuf {
@@ -50,27 +50,17 @@ fn merged_shards_equal_a_single_run_for_1_3_and_7_shards() {
     let m = manifest(dir.path());
     let m = m.to_str().unwrap();
     let single = dir.path().join("single");
-    pff(&["run", m, "-q", "-o", single.to_str().unwrap()])
-        .assert()
-        .code(1);
+    pff_run(m, &single, &[]).assert().code(1);
     for n in [1u32, 3, 7] {
         let mut shard_dirs = Vec::new();
         let mut covered = 0;
         for k in 0..n {
             let d = dir.path().join(format!("s{n}-{k}"));
-            let code = pff(&[
-                "run",
-                m,
-                "-q",
-                "--shard",
-                &format!("{k}/{n}"),
-                "-o",
-                d.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap()
-            .status
-            .code();
+            let code = pff_run(m, &d, &["--shard", &format!("{k}/{n}")])
+                .output()
+                .unwrap()
+                .status
+                .code();
             assert!(matches!(code, Some(0) | Some(1)), "shard {k}/{n}: {code:?}");
             covered += fs::read_dir(d.join("tasks")).unwrap().count();
             shard_dirs.push(d.to_str().unwrap().to_string());
@@ -98,16 +88,7 @@ fn merge_refuses_missing_duplicate_and_foreign_shards() {
     let m = m.to_str().unwrap();
     let shard = |k: u32, n: u32| {
         let d = dir.path().join(format!("s{k}of{n}"));
-        let _ = pff(&[
-            "run",
-            m,
-            "-q",
-            "--shard",
-            &format!("{k}/{n}"),
-            "-o",
-            d.to_str().unwrap(),
-        ])
-        .output();
+        let _ = pff_run(m, &d, &["--shard", &format!("{k}/{n}")]).output();
         d.to_str().unwrap().to_string()
     };
     let (a, b, c) = (shard(0, 3), shard(1, 3), shard(2, 3));
@@ -129,16 +110,7 @@ fn merge_refuses_missing_duplicate_and_foreign_shards() {
     )
     .unwrap();
     let foreign = dir.path().join("foreign");
-    let _ = pff(&[
-        "run",
-        m2.to_str().unwrap(),
-        "-q",
-        "--shard",
-        "2/3",
-        "-o",
-        foreign.to_str().unwrap(),
-    ])
-    .output();
+    let _ = pff_run(&m2, &foreign, &["--shard", "2/3"]).output();
     assert!(
         err(&["merge", &a, &b, foreign.to_str().unwrap(), "-o", o]).contains("execution `other`")
     );
@@ -150,17 +122,11 @@ fn merge_refuses_missing_duplicate_and_foreign_shards() {
     )
     .unwrap();
     let other_rules = dir.path().join("other-rules");
-    let _ = pff(&[
-        "run",
+    let _ = pff_run(
         m,
-        "-q",
-        "--shard",
-        "2/3",
-        "--rules",
-        rules2.to_str().unwrap(),
-        "-o",
-        other_rules.to_str().unwrap(),
-    ])
+        &other_rules,
+        &["--shard", "2/3", "--rules", rules2.to_str().unwrap()],
+    )
     .output();
     assert!(
         err(&["merge", &a, &b, other_rules.to_str().unwrap(), "-o", o]).contains("other rules")

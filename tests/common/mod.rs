@@ -69,7 +69,8 @@ pub fn sample_records() -> Vec<(String, String)> {
 }
 
 /// `pff run M -q -o OUT EXTRA...`.
-pub fn pff_run(m: &Path, out: &Path, extra: &[&str]) -> Command {
+pub fn pff_run(m: impl AsRef<Path>, out: impl AsRef<Path>, extra: &[&str]) -> Command {
+    let (m, out) = (m.as_ref(), out.as_ref());
     let mut args = vec![
         "run",
         m.to_str().unwrap(),

@@ -28,6 +28,7 @@ def report(path):
 
 records = report(os.path.join(data, "audit.jsonl"))
 ranks = []
+by_kind = {}
 for line in open(os.path.join(data, "audit-truth.jsonl"), encoding="utf-8"):
     truth = json.loads(line)
     findings = records[truth["record"]]["findings"]
@@ -37,11 +38,18 @@ for line in open(os.path.join(data, "audit-truth.jsonl"), encoding="utf-8"):
                      if (f["missing"]["subject"], f["missing"]["relation"], f["missing"]["object"]) in removed
                      or f["focus"] == c["node"]), None)
         ranks.append(rank)
+        by_kind.setdefault(c["kind"], []).append(rank)
 n = len(ranks)
 found = [r for r in ranks if r is not None]
 for k in (1, 3, 10, 50):
     print(f"planted errors in the first {k:>2} findings: {sum(1 for r in found if r < k)} of {n}")
+print("in the first 10, by kind:")
+for kind, rs in sorted(by_kind.items()):
+    print(f"  {kind:<30} {sum(1 for r in rs if r is not None and r < 10):>3} of {len(rs)}")
 clean = report(os.path.join(data, "records.jsonl"))
-errors = [r["finding_counts"]["error"] for r in clean if "finding_counts" in r]
+counts = [r["finding_counts"] for r in clean if "finding_counts" in r]
+errors = [c["error"] for c in counts]
+warned = [c["error"] + c["warning"] for c in counts]
 print(f"clean records: median {statistics.median(errors)} error-level findings "
-      f"(mean {statistics.mean(errors):.2f}, {len(errors)} records)")
+      f"(mean {statistics.mean(errors):.2f}, {len(errors)} records); median "
+      f"{statistics.median(warned)} error+warning (mean {statistics.mean(warned):.2f})")

@@ -58,11 +58,14 @@ fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Findi
             })
             .collect(),
     };
-    let message = finding_message(&missing, n, kept.strongest.confidence, score);
+    let present: Vec<String> = kept.present.iter().map(|&e| name(e)).collect();
+    let message = finding_message(&missing, &present, n, kept.strongest.confidence, score);
     Finding {
         severity: opts.severity.of(score),
         score,
         message,
+        kind: kept.kind,
+        present,
         focus: missing.subject.clone(),
         rule_count: n,
         rules: kept.evidence.iter().map(evidence).collect(),

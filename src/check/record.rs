@@ -9,7 +9,7 @@ use super::findings::KeptFindings;
 use super::{Options, Tally};
 use crate::engine::{CheckResult, witness_bounded};
 use crate::report::{
-    LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, SeverityCounts, score_of,
+    FindingKind, LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, SeverityCounts, score_of,
 };
 use crate::rules::{EntId, RelId, Rule, RuleSet};
 use crate::triples::{Graph, RecordName};
@@ -89,11 +89,27 @@ struct Group {
 #[derive(Debug)]
 pub(super) struct Kept {
     pub(super) key: (EntId, RelId, EntId),
+    pub(super) kind: FindingKind,
+    /// The values the slot holds (conflicts), at most [`MAX_PRESENT`].
+    pub(super) present: Vec<EntId>,
     pub(super) score: f64,
     pub(super) strongest: MemberKey,
     pub(super) count: u32,
     top: Vec<u32>,
     pub(super) evidence: Vec<TopMember>,
+}
+
+/// Present values listed in a conflict.
+const MAX_PRESENT: usize = 5;
+
+/// The score of a prediction for a slot that holds no value at all. On clean records a rule
+/// that predicts a value for an empty slot is almost never wrong (0 of the 2,000 strongest
+/// findings of the 200 clean reference records are empty slots, while a slot that holds
+/// another value is where natural noise and rule exceptions show), so the evidence counts
+/// twice, as if confirmed by an independent check: `1 - (1 - s)^2`. A prior, not yet
+/// calibrated on corruptions.
+pub fn empty_slot_score(evidence: f64) -> f64 {
+    1.0 - (1.0 - evidence) * (1.0 - evidence)
 }
 
 /// Why the evidence of a record could not be gathered: a rule could not be read back.
@@ -251,8 +267,14 @@ impl RecordCheck {
             .iter()
             .filter_map(|(&key, group)| {
                 let strongest = self.key_of(group.top[0])?;
+                let evidence = score_of(strongest.weight, group.sum);
+                let empty = g.rel(key.1).with_subject(key.0).is_empty();
                 Some(Rank {
-                    score: score_of(strongest.weight, group.sum),
+                    score: if empty {
+                        empty_slot_score(evidence)
+                    } else {
+                        evidence
+                    },
                     max_confidence: group.max_confidence,
                     count: group.count,
                     line: strongest.line,
@@ -287,8 +309,15 @@ impl RecordCheck {
             .iter()
             .filter_map(|r| {
                 let group = groups.get(&r.key)?;
+                let present = g.rel(r.key.1).with_subject(r.key.0);
                 Some(Kept {
                     key: r.key,
+                    kind: if present.is_empty() {
+                        FindingKind::EmptySlot
+                    } else {
+                        FindingKind::Conflict
+                    },
+                    present: present.iter().map(|p| p.1).take(MAX_PRESENT).collect(),
                     score: r.score,
                     strongest: self.key_of(group.top[0])?,
                     count: group.count,
@@ -402,5 +431,60 @@ impl Checked {
             .map(|r| (r.rule, r.predicted, r.correct))
             .collect();
         (report, KeptFindings(this.kept), tallies)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{Checker, InMemory, Options, RecordChecker};
+    use crate::report::FindingKind;
+    use crate::rules::RuleSet;
+    use crate::triples::{GraphBuilder, RecordId, RecordName, TripleSink};
+
+    /// A slot that holds another value is a conflict naming it; a slot with no value at all is
+    /// an empty slot, and its evidence counts twice.
+    #[test]
+    fn conflicts_name_the_present_value_and_empty_slots_score_higher() {
+        let rules = RuleSet::from_text(
+            "k.rules",
+            "10\t8\t0.8\tpaymentContext(X,Postpaid) <= contractSpecification(X,SPEC_POS)\n",
+        )
+        .unwrap();
+        let record = |with_context: bool| {
+            let mut b = GraphBuilder::new(&rules.symbols);
+            b.triple("K1", "contractSpecification", "SPEC_POS");
+            if with_context {
+                b.triple("K1", "paymentContext", "Control");
+            }
+            let g = b.finish();
+            let name = RecordName {
+                id: RecordId { index: 0, line: 1 },
+                name: "K1".into(),
+            };
+            Checker::new(InMemory::new(&rules), Options::default())
+                .report(&g, name)
+                .unwrap()
+                .0
+        };
+        let conflict = record(true);
+        let f = &conflict.findings[0];
+        assert_eq!(f.kind, FindingKind::Conflict);
+        assert_eq!(f.present, vec!["Control".to_string()]);
+        assert!(
+            f.message.contains("`paymentContext` is Control") && f.message.contains("Postpaid"),
+            "{}",
+            f.message
+        );
+        assert!((f.score - 0.8).abs() < 1e-9);
+        let empty = record(false);
+        let f = &empty.findings[0];
+        assert_eq!(f.kind, FindingKind::EmptySlot);
+        assert!(f.present.is_empty());
+        assert!(
+            f.message.contains("has no `paymentContext`"),
+            "{}",
+            f.message
+        );
+        assert!((f.score - 0.96).abs() < 1e-9, "{}", f.score);
     }
 }

@@ -39,6 +39,15 @@ impl Human {
             "  {label} {:.3}{rules}  missing {}",
             f.score, f.missing
         )?;
+        if !f.present.is_empty() {
+            writeln!(
+                out,
+                "          conflict: `{}` of {} is {}",
+                f.missing.relation,
+                f.focus,
+                f.present.join(", ")
+            )?;
+        }
         if let Some(r) = f.top() {
             writeln!(
                 out,

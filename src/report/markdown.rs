@@ -66,7 +66,7 @@ impl Exporter for Markdown {
             return Ok(());
         }
         let mut d = format!(
-            "### Record {} `{name}`\n\n| severity | score | missing triple | rules | strongest rule | evidence |\n|---|---|---|---|---|---|\n",
+            "### Record {} `{name}`\n\n| severity | score | expected triple | the slot now | rules | strongest rule | evidence |\n|---|---|---|---|---|---|---|\n",
             r.index
         );
         for f in r.findings.iter().take(self.top) {
@@ -77,11 +77,17 @@ impl Exporter for Markdown {
                     cell(&ev.join(", ")),
                 )
             });
+            let present = if f.present.is_empty() {
+                "empty slot".to_string()
+            } else {
+                format!("is {}", f.present.join(", "))
+            };
             d.push_str(&format!(
-                "| {} | {:.3} | `{}` | {} | {} | {} |\n",
+                "| {} | {:.3} | `{}` | {} | {} | {} | {} |\n",
                 f.severity.name(),
                 f.score,
                 cell(&f.missing.to_string()),
+                cell(&present),
                 f.rule_count,
                 rule,
                 evidence

@@ -153,6 +153,25 @@ pub struct RuleEvidence {
     pub evidence: Vec<Triple>,
 }
 
+/// What a finding says of its slot (subject, relation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// The slot holds other values (`present`): one of them is probably wrong.
+    Conflict,
+    /// The slot holds no value at all: the predicted one is probably missing.
+    EmptySlot,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Conflict => "conflict",
+            FindingKind::EmptySlot => "empty slot",
+        }
+    }
+}
+
 /// A missing triple and every rule that predicts it: near-identical rules pointing at the same
 /// gap give one finding, not fifty. Shaped like a SHACL validation result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,10 +185,15 @@ pub struct Finding {
     pub score: f64,
     /// A one-line explanation.
     pub message: String,
+    /// Whether the slot holds other values (a conflict) or none (an empty slot).
+    pub kind: FindingKind,
     /// The node the finding is about (the missing triple's subject).
     pub focus: String,
     /// The head triple the rules predict and the record lacks.
     pub missing: Triple,
+    /// Conflicts: the values the slot holds instead (at most 5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub present: Vec<String>,
     /// How many rules predict it.
     pub rule_count: usize,
     /// The rules (strongest first; at most [`MAX_RULES_PER_FINDING`]).
@@ -242,17 +266,34 @@ pub fn combined_score(weights: impl IntoIterator<Item = f64>) -> f64 {
 
 pub use crate::defaults::HEALTH_TOP;
 
-/// The one-line message of a finding: what is missing, how many rules expect it, how strongly.
-pub fn finding_message(missing: &Triple, rules: usize, strongest: f64, score: f64) -> String {
+/// The one-line message of a finding: the slot and what it holds, what the rules expect, how
+/// many and how strongly.
+pub fn finding_message(
+    missing: &Triple,
+    present: &[String],
+    rules: usize,
+    strongest: f64,
+    score: f64,
+) -> String {
+    let slot = if present.is_empty() {
+        format!("{} has no `{}`", missing.subject, missing.relation)
+    } else {
+        format!(
+            "{}: `{}` is {}",
+            missing.subject,
+            missing.relation,
+            present.join(", ")
+        )
+    };
     if rules == 1 {
         format!(
-            "{} has no `{}` {}; a rule with confidence {:.2} expects it (score {:.3})",
-            missing.subject, missing.relation, missing.object, strongest, score
+            "{slot}; a rule with confidence {strongest:.2} expects {} (score {score:.3})",
+            missing.object
         )
     } else {
         format!(
-            "{} has no `{}` {}; {} rules expect it (strongest confidence {:.2}, score {:.3})",
-            missing.subject, missing.relation, missing.object, rules, strongest, score
+            "{slot}; {rules} rules expect {} (strongest confidence {strongest:.2}, score {score:.3})",
+            missing.object
         )
     }
 }

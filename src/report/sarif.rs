@@ -88,7 +88,9 @@ impl Exporter for Sarif {
                     "record": r.index,
                     "score": f.score,
                     "ruleCount": f.rule_count,
+                    "kind": f.kind,
                     "missing": f.missing,
+                    "present": f.present,
                     "evidence": evidence,
                 },
             });

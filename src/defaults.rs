@@ -9,6 +9,12 @@ pub const WARNING_CONFIDENCE: f64 = 0.5;
 pub const MIN_CONFIDENCE: f64 = 0.0;
 /// Findings kept per record, the highest scores.
 pub const MAX_VIOLATIONS: usize = 1000;
+/// The lowest severity whose findings are written with their evidence (`--keep`, manifest
+/// `keep:`); below it, counts only (and the strongest few, see [`STRONGEST_LISTED`]).
+pub const KEEP: crate::report::Severity = crate::report::Severity::Warning;
+/// A record's strongest findings listed whatever their severity (those below `--keep` without
+/// evidence), so that its first findings are always there to read.
+pub const STRONGEST_LISTED: usize = 10;
 /// Findings listed per record in the human and Markdown reports.
 pub const TOP: usize = 10;
 /// The JSON key that names a node.

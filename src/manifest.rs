@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::defaults;
-use crate::report::{FailOn, OutputFormat};
+use crate::report::{FailOn, OutputFormat, Severity, SeverityCuts};
 
 /// Step sequences pff knows; a task's `sequence` must name one.
 pub const SEQUENCES: &[(&str, &[&str])] = &[
@@ -39,6 +39,12 @@ struct Raw {
     min_confidence: Option<Spanned<f64>>,
     #[serde(default)]
     fail_on: Option<FailOn>,
+    #[serde(default)]
+    keep: Option<Severity>,
+    #[serde(default)]
+    error_confidence: Option<Spanned<f64>>,
+    #[serde(default)]
+    warning_confidence: Option<Spanned<f64>>,
     #[serde(default)]
     id_key: Option<String>,
     #[serde(default)]
@@ -142,6 +148,10 @@ pub struct Resources {
 pub struct Checks {
     pub min_confidence: f64,
     pub fail_on: FailOn,
+    /// Findings at or above this severity are written with their evidence.
+    pub keep: Severity,
+    /// Severity cut points on a finding's score.
+    pub severity: SeverityCuts,
     pub id_key: String,
     pub max_violations: usize,
     /// Bindings one rule may try on one record before it is cut short (reported).
@@ -305,6 +315,15 @@ impl Manifest {
                     .min_confidence
                     .map_or(defaults::MIN_CONFIDENCE, |c| c.value),
                 fail_on: raw.fail_on.unwrap_or_default(),
+                keep: raw.keep.unwrap_or(defaults::KEEP),
+                severity: SeverityCuts {
+                    error: raw
+                        .error_confidence
+                        .map_or(defaults::ERROR_CONFIDENCE, |c| c.value),
+                    warning: raw
+                        .warning_confidence
+                        .map_or(defaults::WARNING_CONFIDENCE, |c| c.value),
+                },
                 id_key: raw.id_key.unwrap_or_else(|| defaults::ID_KEY.into()),
                 max_violations: raw.max_violations.unwrap_or(defaults::MAX_VIOLATIONS),
                 max_rule_work: raw.max_rule_work,
@@ -393,6 +412,24 @@ fn check_fields(raw: &Raw) -> Vec<Problem> {
         && !(0.0..=1.0).contains(&c.value)
     {
         problems.push(at(c, "min_confidence must be in [0, 1]".into()));
+    }
+    for (name, c) in [
+        ("error_confidence", &raw.error_confidence),
+        ("warning_confidence", &raw.warning_confidence),
+    ] {
+        if let Some(c) = c
+            && !(0.0..=1.0).contains(&c.value)
+        {
+            problems.push(at(c, format!("{name} must be in [0, 1]")));
+        }
+    }
+    if let (Some(e), Some(w)) = (&raw.error_confidence, &raw.warning_confidence)
+        && w.value > e.value
+    {
+        problems.push(at(
+            w,
+            "warning_confidence must not be above error_confidence".into(),
+        ));
     }
     problems
 }

@@ -35,7 +35,7 @@ fn human_report_snapshot_and_exit_code_1() {
 
 #[test]
 fn json_report_is_one_document_with_evidence() {
-    let out = sample_report(&["--format", "json"]);
+    let out = sample_report(&["--format", "json", "--keep", "info"]);
     let doc: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
     let records = doc["records"].as_array().unwrap();
     assert_eq!(records.len(), 12);
@@ -61,14 +61,16 @@ fn json_report_is_one_document_with_evidence() {
 
 #[test]
 fn jsonl_has_one_finding_per_line() {
-    let mut cmd = pff(&["validate", RECORDS, "--rules", RULES, "--format", "jsonl"]);
+    let mut cmd = pff(&[
+        "validate", RECORDS, "--rules", RULES, "--format", "jsonl", "--keep", "info",
+    ]);
     let out = stdout(&mut cmd);
     let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
     let doc: serde_json::Value =
-        serde_json::from_str(&sample_report(&["--format", "json"])).unwrap();
+        serde_json::from_str(&sample_report(&["--format", "json", "--keep", "info"])).unwrap();
     let findings = &doc["summary"]["findings"];
     let total: u64 = ["error", "warning", "info"]
         .iter()
@@ -170,7 +172,7 @@ fn rule_stats_zero_when_nothing_applies() {
 
 #[test]
 fn filters_select_rules() {
-    let all = sample_report(&["--format", "json"]);
+    let all = sample_report(&["--format", "json", "--keep", "info"]);
     let strong = sample_report(&["--format", "json", "--min-confidence", "0.9"]);
     let count = |s: &str| {
         let v: serde_json::Value = serde_json::from_str(s).unwrap();
@@ -217,9 +219,70 @@ fn rules_filed_on_disk_do_not_change_reports() {
     assert!(in_memory.0.contains("\"findings\""));
 }
 
+/// `--keep` changes what is written, never the counts: below the level a finding is listed
+/// only among a record's strongest (without evidence), and SARIF has no result for it.
+#[test]
+fn keep_changes_what_is_written_but_never_the_counts() {
+    let report = |keep: &str, format: &str| {
+        let mut args = vec!["--format", format, "--keep", keep];
+        if format == "json" {
+            args.extend(["--max-violations", "all"]);
+        }
+        sample_report(&args)
+    };
+    let json = |keep| serde_json::from_str::<serde_json::Value>(&report(keep, "json")).unwrap();
+    let (all, warn, err) = (json("info"), json("warning"), json("error"));
+    assert_eq!(all["summary"], warn["summary"]);
+    assert_eq!(all["summary"], err["summary"]);
+    let mut evidence = [0, 0, 0];
+    for (n, doc) in [&all, &warn, &err].into_iter().enumerate() {
+        for (r, a) in doc["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(all["records"].as_array().unwrap())
+        {
+            assert_eq!(r["finding_counts"], a["finding_counts"]);
+            assert_eq!(r["violations"], a["violations"]);
+            assert_eq!(r["truncated"], a["truncated"]);
+            for f in r["findings"].as_array().unwrap() {
+                let with = !f["rules"].as_array().unwrap().is_empty();
+                let level = f["severity"].as_str().unwrap();
+                let at_keep = match n {
+                    0 => true,
+                    1 => level != "info",
+                    _ => level == "error",
+                };
+                assert_eq!(with, at_keep, "keep #{n}: {f}");
+                evidence[n] += usize::from(with);
+            }
+        }
+    }
+    assert!(
+        evidence[0] > evidence[1] && evidence[1] >= evidence[2],
+        "{evidence:?}"
+    );
+    let sarif = |keep| {
+        let v: serde_json::Value = serde_json::from_str(&report(keep, "sarif")).unwrap();
+        v["runs"][0]["results"].as_array().unwrap().len()
+    };
+    assert_eq!(sarif("info"), 52);
+    assert_eq!(
+        sarif("error"),
+        all["summary"]["findings"]["error"].as_u64().unwrap() as usize
+    );
+}
+
 #[test]
 fn caps_mark_reports_truncated() {
-    let out = sample_report(&["--format", "json", "--max-violations", "1"]);
+    let out = sample_report(&[
+        "--format",
+        "json",
+        "--keep",
+        "info",
+        "--max-violations",
+        "1",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let r0 = &v["records"][0];
     assert_eq!(r0["findings"].as_array().unwrap().len(), 1);
@@ -431,13 +494,13 @@ fn input_format_override() {
 fn markdown_report_snapshot() {
     insta::assert_snapshot!(
         "markdown",
-        sample_report(&["--format", "markdown", "--top", "2"])
+        sample_report(&["--format", "markdown", "--keep", "info", "--top", "2"])
     );
 }
 
 #[test]
 fn junit_report_parses_with_the_required_elements() {
-    let out = sample_report(&["--format", "junit"]);
+    let out = sample_report(&["--format", "junit", "--keep", "info"]);
     let doc = roxmltree::Document::parse(&out).expect("well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
@@ -480,7 +543,7 @@ fn junit_report_parses_with_the_required_elements() {
 
 #[test]
 fn sarif_report_has_what_viewers_need() {
-    let out = sample_report(&["--format", "sarif"]);
+    let out = sample_report(&["--format", "sarif", "--keep", "info"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["version"], "2.1.0");
     let run = &v["runs"][0];
@@ -546,7 +609,7 @@ fn several_rules_files_keep_their_own_ids() {
         "extra.rules",
         b"1\t1\t0.99\tstatus(X,CustomerActive) <= externalId(X,A)\n",
     );
-    let out = sample_report(&["--rules", &extra, "--format", "json"]);
+    let out = sample_report(&["--rules", &extra, "--format", "json", "--keep", "info"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["run"]["rule_count"], 37);
     let ids: Vec<String> = v["records"]
@@ -563,7 +626,14 @@ fn several_rules_files_keep_their_own_ids() {
 
 #[test]
 fn jsonl_report_snapshot() {
-    let out = sample_report(&["--format", "jsonl", "--max-violations", "2"]);
+    let out = sample_report(&[
+        "--format",
+        "jsonl",
+        "--keep",
+        "info",
+        "--max-violations",
+        "2",
+    ]);
     insta::assert_snapshot!("jsonl", out);
 }
 

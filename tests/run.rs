@@ -16,7 +16,9 @@ fn smoke_manifest_writes_every_output() {
     let csv = read(&out.join("results.csv"));
     assert_eq!(csv.lines().count(), 13);
     assert!(csv.starts_with("MSISDN,request,result,observations\n"));
-    assert!(csv.contains("CUST1005,validate,VIOLATIONS,\"2 error, 0 warning, 1 info findings\""));
+    assert!(csv.contains("CUST1005,validate,ERRORS,\"2 error, 0 warning, 1 info findings\""));
+    // Only info findings: the record is OK (its counts say what there is).
+    assert!(csv.contains("CUST1000,validate,OK,\"0 error, 0 warning, 6 info findings\""));
     let summary: serde_json::Value =
         serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
     assert_eq!(summary["complete"], true);
@@ -155,12 +157,12 @@ fn a_bad_task_fails_alone_with_exit_3() {
     let csv = read(&out.join("results.csv"));
     // The sample's zero rule (paymentContext Postpaid, info) fires on any contract.
     assert!(
-        csv.contains("a.json,validate,VIOLATIONS,\"0 error, 0 warning, 1 info findings\""),
+        csv.contains("a.json,validate,OK,\"0 error, 0 warning, 1 info findings\""),
         "{csv}"
     );
     assert!(csv.contains("b.json,validate,FAILED,"), "{csv}");
     assert!(csv.contains("b.json:1:8: invalid JSON"), "{csv}");
-    assert!(csv.contains("c.json,validate,VIOLATIONS"), "{csv}");
+    assert!(csv.contains("c.json,validate,OK"), "{csv}");
     assert!(read(&out.join("events.jsonl")).contains("task_failed"));
 }
 
@@ -230,7 +232,11 @@ fn worker_count_does_not_change_outputs() {
     pff_run("manifests/smoke.yaml", &o2, &["--max-workers", "2"])
         .assert()
         .code(1);
-    for f in ["results.csv", "summary.json", "tasks/000005-CUST1005.json"] {
+    for f in [
+        "results.csv",
+        "summary.json",
+        "tasks/000005-CUST1005.json",
+    ] {
         assert_eq!(read(&o1.join(f)), read(&o2.join(f)), "{f}");
     }
 }
@@ -377,9 +383,12 @@ fn http_sources_are_fetched_with_limits_retries_and_timeouts() {
             .to_string()
     };
     // Fetched and checked (the sample's zero rule gives an info finding).
-    assert!(row("ok").contains(",VIOLATIONS,"), "{csv}");
     assert!(
-        row("flaky").contains(",VIOLATIONS,"),
+        row("ok").contains(",OK,\"0 error, 0 warning, 1 info"),
+        "{csv}"
+    );
+    assert!(
+        row("flaky").contains(",OK,\"0 error, 0 warning, 1 info"),
         "a 500 then a 200: retried: {csv}"
     );
     assert!(row("missing").contains("HTTP 404"), "{csv}");
@@ -549,4 +558,70 @@ fn leftovers(out: &Path) -> Vec<String> {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(".pff") && n != ".pff.lock")
         .collect()
+}
+
+/// `pff run` takes the severity options of `pff validate`, on the command line and in the
+/// manifest: `--keep` changes what the task files hold, never the counts; `--fail-on` and the
+/// cut points change the exit code and the severities, and `pff merge` reports with them.
+#[test]
+fn run_takes_the_severity_options_of_validate() {
+    let dir = TempDir::new().unwrap();
+    let recs = sample_records();
+    let recs: Vec<(&str, &str)> = recs.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
+    let m = manifest(dir.path(), &recs, "keep: error\nerror_confidence: 0.99\n");
+    let task = |out: &Path| -> serde_json::Value {
+        serde_json::from_str(&read(&out.join("tasks/000005-CUST1005.json.json"))).unwrap()
+    };
+    let evidence = |t: &serde_json::Value| {
+        t["records"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| !f["rules"].as_array().unwrap().is_empty())
+            .count()
+    };
+    // From the manifest: errors only from 0.99, so fewer errors than the default 0.9 gives.
+    let strict = dir.path().join("strict");
+    pff_run(&m, &strict, &["--fail-on", "warning"])
+        .assert()
+        .code(1);
+    let default = dir.path().join("default");
+    pff_run(
+        &m,
+        &default,
+        &["--error-confidence", "0.9", "--keep", "info"],
+    )
+    .assert()
+    .code(1);
+    let (s, d) = (task(&strict), task(&default));
+    assert!(s["findings"]["error"].as_u64() < d["findings"]["error"].as_u64());
+    assert_eq!(
+        s["findings"]["error"].as_u64().unwrap() + s["findings"]["warning"].as_u64().unwrap(),
+        d["findings"]["error"].as_u64().unwrap() + d["findings"]["warning"].as_u64().unwrap(),
+        "the same findings, other cut points"
+    );
+    assert!(
+        evidence(&s) < evidence(&d),
+        "keep: error leaves out evidence"
+    );
+    assert_eq!(
+        s["records"][0]["findings"].as_array().unwrap().len(),
+        d["records"][0]["findings"].as_array().unwrap().len(),
+        "the strongest findings are listed either way"
+    );
+    // --fail-on never: exit 0 whatever was found.
+    pff_run(&m, dir.path().join("never"), &["--fail-on", "never"])
+        .assert()
+        .code(0);
+    let bad = stderr_of_run(
+        &m,
+        &dir.path().join("bad"),
+        &["--warning-confidence", "0.995"],
+    );
+    assert!(bad.contains("warning <= error"), "{bad}");
+}
+
+fn stderr_of_run(m: &Path, out: &Path, extra: &[&str]) -> String {
+    let a = pff_run(m, out, extra).assert().code(2);
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }

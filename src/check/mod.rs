@@ -20,7 +20,7 @@ pub use checker::{Checker, InMemory, RecordChecker, RuleHome, SourceChecker, Sto
 pub use findings::KeptFindings;
 pub use record::{Checked, FetchError, Ranked, RecordCheck};
 
-use crate::report::SeverityCuts;
+use crate::report::{Severity, SeverityCuts};
 
 /// One record's counts of one rule that applied: `(rule index, predicted, correct)`.
 pub type Tally = (u32, u64, u64);
@@ -36,6 +36,9 @@ pub struct Options {
     pub max_violations_per_rule: usize,
     /// Findings (groups by missing triple) kept per record, the highest scores.
     pub max_violations: usize,
+    /// Findings at or above this severity are kept with their evidence; below it only the
+    /// strongest few are listed, without evidence (the counts are always exact).
+    pub keep: Severity,
     /// Check one record's rules in parallel (false when records are already spread over
     /// workers, as in `pff run`).
     pub parallel_rules: bool,
@@ -52,6 +55,7 @@ impl Default for Options {
             findings: true,
             max_violations_per_rule: usize::MAX,
             max_violations: usize::MAX,
+            keep: Severity::Info,
             parallel_rules: true,
             max_rule_work: u64::MAX,
             time_budget: None,

@@ -9,7 +9,8 @@ use super::findings::KeptFindings;
 use super::{Options, Tally};
 use crate::engine::{CheckResult, witness_bounded};
 use crate::report::{
-    FindingKind, LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, SeverityCounts, score_of,
+    FindingKind, LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, Severity, SeverityCounts,
+    score_of,
 };
 use crate::rules::{EntId, RelId, Rule, RuleSet};
 use crate::triples::{Graph, RecordName};
@@ -93,10 +94,21 @@ pub(super) struct Kept {
     /// The values the slot holds (conflicts), at most [`MAX_PRESENT`].
     pub(super) present: Vec<EntId>,
     pub(super) score: f64,
+    /// At or above `keep`: listed with its rules and their witnesses.
+    with_evidence: bool,
     pub(super) strongest: MemberKey,
     pub(super) count: u32,
     top: Vec<u32>,
     pub(super) evidence: Vec<TopMember>,
+}
+
+/// Findings of `level` or higher among `counts`.
+fn at_or_above(counts: &SeverityCounts, level: Severity) -> u64 {
+    match level {
+        Severity::Error => counts.error,
+        Severity::Warning => counts.error + counts.warning,
+        Severity::Info => counts.total(),
+    }
 }
 
 /// Present values listed in a conflict.
@@ -299,10 +311,15 @@ impl RecordCheck {
                 })
                 .then(a.key.1.cmp(&b.key.1))
         };
-        let findings_cut = ranks.len() > opts.max_violations;
-        if findings_cut {
-            ranks.select_nth_unstable_by(opts.max_violations, order);
-            ranks.truncate(opts.max_violations);
+        // Kept: the findings at or above `keep` (a prefix of the ranking: severity grows with
+        // the score), at least the strongest few whatever their severity, at most the cap.
+        let at_keep = at_or_above(&finding_counts, opts.keep) as usize;
+        let strongest = crate::defaults::STRONGEST_LISTED.min(ranks.len());
+        let n = at_keep.max(strongest).min(opts.max_violations);
+        let findings_cut = at_keep > opts.max_violations;
+        if n < ranks.len() {
+            ranks.select_nth_unstable_by(n, order);
+            ranks.truncate(n);
         }
         ranks.sort_unstable_by(order);
         let kept = ranks
@@ -319,6 +336,7 @@ impl RecordCheck {
                     },
                     present: present.iter().map(|p| p.1).take(MAX_PRESENT).collect(),
                     score: r.score,
+                    with_evidence: opts.severity.of(r.score) >= opts.keep,
                     strongest: self.key_of(group.top[0])?,
                     count: group.count,
                     top: group.top[..group.len as usize].to_vec(),
@@ -347,6 +365,9 @@ impl Ranked {
         let mut rules: FxHashMap<u32, Arc<Rule>> = FxHashMap::default();
         for i in 0..self.kept.len() {
             let kept = &self.kept[i];
+            if !kept.with_evidence {
+                continue;
+            }
             let mut evidence = Vec::with_capacity(kept.top.len());
             for &r in &kept.top {
                 let rule = match rules.get(&r) {

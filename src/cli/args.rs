@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::defaults;
-use crate::report::{FailOn, OutputFormat};
+use crate::report::{FailOn, OutputFormat, Severity};
 use crate::triples::Format;
 
 #[derive(Parser, Debug)]
@@ -101,6 +101,30 @@ pub struct RunArgs {
     /// `reports:`).
     #[arg(long = "format", value_enum, value_name = "FORMAT")]
     pub formats: Vec<OutputFormat>,
+    /// Exit with 1 when a finding of this severity or higher is found (default: the
+    /// manifest's `fail_on`, else error).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+    /// Write findings of this severity or higher with their evidence; below it, counts and the
+    /// strongest few only (default: the manifest's `keep`, else warning).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub keep: Option<Severity>,
+    /// Score from which a finding is an error (default: the manifest's `error_confidence`,
+    /// else 0.9).
+    #[arg(long)]
+    pub error_confidence: Option<f64>,
+    /// Score from which a finding is a warning (default: the manifest's
+    /// `warning_confidence`, else 0.5).
+    #[arg(long)]
+    pub warning_confidence: Option<f64>,
+    /// Check only rules with at least this mined confidence (default: the manifest's
+    /// `min_confidence`, else 0).
+    #[arg(long)]
+    pub min_confidence: Option<f64>,
+    /// Keep at most N findings per record (default: the manifest's `max_violations`, else
+    /// 1000); `all` for no cap.
+    #[arg(long, value_name = "N|all", value_parser = parse_limit)]
+    pub max_violations: Option<usize>,
     /// Run only shard K of N (0 <= K < N; tasks split by a stable hash of their id), or
     /// `auto/N` to take K from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID. Without --output,
     /// writes to <output>/shard-K-of-N.
@@ -196,6 +220,10 @@ pub struct ValidateArgs {
     /// Confidence from which a violation is a warning (below: info).
     #[arg(long, default_value_t = defaults::WARNING_CONFIDENCE)]
     pub warning_confidence: f64,
+    /// Write findings of this severity or higher with their evidence; below it, counts and the
+    /// strongest few only (the human format lists the `--top` strongest whatever this says).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = defaults::KEEP)]
+    pub keep: Severity,
     /// Findings listed per record in the human format.
     #[arg(long, default_value_t = defaults::TOP)]
     pub top: usize,

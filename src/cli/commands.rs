@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result, bail};
 
 use super::args::{DoctorArgs, MergeArgs, RunArgs, TriplesArgs, ValidateArgs};
-use super::settings::{RunSettings, ValidateSettings};
+use super::settings::{RunSettings, ValidateSettings, override_checks};
 use crate::check::SourceChecker;
 use crate::defaults;
 use crate::exit;
@@ -138,7 +138,8 @@ pub fn triples(args: TriplesArgs) -> Result<u8> {
 
 /// `pff run`: a manifest's tasks, sized to the machine.
 pub fn run(args: RunArgs) -> Result<u8> {
-    let manifest = Manifest::load(&args.manifest)?;
+    let mut manifest = Manifest::load(&args.manifest)?;
+    override_checks(&args, &mut manifest)?;
     let settings = RunSettings::resolve(&args, &manifest)?;
     for w in &settings.plan.warnings {
         eprintln!("pff: warning: {w}");
@@ -242,7 +243,10 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
             copy.display()
         );
     }
-    let manifest = Manifest::parse_recorded(&info.manifest, &text)?;
+    let mut manifest = Manifest::parse_recorded(&info.manifest, &text)?;
+    if let Some(checks) = &info.checks {
+        checks.apply(&mut manifest.checks);
+    }
     let digest = pipeline::rules_digest(&info.rules).context("cannot read the rules")?;
     if digest != info.rules_digest {
         bail!(

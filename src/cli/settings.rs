@@ -12,7 +12,7 @@ use crate::defaults;
 use crate::hardware::{Machine, Plan, Requests};
 use crate::manifest::{Manifest, check_secs};
 use crate::pipeline::{self, ExecutionInfo, FetchLimits, Shard};
-use crate::report::{OutputFormat, SeverityCuts};
+use crate::report::{OutputFormat, Severity, SeverityCuts};
 use crate::rules::Rule;
 use crate::triples::json::Mapping;
 
@@ -21,6 +21,32 @@ fn budget(flag: &str, secs: Option<f64>) -> Result<Option<Duration>> {
     secs.map(check_secs)
         .transpose()
         .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+}
+
+/// Checks a minimum confidence and severity cut points.
+fn check_levels(min_confidence: f64, error: f64, warning: f64) -> Result<()> {
+    if !(0.0..=1.0).contains(&min_confidence) {
+        bail!("--min-confidence must be between 0 and 1");
+    }
+    let cuts_ok =
+        (0.0..=1.0).contains(&warning) && (0.0..=1.0).contains(&error) && warning <= error;
+    if !cuts_ok {
+        bail!("--warning-confidence and --error-confidence must be in [0, 1], warning <= error");
+    }
+    Ok(())
+}
+
+/// Lays the command line's check settings over the manifest's (a flag wins): what the run,
+/// its reports and `execution.json` (hence `pff merge`) then use.
+pub fn override_checks(args: &RunArgs, m: &mut Manifest) -> Result<()> {
+    let c = &mut m.checks;
+    c.fail_on = args.fail_on.unwrap_or(c.fail_on);
+    c.keep = args.keep.unwrap_or(c.keep);
+    c.severity.error = args.error_confidence.unwrap_or(c.severity.error);
+    c.severity.warning = args.warning_confidence.unwrap_or(c.severity.warning);
+    c.min_confidence = args.min_confidence.unwrap_or(c.min_confidence);
+    c.max_violations = args.max_violations.unwrap_or(c.max_violations);
+    check_levels(c.min_confidence, c.severity.error, c.severity.warning)
 }
 
 /// `n` as a count of rules held in memory.
@@ -40,17 +66,11 @@ pub struct ValidateSettings {
 
 impl ValidateSettings {
     pub fn resolve(args: &ValidateArgs) -> Result<Self> {
-        if !(0.0..=1.0).contains(&args.min_confidence) {
-            bail!("--min-confidence must be between 0 and 1");
-        }
-        let cuts_ok = (0.0..=1.0).contains(&args.warning_confidence)
-            && (0.0..=1.0).contains(&args.error_confidence)
-            && args.warning_confidence <= args.error_confidence;
-        if !cuts_ok {
-            bail!(
-                "--warning-confidence and --error-confidence must be in [0, 1], warning <= error"
-            );
-        }
+        check_levels(
+            args.min_confidence,
+            args.error_confidence,
+            args.warning_confidence,
+        )?;
         let (min_confidence, min_correct, max_body_len) =
             (args.min_confidence, args.min_correct, args.max_body_len);
         let opts = check::Options {
@@ -60,6 +80,12 @@ impl ValidateSettings {
             },
             findings: !args.counts_only,
             max_violations_per_rule: args.max_violations_per_rule,
+            // The human format lists the strongest findings whatever their severity.
+            keep: if args.format == OutputFormat::Human {
+                Severity::Info
+            } else {
+                args.keep
+            },
             parallel_rules: true,
             max_rule_work: args.max_rule_work as u64,
             time_budget: budget("--time-budget", args.time_budget)?,
@@ -147,6 +173,8 @@ impl RunSettings {
             .unwrap_or(defaults::RUN_TIME_BUDGET_SECS);
         let opts = check::Options {
             max_violations: m.checks.max_violations,
+            severity: m.checks.severity,
+            keep: m.checks.keep,
             parallel_rules: false,
             max_rule_work: args
                 .max_rule_work
@@ -194,6 +222,7 @@ impl RunSettings {
                 .context("cannot read the rules")?,
             manifest_tasks: m.tasks.len(),
             shard: self.shard,
+            checks: Some(pipeline::RecordedChecks::of(&m.checks)),
             merged_from: None,
             outputs: Vec::new(),
         })

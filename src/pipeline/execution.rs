@@ -46,6 +46,10 @@ pub struct ExecutionInfo {
     pub manifest_tasks: usize,
     #[serde(default)]
     pub shard: Option<Shard>,
+    /// What the run checked and kept, after the command line's overrides (a merge reports
+    /// with these).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<RecordedChecks>,
     /// This folder is a `pff merge` of this many shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<u32>,
@@ -53,6 +57,37 @@ pub struct ExecutionInfo {
     /// ever replaced or removed.
     #[serde(default)]
     pub outputs: Vec<String>,
+}
+
+/// The check settings of an execution, as resolved from flags, manifest and defaults.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct RecordedChecks {
+    pub fail_on: crate::report::FailOn,
+    pub keep: crate::report::Severity,
+    pub severity: crate::report::SeverityCuts,
+    pub min_confidence: f64,
+    pub max_violations: usize,
+}
+
+impl RecordedChecks {
+    pub fn of(c: &crate::manifest::Checks) -> Self {
+        Self {
+            fail_on: c.fail_on,
+            keep: c.keep,
+            severity: c.severity,
+            min_confidence: c.min_confidence,
+            max_violations: c.max_violations,
+        }
+    }
+
+    /// Lays these settings over a manifest's.
+    pub fn apply(&self, c: &mut crate::manifest::Checks) {
+        c.fail_on = self.fail_on;
+        c.keep = self.keep;
+        c.severity = self.severity;
+        c.min_confidence = self.min_confidence;
+        c.max_violations = self.max_violations;
+    }
 }
 
 /// `p` made absolute against the working directory, with `.` and `..` removed lexically and

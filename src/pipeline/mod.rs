@@ -45,8 +45,8 @@ mod worker;
 use control::Control;
 use events::{Event, EventLog, StopEvent, TaskEvent};
 pub use execution::{
-    EVENTS_FILE, EXECUTION_FILE, ExecutionInfo, MANIFEST_COPY, Rejected, absolute, prepare_merge,
-    read_marker,
+    EVENTS_FILE, EXECUTION_FILE, ExecutionInfo, MANIFEST_COPY, RecordedChecks, Rejected, absolute,
+    prepare_merge, read_marker,
 };
 pub use fetch::{FetchLimits, Fetcher, SourceError};
 pub use folder::OutputFolder;

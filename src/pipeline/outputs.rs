@@ -15,8 +15,7 @@ use super::taskfile::{Expected, TaskDigest};
 use super::{RunError, out_err, task_file, write_atomic, write_atomic_with};
 use crate::manifest::Manifest;
 use crate::report::{
-    Exporter, FailOn, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts,
-    SeverityCuts, Summary,
+    Exporter, FailOn, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts, Summary,
 };
 use crate::rules::RuleCatalog;
 use crate::stats::{RuleStats, StatsError};
@@ -259,7 +258,7 @@ impl Reports {
             data: format!("execution {}", m.execution_id),
             rules: rules.source_names().to_string(),
             rule_count: rules.rule_count(),
-            severity: SeverityCuts::default(),
+            severity: m.checks.severity,
             fail_on: Some(m.checks.fail_on),
         };
         let mut r = Reports {
@@ -346,11 +345,19 @@ fn results_csv(rows: &[Row]) -> String {
     let mut out = String::from("MSISDN,request,result,observations\n");
     for d in rows {
         let v = &d.findings;
+        // The result is what was found at the highest severity: a record with only info
+        // findings is OK.
         let (result, obs) = match &d.error {
             Some(e) => ("FAILED", e.clone()),
-            None if v.total() == 0 => ("OK", "no violations".to_string()),
+            None if v.total() == 0 => ("OK", "no findings".to_string()),
             None => (
-                "VIOLATIONS",
+                if v.error > 0 {
+                    "ERRORS"
+                } else if v.warning > 0 {
+                    "WARNINGS"
+                } else {
+                    "OK"
+                },
                 format!(
                     "{} error, {} warning, {} info findings",
                     v.error, v.warning, v.info

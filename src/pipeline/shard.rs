@@ -198,6 +198,13 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
                 first_dir.display()
             )));
         }
+        if info.checks != first.checks {
+            return Err(MergeError::Mismatch(format!(
+                "{d} was run with other check settings (--fail-on, --keep, cut points, \
+                 --min-confidence, --max-violations) than {}",
+                first_dir.display()
+            )));
+        }
         if info.manifest_digest != first.manifest_digest {
             return Err(MergeError::Mismatch(format!(
                 "{d} was run from another manifest than {}",

@@ -20,8 +20,20 @@ pub use junit::Junit;
 pub use markdown::Markdown;
 pub use sarif::Sarif;
 
-/// How serious a finding is, from the mined confidence of its rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// How serious a finding is, from its score and the cut points.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -40,7 +52,7 @@ impl Severity {
 }
 
 /// Confidence cut points: `>= error` is an error, `>= warning` a warning, else info.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SeverityCuts {
     pub error: f64,
     pub warning: f64,

@@ -1,9 +1,10 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`defaults`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`] →
+//! [`defaults`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`] →
 //! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
+pub mod calibrate;
 pub mod check;
 pub mod defaults;
 pub mod engine;

@@ -737,3 +737,54 @@ fn id_key_names_nodes_by_another_key() {
     assert_eq!(v["records"][0]["name"], "U1");
     assert_eq!(v["records"][0]["findings"][0]["focus"], "K1");
 }
+
+/// `pff calibrate` derives cut points from clean records: lines a manifest takes, warning at
+/// most error, the same on every run, and tighter targets give higher cuts.
+#[test]
+fn calibrate_derives_cut_points_from_clean_records() {
+    let cuts = |extra: &[&str]| {
+        let mut args = vec!["calibrate", "data/train.jsonl", "--rules", RULES];
+        args.extend_from_slice(extra);
+        let out = pff(&args).assert().code(0);
+        let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        let value = |key: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or_else(|| panic!("no {key} in {text}"))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        assert!(text.contains("60 clean records"), "{text}");
+        (
+            value("error_confidence:"),
+            value("warning_confidence:"),
+            text,
+        )
+    };
+    let (e, w, text) = cuts(&[]);
+    assert!((0.0..=1.0).contains(&e) && w <= e, "{text}");
+    assert_eq!(cuts(&[]).2, text, "deterministic");
+    let (strict, _, _) = cuts(&["--errors", "0"]);
+    assert!(
+        strict >= e,
+        "fewer errors allowed, a higher cut: {strict} vs {e}"
+    );
+    // The printed lines are manifest keys.
+    let dir = TempDir::new().unwrap();
+    fs::write(dir.path().join("r.json"), "{\"id\":\"K\"}").unwrap();
+    let m = dir.path().join("m.yaml");
+    let yaml: String = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(
+        &m,
+        format!("execution_id: x\n{yaml}tasks:\n- msisdn: r.json\n"),
+    )
+    .unwrap();
+    pff(&["run", m.to_str().unwrap(), "--rules", RULES, "--dry-run"])
+        .assert()
+        .code(0);
+}

@@ -232,11 +232,7 @@ fn worker_count_does_not_change_outputs() {
     pff_run("manifests/smoke.yaml", &o2, &["--max-workers", "2"])
         .assert()
         .code(1);
-    for f in [
-        "results.csv",
-        "summary.json",
-        "tasks/000005-CUST1005.json",
-    ] {
+    for f in ["results.csv", "summary.json", "tasks/000005-CUST1005.json"] {
         assert_eq!(read(&o1.join(f)), read(&o2.join(f)), "{f}");
     }
 }

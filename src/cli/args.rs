@@ -33,6 +33,9 @@ pub enum Command {
     Run(RunArgs),
     /// Combine the output folders of `pff run --shard K/N` into one execution.
     Merge(MergeArgs),
+    /// Derive severity cut points from clean reference records and corruptions pff makes of
+    /// them; prints `error_confidence` / `warning_confidence` lines for a manifest.
+    Calibrate(CalibrateArgs),
     /// Print the machine, its profile and the plan a run would use.
     Doctor(DoctorArgs),
     /// Look at rules files.
@@ -130,6 +133,33 @@ pub struct RunArgs {
     /// writes to <output>/shard-K-of-N.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Clean reference records (.json, .jsonl or .tsv), e.g. the records the rules were
+    /// learned from.
+    pub reference: PathBuf,
+    /// The AnyBURL rules file (repeatable).
+    #[arg(short, long, required = true)]
+    pub rules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Error-level findings the median clean record may have.
+    #[arg(long, default_value_t = 1)]
+    pub errors: usize,
+    /// Warning-level findings the median clean record may have besides its errors.
+    #[arg(long, default_value_t = 2)]
+    pub warnings: usize,
+    /// Corruptions made of each record to measure what the cut points find.
+    #[arg(long, default_value_t = 3)]
+    pub corruptions: usize,
+    /// Worker threads (default: the machine's available parallelism).
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
+    /// Write the cut points here instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

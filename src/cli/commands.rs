@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 
-use super::args::{DoctorArgs, MergeArgs, RunArgs, TriplesArgs, ValidateArgs};
+use super::args::{CalibrateArgs, DoctorArgs, MergeArgs, RunArgs, TriplesArgs, ValidateArgs};
 use super::settings::{RunSettings, ValidateSettings, override_checks};
 use crate::check::SourceChecker;
 use crate::defaults;
@@ -282,6 +282,62 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
         fails: manifest.checks.fail_on.fails(&s.findings),
         ..exit::Ending::default()
     }))
+}
+
+/// `pff calibrate`: cut points from clean reference records.
+pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
+    init_workers(args.max_workers)?;
+    let rules = RuleSource::open_filtered(
+        &args.rules,
+        Box::new(|_| true),
+        defaults::VALIDATE_RULE_BATCH,
+        &std::env::temp_dir(),
+    )?;
+    // Every finding is listed (no evidence is needed beyond the first ones): what counts is
+    // the scores and where the corruptions show.
+    let opts = crate::check::Options {
+        max_violations: 100,
+        ..crate::check::Options::default()
+    };
+    let source_checker = SourceChecker::new(&rules, opts)
+        .context("the rules do not fit in memory and were not filed on disk")?;
+    let mapping = Mapping {
+        id_key: args.input.id_key.clone(),
+    };
+    let c = crate::calibrate::calibrate(
+        source_checker.get(),
+        &args.reference,
+        args.input.input_format.map(Format::from),
+        &mapping,
+        crate::calibrate::Targets {
+            errors: args.errors,
+            warnings: args.warnings,
+        },
+        args.corruptions,
+    )?;
+    let pct = |n: usize| 100.0 * n as f64 / c.corruptions.max(1) as f64;
+    let text = format!(
+        "# pff calibrate on {} ({} clean records, {} unreadable; {} rules): the median clean \
+         record keeps at most {} error and {} error+warning findings.\n# {} corruptions made: \
+         {:.0}% pointed at by a finding, {:.0}% at warning or above, {:.0}% at error.\n\
+         error_confidence: {}\nwarning_confidence: {}\n",
+        args.reference.display(),
+        c.records,
+        c.unreadable,
+        rules.len(),
+        args.errors,
+        args.errors + args.warnings,
+        c.corruptions,
+        pct(c.found),
+        pct(c.found_warning),
+        pct(c.found_error),
+        c.error_confidence,
+        c.warning_confidence
+    );
+    let mut out = output(args.output.as_deref())?;
+    out.write_all(text.as_bytes())?;
+    out.flush().context("cannot write the cut points")?;
+    Ok(exit::CLEAN)
 }
 
 /// `pff rules stats`: what a rules file holds.

@@ -38,6 +38,7 @@ pub fn main() -> ExitCode {
         Command::Triples(args) => commands::triples(args),
         Command::Run(args) => commands::run(args),
         Command::Merge(args) => commands::merge(args),
+        Command::Calibrate(args) => commands::calibrate(args),
         Command::Rules(RulesCommand::Stats { rules, json, top }) => {
             commands::rules_stats(&rules, json, top)
         }

@@ -549,11 +549,17 @@ mod tests {
 
     #[test]
     fn severity_from_confidence() {
-        let c = SeverityCuts::default();
+        let c = SeverityCuts {
+            error: 0.9,
+            warning: 0.5,
+        };
         assert_eq!(c.of(0.95), Severity::Error);
         assert_eq!(c.of(0.9), Severity::Error);
         assert_eq!(c.of(0.5), Severity::Warning);
         assert_eq!(c.of(0.49), Severity::Info);
+        let d = SeverityCuts::default();
+        assert_eq!(d.error, crate::defaults::ERROR_CONFIDENCE);
+        assert!(d.warning <= d.error);
     }
 
     #[test]

@@ -183,9 +183,11 @@ fn check_task(
     tail.rule_counts = stats.rule_counts();
     w.write_all(b"]")?;
     w.write_all(&tail.close_object()?)?;
-    w.into_inner()
-        .map_err(io::IntoInnerError::into_error)?
-        .sync_all()?;
+    // No fsync per task: a kill loses nothing written (the page cache survives it), and a
+    // file torn by a power loss is caught when the execution is resumed (`taskfile::check`
+    // refuses a task file that does not parse whole) and its task runs again. Final outputs
+    // are synced (`write_atomic`).
+    w.into_inner().map_err(io::IntoInnerError::into_error)?;
     Ok(Checked {
         failed: tail.error.is_some(),
         retryable: tail.retryable,

@@ -293,3 +293,70 @@ proptest! {
         prop_assert!(a >= strongest - 1e-12 && a <= 1.0, "{} vs {}", a, strongest);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The ranking does not depend on the order of the rules in their file: the same findings
+    /// come in the same order with the same scores (to the last bit), kinds and severities,
+    /// whatever order the rules were mined in, in memory or read from the store in chunks.
+    #[test]
+    fn the_ranking_does_not_depend_on_rule_order_or_chunking(
+        lines in rule_file().prop_map(|t| t.lines().map(String::from).collect::<Vec<_>>()),
+        order in Just(()).prop_perturb(|_, mut rng| rng.random::<u64>()),
+        triples in graph(),
+        batch in 1usize..5,
+    ) {
+        use pff::check::{Checker, InMemory, Options, RecordChecker, Stored};
+        use pff::rules::store::RuleStore;
+        use pff::triples::{RecordId, RecordName};
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut shuffled = lines.clone();
+        // A permutation from the seed (Fisher-Yates with a small LCG).
+        let mut x = order | 1;
+        for i in (1..shuffled.len()).rev() {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (x >> 33) as usize % (i + 1));
+        }
+        let ranking = |text: &str, stored: Option<usize>| {
+            let rs = RuleSet::from_text("p.rules", text).unwrap();
+            let mut b = GraphBuilder::new(&rs.symbols);
+            for &(s, r, o) in &triples {
+                b.triple(ENTITIES[s], RELATIONS[r], ENTITIES[o]);
+            }
+            let g = b.finish();
+            let opts = Options { parallel_rules: false, ..Options::default() };
+            let rec = RecordName { id: RecordId { index: 0, line: 1 }, name: "rec".into() };
+            let dir = tempfile::TempDir::new().unwrap();
+            let report = match stored {
+                None => Checker::new(InMemory::new(&rs), opts).report(&g, rec).unwrap().0,
+                Some(batch) => {
+                    let store = RuleStore::build(dir.path(), &rs).unwrap();
+                    let home = Stored::new(&store, &rs, &rs, rs.rules.len(), batch);
+                    Checker::new(home, opts).report(&g, rec).unwrap().0
+                }
+            };
+            report
+                .findings
+                .iter()
+                .map(|f| {
+                    (
+                        f.missing.to_string(),
+                        f.score.to_bits(),
+                        f.kind,
+                        f.severity,
+                        f.present.clone(),
+                        f.rule_count,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let original: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let permuted: String = shuffled.iter().map(|l| format!("{l}\n")).collect();
+        let expected = ranking(&original, None);
+        prop_assert_eq!(&ranking(&permuted, None), &expected);
+        prop_assert_eq!(&ranking(&permuted, Some(batch)), &expected);
+    }
+}

@@ -111,6 +111,15 @@ fn at_or_above(counts: &SeverityCounts, level: Severity) -> u64 {
     }
 }
 
+/// The values a slot holds, by name (not by id: ids follow the order names were first seen),
+/// at most [`MAX_PRESENT`].
+fn present_values(g: &Graph<'_>, pairs: &[(EntId, EntId)]) -> Vec<EntId> {
+    let mut v: Vec<EntId> = pairs.iter().map(|p| p.1).collect();
+    v.sort_by(|a, b| g.entity_name(*a).cmp(g.entity_name(*b)));
+    v.truncate(MAX_PRESENT);
+    v
+}
+
 /// Present values listed in a conflict.
 const MAX_PRESENT: usize = 5;
 
@@ -271,7 +280,6 @@ impl RecordCheck {
             score: f64,
             max_confidence: f64,
             count: u32,
-            line: u32,
             key: (EntId, RelId, EntId),
         }
         let groups = &self.groups;
@@ -289,7 +297,6 @@ impl RecordCheck {
                     },
                     max_confidence: group.max_confidence,
                     count: group.count,
-                    line: strongest.line,
                     key,
                 })
             })
@@ -298,18 +305,19 @@ impl RecordCheck {
         for r in &ranks {
             finding_counts.add(opts.severity.of(r.score), 1);
         }
-        // A total order: ties end on the missing triple's names, then its relation.
+        // A total order that does not depend on the order of the rules: ties end on the
+        // missing triple's names (subject, object, relation).
         let order = |a: &Rank, b: &Rank| {
             b.score
                 .total_cmp(&a.score)
                 .then(b.count.cmp(&a.count))
                 .then(b.max_confidence.total_cmp(&a.max_confidence))
-                .then(a.line.cmp(&b.line))
                 .then_with(|| {
-                    let name = |k: (EntId, RelId, EntId)| (g.entity_name(k.0), g.entity_name(k.2));
+                    let name = |k: (EntId, RelId, EntId)| {
+                        (g.entity_name(k.0), g.entity_name(k.2), g.relation_name(k.1))
+                    };
                     name(a.key).cmp(&name(b.key))
                 })
-                .then(a.key.1.cmp(&b.key.1))
         };
         // Kept: the findings at or above `keep` (a prefix of the ranking: severity grows with
         // the score), at least the strongest few whatever their severity, at most the cap.
@@ -334,7 +342,7 @@ impl RecordCheck {
                     } else {
                         FindingKind::Conflict
                     },
-                    present: present.iter().map(|p| p.1).take(MAX_PRESENT).collect(),
+                    present: present_values(g, present),
                     score: r.score,
                     with_evidence: opts.severity.of(r.score) >= opts.keep,
                     strongest: self.key_of(group.top[0])?,

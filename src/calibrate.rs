@@ -196,7 +196,7 @@ pub fn calibrate(
     per_record: usize,
 ) -> Result<Calibration, ValidateError> {
     let shown = reference.display().to_string();
-    let format = input::format_of(&shown, format, None)?;
+    let format = input::file_format(reference, format)?;
     let keep_scores = targets.errors + targets.warnings + 1;
     let symbols = &checker.header().symbols;
     let mut results = Vec::new();

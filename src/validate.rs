@@ -59,7 +59,7 @@ pub fn check_file(
     mut sink: impl FnMut(Event<'_>) -> io::Result<()>,
 ) -> Result<(Summary, RuleStats), ValidateError> {
     let shown = path.display().to_string();
-    let format = input::format_of(&shown, format, None)?;
+    let format = input::file_format(path, format)?;
     let reader = input::open(path)?;
     let mut summary = Summary {
         rules_total: checker.total(),

@@ -8,7 +8,7 @@ use predicates::prelude::*;
 use tempfile::TempDir;
 
 mod common;
-use common::{pff, root, write};
+use common::{pff, root, stderr_of, write};
 
 fn stdout(cmd: &mut Command) -> String {
     String::from_utf8(cmd.output().expect("runs").stdout).expect("UTF-8 output")
@@ -787,4 +787,46 @@ fn calibrate_derives_cut_points_from_clean_records() {
     pff(&["run", m.to_str().unwrap(), "--rules", RULES, "--dry-run"])
         .assert()
         .code(0);
+}
+
+/// Daily use: a folder gets a hint to `pff run`, `-` reads standard input (JSON Lines unless
+/// `--input-format` says otherwise), a closed pipe ends quietly, exit 1 says why.
+#[test]
+fn folders_stdin_closed_pipes_and_the_reason_for_exit_1() {
+    let err = stderr_of(&mut pff(&["validate", "data", "--rules", RULES]), 2);
+    assert!(
+        err.contains("data is a directory") && err.contains("pff run"),
+        "{err}"
+    );
+    let two: String = fs::read_to_string(root().join(RECORDS))
+        .unwrap()
+        .lines()
+        .take(2)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = pff(&["validate", "-", "--rules", RULES, "--format", "json"])
+        .write_stdin(two)
+        .assert()
+        .code(1);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["records"].as_array().unwrap().len(), 2);
+    assert_eq!(v["run"]["data"], "-");
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("1 error findings; --fail-on error"), "{err}");
+    // `pff validate ... | head -1`: the reader closes the pipe (250 KB of output, far more than
+    // a pipe holds); pff stops quietly with 0.
+    let bin = assert_cmd::cargo::cargo_bin("pff");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} validate data/train.jsonl --rules {RULES} --format jsonl --keep info \
+             --fail-on never | head -1 >/dev/null; exit ${{PIPESTATUS[0]}}",
+            bin.display()
+        ))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("Broken pipe"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
 }

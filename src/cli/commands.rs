@@ -110,11 +110,32 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
             failed_records.len()
         );
     }
+    if summary.failed && failed_records.is_empty() {
+        eprintln!("pff: {}", fail_reason(&summary.findings, args.fail_on));
+    }
     Ok(exit::code(exit::Ending {
         failed_records: failed_records.len(),
         fails: summary.failed,
         ..exit::Ending::default()
     }))
+}
+
+/// Why a command exits 1: `6 error findings; --fail-on error`.
+fn fail_reason(c: &crate::report::SeverityCounts, fail_on: crate::report::FailOn) -> String {
+    let mut parts = Vec::new();
+    for (n, level) in [(c.error, "error"), (c.warning, "warning"), (c.info, "info")] {
+        if n > 0 {
+            parts.push(format!("{n} {level}"));
+        }
+        if level == format!("{fail_on:?}").to_lowercase() {
+            break;
+        }
+    }
+    format!(
+        "exit 1: {} findings; --fail-on {}",
+        parts.join(", "),
+        format!("{fail_on:?}").to_lowercase()
+    )
 }
 
 /// `pff triples`: a data file as AnyBURL training triples.
@@ -175,6 +196,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
         );
         return Ok(outcome.code);
     };
+    if outcome.code == exit::VIOLATIONS {
+        eprintln!("pff: {}", fail_reason(&s.findings, manifest.checks.fail_on));
+    }
     if !args.quiet {
         eprintln!(
             "pff: {}: {}/{} tasks done, {} failed; {} findings ({} error, {} warning, {} info); results in {}",

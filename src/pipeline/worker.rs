@@ -197,5 +197,5 @@ fn check_task(
 }
 
 fn json(w: &mut impl Write, v: &impl serde::Serialize) -> io::Result<()> {
-    serde_json::to_writer(w, v).map_err(io::Error::other)
+    serde_json::to_writer(w, v).map_err(io::Error::from)
 }

@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use super::{Exporter, RecordReport, RunInfo, Summary};
 
+/// The writer's own error when there is one (a closed pipe stays a `BrokenPipe`).
 fn to_io(e: serde_json::Error) -> io::Error {
-    io::Error::other(e)
+    io::Error::from(e)
 }
 
 /// `{"run": {...}, "records": [...], "summary": {...}}`, written record by record.

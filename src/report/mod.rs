@@ -417,7 +417,7 @@ impl RecordReport {
             findings: Lazy(std::cell::RefCell::new(Some(findings))),
             truncated: self.truncated,
         };
-        serde_json::to_writer(w, &view).map_err(io::Error::other)
+        serde_json::to_writer(w, &view).map_err(io::Error::from)
     }
 }
 

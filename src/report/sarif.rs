@@ -98,7 +98,7 @@ impl Exporter for Sarif {
                 self.results.write_all(b",\n")?;
             }
             self.n_results += 1;
-            serde_json::to_writer(&mut self.results, &result).map_err(io::Error::other)?;
+            serde_json::to_writer(&mut self.results, &result).map_err(io::Error::from)?;
         }
         Ok(())
     }

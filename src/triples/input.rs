@@ -44,14 +44,37 @@ pub fn format_of(
         })
 }
 
-/// Opens a data file for [`read_records`], refusing a folder.
-pub fn open(path: &Path) -> Result<BufReader<File>, DataError> {
+/// The name that means standard input.
+pub const STDIN: &str = "-";
+
+/// Opens a data file for [`read_records`] (`-`: standard input), refusing a folder.
+pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, DataError> {
     let shown = path.display().to_string();
+    if shown == STDIN {
+        return Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            std::io::stdin(),
+        )));
+    }
     if path.is_dir() {
         return Err(DataError::IsDirectory { path: shown });
     }
     let file = File::open(path).map_err(|e| DataError::io(&shown, e))?;
-    Ok(BufReader::with_capacity(1 << 20, file))
+    Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
+}
+
+/// The format of a data file to read (`pff validate`, `pff triples`): given, else its
+/// extension's; standard input (`-`) is JSON Lines unless told otherwise. A folder is refused
+/// first, with a hint (its name says nothing about a format).
+pub fn file_format(path: &Path, given: Option<Format>) -> Result<Format, DataError> {
+    let shown = path.display().to_string();
+    if shown == STDIN {
+        return Ok(given.unwrap_or(Format::Jsonl));
+    }
+    if path.is_dir() {
+        return Err(DataError::IsDirectory { path: shown });
+    }
+    format_of(&shown, given, None)
 }
 
 /// One record as read, not yet mapped to triples.
@@ -210,7 +233,7 @@ pub fn for_each_record_triples<E: From<DataError>>(
     mut sink: impl FnMut(&GraphBuilder<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     let shown = path.display().to_string();
-    let format = format_of(&shown, format, None)?;
+    let format = file_format(path, format)?;
     let syms = super::no_symbols();
     read_records(open(path)?, format, &shown, syms, 1, |raw| {
         for r in raw {

@@ -80,7 +80,10 @@ pub enum DataError {
         #[source]
         source: io::Error,
     },
-    #[error("{path} is a directory; pass a .json, .jsonl or .tsv file")]
+    #[error(
+        "{path} is a directory: pass one .json, .jsonl or .tsv file, or check a folder of \
+         records with `pff run` (a manifest with a task per file)"
+    )]
     IsDirectory { path: String },
     #[error(
         "cannot tell the format of {path} from its name; use a .json, .jsonl/.ndjson or \

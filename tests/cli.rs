@@ -830,3 +830,30 @@ fn folders_stdin_closed_pipes_and_the_reason_for_exit_1() {
     assert!(!err.contains("Broken pipe"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+/// Completions and the manual page come from the command definitions; `--version` names the
+/// commit.
+#[test]
+fn completions_man_page_and_version() {
+    let stdout = |args: &[&str]| {
+        let out = pff(args).assert().code(0);
+        String::from_utf8(out.get_output().stdout.clone()).unwrap()
+    };
+    let v = stdout(&["--version"]);
+    assert!(v.starts_with("pff ") && v.contains("(commit "), "{v}");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = stdout(&["completions", shell]);
+        for word in ["validate", "run", "merge", "calibrate", "keep"] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let man = stdout(&["man"]);
+    assert!(
+        man.contains(".TH pff 1") && man.contains(".SH NAME"),
+        "{man}"
+    );
+    for word in ["validate", "calibrate", "completions"] {
+        assert!(man.contains(word), "the man page lacks {word}");
+    }
+    pff(&["completions", "tcsh"]).assert().code(2);
+}

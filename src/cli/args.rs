@@ -12,7 +12,7 @@ use crate::triples::Format;
 #[derive(Parser, Debug)]
 #[command(
     name = "pff",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PFF_COMMIT"), ")"),
     about = "Validate data against mined AnyBURL rules: report every place where a rule's body \
              holds but its conclusion is missing.",
     after_help = "Exit codes: 0 no violation at or above --fail-on, 1 violations, 2 error, \
@@ -36,6 +36,13 @@ pub enum Command {
     /// Derive severity cut points from clean reference records and corruptions pff makes of
     /// them; prints `error_confidence` / `warning_confidence` lines for a manifest.
     Calibrate(CalibrateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print pff's manual page (roff; `pff man | man -l -`).
+    Man,
     /// Print the machine, its profile and the plan a run would use.
     Doctor(DoctorArgs),
     /// Look at rules files.

@@ -376,6 +376,24 @@ pub fn rules_stats(rules: &Path, json: bool, top: usize) -> Result<u8> {
     Ok(exit::CLEAN)
 }
 
+/// `pff completions SHELL`: a completion script generated from the command definitions.
+pub fn completions(shell: clap_complete::Shell) -> Result<u8> {
+    let mut cmd = <super::Cli as clap::CommandFactory>::command();
+    let mut out = io::stdout().lock();
+    clap_complete::generate(shell, &mut cmd, "pff", &mut out);
+    out.flush().context("cannot write the completions")?;
+    Ok(exit::CLEAN)
+}
+
+/// `pff man`: the manual page generated from the command definitions.
+pub fn man() -> Result<u8> {
+    let cmd = <super::Cli as clap::CommandFactory>::command();
+    let mut out = io::stdout().lock();
+    clap_mangen::Man::new(cmd).render(&mut out)?;
+    out.flush().context("cannot write the manual page")?;
+    Ok(exit::CLEAN)
+}
+
 /// `pff doctor`: the machine, its profile and the plan a run would use.
 pub fn doctor(args: DoctorArgs) -> Result<u8> {
     let plan = Plan::new(

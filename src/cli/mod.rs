@@ -43,6 +43,8 @@ pub fn main() -> ExitCode {
             commands::rules_stats(&rules, json, top)
         }
         Command::Doctor(args) => commands::doctor(args),
+        Command::Completions { shell } => commands::completions(shell),
+        Command::Man => commands::man(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

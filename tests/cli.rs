@@ -857,3 +857,33 @@ fn completions_man_page_and_version() {
     }
     pff(&["completions", "tcsh"]).assert().code(2);
 }
+
+/// A rules file reformatted with spaces is refused at its first such line; a plain list of
+/// rules (no counts) is accepted with a warning that says what was assumed.
+#[test]
+fn spaces_instead_of_tabs_are_refused_and_bare_rules_are_announced() {
+    let dir = TempDir::new().unwrap();
+    let spaced = write(
+        &dir,
+        "spaced.rules",
+        b"55\t53\t0.96\tname(X,a) <= b(X,c)\n55 53 0.96 name(X,a) <= b(X,c)\n",
+    );
+    let err = stderr_of(&mut pff(&["validate", RECORDS, "--rules", &spaced]), 2);
+    assert!(
+        err.contains("spaced.rules:2:3: the counts are separated by spaces"),
+        "{err}"
+    );
+    let out = pff(&["validate", RECORDS, "--rules", "data/rule-templates.txt"])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("36 rules of data/rule-templates.txt have no counts")
+            && err.contains("confidence 1.0"),
+        "{err}"
+    );
+    let quiet = pff(&["validate", RECORDS, "--rules", RULES])
+        .assert()
+        .code(1);
+    assert!(!String::from_utf8_lossy(&quiet.get_output().stderr).contains("no counts"));
+}

@@ -55,6 +55,7 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
         settings.rule_batch,
         &std::env::temp_dir(),
     )?;
+    warn_without_counts(&rules);
     let severity = settings.opts.severity;
     // Opened with a store folder: the rules are in memory or filed.
     let source_checker = SourceChecker::new(&rules, settings.opts)
@@ -232,6 +233,7 @@ fn open_run_rules(settings: &RunSettings, min_confidence: f64, quiet: bool) -> R
         pb.finish_and_clear();
     }
     let rules = rules?;
+    warn_without_counts(&rules);
     if let (Some(store), false) = (rules.store(), quiet) {
         eprintln!(
             "pff: {} rules filed on disk under {} anchors in {:.1} s; each record reads the \
@@ -242,6 +244,19 @@ fn open_run_rules(settings: &RunSettings, min_confidence: f64, quiet: bool) -> R
         );
     }
     Ok(rules)
+}
+
+/// Says so when rules came without counts (a plain list of rules): they are taken as certain.
+fn warn_without_counts(rules: &RuleSource) {
+    let n = rules.header().without_counts;
+    if n > 0 {
+        eprintln!(
+            "pff: warning: {n} rule{} of {} have no counts (predicted TAB correct TAB confidence \
+             TAB rule, as AnyBURL writes them): each is taken with confidence 1.0",
+            if n == 1 { "" } else { "s" },
+            rules.header().source
+        );
+    }
 }
 
 /// `pff merge`: shard folders into one execution.

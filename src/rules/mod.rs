@@ -276,6 +276,8 @@ pub struct RuleSet {
     /// Shared with the batches of a rule set read in batches ([`RuleSource`]).
     pub symbols: Arc<Symbols>,
     pub rules: Vec<Rule>,
+    /// Rules read without counts (a plain rule line): taken with confidence 1.0.
+    pub without_counts: usize,
 }
 
 impl RuleSet {

@@ -144,6 +144,21 @@ pub fn parse_rule_line(
             conf_at + conf.len() + 1,
         )
     } else {
+        // `55 53 0.96 name(X,a) <= ...`: counts separated by spaces (a reformatted file).
+        let mut words = line.split_whitespace();
+        let numbers = (words.next(), words.next(), words.next());
+        if let (Some(p), Some(c), Some(conf)) = numbers
+            && p.parse::<u64>().is_ok()
+            && c.parse::<u64>().is_ok()
+            && conf.parse::<f64>().is_ok()
+        {
+            return Err(fail(
+                p.len(),
+                "the counts are separated by spaces: AnyBURL writes predicted, correct, \
+                 confidence and the rule separated by TABs (was the file reformatted?)"
+                    .into(),
+            ));
+        }
         (None, None, 1.0, line, 0)
     };
     let (head, body) = parse_rule_text(text).map_err(|e| fail(text_at + e.offset, e.message))?;
@@ -301,6 +316,9 @@ pub(crate) fn scan_rules(
             Ok(mut rule) => {
                 rule.file = file;
                 read += 1;
+                if rule.predicted.is_none() {
+                    set.without_counts += 1;
+                }
                 if total == 0 {
                     on_rule(rule);
                 }

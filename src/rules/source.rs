@@ -476,6 +476,7 @@ impl Iterator for Batches<'_> {
                 source: src.set.source.clone(),
                 symbols: src.set.symbols.clone(),
                 rules,
+                without_counts: 0,
             }),
         };
         self.offset = found;

@@ -130,6 +130,9 @@ pub struct Manifest {
     pub checks: Checks,
     pub fetch: FetchSettings,
     pub tasks: Vec<Task>,
+    /// Task sources found in the working directory rather than beside the manifest (the
+    /// predecessor's way): the manifest's folder is tried first.
+    pub sources_from_cwd: usize,
 }
 
 /// How much of the machine a run may use (`None`: the command line or the plan decides).
@@ -289,7 +292,8 @@ impl Manifest {
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let mut problems = check_fields(&raw);
         let rules = rule_files(&raw, &base, &mut problems);
-        let tasks = tasks(&raw, &base, check_sources, &mut problems);
+        let mut from_cwd = 0;
+        let tasks = tasks(&raw, &base, check_sources, &mut from_cwd, &mut problems);
         if !problems.is_empty() {
             return Err(ManifestError::Invalid {
                 path: shown,
@@ -336,6 +340,7 @@ impl Manifest {
                 redirect_hosts: raw.fetch_redirect_hosts,
             },
             tasks,
+            sources_from_cwd: from_cwd,
         })
     }
 }
@@ -453,7 +458,13 @@ fn rule_files(raw: &Raw, base: &Path, problems: &mut Vec<Problem>) -> Vec<PathBu
 }
 
 /// The tasks: unique keys, known sequences, sources that exist (when `check_sources`).
-fn tasks(raw: &Raw, base: &Path, check_sources: bool, problems: &mut Vec<Problem>) -> Vec<Task> {
+fn tasks(
+    raw: &Raw,
+    base: &Path,
+    check_sources: bool,
+    from_cwd: &mut usize,
+    problems: &mut Vec<Problem>,
+) -> Vec<Task> {
     let known = |name: &str| SEQUENCES.iter().any(|(n, _)| *n == name);
     let names = || {
         SEQUENCES
@@ -507,13 +518,26 @@ fn tasks(raw: &Raw, base: &Path, check_sources: bool, problems: &mut Vec<Problem
             Source::Url(src.value.clone())
         } else {
             let p = resolve(base, &src.value);
-            if check_sources && !p.is_file() {
+            let here = Path::new(&src.value);
+            if !check_sources || p.is_file() {
+                Source::File(p)
+            } else if here.is_file() {
+                // The predecessor resolved task paths against the working directory.
+                *from_cwd += 1;
+                Source::File(here.to_path_buf())
+            } else {
                 problems.push(at(
                     src,
-                    format!("task source {} does not exist", p.display()),
+                    format!(
+                        "task source {} exists neither beside the manifest ({}) nor in the \
+                         working directory ({})",
+                        src.value,
+                        p.display(),
+                        here.display()
+                    ),
                 ));
+                Source::File(p)
             }
-            Source::File(p)
         };
         tasks.push(Task {
             id: t.msisdn.value.clone(),
@@ -583,7 +607,13 @@ mod tests {
                 .message
                 .contains("unknown sequence `Nope`; known: `Validar Json`, `validate`")
         );
-        assert!(problems[3].message.contains("b.json does not exist"));
+        assert!(
+            problems[3]
+                .message
+                .contains("b.json exists neither beside the manifest"),
+            "{}",
+            problems[3].message
+        );
         assert!(err.to_string().contains("m.yaml:7:"), "{err}");
     }
 

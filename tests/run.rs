@@ -621,3 +621,53 @@ fn stderr_of_run(m: &Path, out: &Path, extra: &[&str]) -> String {
     let a = pff_run(m, out, extra).assert().code(2);
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }
+
+/// The predecessor's layout: `data/manifest.yaml` names `data/test.json`, run from the folder
+/// above. The manifest's folder is tried first, then the working directory, and pff says so;
+/// a source in neither is an error naming both places.
+#[test]
+fn task_sources_resolve_beside_the_manifest_then_in_the_working_directory() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    fs::copy(
+        root().join("data/records/CUST1001.json"),
+        data.join("test.json"),
+    )
+    .unwrap();
+    let m = data.join("manifest.yaml");
+    fs::write(&m, "execution_id: p\ntasks:\n- msisdn: data/test.json\n").unwrap();
+    let rules = root().join("data/rules.txt");
+    let out = pff(&[
+        "run",
+        "data/manifest.yaml",
+        "--rules",
+        rules.to_str().unwrap(),
+        "-o",
+        "o",
+    ])
+    .current_dir(dir.path())
+    .assert()
+    .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("1 of 1 task sources were found in the working directory"),
+        "{err}"
+    );
+    assert!(read(&dir.path().join("o/results.csv")).contains("data/test.json,"));
+    fs::write(&m, "execution_id: p\ntasks:\n- msisdn: data/gone.json\n").unwrap();
+    let out = pff(&[
+        "run",
+        "data/manifest.yaml",
+        "--rules",
+        rules.to_str().unwrap(),
+    ])
+    .current_dir(dir.path())
+    .assert()
+    .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("exists neither beside the manifest (data/data/gone.json) nor in the working directory (data/gone.json)"),
+        "{err}"
+    );
+}

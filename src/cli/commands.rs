@@ -161,6 +161,14 @@ pub fn triples(args: TriplesArgs) -> Result<u8> {
 /// `pff run`: a manifest's tasks, sized to the machine.
 pub fn run(args: RunArgs) -> Result<u8> {
     let mut manifest = Manifest::load(&args.manifest)?;
+    if manifest.sources_from_cwd > 0 && !args.quiet {
+        eprintln!(
+            "pff: note: {} of {} task sources were found in the working directory, not beside \
+             the manifest",
+            manifest.sources_from_cwd,
+            manifest.tasks.len()
+        );
+    }
     override_checks(&args, &mut manifest)?;
     let settings = RunSettings::resolve(&args, &manifest)?;
     for w in &settings.plan.warnings {

@@ -40,6 +40,10 @@ struct Raw {
     #[serde(default)]
     fail_on: Option<FailOn>,
     #[serde(default)]
+    fail_on_count: Option<u64>,
+    #[serde(default)]
+    fail_on_ratio: Option<Spanned<f64>>,
+    #[serde(default)]
     keep: Option<Severity>,
     #[serde(default)]
     error_confidence: Option<Spanned<f64>>,
@@ -151,6 +155,10 @@ pub struct Resources {
 pub struct Checks {
     pub min_confidence: f64,
     pub fail_on: FailOn,
+    /// Records with a finding at or above `fail_on` that a run tolerates: more fail it.
+    pub fail_on_count: u64,
+    /// Share of records with such a finding that a run tolerates.
+    pub fail_on_ratio: f64,
     /// Findings at or above this severity are written with their evidence.
     pub keep: Severity,
     /// Severity cut points on a finding's score.
@@ -161,6 +169,17 @@ pub struct Checks {
     pub max_rule_work: Option<u64>,
     /// Seconds one task may take; rules not started by then are skipped (reported).
     pub task_time_budget_secs: Option<f64>,
+}
+
+impl Checks {
+    /// When findings fail the run.
+    pub fn fail_policy(&self) -> crate::report::FailPolicy {
+        crate::report::FailPolicy {
+            on: self.fail_on,
+            count: self.fail_on_count,
+            ratio: self.fail_on_ratio,
+        }
+    }
 }
 
 /// How `http(s)` sources are fetched (and the size limit of every source).
@@ -319,6 +338,8 @@ impl Manifest {
                     .min_confidence
                     .map_or(defaults::MIN_CONFIDENCE, |c| c.value),
                 fail_on: raw.fail_on.unwrap_or_default(),
+                fail_on_count: raw.fail_on_count.unwrap_or(0),
+                fail_on_ratio: raw.fail_on_ratio.map_or(0.0, |r| r.value),
                 keep: raw.keep.unwrap_or(defaults::KEEP),
                 severity: SeverityCuts {
                     error: raw
@@ -427,6 +448,14 @@ fn check_fields(raw: &Raw) -> Vec<Problem> {
         {
             problems.push(at(c, format!("{name} must be in [0, 1]")));
         }
+    }
+    if let Some(r) = &raw.fail_on_ratio
+        && !(0.0..=1.0).contains(&r.value)
+    {
+        problems.push(at(
+            r,
+            "fail_on_ratio is a share of records in [0, 1]".into(),
+        ));
     }
     if let (Some(e), Some(w)) = (&raw.error_confidence, &raw.warning_confidence)
         && w.value > e.value

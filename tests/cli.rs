@@ -887,3 +887,51 @@ fn spaces_instead_of_tabs_are_refused_and_bare_rules_are_announced() {
         .code(1);
     assert!(!String::from_utf8_lossy(&quiet.get_output().stderr).contains("no counts"));
 }
+
+/// Fail thresholds: exit 1 only when more than N records (or more than a share of them) have
+/// a finding at the --fail-on level; `pff run` takes them too (flags or manifest keys).
+#[test]
+fn fail_thresholds_count_records() {
+    let summary: serde_json::Value = serde_json::from_str(&sample_report(&["--format", "json"]))
+        .map(|v: serde_json::Value| v["summary"].clone())
+        .unwrap();
+    let failing = summary["records_by_severity"]["error"].as_u64().unwrap();
+    assert!(failing > 1, "{summary}");
+    let code = |extra: &[&str]| {
+        let mut args = vec!["validate", RECORDS, "--rules", RULES];
+        args.extend_from_slice(extra);
+        pff(&args).output().unwrap().status.code()
+    };
+    let below = (failing - 1).to_string();
+    let at = failing.to_string();
+    assert_eq!(code(&["--fail-on-count", &below]), Some(1));
+    assert_eq!(code(&["--fail-on-count", &at]), Some(0));
+    // 12 sample records: a share just below the failing one fails, the same share does not.
+    let share = failing as f64 / 12.0;
+    assert_eq!(
+        code(&["--fail-on-ratio", &format!("{:.3}", share - 0.01)]),
+        Some(1)
+    );
+    assert_eq!(
+        code(&["--fail-on-ratio", &format!("{:.3}", share + 0.001)]),
+        Some(0)
+    );
+    assert_eq!(code(&["--fail-on-ratio", "1.5"]), Some(2));
+    let dir = TempDir::new().unwrap();
+    let o = dir.path().join("o");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "manifests/smoke.yaml",
+            "-q",
+            "-o",
+            o.to_str().unwrap(),
+            "--fresh",
+        ];
+        args.extend_from_slice(extra);
+        pff(&args).output().unwrap().status.code()
+    };
+    assert_eq!(run(&[]), Some(1));
+    assert_eq!(run(&["--fail-on-count", "12"]), Some(0));
+    assert_eq!(run(&["--fail-on-ratio", "0.99"]), Some(0));
+}

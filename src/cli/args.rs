@@ -115,6 +115,14 @@ pub struct RunArgs {
     /// manifest's `fail_on`, else error).
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
+    /// Fail only when more than N tasks have a finding at the --fail-on level (default: the
+    /// manifest's `fail_on_count`, else 0).
+    #[arg(long, value_name = "N")]
+    pub fail_on_count: Option<u64>,
+    /// Fail only when more than this share of tasks (0-1) has a finding at the --fail-on
+    /// level (default: the manifest's `fail_on_ratio`, else 0).
+    #[arg(long, value_name = "SHARE")]
+    pub fail_on_ratio: Option<f64>,
     /// Write findings of this severity or higher with their evidence; below it, counts and the
     /// strongest few only (default: the manifest's `keep`, else warning).
     #[arg(long, value_enum, value_name = "LEVEL")]
@@ -251,6 +259,12 @@ pub struct ValidateArgs {
     /// Exit with 1 when a violation of this severity or higher is found.
     #[arg(long, value_enum, default_value_t = FailOn::default())]
     pub fail_on: FailOn,
+    /// Exit with 1 only when more than N records have such a finding.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fail_on_count: u64,
+    /// Exit with 1 only when more than this share of records (0-1) has such a finding.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    pub fail_on_ratio: f64,
     /// Confidence from which a violation is an error.
     #[arg(long, default_value_t = defaults::ERROR_CONFIDENCE)]
     pub error_confidence: f64,

@@ -87,13 +87,17 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
             }
         })?;
     summary.fail_on = Some(args.fail_on);
-    // Findings carry the severity people read; counts-only runs have only violations.
-    let judged = if args.counts_only {
-        &summary.violations
-    } else {
-        &summary.findings
+    // Records are judged by their strongest finding (by their violations in counts-only
+    // mode, which has no findings).
+    let policy = crate::report::FailPolicy {
+        on: args.fail_on,
+        count: args.fail_on_count,
+        ratio: args.fail_on_ratio,
     };
-    summary.failed = args.fail_on.fails(judged);
+    if !(0.0..=1.0).contains(&policy.ratio) {
+        bail!("--fail-on-ratio is a share of records in [0, 1]");
+    }
+    summary.failed = policy.fails(&summary.records_by_severity, summary.records as u64);
     exporter.finish(&mut out, &summary)?;
     out.flush().context("cannot write the report")?;
     if let Some(path) = &args.rule_stats {
@@ -326,7 +330,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     );
     Ok(exit::code(exit::Ending {
         failed_tasks: s.tasks_failed,
-        fails: manifest.checks.fail_on.fails(&s.findings),
+        fails: s.fails(&manifest.checks.fail_policy()),
         ..exit::Ending::default()
     }))
 }

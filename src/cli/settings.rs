@@ -41,6 +41,11 @@ fn check_levels(min_confidence: f64, error: f64, warning: f64) -> Result<()> {
 pub fn override_checks(args: &RunArgs, m: &mut Manifest) -> Result<()> {
     let c = &mut m.checks;
     c.fail_on = args.fail_on.unwrap_or(c.fail_on);
+    c.fail_on_count = args.fail_on_count.unwrap_or(c.fail_on_count);
+    c.fail_on_ratio = args.fail_on_ratio.unwrap_or(c.fail_on_ratio);
+    if !(0.0..=1.0).contains(&c.fail_on_ratio) {
+        bail!("--fail-on-ratio is a share of records in [0, 1]");
+    }
     c.keep = args.keep.unwrap_or(c.keep);
     c.severity.error = args.error_confidence.unwrap_or(c.severity.error);
     c.severity.warning = args.warning_confidence.unwrap_or(c.severity.warning);

@@ -63,6 +63,10 @@ pub struct ExecutionInfo {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct RecordedChecks {
     pub fail_on: crate::report::FailOn,
+    #[serde(default)]
+    pub fail_on_count: u64,
+    #[serde(default)]
+    pub fail_on_ratio: f64,
     pub keep: crate::report::Severity,
     pub severity: crate::report::SeverityCuts,
     pub min_confidence: f64,
@@ -73,6 +77,8 @@ impl RecordedChecks {
     pub fn of(c: &crate::manifest::Checks) -> Self {
         Self {
             fail_on: c.fail_on,
+            fail_on_count: c.fail_on_count,
+            fail_on_ratio: c.fail_on_ratio,
             keep: c.keep,
             severity: c.severity,
             min_confidence: c.min_confidence,
@@ -83,6 +89,8 @@ impl RecordedChecks {
     /// Lays these settings over a manifest's.
     pub fn apply(&self, c: &mut crate::manifest::Checks) {
         c.fail_on = self.fail_on;
+        c.fail_on_count = self.fail_on_count;
+        c.fail_on_ratio = self.fail_on_ratio;
         c.keep = self.keep;
         c.severity = self.severity;
         c.min_confidence = self.min_confidence;

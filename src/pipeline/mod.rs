@@ -380,7 +380,7 @@ fn conclude(
         failed_tasks: summary.as_ref().map_or(0, |s| s.tasks_failed),
         fails: summary
             .as_ref()
-            .is_some_and(|s| m.checks.fail_on.fails(&s.findings)),
+            .is_some_and(|s| s.fails(&m.checks.fail_policy())),
         ..exit::Ending::default()
     });
     Ok(RunOutcome {

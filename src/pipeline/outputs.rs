@@ -15,7 +15,8 @@ use super::taskfile::{Expected, TaskDigest};
 use super::{RunError, out_err, task_file, write_atomic, write_atomic_with};
 use crate::manifest::Manifest;
 use crate::report::{
-    Exporter, FailOn, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts, Summary,
+    Exporter, FailOn, FailPolicy, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts,
+    Summary,
 };
 use crate::rules::RuleCatalog;
 use crate::stats::{RuleStats, StatsError};
@@ -41,10 +42,20 @@ pub struct RunSummary {
     /// Findings (distinct missing triples per record) by severity.
     pub findings: SeverityCounts,
     pub fail_on: FailOn,
+    /// Tasks by the severity of their strongest finding (what `fail_on_count` and
+    /// `fail_on_ratio` count).
+    pub tasks_by_severity: SeverityCounts,
     pub rules: usize,
     /// How the rules fared on this execution's records (complete runs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule_health: Option<RuleHealth>,
+}
+
+impl RunSummary {
+    /// Whether the findings fail the run under `policy`.
+    pub fn fails(&self, policy: &FailPolicy) -> bool {
+        policy.fails(&self.tasks_by_severity, self.tasks_done as u64)
+    }
 }
 
 /// Writes the final outputs of an execution from its task files (this run's and earlier
@@ -121,6 +132,7 @@ pub fn finalize(
         violations: totals.violations,
         findings: totals.findings,
         fail_on: m.checks.fail_on,
+        tasks_by_severity: totals.by_severity(),
         rules: rules.rule_count(),
     };
     stopped()?;
@@ -151,6 +163,15 @@ struct Totals {
 }
 
 impl Totals {
+    /// Tasks (done) by the severity of their strongest finding.
+    fn by_severity(&self) -> SeverityCounts {
+        let mut c = SeverityCounts::default();
+        for s in self.rows.iter().filter_map(|r| r.findings.strongest()) {
+            c.add(s, 1);
+        }
+        c
+    }
+
     fn new(rules: usize) -> Self {
         Self {
             stats: RuleStats::new(rules),
@@ -229,7 +250,7 @@ fn stats_err(out: &Path) -> impl Fn(StatsError) -> RunError + '_ {
 struct Reports {
     exporters: Vec<ReportFile>,
     summary: Summary,
-    fail_on: FailOn,
+    fail_on: FailPolicy,
     error: Option<io::Error>,
 }
 
@@ -268,7 +289,7 @@ impl Reports {
                 fail_on: Some(m.checks.fail_on),
                 ..Summary::default()
             },
-            fail_on: m.checks.fail_on,
+            fail_on: m.checks.fail_policy(),
             error: None,
         };
         for &f in formats {
@@ -311,7 +332,10 @@ impl Reports {
     fn finish(mut self, health: RuleHealth, rules_violated: usize) -> io::Result<()> {
         self.summary.rules_violated = rules_violated;
         self.summary.rule_health = Some(health);
-        self.summary.failed = self.fail_on.fails(&self.summary.findings);
+        self.summary.failed = self.fail_on.fails(
+            &self.summary.records_by_severity,
+            self.summary.records as u64,
+        );
         if let Some(err) = self.error.take() {
             return Err(err);
         }

@@ -101,6 +101,39 @@ impl FailOn {
     }
 }
 
+/// When findings fail a command (exit 1): the level (`--fail-on`), and how many records, or
+/// what share of them, must have a finding at or above it (`--fail-on-count`,
+/// `--fail-on-ratio`: more than either fails; both 0 by default, so one record fails).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FailPolicy {
+    pub on: FailOn,
+    #[serde(default)]
+    pub count: u64,
+    #[serde(default)]
+    pub ratio: f64,
+}
+
+impl FailPolicy {
+    pub fn new(on: FailOn) -> Self {
+        Self {
+            on,
+            count: 0,
+            ratio: 0.0,
+        }
+    }
+
+    /// `records`: records by the severity of their strongest finding, of `total` records.
+    pub fn fails(&self, records: &SeverityCounts, total: u64) -> bool {
+        let at = match self.on {
+            FailOn::Error => records.error,
+            FailOn::Warning => records.error + records.warning,
+            FailOn::Info => records.total(),
+            FailOn::Never => return false,
+        };
+        at > self.count && at as f64 > self.ratio * total as f64
+    }
+}
+
 /// Violations counted by severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeverityCounts {
@@ -126,6 +159,19 @@ impl SeverityCounts {
 
     pub fn total(&self) -> u64 {
         self.error + self.warning + self.info
+    }
+
+    /// The highest severity counted, if any.
+    pub fn strongest(&self) -> Option<Severity> {
+        if self.error > 0 {
+            Some(Severity::Error)
+        } else if self.warning > 0 {
+            Some(Severity::Warning)
+        } else if self.info > 0 {
+            Some(Severity::Info)
+        } else {
+            None
+        }
     }
 }
 
@@ -431,6 +477,10 @@ pub struct Summary {
     pub violations: SeverityCounts,
     /// Findings (distinct missing triples per record) by severity.
     pub findings: SeverityCounts,
+    /// Records by the severity of their strongest finding (what `--fail-on-count` and
+    /// `--fail-on-ratio` count).
+    #[serde(default)]
+    pub records_by_severity: SeverityCounts,
     /// Rules violated on at least one record.
     pub rules_violated: usize,
     pub rules_total: usize,
@@ -478,6 +528,15 @@ impl Summary {
         self.triples += r.triples;
         self.violations.merge(&r.violations);
         self.findings.merge(&r.finding_counts);
+        // Counts-only reports have violations, not findings.
+        let counts = if r.finding_counts.total() > 0 {
+            &r.finding_counts
+        } else {
+            &r.violations
+        };
+        if let Some(s) = counts.strongest() {
+            self.records_by_severity.add(s, 1);
+        }
     }
 }
 

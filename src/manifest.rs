@@ -297,17 +297,57 @@ impl Manifest {
 
     fn parse_with(path: &Path, text: &str, check_sources: bool) -> Result<Manifest, ManifestError> {
         let shown = path.display().to_string();
-        let raw: Raw = serde_saphyr::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            ManifestError::Invalid {
-                path: shown.clone(),
-                problems: vec![Problem {
-                    line,
-                    column,
-                    message: first_line(&e.to_string()),
-                }],
+        // Unknown keys are found by a scan of the text first, so that every one is reported
+        // (with a suggestion); then the text is parsed with each offending line set aside in
+        // turn, so that every value of the wrong type is reported too, not only the first.
+        let mut problems = unknown_keys(text);
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        for p in &problems {
+            blank(&mut lines, p.line);
+        }
+        let raw = loop {
+            let attempt = lines.join("\n");
+            match serde_saphyr::from_str::<Raw>(&attempt) {
+                Ok(raw) if problems.is_empty() => break raw,
+                Ok(_) => break return_invalid(&shown, problems)?,
+                Err(e) => {
+                    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+                    let message = parser_message(&e.to_string());
+                    let set_aside = !problems.is_empty() && message.starts_with("missing field");
+                    if set_aside || problems.iter().any(|p| p.line == line) || line == 0 {
+                        // A consequence of a line set aside (or nothing more to locate).
+                        if problems.is_empty() {
+                            problems.push(Problem {
+                                line,
+                                column,
+                                message,
+                            });
+                        }
+                        break return_invalid(&shown, problems)?;
+                    }
+                    let original = text
+                        .lines()
+                        .nth(line.saturating_sub(1) as usize)
+                        .unwrap_or("");
+                    let key = original
+                        .trim_start_matches([' ', '-'])
+                        .split_once(':')
+                        .map(|(k, _)| k.trim())
+                        .filter(|k| !k.is_empty() && !k.contains(' '));
+                    problems.push(Problem {
+                        line,
+                        column: tab_column(text, line).unwrap_or(column),
+                        message: match key {
+                            Some(k) => format!("`{k}`: {message}"),
+                            None => message,
+                        },
+                    });
+                    if problems.len() >= 50 || !blank(&mut lines, line) {
+                        break return_invalid(&shown, problems)?;
+                    }
+                }
             }
-        })?;
+        };
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let mut problems = check_fields(&raw);
         let rules = rule_files(&raw, &base, &mut problems);
@@ -577,8 +617,147 @@ fn tasks(
     tasks
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).to_string()
+/// Sets 1-based `line` aside (a comment), keeping the line numbers; false when there is none.
+fn blank(lines: &mut [String], line: u64) -> bool {
+    match usize::try_from(line)
+        .ok()
+        .and_then(|l| l.checked_sub(1))
+        .and_then(|i| lines.get_mut(i))
+    {
+        Some(l) if !l.starts_with('#') => {
+            // A task entry's first key starts the entry: keep the dash.
+            *l = if l.trim_start().starts_with("- ") {
+                let indent = l.len() - l.trim_start().len();
+                format!("{}- {{}}", " ".repeat(indent))
+            } else {
+                "#".to_string()
+            };
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Refuses a manifest with its problems, sorted by place.
+fn return_invalid(path: &str, mut problems: Vec<Problem>) -> Result<Raw, ManifestError> {
+    problems.sort_by_key(|p| (p.line, p.column));
+    Err(ManifestError::Invalid {
+        path: path.to_string(),
+        problems,
+    })
+}
+
+/// The parser's message without its own `error: line L column C: ` prefix (the location is
+/// printed once, as `file:line:column`).
+fn parser_message(s: &str) -> String {
+    let first = s.lines().next().unwrap_or(s);
+    let rest = first.strip_prefix("error: ").unwrap_or(first);
+    match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((location, message)) if location.contains("column") => message.to_string(),
+        _ => rest.to_string(),
+    }
+}
+
+/// The column of the first TAB on 1-based `line`, for the parser's complaint about TABs.
+fn tab_column(text: &str, line: u64) -> Option<u64> {
+    let l = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let at = l.find('\t')?;
+    Some(l[..at].chars().count() as u64 + 1)
+}
+
+/// Keys a manifest may have, at the top and in a task.
+const TOP_KEYS: &[&str] = &[
+    "execution_id",
+    "max_workers",
+    "resource_usage",
+    "rules",
+    "output",
+    "sequence",
+    "min_confidence",
+    "fail_on",
+    "fail_on_count",
+    "fail_on_ratio",
+    "keep",
+    "error_confidence",
+    "warning_confidence",
+    "id_key",
+    "max_violations",
+    "reports",
+    "fetch_timeout_secs",
+    "fetch_max_bytes",
+    "fetch_retries",
+    "fetch_redirect_hosts",
+    "max_rule_work",
+    "task_time_budget_secs",
+    "rule_batch",
+    "tasks",
+];
+const TASK_KEYS: &[&str] = &["msisdn", "sequence", "source"];
+
+/// Every unknown key of a manifest (top-level keys at column 1, task keys in the `tasks`
+/// list), each with the known key it was probably meant to be.
+fn unknown_keys(text: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut in_tasks = false;
+    for (n, line) in text.lines().enumerate() {
+        let key_at = |l: &str, indent: usize| {
+            let k: String = l[indent..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!k.is_empty() && l[indent + k.len()..].starts_with(':')).then_some(k)
+        };
+        let (key, indent, known) = if !line.starts_with([' ', '-', '#', '\t']) {
+            let Some(k) = key_at(line, 0) else { continue };
+            in_tasks = k == "tasks";
+            (k, 0, TOP_KEYS)
+        } else if in_tasks && (line.starts_with("- ") || line.starts_with("  ")) {
+            let indent = line.len() - line.trim_start_matches([' ', '-']).len();
+            let Some(k) = key_at(line, indent) else {
+                continue;
+            };
+            (k, indent, TASK_KEYS)
+        } else {
+            continue;
+        };
+        if known.contains(&key.as_str()) {
+            continue;
+        }
+        let hint = known
+            .iter()
+            .map(|k| (distance(k, &key), *k))
+            .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+            .min()
+            .map_or_else(String::new, |(_, k)| format!("; did you mean `{k}`?"));
+        problems.push(Problem {
+            line: n as u64 + 1,
+            column: indent as u64 + 1,
+            message: format!(
+                "unknown key `{key}`{hint} (known {}: {})",
+                if indent == 0 { "keys" } else { "task keys" },
+                known.join(", ")
+            ),
+        });
+    }
+    problems
+}
+
+/// Levenshtein distance (for "did you mean").
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -717,6 +896,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("m.yaml:2:"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_at_once_with_suggestions_and_true_columns() {
+        let d = dir_with(&["a.json"]);
+        let err = Manifest::parse(
+            &d.path().join("m.yaml"),
+            "execution_id: x\nmax_wrokers: 3\nfail_on: eror\nmax_violations: many\ntasks:\n- msisdn: a.json\n  sourc: a.json\n",
+        )
+        .unwrap_err();
+        let ManifestError::Invalid { problems, .. } = &err else {
+            panic!()
+        };
+        let at: Vec<(u64, u64)> = problems.iter().map(|p| (p.line, p.column)).collect();
+        assert_eq!(at, vec![(2, 1), (3, 10), (4, 17), (7, 3)], "{err}");
+        assert!(problems[0].message.contains("did you mean `max_workers`?"));
+        assert!(
+            problems[1]
+                .message
+                .starts_with("`fail_on`: unknown variant `eror`")
+        );
+        assert!(problems[3].message.contains("did you mean `source`?"));
+        // The location is printed once, as file:line:column.
+        assert!(!err.to_string().contains("line 3 column"), "{err}");
+        let err = Manifest::parse(
+            &d.path().join("m.yaml"),
+            "execution_id: x\ntasks:\n\t- msisdn: a.json\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("m.yaml:3:1: tabs"), "{err}");
     }
 
     #[test]

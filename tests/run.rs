@@ -671,3 +671,31 @@ fn task_sources_resolve_beside_the_manifest_then_in_the_working_directory() {
         "{err}"
     );
 }
+
+/// Every manifest problem at once, each located once (`file:line:column`), with "did you mean".
+#[test]
+fn manifest_problems_come_all_at_once_with_suggestions() {
+    let dir = TempDir::new().unwrap();
+    fs::write(dir.path().join("a.json"), "{\"id\":\"K\"}").unwrap();
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        "execution_id: x\nmax_wrokers: 3\nfail_on: eror\ntasks:\n- msisdn: a.json\n  sourc: a.json\n",
+    )
+    .unwrap();
+    let out = pff(&["run", m.to_str().unwrap(), "--rules", "data/rules.txt"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("has 3 problems"), "{err}");
+    assert!(err.contains("m.yaml:2:1: unknown key `max_wrokers`; did you mean `max_workers`?"));
+    assert!(
+        err.contains("m.yaml:3:10: `fail_on`: unknown variant `eror`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("m.yaml:6:3: unknown key `sourc`; did you mean `source`?"),
+        "{err}"
+    );
+    assert!(!err.contains("column 10"), "{err}");
+}

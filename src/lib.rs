@@ -8,6 +8,7 @@ pub mod calibrate;
 pub mod check;
 pub mod defaults;
 pub mod engine;
+pub mod generate;
 pub mod hardware;
 pub mod intern;
 pub mod lines;

@@ -699,3 +699,53 @@ fn manifest_problems_come_all_at_once_with_suggestions() {
     );
     assert!(!err.contains("column 10"), "{err}");
 }
+
+/// `pff generate` turns any text into a task list or a manifest that `pff run` takes.
+#[test]
+fn generate_makes_a_manifest_pff_runs() {
+    let dir = TempDir::new().unwrap();
+    let recs = dir.path().join("recs");
+    fs::create_dir_all(&recs).unwrap();
+    let rec = read(&root().join("data/records/CUST1001.json"));
+    for k in ["5511999990001", "5521988887777"] {
+        fs::write(recs.join(format!("{k}.json")), &rec).unwrap();
+    }
+    let text = "Lines to check: +5511999990001; 5521988887777.\nNot these: 021 3333-4444, 123.";
+    let out = pff(&["generate", "-"]).write_stdin(text).assert().code(0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout),
+        "5511999990001\n5521988887777\n"
+    );
+    let m = dir.path().join("m.yaml");
+    let m_s = m.to_str().unwrap();
+    pff(&[
+        "generate",
+        "-",
+        "--manifest",
+        "nightly",
+        "--source",
+        "recs/{msisdn}.json",
+        "-o",
+        m_s,
+    ])
+    .write_stdin(text)
+    .assert()
+    .code(0);
+    let rules = root().join("data/rules.txt");
+    pff_run(
+        &m,
+        dir.path().join("o"),
+        &["--rules", rules.to_str().unwrap()],
+    )
+    .assert()
+    .code(1);
+    let csv = read(&dir.path().join("o/results.csv"));
+    assert!(
+        csv.contains("\n5511999990001,validate,") && csv.contains("\n5521988887777,validate,"),
+        "{csv}"
+    );
+    pff(&["generate", "-"])
+        .write_stdin("no numbers")
+        .assert()
+        .code(2);
+}

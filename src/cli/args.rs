@@ -36,6 +36,9 @@ pub enum Command {
     /// Derive severity cut points from clean reference records and corruptions pff makes of
     /// them; prints `error_confidence` / `warning_confidence` lines for a manifest.
     Calibrate(CalibrateArgs),
+    /// Extract line numbers (MSISDNs, 11-13 digits) from a text file or standard input into a
+    /// task list (one key a line) or, with --manifest, a manifest.
+    Generate(GenerateArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -175,6 +178,22 @@ pub struct CalibrateArgs {
     /// Write the cut points here instead of standard output.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// The text to read (`-`: standard input).
+    pub input: PathBuf,
+    /// Write here instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Write a manifest with this execution id instead of a task list.
+    #[arg(long, value_name = "EXECUTION_ID")]
+    pub manifest: Option<String>,
+    /// With --manifest: each task's source, `{msisdn}` replaced by its key (e.g.
+    /// `records/{msisdn}.json`); without it the key names the record file.
+    #[arg(long, value_name = "TEMPLATE", requires = "manifest")]
+    pub source: Option<String>,
 }
 
 #[derive(Args, Debug)]

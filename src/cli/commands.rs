@@ -7,7 +7,9 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 
-use super::args::{CalibrateArgs, DoctorArgs, MergeArgs, RunArgs, TriplesArgs, ValidateArgs};
+use super::args::{
+    CalibrateArgs, DoctorArgs, GenerateArgs, MergeArgs, RunArgs, TriplesArgs, ValidateArgs,
+};
 use super::settings::{RunSettings, ValidateSettings, override_checks};
 use crate::check::SourceChecker;
 use crate::defaults;
@@ -400,6 +402,37 @@ pub fn rules_stats(rules: &Path, json: bool, top: usize) -> Result<u8> {
     } else {
         print!("{}", stats.render());
     }
+    Ok(exit::CLEAN)
+}
+
+/// `pff generate`: MSISDNs from any text into a task list or a manifest.
+pub fn generate(args: GenerateArgs) -> Result<u8> {
+    use std::io::Read;
+    let mut text = String::new();
+    if args.input.as_os_str() == "-" {
+        io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read standard input")?;
+    } else {
+        let bytes = std::fs::read(&args.input)
+            .with_context(|| format!("cannot read {}", args.input.display()))?;
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    let keys = crate::generate::msisdns(&text);
+    if keys.is_empty() {
+        bail!(
+            "{} holds no line number (11 to 13 digits)",
+            args.input.display()
+        );
+    }
+    let body = match &args.manifest {
+        Some(id) => crate::generate::manifest(id, &keys, args.source.as_deref()),
+        None => keys.iter().map(|k| format!("{k}\n")).collect(),
+    };
+    let mut out = output(args.output.as_deref())?;
+    out.write_all(body.as_bytes())?;
+    out.flush().context("cannot write the tasks")?;
+    eprintln!("pff: {} line numbers", keys.len());
     Ok(exit::CLEAN)
 }
 

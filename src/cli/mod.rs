@@ -44,6 +44,7 @@ pub fn main() -> ExitCode {
         }
         Command::Doctor(args) => commands::doctor(args),
         Command::Completions { shell } => commands::completions(shell),
+        Command::Generate(args) => commands::generate(args),
         Command::Man => commands::man(),
     };
     match result {

@@ -935,3 +935,93 @@ fn fail_thresholds_count_records() {
     assert_eq!(run(&["--fail-on-count", "12"]), Some(0));
     assert_eq!(run(&["--fail-on-ratio", "0.99"]), Some(0));
 }
+
+/// The xlsx report is a real workbook: read back, it has the predecessor's results sheet (a row
+/// per record) and a findings sheet; `pff run` writes it as `report.xlsx`.
+#[test]
+fn xlsx_reports_read_back_as_workbooks() {
+    use calamine::{Reader, open_workbook_auto};
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("r.xlsx");
+    pff(&[
+        "validate",
+        RECORDS,
+        "--rules",
+        RULES,
+        "--format",
+        "xlsx",
+        "--keep",
+        "info",
+        "-o",
+        path.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    let mut book = open_workbook_auto(&path).expect("a workbook");
+    assert_eq!(book.sheet_names(), vec!["Resultados", "Findings"]);
+    let results = book.worksheet_range("Resultados").unwrap();
+    let rows: Vec<Vec<String>> = results
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["MSISDN", "Solicitação", "Resultado", "Observações"]
+    );
+    assert_eq!(rows.len(), 13, "a header and a row per record");
+    assert_eq!(rows[6][0], "CUST1005");
+    assert_eq!(rows[6][2], "ERRORS");
+    assert_eq!(rows[1][2], "OK", "only info findings: OK");
+    let findings = book.worksheet_range("Findings").unwrap();
+    assert_eq!(findings.rows().count(), 53, "a header and the 52 findings");
+    let first: Vec<String> = findings
+        .rows()
+        .nth(1)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(first[0], "CUST1000");
+    assert!(
+        first[3] == "conflict" || first[3] == "empty slot",
+        "{first:?}"
+    );
+    let out = dir.path().join("o");
+    pff(&[
+        "run",
+        "manifests/smoke.yaml",
+        "-q",
+        "--format",
+        "xlsx",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    // The same inputs give the same bytes (no creation time inside).
+    let again = dir.path().join("again.xlsx");
+    pff(&[
+        "validate",
+        RECORDS,
+        "--rules",
+        RULES,
+        "--format",
+        "xlsx",
+        "--keep",
+        "info",
+        "-o",
+        again.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    assert!(fs::read(&path).unwrap() == fs::read(&again).unwrap());
+    let mut run_book = open_workbook_auto(out.join("report.xlsx")).expect("a workbook");
+    assert_eq!(
+        run_book
+            .worksheet_range("Resultados")
+            .unwrap()
+            .rows()
+            .count(),
+        13
+    );
+}

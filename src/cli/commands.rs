@@ -62,6 +62,12 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
     // Opened with a store folder: the rules are in memory or filed.
     let source_checker = SourceChecker::new(&rules, settings.opts)
         .context("the rules do not fit in memory and were not filed on disk")?;
+    if args.format == crate::report::OutputFormat::Xlsx
+        && args.output.is_none()
+        && io::stdout().is_terminal()
+    {
+        bail!("an xlsx report is a binary workbook: write it to a file with -o report.xlsx");
+    }
     let mut out = output(args.output.as_deref())?;
     let color = args.output.is_none()
         && io::stdout().is_terminal()

@@ -7,6 +7,7 @@ mod junit;
 mod markdown;
 mod sarif;
 mod spool;
+mod xlsx;
 
 use std::io::{self, Write};
 
@@ -19,6 +20,7 @@ pub use json::{Json, JsonLines};
 pub use junit::Junit;
 pub use markdown::Markdown;
 pub use sarif::Sarif;
+pub use xlsx::Xlsx;
 
 /// How serious a finding is, from its score and the cut points.
 #[derive(
@@ -573,6 +575,8 @@ pub enum OutputFormat {
     Junit,
     /// SARIF 2.1.0: a result per finding.
     Sarif,
+    /// An Excel workbook: a results sheet in the predecessor's columns and a findings sheet.
+    Xlsx,
 }
 
 impl OutputFormat {
@@ -586,6 +590,7 @@ impl OutputFormat {
             OutputFormat::Markdown => Box::new(Markdown::new(top)),
             OutputFormat::Junit => Box::new(Junit::default()),
             OutputFormat::Sarif => Box::new(Sarif::default()),
+            OutputFormat::Xlsx => Box::new(Xlsx::default()),
         }
     }
 
@@ -598,6 +603,7 @@ impl OutputFormat {
             OutputFormat::Markdown => "report.md",
             OutputFormat::Junit => "junit.xml",
             OutputFormat::Sarif => "report.sarif",
+            OutputFormat::Xlsx => "report.xlsx",
         }
     }
 }

@@ -23,7 +23,8 @@ pub const SEQUENCES: &[(&str, &[&str])] = &[
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
-    execution_id: Spanned<String>,
+    #[serde(default)]
+    execution_id: Option<Spanned<String>>,
     #[serde(default)]
     max_workers: Option<Spanned<usize>>,
     /// Percent of the machine to use.
@@ -89,6 +90,9 @@ struct RawTask {
     sequence: Option<Spanned<String>>,
     #[serde(default)]
     source: Option<Spanned<String>>,
+    /// Anything the task carries along (the predecessor's `payload:`): kept in its result.
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
 }
 
 /// One record file to check.
@@ -99,6 +103,8 @@ pub struct Task {
     pub sequence: String,
     /// Where the record comes from.
     pub source: Source,
+    /// What the task carries along (`payload:`), written into its result as it is.
+    pub payload: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +131,9 @@ pub struct Manifest {
     /// The manifest's text, as read (kept beside the outputs for `pff merge`).
     pub text: String,
     pub execution_id: String,
+    /// The manifest names no execution: its id was made from the time (`exec-YYYYmmddHHMM`,
+    /// UTC), as the predecessor did.
+    pub execution_id_generated: bool,
     /// Rule files, resolved against the manifest's folder (empty: `--rules` must name one).
     pub rules: Vec<PathBuf>,
     pub output: Option<PathBuf>,
@@ -362,7 +371,10 @@ impl Manifest {
         Ok(Manifest {
             path: path.to_path_buf(),
             text: text.to_string(),
-            execution_id: raw.execution_id.value,
+            execution_id_generated: raw.execution_id.is_none(),
+            execution_id: raw
+                .execution_id
+                .map_or_else(generated_execution_id, |e| e.value),
             rules,
             output: raw.output.map(PathBuf::from),
             reports: raw.reports,
@@ -406,6 +418,29 @@ impl Manifest {
     }
 }
 
+/// `exec-YYYYmmddHHMM` of the current time (UTC): the predecessor's default execution id.
+fn generated_execution_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "exec-{year:04}{month:02}{day:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
 /// Resolves a manifest's relative path against its folder.
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
@@ -419,27 +454,30 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 /// The problems of the manifest's settings (the execution id, numbers out of range).
 fn check_fields(raw: &Raw) -> Vec<Problem> {
     let mut problems = Vec::new();
-    if raw.execution_id.value.trim().is_empty() {
-        problems.push(at(&raw.execution_id, "execution_id is empty".into()));
-    } else if raw.execution_id.value.chars().all(|c| c == '.') {
-        problems.push(at(
-            &raw.execution_id,
-            format!(
-                "execution_id `{}` names a folder outside the output folder; use letters \
-                 or digits",
-                raw.execution_id.value
-            ),
-        ));
-    } else if !raw
-        .execution_id
-        .value
-        .chars()
-        .all(|c| c.is_alphanumeric() || "-_.".contains(c))
-    {
-        problems.push(at(
-            &raw.execution_id,
-            "execution_id may hold only letters, digits, `-`, `_` and `.` (it names the output folder)".into(),
-        ));
+    if let Some(id) = &raw.execution_id {
+        if id.value.trim().is_empty() {
+            problems.push(at(id, "execution_id is empty".into()));
+        } else if id.value.chars().all(|c| c == '.') {
+            problems.push(at(
+                id,
+                format!(
+                    "execution_id `{}` names a folder outside the output folder; use letters \
+                     or digits",
+                    id.value
+                ),
+            ));
+        } else if !id
+            .value
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+        {
+            problems.push(at(
+                id,
+                "execution_id may hold only letters, digits, `-`, `_` and `.` (it names the \
+                 output folder)"
+                    .into(),
+            ));
+        }
     }
     if let Some(w) = &raw.max_workers
         && w.value == 0
@@ -612,6 +650,7 @@ fn tasks(
             id: t.msisdn.value.clone(),
             sequence,
             source,
+            payload: t.payload.clone(),
         });
     }
     tasks
@@ -694,7 +733,7 @@ const TOP_KEYS: &[&str] = &[
     "rule_batch",
     "tasks",
 ];
-const TASK_KEYS: &[&str] = &["msisdn", "sequence", "source"];
+const TASK_KEYS: &[&str] = &["msisdn", "sequence", "source", "payload"];
 
 /// Every unknown key of a manifest (top-level keys at column 1, task keys in the `tasks`
 /// list), each with the known key it was probably meant to be.
@@ -713,12 +752,15 @@ fn unknown_keys(text: &str) -> Vec<Problem> {
             let Some(k) = key_at(line, 0) else { continue };
             in_tasks = k == "tasks";
             (k, 0, TOP_KEYS)
-        } else if in_tasks && (line.starts_with("- ") || line.starts_with("  ")) {
-            let indent = line.len() - line.trim_start_matches([' ', '-']).len();
-            let Some(k) = key_at(line, indent) else {
+        } else if in_tasks
+            && (line.starts_with("- ")
+                || (line.starts_with("  ") && !line[2..].starts_with([' ', '-', '#'])))
+        {
+            // A task's own keys sit at column 3; deeper lines are values (a payload).
+            let Some(k) = key_at(line, 2) else {
                 continue;
             };
-            (k, indent, TASK_KEYS)
+            (k, 2, TASK_KEYS)
         } else {
             continue;
         };

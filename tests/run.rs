@@ -749,3 +749,67 @@ fn generate_makes_a_manifest_pff_runs() {
         .assert()
         .code(2);
 }
+
+/// The predecessor's manifests: without `execution_id` the run is `exec-YYYYmmddHHMM` (and a
+/// resume continues the one in --output); a task's `payload:` is kept in its result.
+#[test]
+fn manifests_without_execution_id_and_with_payloads() {
+    let dir = TempDir::new().unwrap();
+    fs::copy(
+        root().join("data/records/CUST1001.json"),
+        dir.path().join("a.json"),
+    )
+    .unwrap();
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        "tasks:\n- msisdn: a.json\n  payload:\n    ticket: 42\n    notes: [first, second]\n",
+    )
+    .unwrap();
+    let rules = root().join("data/rules.txt");
+    let out = dir.path().join("o");
+    let run = pff(&[
+        "run",
+        m.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .assert()
+    .code(1);
+    let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(err.contains("running as exec-20"), "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let id = summary["execution_id"].as_str().unwrap().to_string();
+    assert!(
+        id.len() == "exec-YYYYmmddHHMM".len() && id.starts_with("exec-"),
+        "{id}"
+    );
+    let task: serde_json::Value =
+        serde_json::from_str(&read(&out.join("tasks/000000-a.json.json"))).unwrap();
+    assert_eq!(
+        task["payload"],
+        serde_json::json!({"ticket": 42, "notes": ["first", "second"]})
+    );
+    // A resume takes the execution recorded in the folder, whatever the time now.
+    pff_run(&m, &out, &["--rules", rules.to_str().unwrap(), "--resume"])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(
+        &pff(&[
+            "run",
+            m.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--resume",
+        ])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("--resume needs the run's folder"), "{err}");
+}

@@ -173,6 +173,9 @@ pub fn triples(args: TriplesArgs) -> Result<u8> {
 /// `pff run`: a manifest's tasks, sized to the machine.
 pub fn run(args: RunArgs) -> Result<u8> {
     let mut manifest = Manifest::load(&args.manifest)?;
+    if manifest.execution_id_generated {
+        adopt_execution_id(&args, &mut manifest)?;
+    }
     if manifest.sources_from_cwd > 0 && !args.quiet {
         eprintln!(
             "pff: note: {} of {} task sources were found in the working directory, not beside \
@@ -235,6 +238,32 @@ pub fn run(args: RunArgs) -> Result<u8> {
         );
     }
     Ok(outcome.code)
+}
+
+/// A manifest without `execution_id` runs as `exec-YYYYmmddHHMM`; resuming it continues the
+/// execution recorded in the `--output` folder.
+fn adopt_execution_id(args: &RunArgs, manifest: &mut Manifest) -> Result<()> {
+    if !args.resume {
+        if !args.quiet {
+            eprintln!(
+                "pff: note: the manifest names no execution_id: running as {}",
+                manifest.execution_id
+            );
+        }
+        return Ok(());
+    }
+    let Some(out) = &args.output else {
+        bail!(
+            "the manifest names no execution_id, so --resume needs the run's folder: pass \
+             --output (e.g. out/{})",
+            manifest.execution_id
+        );
+    };
+    match pipeline::read_marker(out)? {
+        Some(info) => manifest.execution_id = info.execution_id,
+        None => bail!("{} holds no execution to resume", out.display()),
+    }
+    Ok(())
 }
 
 /// A run's rules: read once, checked, and filed on disk beyond the batch (with a spinner on a

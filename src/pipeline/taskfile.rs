@@ -105,6 +105,9 @@ pub struct TaskHead<'a> {
     pub task: &'a str,
     pub sequence: &'a str,
     pub source: &'a str,
+    /// The manifest's `payload:` of the task, as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<&'a serde_json::Value>,
 }
 
 impl TaskHead<'_> {

@@ -133,6 +133,7 @@ fn check_task(
         task: &task.id,
         sequence: &task.sequence,
         source: &label,
+        payload: task.payload.as_ref(),
     };
     w.write_all(&head.open_object()?)?;
     w.write_all(b",\"records\":[")?;

@@ -813,3 +813,38 @@ fn manifests_without_execution_id_and_with_payloads() {
     .into_owned();
     assert!(err.contains("--resume needs the run's folder"), "{err}");
 }
+
+/// `-v` prints the run's diagnostics; `--log FILE` appends them, with times.
+#[test]
+fn verbose_and_log_file_carry_the_diagnostics() {
+    let dir = TempDir::new().unwrap();
+    let log = dir.path().join("run.log");
+    let out = pff_run(
+        "manifests/smoke.yaml",
+        dir.path().join("o"),
+        &["-v", "--log", log.to_str().unwrap()],
+    )
+    .assert()
+    .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    for needle in [
+        "manifest manifests/smoke.yaml: execution smoke, 12 tasks",
+        "plan: ",
+        "rules: 36 read",
+        "12/12 tasks done",
+    ] {
+        assert!(err.contains(needle), "stderr lacks {needle}: {err}");
+    }
+    let text = read(&log);
+    assert!(
+        text.lines().any(|l| l.contains("12/12 tasks done")),
+        "{text}"
+    );
+    let stamp: f64 = text.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(stamp > 1.7e9, "lines start with the time: {text}");
+    // Without -v the diagnostics stay off the terminal.
+    let quiet = pff_run("manifests/smoke.yaml", dir.path().join("o2"), &[])
+        .assert()
+        .code(1);
+    assert!(!String::from_utf8_lossy(&quiet.get_output().stderr).contains("plan: "));
+}

@@ -93,6 +93,12 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print the run's diagnostics (plan, rules, timings, outcome) on standard error.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Append the run's diagnostics, with times, to this file.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// Memory budget (e.g. 512M, 2G): no new task is admitted while pff's RSS is above it.
     #[arg(long, value_name = "SIZE", value_parser = crate::hardware::parse_size)]
     pub memory_limit: Option<u64>,

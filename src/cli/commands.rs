@@ -172,7 +172,21 @@ pub fn triples(args: TriplesArgs) -> Result<u8> {
 
 /// `pff run`: a manifest's tasks, sized to the machine.
 pub fn run(args: RunArgs) -> Result<u8> {
+    let diag = Diagnostics::open(args.verbose, args.log.as_deref())?;
+    let started = std::time::Instant::now();
+    diag.line(&format!(
+        "pff {} (commit {}): {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("PFF_COMMIT"),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    ));
     let mut manifest = Manifest::load(&args.manifest)?;
+    diag.line(&format!(
+        "manifest {}: execution {}, {} tasks",
+        args.manifest.display(),
+        manifest.execution_id,
+        manifest.tasks.len()
+    ));
     if manifest.execution_id_generated {
         adopt_execution_id(&args, &mut manifest)?;
     }
@@ -194,8 +208,20 @@ pub fn run(args: RunArgs) -> Result<u8> {
         println!("{}", settings.describe(&manifest));
         return Ok(exit::CLEAN);
     }
+    diag.line(&settings.plan.describe());
+    diag.line(&settings.describe(&manifest));
     settings.plan.preflight()?;
     let rules = open_run_rules(&settings, manifest.checks.min_confidence, args.quiet)?;
+    diag.line(&format!(
+        "rules: {} read in {:.2} s, {}",
+        rules.len(),
+        started.elapsed().as_secs_f64(),
+        if rules.in_memory() {
+            "held in memory"
+        } else {
+            "filed on disk by anchor"
+        }
+    ));
     let outcome = pipeline::run(
         &rules,
         &settings.opts,
@@ -213,6 +239,26 @@ pub fn run(args: RunArgs) -> Result<u8> {
             fetch: settings.fetch.clone(),
         },
     )?;
+    diag.line(&format!(
+        "run ended after {:.2} s with exit code {}: at most {} tasks in flight, {} rule chunks \
+         held; {} task files moved aside",
+        started.elapsed().as_secs_f64(),
+        outcome.code,
+        outcome.max_in_flight,
+        outcome.max_rule_batches,
+        outcome.rejected.len()
+    ));
+    if let Some(s) = &outcome.summary {
+        diag.line(&format!(
+            "{}/{} tasks done, {} failed; findings {} error, {} warning, {} info",
+            s.tasks_done,
+            s.tasks,
+            s.tasks_failed,
+            s.findings.error,
+            s.findings.warning,
+            s.findings.info
+        ));
+    }
     let Some(s) = &outcome.summary else {
         eprintln!(
             "pff: stopped before the final outputs were written; `pff run {} --resume` writes them",
@@ -238,6 +284,46 @@ pub fn run(args: RunArgs) -> Result<u8> {
         );
     }
     Ok(outcome.code)
+}
+
+/// A run's diagnostic lines: on standard error with `-v`, appended with times to `--log FILE`.
+struct Diagnostics {
+    verbose: bool,
+    file: Option<std::sync::Mutex<File>>,
+}
+
+impl Diagnostics {
+    fn open(verbose: bool, log: Option<&Path>) -> Result<Self> {
+        let file = log
+            .map(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .with_context(|| format!("cannot open the log {}", p.display()))
+            })
+            .transpose()?
+            .map(std::sync::Mutex::new);
+        Ok(Self { verbose, file })
+    }
+
+    fn line(&self, text: &str) {
+        if self.verbose {
+            for l in text.lines() {
+                eprintln!("pff: {l}");
+            }
+        }
+        if let Some(f) = &self.file {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
+            for l in text.lines() {
+                // The log is a diagnostic aid: a failed write must not stop the run.
+                let _ = writeln!(f, "{t:.3} {l}");
+            }
+        }
+    }
 }
 
 /// A manifest without `execution_id` runs as `exec-YYYYmmddHHMM`; resuming it continues the

@@ -361,7 +361,10 @@ impl Manifest {
         let mut problems = check_fields(&raw);
         let rules = rule_files(&raw, &base, &mut problems);
         let mut from_cwd = 0;
-        let tasks = tasks(&raw, &base, check_sources, &mut from_cwd, &mut problems);
+        let mut tasks = tasks(&raw, &base, check_sources, &mut from_cwd, &mut problems);
+        if check_sources {
+            read_file_payloads(text, &base, &mut tasks, &mut problems);
+        }
         if !problems.is_empty() {
             return Err(ManifestError::Invalid {
                 path: shown,
@@ -415,6 +418,62 @@ impl Manifest {
             tasks,
             sources_from_cwd: from_cwd,
         })
+    }
+}
+
+/// `payload: !file PATH` (the predecessor's way to attach a file): the task's payload is the
+/// file's content — its JSON when it parses as JSON, else its text. The file is looked for
+/// beside the manifest, then in the working directory. (The YAML parser keeps only the tag's
+/// value, the path; the tag is found here, on the task's own `payload:` line.)
+fn read_file_payloads(text: &str, base: &Path, tasks: &mut [Task], problems: &mut Vec<Problem>) {
+    let mut in_tasks = false;
+    let mut task: Option<usize> = None;
+    for (n, line) in text.lines().enumerate() {
+        if !line.starts_with([' ', '-', '#', '\t']) {
+            in_tasks = line.starts_with("tasks:");
+            continue;
+        }
+        if !in_tasks {
+            continue;
+        }
+        if line.starts_with("- ") {
+            task = Some(task.map_or(0, |t| t + 1));
+        }
+        let own = line
+            .strip_prefix("- ")
+            .or_else(|| line.strip_prefix("  "))
+            .filter(|l| !l.starts_with(' '));
+        let Some(path) = own
+            .and_then(|l| l.strip_prefix("payload:"))
+            .map(str::trim_start)
+            .and_then(|v| v.strip_prefix("!file"))
+            .map(|v| v.trim().trim_matches(['\'', '"']))
+        else {
+            continue;
+        };
+        let Some(t) = task.and_then(|i| tasks.get_mut(i)) else {
+            continue;
+        };
+        let beside = resolve(base, path);
+        let found = [beside.as_path(), Path::new(path)]
+            .into_iter()
+            .find_map(|p| std::fs::read(p).ok());
+        match found {
+            Some(bytes) => {
+                t.payload = Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                    serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+                }));
+            }
+            None => problems.push(Problem {
+                line: n as u64 + 1,
+                column: (line.len() - line.trim_start_matches([' ', '-']).len()) as u64 + 1,
+                message: format!(
+                    "payload file {path} exists neither beside the manifest ({}) nor in the \
+                     working directory",
+                    beside.display()
+                ),
+            }),
+        }
     }
 }
 

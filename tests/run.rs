@@ -812,6 +812,48 @@ fn manifests_without_execution_id_and_with_payloads() {
     )
     .into_owned();
     assert!(err.contains("--resume needs the run's folder"), "{err}");
+    // `payload: !file PATH`: the file's JSON (or text) is the payload.
+    fs::write(dir.path().join("p.json"), "{\"k\": [1, 2]}").unwrap();
+    fs::write(dir.path().join("note.txt"), "call back").unwrap();
+    fs::write(
+        &m,
+        "execution_id: f\ntasks:\n- msisdn: a.json\n  payload: !file p.json\n- msisdn: b\n  source: a.json\n  payload: !file note.txt\n",
+    )
+    .unwrap();
+    let out = dir.path().join("f");
+    pff_run(&m, &out, &["--rules", rules.to_str().unwrap()])
+        .assert()
+        .code(1);
+    let task = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&read(&out.join("tasks").join(name))).unwrap()
+    };
+    assert_eq!(
+        task("000000-a.json.json")["payload"],
+        serde_json::json!({"k": [1, 2]})
+    );
+    assert_eq!(task("000001-b.json")["payload"], "call back");
+    fs::write(
+        &m,
+        "execution_id: f\ntasks:\n- msisdn: a.json\n  payload: !file gone.json\n",
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(
+        &pff(&[
+            "run",
+            m.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr,
+    )
+    .into_owned();
+    assert!(
+        err.contains("m.yaml:4:3: payload file gone.json exists neither"),
+        "{err}"
+    );
 }
 
 /// `-v` prints the run's diagnostics; `--log FILE` appends them, with times.

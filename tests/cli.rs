@@ -942,21 +942,15 @@ fn fail_thresholds_count_records() {
 fn xlsx_reports_read_back_as_workbooks() {
     use calamine::{Reader, open_workbook_auto};
     let dir = TempDir::new().unwrap();
+    let write = |to: &Path| {
+        let args = [
+            "validate", RECORDS, "--rules", RULES, "--format", "xlsx", "--keep", "info", "-o",
+        ];
+        let mut cmd = pff(&args);
+        cmd.arg(to).assert().code(1);
+    };
     let path = dir.path().join("r.xlsx");
-    pff(&[
-        "validate",
-        RECORDS,
-        "--rules",
-        RULES,
-        "--format",
-        "xlsx",
-        "--keep",
-        "info",
-        "-o",
-        path.to_str().unwrap(),
-    ])
-    .assert()
-    .code(1);
+    write(&path);
     let mut book = open_workbook_auto(&path).expect("a workbook");
     assert_eq!(book.sheet_names(), vec!["Resultados", "Findings"]);
     let results = book.worksheet_range("Resultados").unwrap();
@@ -1000,20 +994,7 @@ fn xlsx_reports_read_back_as_workbooks() {
     .code(1);
     // The same inputs give the same bytes (no creation time inside).
     let again = dir.path().join("again.xlsx");
-    pff(&[
-        "validate",
-        RECORDS,
-        "--rules",
-        RULES,
-        "--format",
-        "xlsx",
-        "--keep",
-        "info",
-        "-o",
-        again.to_str().unwrap(),
-    ])
-    .assert()
-    .code(1);
+    write(&again);
     assert!(fs::read(&path).unwrap() == fs::read(&again).unwrap());
     let mut run_book = open_workbook_auto(out.join("report.xlsx")).expect("a workbook");
     assert_eq!(

@@ -368,26 +368,7 @@ fn results_csv(rows: &[Row]) -> String {
     }
     let mut out = String::from("MSISDN,request,result,observations\n");
     for d in rows {
-        let v = &d.findings;
-        // The result is what was found at the highest severity: a record with only info
-        // findings is OK.
-        let (result, obs) = match &d.error {
-            Some(e) => ("FAILED", e.clone()),
-            None if v.total() == 0 => ("OK", "no findings".to_string()),
-            None => (
-                if v.error > 0 {
-                    "ERRORS"
-                } else if v.warning > 0 {
-                    "WARNINGS"
-                } else {
-                    "OK"
-                },
-                format!(
-                    "{} error, {} warning, {} info findings",
-                    v.error, v.warning, v.info
-                ),
-            ),
-        };
+        let (result, obs) = crate::report::outcome(d.error.as_deref(), &d.findings);
         out.push_str(&format!(
             "{},{},{},{}\n",
             field(&d.task),

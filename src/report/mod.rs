@@ -267,6 +267,27 @@ impl Finding {
     }
 }
 
+/// A record's (or task's) outcome in the predecessor's words, for `results.csv` and the xlsx
+/// results sheet: what was found at the highest severity (`ERRORS`, `WARNINGS`, else `OK` — a
+/// record with only info findings is OK — or `FAILED`), and the counts or the reason.
+pub fn outcome(error: Option<&str>, counts: &SeverityCounts) -> (&'static str, String) {
+    match error {
+        Some(e) => ("FAILED", e.to_string()),
+        None if counts.total() == 0 => ("OK", "no findings".to_string()),
+        None => (
+            match counts.strongest() {
+                Some(Severity::Error) => "ERRORS",
+                Some(Severity::Warning) => "WARNINGS",
+                _ => "OK",
+            },
+            format!(
+                "{} error, {} warning, {} info findings",
+                counts.error, counts.warning, counts.info
+            ),
+        ),
+    }
+}
+
 /// Rules listed per finding (all are counted in `rule_count` and the score).
 pub const MAX_RULES_PER_FINDING: usize = 10;
 

@@ -88,24 +88,7 @@ impl Xlsx {
             .name
             .clone()
             .unwrap_or_else(|| format!("record {}", r.index));
-        let c = &r.finding_counts;
-        let (result, observations) = match &r.error {
-            Some(e) => ("FAILED", e.clone()),
-            None if c.total() == 0 => ("OK", "no findings".to_string()),
-            None => (
-                if c.error > 0 {
-                    "ERRORS"
-                } else if c.warning > 0 {
-                    "WARNINGS"
-                } else {
-                    "OK"
-                },
-                format!(
-                    "{} error, {} warning, {} info findings",
-                    c.error, c.warning, c.info
-                ),
-            ),
-        };
+        let (result, observations) = super::outcome(r.error.as_deref(), &r.finding_counts);
         self.row(
             0,
             &[

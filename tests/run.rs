@@ -890,3 +890,49 @@ fn verbose_and_log_file_carry_the_diagnostics() {
         .code(1);
     assert!(!String::from_utf8_lossy(&quiet.get_output().stderr).contains("plan: "));
 }
+
+/// Every report of a run names a record by its task key (the MSISDN people search for), as
+/// results.csv and the task files do.
+#[test]
+fn reports_name_records_by_their_task_key() {
+    let dir = TempDir::new().unwrap();
+    fs::copy(
+        root().join("data/records/CUST1005.json"),
+        dir.path().join("r.json"),
+    )
+    .unwrap();
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        format!(
+            "execution_id: k\nrules: {}\nreports: [markdown, junit, sarif, human]\ntasks:\n- msisdn: '5511999990005'\n  source: r.json\n",
+            root().join("data/rules.txt").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("o");
+    pff_run(&m, &out, &[]).assert().code(1);
+    let key = "5511999990005";
+    let task: serde_json::Value =
+        serde_json::from_str(&read(&out.join(format!("tasks/000000-{key}.json")))).unwrap();
+    assert_eq!(task["records"][0]["task"], key);
+    assert!(read(&out.join("results.csv")).contains(&format!("\n{key},validate,ERRORS,")));
+    let md = read(&out.join("report.md"));
+    assert!(md.contains(&format!("| {key} `CUST1005` |")), "{md}");
+    assert!(md.contains(&format!("### Record {key} `CUST1005`")), "{md}");
+    let junit = read(&out.join("junit.xml"));
+    assert!(
+        junit.contains(&format!("testcase name=\"{key} (CUST1005)\"")),
+        "{junit}"
+    );
+    let sarif = read(&out.join("report.sarif"));
+    assert!(
+        sarif.contains(&format!("\"text\":\"{key} (CUST1005): ")),
+        "{sarif}"
+    );
+    let human = read(&out.join("report.txt"));
+    assert!(
+        human.contains(&format!("{key} (CUST1005) (line 1):")),
+        "{human}"
+    );
+}

@@ -162,14 +162,17 @@ fn check_task(
                     Err(e) => {
                         // A record that failed inside a multi-record file fails the task.
                         let e = e.to_string();
-                        json(&mut w, &RecordReport::failed(rec.id, e.clone()))?;
+                        let mut failed = RecordReport::failed(rec.id, e.clone());
+                        failed.task = Some(task.id.clone());
+                        json(&mut w, &failed)?;
                         tail.error.get_or_insert(e);
                     }
                     Ok((b, name)) => {
                         let g = b.finish();
                         let record = RecordName { id: rec.id, name };
-                        let (report, kept, tallies) =
+                        let (mut report, kept, tallies) =
                             checker.check(&g)?.into_parts(total, opts, &g, record);
+                        report.task = Some(task.id.clone());
                         tail.violations.merge(&report.violations);
                         tail.findings.merge(&report.finding_counts);
                         stats.add(&tallies);

@@ -79,16 +79,24 @@ impl Exporter for Human {
     }
 
     fn record(&mut self, out: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
-        let name = r.name.as_deref().unwrap_or("?");
         writeln!(out)?;
         if let Some(e) = &r.error {
             let failed = self.paint("FAILED", Severity::Error);
-            return writeln!(out, "record {} (line {}): {failed}: {e}", r.index, r.line);
+            let who = match &r.task {
+                Some(_) => r.label(),
+                None => format!("record {}", r.index),
+            };
+            return writeln!(out, "{who} (line {}): {failed}: {e}", r.line);
         }
         writeln!(
             out,
-            "record {} {name} (line {}): {} triples; rules: {} violated, {} satisfied, {} not applicable",
-            r.index, r.line, r.triples, r.rules.violated, r.rules.satisfied, r.rules.not_applicable
+            "{} (line {}): {} triples; rules: {} violated, {} satisfied, {} not applicable",
+            r.label(),
+            r.line,
+            r.triples,
+            r.rules.violated,
+            r.rules.satisfied,
+            r.rules.not_applicable
         )?;
         if r.rules.truncated + r.rules.skipped > 0 {
             let warn = self.paint("INCOMPLETE", Severity::Warning);

@@ -54,7 +54,7 @@ impl Exporter for Junit {
 
     fn record(&mut self, _: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
         self.tests += 1;
-        let name = format!("record {} {}", r.index, r.name.as_deref().unwrap_or("?"));
+        let name = r.label();
         writeln!(
             self.cases,
             "    <testcase name=\"{}\" classname=\"{}\" time=\"0\">",

@@ -43,19 +43,19 @@ impl Exporter for Markdown {
 
     fn record(&mut self, _: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
         let name = cell(r.name.as_deref().unwrap_or("?"));
+        // A run's record goes by its task key; a file's by its index.
+        let key = match &r.task {
+            Some(t) if r.index == 0 => cell(t),
+            Some(t) => format!("{}#{}", cell(t), r.index),
+            None => r.index.to_string(),
+        };
         if let Some(e) = &r.error {
-            return writeln!(
-                self.rows,
-                "| {} | – | **failed**: {} | | | |",
-                r.index,
-                cell(e)
-            );
+            return writeln!(self.rows, "| {key} | – | **failed**: {} | | | |", cell(e));
         }
         let f = &r.finding_counts;
         writeln!(
             self.rows,
-            "| {} `{name}` | {} | {} | {} | {} | {} |",
-            r.index,
+            "| {key} `{name}` | {} | {} | {} | {} | {} |",
             r.triples,
             f.total(),
             f.error,
@@ -66,8 +66,7 @@ impl Exporter for Markdown {
             return Ok(());
         }
         let mut d = format!(
-            "### Record {} `{name}`\n\n| severity | score | expected triple | the slot now | rules | strongest rule | evidence |\n|---|---|---|---|---|---|---|\n",
-            r.index
+            "### Record {key} `{name}`\n\n| severity | score | expected triple | the slot now | rules | strongest rule | evidence |\n|---|---|---|---|---|---|---|\n"
         );
         for f in r.findings.iter().take(self.top) {
             let (rule, evidence) = f.top().map_or((String::new(), String::new()), |t| {

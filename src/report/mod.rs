@@ -404,6 +404,9 @@ pub struct RuleCounts {
 /// What one record (or one triples file) gave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordReport {
+    /// The task key the record came from (`pff run`: the MSISDN people search for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
     /// 0-based record index in its file.
     pub index: usize,
     /// 1-based line where the record starts.
@@ -426,8 +429,20 @@ pub struct RecordReport {
 }
 
 impl RecordReport {
+    /// How reports name this record: its task key (with the record's index when it is not the
+    /// task's first), else `record N NAME`.
+    pub fn label(&self) -> String {
+        let name = self.name.as_deref().unwrap_or("?");
+        match &self.task {
+            Some(t) if self.index == 0 => format!("{t} ({name})"),
+            Some(t) => format!("{t}#{} ({name})", self.index),
+            None => format!("record {} {name}", self.index),
+        }
+    }
+
     pub fn failed(id: crate::triples::RecordId, error: String) -> Self {
         Self {
+            task: None,
             index: id.index,
             line: id.line,
             name: None,
@@ -462,6 +477,8 @@ impl RecordReport {
         /// [`RecordReport`]'s fields, in its order, under its names.
         #[derive(Serialize)]
         struct View<'a, F> {
+            #[serde(skip_serializing_if = "none")]
+            task: &'a Option<String>,
             index: usize,
             line: usize,
             name: &'a Option<String>,
@@ -475,6 +492,7 @@ impl RecordReport {
             truncated: bool,
         }
         let view = View {
+            task: &self.task,
             index: self.index,
             line: self.line,
             name: &self.name,

@@ -65,7 +65,7 @@ impl Exporter for Sarif {
             let result = json!({
                 "ruleId": top.rule_id,
                 "level": level(f.severity),
-                "message": { "text": format!("record {} {}: {}", r.index, r.name.as_deref().unwrap_or("?"), f.message) },
+                "message": { "text": format!("{}: {}", r.label(), f.message) },
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": { "uri": file },
@@ -75,7 +75,7 @@ impl Exporter for Sarif {
                 }],
                 "relatedLocations": [{
                     "id": 0,
-                    "message": { "text": format!("record {} {}", r.index, r.name.as_deref().unwrap_or("?")) },
+                    "message": { "text": r.label() },
                     "physicalLocation": {
                         "artifactLocation": { "uri": self.data },
                         "region": { "startLine": r.line },

@@ -84,9 +84,11 @@ impl Xlsx {
     }
 
     fn add(&mut self, r: &RecordReport) -> Result<(), XlsxError> {
+        // The task key people search for (`pff run`), else the record's own name.
         let name = r
-            .name
+            .task
             .clone()
+            .or_else(|| r.name.clone())
             .unwrap_or_else(|| format!("record {}", r.index));
         let (result, observations) = super::outcome(r.error.as_deref(), &r.finding_counts);
         self.row(

@@ -266,7 +266,8 @@ pub fn run(
         progress: &progress,
     };
     let max_in_flight = stages.run(&prepared.pending, &runtime);
-    progress.finish_and_clear();
+    // The final outputs read every task file again: say so (over 40,000 tasks it takes seconds).
+    progress.set_message("writing the final outputs (results.csv, summary, reports)");
     let bounds = (max_in_flight, checker.max_chunks());
     if let Some(e) = control.take_failure() {
         let message = e.to_string();
@@ -275,6 +276,7 @@ pub fn run(
             message: Some(&message),
             ..StopEvent::default()
         }));
+        progress.finish_and_clear();
         runtime.shutdown_timeout(Duration::from_millis(100));
         return Err(e);
     }
@@ -289,6 +291,7 @@ pub fn run(
         &mut marker,
         &control.interrupt,
     );
+    progress.finish_and_clear();
     runtime.shutdown_timeout(Duration::from_millis(100));
     conclude(finished, &control, &log, m, bounds, prepared.rejected)
 }
@@ -468,6 +471,8 @@ impl Stages<'_> {
     /// moves the progress bar. Returns the most tasks in flight seen.
     fn write_results(&self, results: mpsc::Receiver<worker::Output>) -> usize {
         let mut max_in_flight = 0;
+        // This run's findings and failures so far, for the progress line.
+        let (mut found, mut failed) = (crate::report::SeverityCounts::default(), 0usize);
         for (i, task, written) in results {
             let control = self.control;
             max_in_flight = max_in_flight.max(control.in_flight.load(Ordering::SeqCst));
@@ -493,9 +498,15 @@ impl Stages<'_> {
             } else {
                 Event::TaskDone(event)
             });
+            found.merge(&lite.findings);
+            failed += usize::from(lite.failed);
             self.progress.inc(1);
-            self.progress
-                .set_message(format!("RSS {} MB", current_rss() >> 20));
+            self.progress.set_message(format!(
+                "{} error, {} warning findings, {failed} failed  RSS {} MB",
+                found.error,
+                found.warning,
+                current_rss() >> 20
+            ));
         }
         max_in_flight
     }

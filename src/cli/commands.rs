@@ -174,30 +174,7 @@ pub fn triples(args: TriplesArgs) -> Result<u8> {
 pub fn run(args: RunArgs) -> Result<u8> {
     let diag = Diagnostics::open(args.verbose, args.log.as_deref())?;
     let started = std::time::Instant::now();
-    diag.line(&format!(
-        "pff {} (commit {}): {}",
-        env!("CARGO_PKG_VERSION"),
-        env!("PFF_COMMIT"),
-        std::env::args().collect::<Vec<_>>().join(" ")
-    ));
-    let mut manifest = Manifest::load(&args.manifest)?;
-    diag.line(&format!(
-        "manifest {}: execution {}, {} tasks",
-        args.manifest.display(),
-        manifest.execution_id,
-        manifest.tasks.len()
-    ));
-    if manifest.execution_id_generated {
-        adopt_execution_id(&args, &mut manifest)?;
-    }
-    if manifest.sources_from_cwd > 0 && !args.quiet {
-        eprintln!(
-            "pff: note: {} of {} task sources were found in the working directory, not beside \
-             the manifest",
-            manifest.sources_from_cwd,
-            manifest.tasks.len()
-        );
-    }
+    let mut manifest = load_run_manifest(&args, &diag)?;
     override_checks(&args, &mut manifest)?;
     let settings = RunSettings::resolve(&args, &manifest)?;
     for w in &settings.plan.warnings {
@@ -324,6 +301,35 @@ impl Diagnostics {
             }
         }
     }
+}
+
+/// The run's manifest: read, its execution id settled, where its sources were found said.
+fn load_run_manifest(args: &RunArgs, diag: &Diagnostics) -> Result<Manifest> {
+    diag.line(&format!(
+        "pff {} (commit {}): {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("PFF_COMMIT"),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    ));
+    let mut manifest = Manifest::load(&args.manifest)?;
+    if manifest.execution_id_generated {
+        adopt_execution_id(args, &mut manifest)?;
+    }
+    if manifest.sources_from_cwd > 0 && !args.quiet {
+        eprintln!(
+            "pff: note: {} of {} task sources were found in the working directory, not beside \
+             the manifest",
+            manifest.sources_from_cwd,
+            manifest.tasks.len()
+        );
+    }
+    diag.line(&format!(
+        "manifest {}: execution {}, {} tasks",
+        args.manifest.display(),
+        manifest.execution_id,
+        manifest.tasks.len()
+    ));
+    Ok(manifest)
 }
 
 /// A manifest without `execution_id` runs as `exec-YYYYmmddHHMM`; resuming it continues the

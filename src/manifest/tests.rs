@@ -1,0 +1,208 @@
+//! Manifest parsing: every problem at once, located.
+
+use super::*;
+
+fn dir_with(files: &[&str]) -> tempfile::TempDir {
+    let d = tempfile::TempDir::new().unwrap();
+    for f in files {
+        std::fs::write(d.path().join(f), "{}").unwrap();
+    }
+    d
+}
+
+#[test]
+fn predecessor_manifest_as_is() {
+    let d = dir_with(&["test.json"]);
+    let m = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: execucao-gerada\nmax_workers: 16\ntasks:\n- msisdn: test.json\n  sequence: Validar Json\n",
+    )
+    .unwrap();
+    assert_eq!(m.execution_id, "execucao-gerada");
+    assert_eq!(m.resources.max_workers, Some(16));
+    assert_eq!(m.tasks[0].sequence, "Validar Json");
+    assert_eq!(m.tasks[0].source, Source::File(d.path().join("test.json")));
+}
+
+#[test]
+fn all_problems_at_once_with_locations() {
+    let d = dir_with(&["a.json"]);
+    let err = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: x\nrules: missing.rules\ntasks:\n- msisdn: a.json\n- msisdn: a.json\n- msisdn: b.json\n  sequence: Nope\n",
+    )
+    .unwrap_err();
+    let ManifestError::Invalid { problems, .. } = &err else {
+        panic!()
+    };
+    let msgs: Vec<_> = problems
+        .iter()
+        .map(|p| (p.line, p.message.as_str()))
+        .collect();
+    assert_eq!(problems.len(), 4, "{msgs:?}");
+    assert_eq!(problems[0].line, 2);
+    assert!(problems[0].message.contains("missing.rules"));
+    assert!(
+        problems[1]
+            .message
+            .contains("duplicate task `a.json` (first at line 4)")
+    );
+    assert_eq!(problems[1].line, 5);
+    assert!(
+        problems[2]
+            .message
+            .contains("unknown sequence `Nope`; known: `Validar Json`, `validate`")
+    );
+    assert!(
+        problems[3]
+            .message
+            .contains("b.json exists neither beside the manifest"),
+        "{}",
+        problems[3].message
+    );
+    assert!(err.to_string().contains("m.yaml:7:"), "{err}");
+}
+
+#[test]
+fn execution_ids_that_leave_the_folder_and_absurd_durations_are_refused() {
+    let d = dir_with(&["a.json"]);
+    for (yaml, want) in [
+        ("execution_id: '..'\n", "outside the output folder"),
+        ("execution_id: '.'\n", "outside the output folder"),
+        ("execution_id: a/b\n", "may hold only"),
+        ("execution_id: x\ntask_time_budget_secs: 1e19\n", "at most"),
+        ("execution_id: x\ntask_time_budget_secs: .nan\n", "above 0"),
+        ("execution_id: x\nfetch_retries: 1000000\n", "at most 20"),
+    ] {
+        let err = Manifest::parse(
+            &d.path().join("m.yaml"),
+            &format!("{yaml}tasks:\n- msisdn: a.json\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+}
+
+#[test]
+fn a_recorded_manifest_does_not_need_its_sources() {
+    let d = dir_with(&[]);
+    let text = "execution_id: x\ntasks:\n- msisdn: gone.json\n";
+    assert!(Manifest::parse(&d.path().join("m.yaml"), text).is_err());
+    let m = Manifest::parse_recorded(&d.path().join("m.yaml"), text).unwrap();
+    assert_eq!(m.tasks[0].id, "gone.json");
+    assert_eq!(m.text, text);
+}
+
+#[test]
+fn rule_batch_is_read_and_checked() {
+    let d = dir_with(&["a.json"]);
+    let m = |extra: &str| {
+        Manifest::parse(
+            &d.path().join("m.yaml"),
+            &format!("execution_id: x\n{extra}tasks:\n- msisdn: a.json\n"),
+        )
+    };
+    assert_eq!(
+        m("rule_batch: 5000\n").unwrap().resources.rule_batch,
+        Some(5000)
+    );
+    assert_eq!(m("").unwrap().resources.rule_batch, None);
+    let err = m("rule_batch: 0\n").unwrap_err().to_string();
+    assert!(
+        err.contains("m.yaml:2:") && err.contains("rule_batch must be at least 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_key_and_wrong_type_are_located() {
+    let d = dir_with(&[]);
+    let err = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: x\nmax_wrokers: 3\ntasks: []\n",
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("max_wrokers") && msg.contains("m.yaml:2:"),
+        "{msg}"
+    );
+    let err = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: x\nmax_workers: many\ntasks: []\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("m.yaml:2:"), "{err}");
+}
+
+#[test]
+fn every_problem_at_once_with_suggestions_and_true_columns() {
+    let d = dir_with(&["a.json"]);
+    let err = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: x\nmax_wrokers: 3\nfail_on: eror\nmax_violations: many\ntasks:\n- msisdn: a.json\n  sourc: a.json\n",
+    )
+    .unwrap_err();
+    let ManifestError::Invalid { problems, .. } = &err else {
+        panic!()
+    };
+    let at: Vec<(u64, u64)> = problems.iter().map(|p| (p.line, p.column)).collect();
+    assert_eq!(at, vec![(2, 1), (3, 10), (4, 17), (7, 3)], "{err}");
+    assert!(problems[0].message.contains("did you mean `max_workers`?"));
+    assert!(
+        problems[1]
+            .message
+            .starts_with("`fail_on`: unknown variant `eror`")
+    );
+    assert!(problems[3].message.contains("did you mean `source`?"));
+    // The location is printed once, as file:line:column.
+    assert!(!err.to_string().contains("line 3 column"), "{err}");
+    let err = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: x\ntasks:\n\t- msisdn: a.json\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("m.yaml:3:1: tabs"), "{err}");
+}
+
+#[test]
+fn urls_and_sources() {
+    let d = dir_with(&["r.json"]);
+    let m = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: x\nsequence: validate\ntasks:\n- msisdn: '5511'\n  source: https://example.invalid/r.json\n- msisdn: '5512'\n  source: r.json\n",
+    )
+    .unwrap();
+    assert_eq!(
+        m.tasks[0].source,
+        Source::Url("https://example.invalid/r.json".into())
+    );
+    assert_eq!(m.tasks[1].id, "5512");
+    assert_eq!(m.tasks[1].sequence, "validate");
+}
+
+#[test]
+fn reports_are_named_formats() {
+    let d = dir_with(&["r.json"]);
+    let m = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: x\nreports: [markdown, junit, sarif]\ntasks:\n- msisdn: r.json\n",
+    )
+    .unwrap();
+    assert_eq!(
+        m.reports,
+        vec![
+            OutputFormat::Markdown,
+            OutputFormat::Junit,
+            OutputFormat::Sarif
+        ]
+    );
+    let err = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: x\nreports: [pdf]\ntasks:\n- msisdn: r.json\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("m.yaml:2:"), "{err}");
+}

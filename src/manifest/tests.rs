@@ -206,3 +206,19 @@ fn reports_are_named_formats() {
     .unwrap_err();
     assert!(err.to_string().contains("m.yaml:2:"), "{err}");
 }
+
+/// The parser's node budget grows with the manifest: 60,000 inline tasks with a sequence each
+/// (36,000 used to be refused with the parser's internals) read fine.
+#[test]
+fn large_inline_task_lists_parse() {
+    let d = dir_with(&[]);
+    let mut text = String::from("execution_id: big\ntasks:\n");
+    for i in 0..60_000 {
+        text.push_str(&format!(
+            "- msisdn: '55119{i:08}'\n  sequence: Validar Json\n"
+        ));
+    }
+    let m = Manifest::parse_recorded(&d.path().join("m.yaml"), &text).unwrap();
+    assert_eq!(m.tasks.len(), 60_000);
+    assert_eq!(m.tasks[59_999].id, "5511900059999");
+}

@@ -18,7 +18,7 @@ pub(super) fn parse_raw(shown: &str, text: &str) -> Result<Raw, ManifestError> {
     }
     let raw = loop {
         let attempt = lines.join("\n");
-        match serde_saphyr::from_str::<Raw>(&attempt) {
+        match serde_saphyr::from_str_with_options::<Raw>(&attempt, options(text.len())) {
             Ok(raw) if problems.is_empty() => break raw,
             Ok(_) => break return_invalid(shown, problems)?,
             Err(e) => {
@@ -60,6 +60,20 @@ pub(super) fn parse_raw(shown: &str, text: &str) -> Result<Raw, ManifestError> {
         }
     };
     Ok(raw)
+}
+
+/// The YAML parser's options for a manifest of `len` bytes: its budget (made against hostile
+/// input) grows with the text, so that a nightly list of hundreds of thousands of inline tasks
+/// parses — a node or an event takes at least a byte of the text the user gave.
+fn options(len: usize) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    let floor = budget.max_events.max(budget.max_nodes);
+    budget.max_events = budget.max_events.max(len.saturating_add(floor));
+    budget.max_nodes = budget.max_nodes.max(len.saturating_add(floor));
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(len.saturating_mul(2));
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 /// Sets 1-based `line` aside (a comment), keeping the line numbers; false when there is none.

@@ -936,3 +936,101 @@ fn reports_name_records_by_their_task_key() {
         "{human}"
     );
 }
+
+/// Records behind an API: a source template fills in each task's key (URL-encoded), headers
+/// take `${VAR}` from the environment and the secret is written nowhere, `Retry-After` is
+/// honoured, an API's refusal fails its task with the status and what the server said.
+#[test]
+fn records_from_an_api_with_a_template_headers_and_retry_after() {
+    use std::sync::{Arc, Mutex};
+    let rec = read(&root().join("data/records/CUST1001.json"));
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let addr = common::http_server_with_request(60, move |path, _, req| {
+        log.lock().unwrap().push(format!(
+            "{path} {}",
+            req.contains("authorization: Bearer s3cret-token")
+        ));
+        let ok = ("200 OK".to_string(), String::new(), rec.clone());
+        Some(match path {
+            "/lines/5511%20001" => ok,
+            "/lines/busy" if !log_has(&log, "/lines/busy", 2) => (
+                "429 Too Many Requests".into(),
+                "Retry-After: 1\r\n".into(),
+                "slow down".into(),
+            ),
+            "/lines/busy" => ok,
+            _ => (
+                "404 Not Found".into(),
+                String::new(),
+                "no such line: check the MSISDN".into(),
+            ),
+        })
+    });
+    fn log_has(log: &Arc<Mutex<Vec<String>>>, path: &str, n: usize) -> bool {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with(path))
+            .count()
+            >= n
+    }
+    let dir = TempDir::new().unwrap();
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        format!(
+            "execution_id: api\nrules: {}\nsource_template: http://{addr}/lines/{{msisdn}}\nheaders:\n  Authorization: Bearer ${{PFF_TEST_TOKEN}}\nrate_limit: 50\nfetch_retries: 2\ntasks:\n- msisdn: '5511 001'\n- msisdn: busy\n- msisdn: gone\n",
+            root().join("data/rules.txt").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("o");
+    let started = std::time::Instant::now();
+    pff_run(&m, &out, &["--max-workers", "1"])
+        .env("PFF_TEST_TOKEN", "s3cret-token")
+        .assert()
+        .code(3);
+    let csv = read(&out.join("results.csv"));
+    assert!(csv.contains("\n5511 001,validate,"), "{csv}");
+    assert!(!csv.contains("5511 001,validate,FAILED"), "{csv}");
+    assert!(
+        !csv.contains("busy,validate,FAILED"),
+        "retried after 429: {csv}"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After: 1 honoured"
+    );
+    let gone = csv.lines().find(|l| l.starts_with("gone,")).unwrap();
+    assert!(
+        gone.contains("HTTP 404 Not Found: no such line: check the MSISDN"),
+        "{gone}"
+    );
+    assert!(
+        seen.lock().unwrap().iter().all(|l| l.ends_with("true")),
+        "every request authorised"
+    );
+    // The secret is in no file of the output folder.
+    for (name, text) in outputs(&out)
+        .into_iter()
+        .chain([("events.jsonl".into(), read(&out.join("events.jsonl")))])
+        .chain([("execution.json".into(), read(&out.join("execution.json")))])
+    {
+        assert!(!text.contains("s3cret"), "{name} holds the secret");
+    }
+    // A variable that is not set is named, with no value shown.
+    let err = String::from_utf8_lossy(
+        &pff_run(&m, dir.path().join("o2"), &[])
+            .env_remove("PFF_TEST_TOKEN")
+            .assert()
+            .code(2)
+            .get_output()
+            .stderr,
+    )
+    .into_owned();
+    assert!(
+        err.contains("header `Authorization` uses ${PFF_TEST_TOKEN}, which is not set"),
+        "{err}"
+    );
+}

@@ -54,6 +54,35 @@ pub fn override_checks(args: &RunArgs, m: &mut Manifest) -> Result<()> {
     check_levels(c.min_confidence, c.severity.error, c.severity.warning)
 }
 
+/// The manifest's headers with `${VAR}` read from the environment. A variable that is not set
+/// is named in the error; a value never is (it may be a secret).
+fn expand_headers(
+    headers: &[(String, String)],
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (name, template) in headers {
+        let mut value = String::new();
+        let mut rest = template.as_str();
+        while let Some(at) = rest.find("${") {
+            value.push_str(&rest[..at]);
+            let Some(end) = rest[at..].find('}') else {
+                bail!("header `{name}`: `${{` without a closing `}}`");
+            };
+            let var = &rest[at + 2..at + end];
+            match env(var) {
+                Some(v) => value.push_str(&v),
+                None => bail!("header `{name}` uses ${{{var}}}, which is not set"),
+            }
+            rest = &rest[at + end + 1..];
+        }
+        value.push_str(rest);
+        pipeline::check_header(name, &value).map_err(anyhow::Error::msg)?;
+        out.push((name.clone(), value));
+    }
+    Ok(out)
+}
+
 /// `n` as a count of rules held in memory.
 fn batch(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
@@ -197,6 +226,8 @@ impl RunSettings {
             max_bytes: m.fetch.max_bytes.unwrap_or(d.max_bytes),
             retries: m.fetch.retries.unwrap_or(d.retries),
             redirect_hosts: m.fetch.redirect_hosts.clone(),
+            headers: expand_headers(&m.fetch.headers, |v| std::env::var(v).ok())?,
+            rate_limit: m.fetch.rate_limit,
         };
         Ok(Self {
             plan,

@@ -65,6 +65,15 @@ struct Raw {
     fetch_retries: Option<Spanned<u32>>,
     #[serde(default)]
     fetch_redirect_hosts: Vec<String>,
+    /// `https://host/lines/{msisdn}`: the source of every task without its own.
+    #[serde(default)]
+    source_template: Option<Spanned<String>>,
+    /// HTTP headers sent with every fetch; `${VAR}` is read from the environment at run time.
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    /// Fetches started per second, at most.
+    #[serde(default)]
+    rate_limit: Option<Spanned<f64>>,
     #[serde(default)]
     max_rule_work: Option<u64>,
     #[serde(default)]
@@ -199,6 +208,11 @@ pub struct FetchSettings {
     pub retries: Option<u32>,
     /// Hosts an `http(s)` source may redirect to besides its own.
     pub redirect_hosts: Vec<String>,
+    /// Headers sent with every fetch, as written (`${VAR}` not yet expanded: the manifest and
+    /// its copy never hold a secret).
+    pub headers: Vec<(String, String)>,
+    /// Fetches started per second, at most.
+    pub rate_limit: Option<f64>,
 }
 
 /// The longest duration pff accepts for a budget or a timeout: 30 days.
@@ -364,11 +378,36 @@ impl Manifest {
                 max_bytes: raw.fetch_max_bytes,
                 retries: raw.fetch_retries.map(|r| r.value),
                 redirect_hosts: raw.fetch_redirect_hosts,
+                headers: raw.headers.into_iter().collect(),
+                rate_limit: raw.rate_limit.map(|r| r.value),
             },
             tasks,
             sources_from_cwd: from_cwd,
         })
     }
+}
+
+/// `{msisdn}` in a source replaced by the task's key: percent-encoded in a URL (a key with `/`
+/// or `?` stays one path segment), verbatim in a file name.
+pub fn fill_template(template: &str, key: &str) -> String {
+    if !template.contains("{msisdn}") {
+        return template.to_string();
+    }
+    let url = template.starts_with("http://") || template.starts_with("https://");
+    let value = if url {
+        key.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    } else {
+        key.to_string()
+    };
+    template.replace("{msisdn}", &value)
 }
 
 /// Resolves a manifest's relative path against its folder.
@@ -384,6 +423,13 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 /// The problems of the manifest's settings (the execution id, numbers out of range).
 fn check_fields(raw: &Raw) -> Vec<Problem> {
     let mut problems = Vec::new();
+    check_execution_id(raw, &mut problems);
+    check_ranges(raw, &mut problems);
+    problems
+}
+
+/// The execution id names a folder inside the output folder.
+fn check_execution_id(raw: &Raw, problems: &mut Vec<Problem>) {
     if let Some(id) = &raw.execution_id {
         if id.value.trim().is_empty() {
             problems.push(at(id, "execution_id is empty".into()));
@@ -409,6 +455,10 @@ fn check_fields(raw: &Raw) -> Vec<Problem> {
             ));
         }
     }
+}
+
+/// Numbers in their ranges: workers, shares, durations, retries, cut points.
+fn check_ranges(raw: &Raw, problems: &mut Vec<Problem>) {
     if let Some(w) = &raw.max_workers
         && w.value == 0
     {
@@ -457,6 +507,14 @@ fn check_fields(raw: &Raw) -> Vec<Problem> {
             problems.push(at(c, format!("{name} must be in [0, 1]")));
         }
     }
+    if let Some(r) = &raw.rate_limit
+        && !(r.value > 0.0 && r.value.is_finite())
+    {
+        problems.push(at(
+            r,
+            "rate_limit is a number of fetches per second above 0".into(),
+        ));
+    }
     if let Some(r) = &raw.fail_on_ratio
         && !(0.0..=1.0).contains(&r.value)
     {
@@ -473,7 +531,6 @@ fn check_fields(raw: &Raw) -> Vec<Problem> {
             "warning_confidence must not be above error_confidence".into(),
         ));
     }
-    problems
 }
 
 /// The rule files, each checked to exist.
@@ -550,12 +607,17 @@ fn tasks(
             (None, Some(s)) => s.value.clone(),
             (None, None) => defaults::SEQUENCE.to_string(),
         };
-        let src = t.source.as_ref().unwrap_or(&t.msisdn);
-        let source = if src.value.starts_with("http://") || src.value.starts_with("https://") {
-            Source::Url(src.value.clone())
+        let src = t
+            .source
+            .as_ref()
+            .or(raw.source_template.as_ref())
+            .unwrap_or(&t.msisdn);
+        let filled = fill_template(&src.value, &t.msisdn.value);
+        let source = if filled.starts_with("http://") || filled.starts_with("https://") {
+            Source::Url(filled)
         } else {
-            let p = resolve(base, &src.value);
-            let here = Path::new(&src.value);
+            let p = resolve(base, &filled);
+            let here = Path::new(&filled);
             if !check_sources || p.is_file() {
                 Source::File(p)
             } else if here.is_file() {

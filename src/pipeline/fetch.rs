@@ -22,6 +22,10 @@ pub struct FetchLimits {
     pub retries: u32,
     /// Hosts a redirect may lead to besides the original one (`fetch_redirect_hosts`).
     pub redirect_hosts: Vec<String>,
+    /// Headers sent with every request, expanded (may hold secrets: never logged).
+    pub headers: Vec<(String, String)>,
+    /// Requests started per second, at most.
+    pub rate_limit: Option<f64>,
 }
 
 impl Default for FetchLimits {
@@ -31,6 +35,8 @@ impl Default for FetchLimits {
             max_bytes: crate::defaults::FETCH_MAX_BYTES,
             retries: crate::defaults::FETCH_RETRIES,
             redirect_hosts: Vec::new(),
+            headers: Vec::new(),
+            rate_limit: None,
         }
     }
 }
@@ -95,6 +101,24 @@ fn transient_io(e: &std::io::Error) -> bool {
 pub struct Fetcher {
     client: reqwest::Client,
     limits: FetchLimits,
+    /// When the next request may start (`rate_limit`).
+    next_slot: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+/// The longest `Retry-After` honoured; a server asking for more fails the attempt as usual.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// What an answer's `Retry-After` asks (seconds; an HTTP date is not followed).
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let secs: u64 = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs)).filter(|d| *d <= MAX_RETRY_AFTER)
 }
 
 /// Whether a redirect from `from` to `to` may be followed; the reason when not.
@@ -175,13 +199,29 @@ impl Fetcher {
                 _ => attempt.follow(),
             }
         });
+        let mut headers = reqwest::header::HeaderMap::new();
+        // Checked when the settings were resolved (`check_header`).
+        for (k, v) in &limits.headers {
+            if let (Ok(name), Ok(mut value)) = (
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+                reqwest::header::HeaderValue::from_str(v),
+            ) {
+                value.set_sensitive(true);
+                headers.insert(name, value);
+            }
+        }
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .timeout(limits.timeout)
             .connect_timeout(limits.timeout.min(Duration::from_secs(10)))
             .redirect(policy)
             .user_agent(concat!("pff/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Fetcher { client, limits })
+        Ok(Fetcher {
+            client,
+            limits,
+            next_slot: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        })
     }
 
     pub fn limits(&self) -> &FetchLimits {
@@ -193,9 +233,10 @@ impl Fetcher {
     pub async fn fetch(&self, url: &str, stop: &AtomicBool) -> Result<Vec<u8>, SourceError> {
         let mut attempt = 0;
         loop {
+            self.wait_for_slot().await;
             match self.once(url).await {
                 Ok(body) => return Ok(body),
-                Err((msg, transient)) => {
+                Err((msg, transient, asked)) => {
                     let stopping = stop.load(Ordering::SeqCst);
                     if !transient || attempt >= self.limits.retries || stopping {
                         let tries = if attempt > 0 {
@@ -209,22 +250,59 @@ impl Fetcher {
                         });
                     }
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
+                    let backoff = Duration::from_millis(100 << attempt.min(6));
+                    tokio::time::sleep(asked.unwrap_or(backoff)).await;
                 }
             }
         }
     }
 
-    /// One attempt; the error says whether trying again could help.
-    async fn once(&self, url: &str) -> Result<Vec<u8>, (String, bool)> {
+    /// Waits for the next request slot under `rate_limit`.
+    async fn wait_for_slot(&self) {
+        let Some(rate) = self.limits.rate_limit else {
+            return;
+        };
+        let gap = Duration::from_secs_f64(1.0 / rate);
+        let start = {
+            let mut next = self.next_slot.lock().await;
+            let start = (*next).max(tokio::time::Instant::now());
+            *next = start + gap;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+
+    /// One attempt; the error says whether trying again could help, and after how long the
+    /// server asked to be asked again (`Retry-After` on 429 and 503).
+    async fn once(&self, url: &str) -> Result<Vec<u8>, (String, bool, Option<Duration>)> {
         let mut resp = self.client.get(url).send().await.map_err(|e| {
             let transient = e.is_timeout() || e.is_connect() || e.is_request() && !e.is_redirect();
-            (error_chain(&e), transient && !e.is_redirect())
+            (error_chain(&e), transient && !e.is_redirect(), None)
         })?;
         let status = resp.status();
         if !status.is_success() {
             let transient = status.is_server_error() || status.as_u16() == 429;
-            return Err((format!("HTTP {status}"), transient));
+            let asked = retry_after(&resp);
+            // What the server said, briefly: the first bytes of its answer.
+            let mut excerpt = Vec::new();
+            while excerpt.len() < 200 {
+                match resp.chunk().await {
+                    Ok(Some(c)) => excerpt.extend_from_slice(&c),
+                    _ => break,
+                }
+            }
+            excerpt.truncate(200);
+            let said: String = String::from_utf8_lossy(&excerpt)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            let said = said.trim();
+            let msg = if said.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                format!("HTTP {status}: {said}")
+            };
+            return Err((msg, transient, asked));
         }
         let max = self.limits.max_bytes;
         if let Some(len) = resp.content_length()
@@ -233,21 +311,31 @@ impl Fetcher {
             return Err((
                 format!("body of {len} bytes exceeds the {max}-byte limit"),
                 false,
+                None,
             ));
         }
         let mut body = Vec::new();
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| (error_chain(&e), e.is_timeout()))?
+            .map_err(|e| (error_chain(&e), e.is_timeout(), None))?
         {
             if body.len() as u64 + chunk.len() as u64 > max {
-                return Err((format!("body exceeds the {max}-byte limit"), false));
+                return Err((format!("body exceeds the {max}-byte limit"), false, None));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     }
+}
+
+/// Why a header cannot be sent (its value is never shown: it may be a secret).
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("header name `{name}` is not a valid HTTP header name"))?;
+    reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| format!("header `{name}`: its value holds characters HTTP does not allow"))?;
+    Ok(())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

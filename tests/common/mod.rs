@@ -118,6 +118,14 @@ pub fn http_server(
     secs: u64,
     answer: impl Fn(&str, usize) -> Option<(String, String, String)> + Send + Sync + 'static,
 ) -> std::net::SocketAddr {
+    http_server_with_request(secs, move |path, n, _| answer(path, n))
+}
+
+/// [`http_server`], `answer` also seeing the request's head (its headers).
+pub fn http_server_with_request(
+    secs: u64,
+    answer: impl Fn(&str, usize, &str) -> Option<(String, String, String)> + Send + Sync + 'static,
+) -> std::net::SocketAddr {
     use std::io::{Read, Write};
     use std::net::TcpListener;
     use std::sync::Arc;
@@ -143,7 +151,7 @@ pub fn http_server(
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
                 let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let k = count.fetch_add(1, Ordering::SeqCst);
-                match answer(&path, k) {
+                match answer(&path, k, &req) {
                     Some((status, extra, body)) => {
                         let _ = write!(
                             conn,

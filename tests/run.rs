@@ -1034,3 +1034,104 @@ fn records_from_an_api_with_a_template_headers_and_retry_after() {
         "{err}"
     );
 }
+
+/// An HTTPS server on 127.0.0.1 with a certificate of a private CA the test makes (rcgen);
+/// it answers `record` to every request and stops by itself after 30 s. Returns its address
+/// and the CA's PEM.
+fn https_server(record: String) -> (std::net::SocketAddr, String) {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let Ok((tcp, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                continue;
+            };
+            let (config, record) = (config.clone(), record.clone());
+            std::thread::spawn(move || {
+                tcp.set_nonblocking(false).unwrap();
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut buf = [0u8; 4096];
+                if tls.read(&mut buf).is_err() {
+                    return; // the client refused the certificate
+                }
+                let _ = write!(
+                    tls,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{record}",
+                    record.len()
+                );
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    (addr, ca_cert.pem())
+}
+
+/// A private CA (`ca_bundle:`) is trusted besides the usual roots; without it the same server
+/// is refused.
+#[test]
+fn a_private_certificate_authority_is_trusted_when_named() {
+    let rec = read(&root().join("data/records/CUST1001.json"));
+    let (addr, ca) = https_server(rec);
+    let dir = TempDir::new().unwrap();
+    fs::write(dir.path().join("ca.pem"), ca).unwrap();
+    let rules = root().join("data/rules.txt");
+    let manifest = |extra: &str| {
+        let m = dir.path().join("m.yaml");
+        fs::write(
+            &m,
+            format!(
+                "execution_id: tls\nrules: {}\n{extra}tasks:\n- msisdn: k\n  source: https://{addr}/r.json\n",
+                rules.display()
+            ),
+        )
+        .unwrap();
+        m
+    };
+    let m = manifest("ca_bundle: ca.pem\n");
+    pff_run(&m, dir.path().join("with"), &[]).assert().code(1);
+    let csv = read(&dir.path().join("with/results.csv"));
+    assert!(
+        csv.contains("\nk,validate,ERRORS,") || csv.contains("\nk,validate,OK,"),
+        "{csv}"
+    );
+    let m = manifest("fetch_retries: 0\n");
+    pff_run(&m, dir.path().join("without"), &[])
+        .assert()
+        .code(3);
+    let csv = read(&dir.path().join("without/results.csv"));
+    assert!(
+        csv.contains("\nk,validate,FAILED,") && csv.contains("cert"),
+        "{csv}"
+    );
+    fs::write(dir.path().join("bad.pem"), "not a certificate").unwrap();
+    let m = manifest("ca_bundle: bad.pem\n");
+    let out = pff_run(&m, dir.path().join("bad"), &[]).assert().code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("holds no PEM certificate"));
+}

@@ -228,6 +228,17 @@ impl RunSettings {
             redirect_hosts: m.fetch.redirect_hosts.clone(),
             headers: expand_headers(&m.fetch.headers, |v| std::env::var(v).ok())?,
             rate_limit: m.fetch.rate_limit,
+            ca_bundle: match &m.fetch.ca_bundle {
+                None => Vec::new(),
+                Some(p) => {
+                    let pem = std::fs::read(p)
+                        .with_context(|| format!("cannot read the ca_bundle {}", p.display()))?;
+                    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                        bail!("the ca_bundle {} holds no PEM certificate", p.display());
+                    }
+                    pem
+                }
+            },
         };
         Ok(Self {
             plan,

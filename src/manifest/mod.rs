@@ -74,6 +74,9 @@ struct Raw {
     /// Fetches started per second, at most.
     #[serde(default)]
     rate_limit: Option<Spanned<f64>>,
+    /// PEM certificates of a private certificate authority, trusted besides the usual roots.
+    #[serde(default)]
+    ca_bundle: Option<Spanned<String>>,
     #[serde(default)]
     max_rule_work: Option<u64>,
     #[serde(default)]
@@ -213,6 +216,8 @@ pub struct FetchSettings {
     pub headers: Vec<(String, String)>,
     /// Fetches started per second, at most.
     pub rate_limit: Option<f64>,
+    /// A private certificate authority's PEM file, resolved against the manifest's folder.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// The longest duration pff accepts for a budget or a timeout: 30 days.
@@ -380,6 +385,7 @@ impl Manifest {
                 redirect_hosts: raw.fetch_redirect_hosts,
                 headers: raw.headers.into_iter().collect(),
                 rate_limit: raw.rate_limit.map(|r| r.value),
+                ca_bundle: raw.ca_bundle.map(|c| resolve(&base, &c.value)),
             },
             tasks,
             sources_from_cwd: from_cwd,

@@ -151,6 +151,7 @@ const TOP_KEYS: &[&str] = &[
     "source_template",
     "headers",
     "rate_limit",
+    "ca_bundle",
     "max_rule_work",
     "task_time_budget_secs",
     "rule_batch",

@@ -26,6 +26,8 @@ pub struct FetchLimits {
     pub headers: Vec<(String, String)>,
     /// Requests started per second, at most.
     pub rate_limit: Option<f64>,
+    /// PEM certificates trusted besides the built-in roots (a private CA).
+    pub ca_bundle: Vec<u8>,
 }
 
 impl Default for FetchLimits {
@@ -37,6 +39,7 @@ impl Default for FetchLimits {
             redirect_hosts: Vec::new(),
             headers: Vec::new(),
             rate_limit: None,
+            ca_bundle: Vec::new(),
         }
     }
 }
@@ -210,7 +213,13 @@ impl Fetcher {
                 headers.insert(name, value);
             }
         }
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !limits.ca_bundle.is_empty() {
+            for cert in reqwest::Certificate::from_pem_bundle(&limits.ca_bundle)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
             .default_headers(headers)
             .timeout(limits.timeout)
             .connect_timeout(limits.timeout.min(Duration::from_secs(10)))

@@ -6,7 +6,7 @@ use std::path::Path;
 use tempfile::TempDir;
 
 mod common;
-use common::{manifest, outputs, pff, pff_run, read, root, sample_records};
+use common::{manifest, outputs, pff, pff_run, read, root, sample_records, stderr_of, write};
 
 #[test]
 fn smoke_manifest_writes_every_output() {
@@ -1134,4 +1134,107 @@ fn a_private_certificate_authority_is_trusted_when_named() {
     let m = manifest("ca_bundle: bad.pem\n");
     let out = pff_run(&m, dir.path().join("bad"), &[]).assert().code(2);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("holds no PEM certificate"));
+}
+
+#[test]
+fn a_baseline_marks_findings_new_or_known_and_lists_the_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = sample_records();
+    let named: Vec<(&str, &str)> = records
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_str()))
+        .collect();
+    let m = manifest(dir.path(), &named, "reports: [json]\n");
+    let a = dir.path().join("a");
+    pff_run(&m, &a, &[]).assert().code(1);
+    let summary_a: serde_json::Value =
+        serde_json::from_str(&read(&a.join("summary.json"))).unwrap();
+    let total = summary_a["findings"]["info"].as_u64().unwrap()
+        + summary_a["findings"]["warning"].as_u64().unwrap()
+        + summary_a["findings"]["error"].as_u64().unwrap();
+
+    // The same records again: every finding is known, none new, none fixed; with
+    // --fail-on-new the run passes although it still has error findings.
+    let b = dir.path().join("b");
+    let a_arg = a.to_str().unwrap();
+    pff_run(&m, &b, &["--baseline", a_arg, "--fail-on-new"])
+        .assert()
+        .code(0);
+    let s: serde_json::Value = serde_json::from_str(&read(&b.join("summary.json"))).unwrap();
+    assert_eq!(s["baseline"]["known"].as_u64(), Some(total), "{s}");
+    assert_eq!(s["baseline"]["fixed"].as_u64(), Some(0));
+    assert_eq!(s["baseline"]["new"]["error"].as_u64(), Some(0));
+    assert_eq!(read(&b.join("fixed.jsonl")), "");
+    let report = read(&b.join("report.json"));
+    assert!(report.contains("\"baseline\":\"known\""));
+    assert!(!report.contains("\"baseline\":\"new\""), "nothing is new");
+
+    // One record's content swapped for another's: its old findings are fixed, its new
+    // ones are new (a finding is its task's), the rest stay known; new errors fail the run.
+    let swapped: Vec<(&str, &str)> = named
+        .iter()
+        .enumerate()
+        .map(|(i, &(n, c))| if i == 0 { (n, named[1].1) } else { (n, c) })
+        .collect();
+    let m2 = manifest(dir.path(), &swapped, "reports: [json]\n");
+    let c = dir.path().join("c");
+    pff_run(&m2, &c, &["--baseline", a_arg]).assert().code(1);
+    let s: serde_json::Value = serde_json::from_str(&read(&c.join("summary.json"))).unwrap();
+    let fixed = s["baseline"]["fixed"].as_u64().unwrap();
+    let known = s["baseline"]["known"].as_u64().unwrap();
+    assert!(fixed > 0, "{s}");
+    assert_eq!(known + fixed, total, "{s}");
+    assert!(
+        read(&c.join("report.json")).contains("\"baseline\":\"new\""),
+        "{s}"
+    );
+    let lines = read(&c.join("fixed.jsonl"));
+    assert_eq!(lines.lines().count() as u64, fixed);
+    for line in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            v["task"], named[0].0,
+            "only the swapped task has fixed findings"
+        );
+    }
+
+    // A new error fails the run under --fail-on-new too, and the reason says so.
+    let err = stderr_of(
+        &mut pff_run(
+            &m2,
+            dir.path().join("c2"),
+            &["--baseline", a_arg, "--fail-on-new"],
+        ),
+        1,
+    );
+    assert!(
+        err.contains("1 error findings") && err.contains("new against the baseline"),
+        "{err}"
+    );
+
+    // A baseline checked with other rules does not compare: refused, naming the folder.
+    let rules = read(&root().join("data/rules.txt"));
+    let fewer: String = rules.lines().take(5).map(|l| format!("{l}\n")).collect();
+    let other = write(&dir, "fewer.txt", fewer.as_bytes());
+    let m3 = dir.path().join("m3.yaml");
+    std::fs::write(
+        &m3,
+        read(&m).replace(&root().join("data/rules.txt").display().to_string(), &other),
+    )
+    .unwrap();
+    let err = stderr_of(
+        &mut pff_run(&m3, dir.path().join("d"), &["--baseline", a_arg]),
+        2,
+    );
+    assert!(err.contains("other rules") && err.contains(a_arg), "{err}");
+    // Not a pff output folder at all.
+    let err = stderr_of(
+        &mut pff_run(
+            &m,
+            dir.path().join("e"),
+            &["--baseline", dir.path().to_str().unwrap()],
+        ),
+        2,
+    );
+    assert!(err.contains("not a pff output folder"), "{err}");
 }

@@ -66,6 +66,7 @@ fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Findi
         message,
         kind: kept.kind,
         present,
+        baseline: None,
         focus: missing.subject.clone(),
         rule_count: n,
         rules: kept.evidence.iter().map(evidence).collect(),

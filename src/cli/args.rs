@@ -124,6 +124,14 @@ pub struct RunArgs {
     /// manifest's `fail_on`, else error).
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
+    /// An earlier execution's output folder: each finding is marked new or known against it,
+    /// and its findings that are gone are listed in `fixed.jsonl` (default: the manifest's
+    /// `baseline`).
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// With a baseline: exit 1 only for new findings at the --fail-on level.
+    #[arg(long)]
+    pub fail_on_new: bool,
     /// Fail only when more than N tasks have a finding at the --fail-on level (default: the
     /// manifest's `fail_on_count`, else 0).
     #[arg(long, value_name = "N")]

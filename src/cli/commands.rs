@@ -199,6 +199,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
             "filed on disk by anchor"
         }
     ));
+    let fail_on_new = args.fail_on_new || manifest.fail_on_new;
     let outcome = pipeline::run(
         &rules,
         &settings.opts,
@@ -214,6 +215,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
             quiet: args.quiet,
             reports: args.formats.clone(),
             fetch: settings.fetch.clone(),
+            baseline: args.baseline.clone().or_else(|| manifest.baseline.clone()),
+            fail_on_new,
         },
     )?;
     diag.line(&format!(
@@ -244,23 +247,45 @@ pub fn run(args: RunArgs) -> Result<u8> {
         return Ok(outcome.code);
     };
     if outcome.code == exit::VIOLATIONS {
-        eprintln!("pff: {}", fail_reason(&s.findings, manifest.checks.fail_on));
+        match (&s.baseline, fail_on_new) {
+            (Some(b), true) => eprintln!(
+                "pff: {} (new against the baseline)",
+                fail_reason(&b.new, manifest.checks.fail_on)
+            ),
+            _ => eprintln!("pff: {}", fail_reason(&s.findings, manifest.checks.fail_on)),
+        }
     }
     if !args.quiet {
-        eprintln!(
-            "pff: {}: {}/{} tasks done, {} failed; {} findings ({} error, {} warning, {} info); results in {}",
-            s.execution_id,
-            s.tasks_done,
-            s.tasks,
-            s.tasks_failed,
-            s.findings.total(),
-            s.findings.error,
-            s.findings.warning,
-            s.findings.info,
-            settings.output.display()
-        );
+        print_ending(s, &settings.output);
     }
     Ok(outcome.code)
+}
+
+/// The closing lines of a run on standard error: its counts, and against a baseline.
+fn print_ending(s: &pipeline::RunSummary, output: &Path) {
+    eprintln!(
+        "pff: {}: {}/{} tasks done, {} failed; {} findings ({} error, {} warning, {} info); results in {}",
+        s.execution_id,
+        s.tasks_done,
+        s.tasks,
+        s.tasks_failed,
+        s.findings.total(),
+        s.findings.error,
+        s.findings.warning,
+        s.findings.info,
+        output.display()
+    );
+    if let Some(b) = &s.baseline {
+        eprintln!(
+            "pff: against the baseline: {} new ({} error, {} warning, {} info), {} known, {} fixed (fixed.jsonl)",
+            b.new.total(),
+            b.new.error,
+            b.new.warning,
+            b.new.info,
+            b.known,
+            b.fixed
+        );
+    }
 }
 
 /// A run's diagnostic lines: on standard error with `-v`, appended with times to `--log FILE`.

@@ -269,6 +269,7 @@ impl RunSettings {
                 .context("cannot read the rules")?,
             manifest_tasks: m.tasks.len(),
             shard: self.shard,
+            id_key: m.checks.id_key.clone(),
             checks: Some(pipeline::RecordedChecks::of(&m.checks)),
             merged_from: None,
             outputs: Vec::new(),

@@ -77,6 +77,12 @@ struct Raw {
     /// PEM certificates of a private certificate authority, trusted besides the usual roots.
     #[serde(default)]
     ca_bundle: Option<Spanned<String>>,
+    /// An earlier execution's output folder to compare findings with.
+    #[serde(default)]
+    baseline: Option<String>,
+    /// With a baseline: fail on new findings only.
+    #[serde(default)]
+    fail_on_new: Option<bool>,
     #[serde(default)]
     max_rule_work: Option<u64>,
     #[serde(default)]
@@ -155,6 +161,10 @@ pub struct Manifest {
     pub checks: Checks,
     pub fetch: FetchSettings,
     pub tasks: Vec<Task>,
+    /// An earlier execution's output folder, resolved against the manifest's folder.
+    pub baseline: Option<PathBuf>,
+    /// With a baseline: fail on new findings only.
+    pub fail_on_new: bool,
     /// Task sources found in the working directory rather than beside the manifest (the
     /// predecessor's way): the manifest's folder is tried first.
     pub sources_from_cwd: usize,
@@ -389,6 +399,8 @@ impl Manifest {
             },
             tasks,
             sources_from_cwd: from_cwd,
+            baseline: raw.baseline.as_deref().map(|b| resolve(&base, b)),
+            fail_on_new: raw.fail_on_new.unwrap_or(false),
         })
     }
 }

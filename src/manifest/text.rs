@@ -152,6 +152,8 @@ const TOP_KEYS: &[&str] = &[
     "headers",
     "rate_limit",
     "ca_bundle",
+    "baseline",
+    "fail_on_new",
     "max_rule_work",
     "task_time_budget_secs",
     "rule_batch",

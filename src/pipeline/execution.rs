@@ -46,6 +46,9 @@ pub struct ExecutionInfo {
     pub manifest_tasks: usize,
     #[serde(default)]
     pub shard: Option<Shard>,
+    /// The JSON key that named nodes (the mapping), for comparing with a baseline.
+    #[serde(default = "default_id_key")]
+    pub id_key: String,
     /// What the run checked and kept, after the command line's overrides (a merge reports
     /// with these).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +60,10 @@ pub struct ExecutionInfo {
     /// ever replaced or removed.
     #[serde(default)]
     pub outputs: Vec<String>,
+}
+
+fn default_id_key() -> String {
+    crate::defaults::ID_KEY.to_string()
 }
 
 /// The check settings of an execution, as resolved from flags, manifest and defaults.
@@ -217,7 +224,7 @@ fn discard(folder: &OutputFolder, earlier: &ExecutionInfo) -> Result<(), RunErro
 }
 
 /// `NNNNNN-<anything>.json`, the shape of a task file's name.
-fn is_task_file_name(name: &str) -> bool {
+pub(super) fn is_task_file_name(name: &str) -> bool {
     name.len() > 12
         && name.as_bytes()[..6].iter().all(u8::is_ascii_digit)
         && name.as_bytes()[6] == b'-'

@@ -31,6 +31,7 @@ use crate::report::OutputFormat;
 use crate::rules::{RuleSource, RulesError};
 use crate::triples::json::Mapping;
 
+mod baseline;
 mod control;
 mod events;
 mod execution;
@@ -42,6 +43,7 @@ mod shard;
 pub mod taskfile;
 mod worker;
 
+pub use baseline::Baseline;
 use control::Control;
 use events::{Event, EventLog, StopEvent, TaskEvent};
 pub use execution::{
@@ -119,6 +121,8 @@ pub enum RunError {
         #[source]
         source: io::Error,
     },
+    #[error("baseline {path} {reason}")]
+    Baseline { path: String, reason: String },
     #[error(transparent)]
     Merge(#[from] MergeError),
     #[error(transparent)]
@@ -190,6 +194,10 @@ pub struct RunConfig<'a> {
     pub shard: Option<Shard>,
     /// How records become triples.
     pub mapping: Mapping,
+    /// An earlier execution's folder: findings are marked new or known against it.
+    pub baseline: Option<PathBuf>,
+    /// Fail (exit 1) on new findings only (at the `fail_on` level).
+    pub fail_on_new: bool,
 }
 
 /// How a run ended.
@@ -248,6 +256,11 @@ pub fn run(
             fresh: cfg.fresh,
         },
     )?;
+    // The baseline is read before any work: one from other rules is refused at once.
+    let mut baseline = match &cfg.baseline {
+        Some(dir) => Some(Baseline::load(dir, &cfg.info)?),
+        None => None,
+    };
     let events_path = folder.path().join(EVENTS_FILE);
     let log = EventLog::open(&events_path).map_err(out_err(&events_path))?;
     // Signals are handled from here on, before anything is logged as started.
@@ -282,18 +295,21 @@ pub fn run(
     }
     control.interrupt.store(false, Ordering::SeqCst);
     let mut marker = prepared.marker;
-    let finished = finalize(
-        rules,
-        m,
-        &selected,
-        folder.path(),
-        &formats,
-        &mut marker,
-        &control.interrupt,
-    );
+    let fin = outputs::Finish {
+        out: folder.path(),
+        formats: &formats,
+        marker: &mut marker,
+        stop: &control.interrupt,
+        baseline: baseline.as_mut(),
+    };
+    let finished = finalize(rules, m, &selected, fin);
     progress.finish_and_clear();
     runtime.shutdown_timeout(Duration::from_millis(100));
-    conclude(finished, &control, &log, m, bounds, prepared.rejected)
+    let judge = Judge {
+        policy: m.checks.fail_policy(),
+        new_only: cfg.fail_on_new,
+    };
+    conclude(finished, &control, &log, judge, bounds, prepared.rejected)
 }
 
 /// Warns about the task files that were moved aside, on stderr and in the log.
@@ -356,11 +372,26 @@ fn progress_bar(quiet: bool, tasks: usize, pending: usize) -> ProgressBar {
 
 /// The stop line and the exit code of a run whose tasks ended (`finished`: the final
 /// outputs, or why they were not written).
+/// What makes a run fail: the policy, on every finding or on new ones only.
+struct Judge {
+    policy: crate::report::FailPolicy,
+    new_only: bool,
+}
+
+impl Judge {
+    fn fails(&self, s: &RunSummary) -> bool {
+        match (&s.baseline, self.new_only) {
+            (Some(b), true) => self.policy.on.fails(&b.new),
+            _ => s.fails(&self.policy),
+        }
+    }
+}
+
 fn conclude(
     finished: Result<RunSummary, RunError>,
     control: &Control,
     log: &EventLog,
-    m: &Manifest,
+    judge: Judge,
     (max_in_flight, max_rule_batches): (usize, usize),
     rejected: Vec<Rejected>,
 ) -> Result<RunOutcome, RunError> {
@@ -381,9 +412,7 @@ fn conclude(
     let code = exit::code(exit::Ending {
         signal: (sig != 0).then_some(sig),
         failed_tasks: summary.as_ref().map_or(0, |s| s.tasks_failed),
-        fails: summary
-            .as_ref()
-            .is_some_and(|s| s.fails(&m.checks.fail_policy())),
+        fails: summary.as_ref().is_some_and(|s| judge.fails(s)),
         ..exit::Ending::default()
     });
     Ok(RunOutcome {

@@ -9,14 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+use super::baseline::Baseline;
 use super::execution::Marker;
 use super::folder;
 use super::taskfile::{Expected, TaskDigest};
 use super::{RunError, out_err, task_file, write_atomic, write_atomic_with};
 use crate::manifest::Manifest;
 use crate::report::{
-    Exporter, FailOn, FailPolicy, OutputFormat, RecordReport, RuleHealth, RunInfo, SeverityCounts,
-    Summary,
+    BaselineCounts, Exporter, FailOn, FailPolicy, OutputFormat, RecordReport, RuleHealth, RunInfo,
+    SeverityCounts, Summary,
 };
 use crate::rules::RuleCatalog;
 use crate::stats::{RuleStats, StatsError};
@@ -49,6 +50,9 @@ pub struct RunSummary {
     /// How the rules fared on this execution's records (complete runs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule_health: Option<RuleHealth>,
+    /// Against `--baseline`: new (by severity), known and fixed findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineCounts>,
 }
 
 impl RunSummary {
@@ -56,6 +60,18 @@ impl RunSummary {
     pub fn fails(&self, policy: &FailPolicy) -> bool {
         policy.fails(&self.tasks_by_severity, self.tasks_done as u64)
     }
+}
+
+/// Where and how [`finalize`] writes.
+pub struct Finish<'a> {
+    pub out: &'a Path,
+    pub formats: &'a [OutputFormat],
+    /// Every output is recorded here before it is put in place.
+    pub marker: &'a mut Marker,
+    /// Set by a signal: the work stops between task files.
+    pub stop: &'a AtomicBool,
+    /// Marks findings new or known, and lists the fixed ones (`fixed.jsonl`).
+    pub baseline: Option<&'a mut Baseline>,
 }
 
 /// Writes the final outputs of an execution from its task files (this run's and earlier
@@ -69,11 +85,15 @@ pub fn finalize(
     rules: &dyn RuleCatalog,
     m: &Manifest,
     selected: &[usize],
-    out: &Path,
-    formats: &[OutputFormat],
-    marker: &mut Marker,
-    stop: &AtomicBool,
+    fin: Finish<'_>,
 ) -> Result<RunSummary, RunError> {
+    let Finish {
+        out,
+        formats,
+        marker,
+        stop,
+        mut baseline,
+    } = fin;
     let stopped = || {
         if stop.load(Ordering::SeqCst) {
             Err(RunError::Interrupted)
@@ -98,10 +118,14 @@ pub fn finalize(
             index: *index,
             task: &m.tasks[*index].id,
         };
-        if let Some(d) = read_task_file(file, &want, reports.as_mut()) {
+        if let Some(d) = read_task_file(file, &want, reports.as_mut(), baseline.as_deref_mut()) {
             totals.add(d);
         }
     }
+    let baseline_counts = match baseline {
+        Some(b) => Some(write_fixed(b, m, selected, out, marker)?),
+        None => None,
+    };
     let complete = totals.rows.len() == selected.len();
     // One pass over the rules (they may be read from disk again, in batches): the rules with
     // predicted/correct/confidence recomputed on this execution's records, streamed to
@@ -133,6 +157,7 @@ pub fn finalize(
         findings: totals.findings,
         fail_on: m.checks.fail_on,
         tasks_by_severity: totals.by_severity(),
+        baseline: baseline_counts,
         rules: rules.rule_count(),
     };
     stopped()?;
@@ -147,11 +172,26 @@ pub fn finalize(
                 marker.record(f.file_name()).map_err(out_err(out))?;
             }
             reports
-                .finish(health, totals.stats.broken())
+                .finish(health, totals.stats.broken(), baseline_counts)
                 .map_err(out_err(out))?;
         }
     }
     Ok(summary)
+}
+
+/// Lists the baseline's findings of `selected` tasks that are gone in `fixed.jsonl`; the
+/// counts against the baseline.
+fn write_fixed(
+    b: &mut Baseline,
+    m: &Manifest,
+    selected: &[usize],
+    out: &Path,
+    marker: &mut Marker,
+) -> Result<BaselineCounts, RunError> {
+    let tasks: std::collections::HashSet<&str> =
+        selected.iter().map(|&i| m.tasks[i].id.as_str()).collect();
+    marker.record("fixed.jsonl").map_err(out_err(out))?;
+    write_atomic_with(&out.join("fixed.jsonl"), |w| b.finish(&tasks, w)).map_err(out_err(out))
 }
 
 /// What the task files add up to.
@@ -202,23 +242,27 @@ impl Totals {
 fn read_task_file(
     file: &Path,
     want: &Expected<'_>,
-    reports: Option<&mut Reports>,
+    mut reports: Option<&mut Reports>,
+    mut baseline: Option<&mut Baseline>,
 ) -> Option<TaskDigest> {
     let bytes = folder::read_nofollow(file).ok()?;
-    match reports {
-        Some(reports) => serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes)
+    if reports.is_none() && baseline.is_none() {
+        return serde_json::from_slice::<TaskDigest>(&bytes)
             .ok()
-            .filter(|d| d.mismatch(want).is_none())
-            .map(|d| {
-                for r in &d.records {
-                    reports.record(r);
-                }
-                d.without_records()
-            }),
-        None => serde_json::from_slice::<TaskDigest>(&bytes)
-            .ok()
-            .filter(|d| d.mismatch(want).is_none()),
+            .filter(|d| d.mismatch(want).is_none());
     }
+    let mut d = serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes)
+        .ok()
+        .filter(|d| d.mismatch(want).is_none())?;
+    for r in &mut d.records {
+        if let Some(b) = baseline.as_deref_mut() {
+            b.mark(&d.task, r);
+        }
+        if let Some(reports) = reports.as_deref_mut() {
+            reports.record(r);
+        }
+    }
+    Some(d.without_records())
 }
 
 /// `results.csv` and `summary.json`, each recorded before it is put in place.
@@ -329,8 +373,14 @@ impl Reports {
         }
     }
 
-    fn finish(mut self, health: RuleHealth, rules_violated: usize) -> io::Result<()> {
+    fn finish(
+        mut self,
+        health: RuleHealth,
+        rules_violated: usize,
+        baseline: Option<BaselineCounts>,
+    ) -> io::Result<()> {
         self.summary.rules_violated = rules_violated;
+        self.summary.baseline = baseline;
         self.summary.rule_health = Some(health);
         self.summary.failed = self.fail_on.fails(
             &self.summary.records_by_severity,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::execution::{ExecutionInfo, Marker};
 use super::folder::{self, OutputFolder};
-use super::outputs::{RunSummary, finalize};
+use super::outputs::{Finish, RunSummary, finalize};
 use super::taskfile::{self, Expected, TaskState};
 use super::{RunError, out_err, task_file, write_atomic};
 use crate::manifest::Manifest;
@@ -331,5 +331,12 @@ pub fn merge(
         }
     }
     let all: Vec<usize> = (0..m.tasks.len()).collect();
-    finalize(rules, m, &all, folder.path(), formats, &mut marker, stop)
+    let fin = Finish {
+        out: folder.path(),
+        formats,
+        marker: &mut marker,
+        stop,
+        baseline: None,
+    };
+    finalize(rules, m, &all, fin)
 }

@@ -213,6 +213,23 @@ pub struct RuleEvidence {
     pub evidence: Vec<Triple>,
 }
 
+/// A finding against a baseline (an earlier execution): seen there, or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineState {
+    New,
+    Known,
+}
+
+/// Findings against a baseline: new ones by severity, known ones, and the baseline's findings
+/// (of the same tasks) that are gone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineCounts {
+    pub new: SeverityCounts,
+    pub known: u64,
+    pub fixed: u64,
+}
+
 /// What a finding says of its slot (subject, relation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -254,6 +271,9 @@ pub struct Finding {
     /// Conflicts: the values the slot holds instead (at most 5).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub present: Vec<String>,
+    /// Against a baseline (`pff run --baseline`): new since it, or known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineState>,
     /// How many rules predict it.
     pub rule_count: usize,
     /// The rules (strongest first; at most [`MAX_RULES_PER_FINDING`]).
@@ -531,6 +551,9 @@ pub struct Summary {
     /// How the rules fared on this data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_health: Option<RuleHealth>,
+    /// Against a baseline: new, known and fixed findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineCounts>,
 }
 
 /// How a rule set fared on the data: which rules applied, and which lost confidence.

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde_json::{Value, json};
 
 use super::spool::Spool;
-use super::{Exporter, RecordReport, RunInfo, Severity, Summary};
+use super::{BaselineState, Exporter, RecordReport, RunInfo, Severity, Summary};
 
 #[derive(Default)]
 pub struct Sarif {
@@ -62,7 +62,7 @@ impl Exporter for Sarif {
                 })
             });
             let evidence: Vec<String> = top.evidence.iter().map(|e| e.to_string()).collect();
-            let result = json!({
+            let mut result = json!({
                 "ruleId": top.rule_id,
                 "level": level(f.severity),
                 "message": { "text": format!("{}: {}", r.label(), f.message) },
@@ -94,6 +94,13 @@ impl Exporter for Sarif {
                     "evidence": evidence,
                 },
             });
+            // SARIF's own words for a finding against a baseline.
+            if let Some(state) = f.baseline {
+                result["baselineState"] = json!(match state {
+                    BaselineState::New => "new",
+                    BaselineState::Known => "unchanged",
+                });
+            }
             if self.n_results > 0 {
                 self.results.write_all(b",\n")?;
             }

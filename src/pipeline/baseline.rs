@@ -1,0 +1,170 @@
+//! `--baseline DIR`: tonight's findings against an earlier execution's — each one `new` or
+//! `known` by a stable fingerprint (task key, record index, missing triple), and the earlier
+//! findings of tonight's tasks that are gone (`fixed`, listed in `fixed.jsonl`).
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use super::execution::{ExecutionInfo, is_task_file_name, read_marker};
+use super::taskfile::TaskDigest;
+use super::{RunError, fnv1a, folder};
+use crate::report::{BaselineCounts, BaselineState, Finding, RecordReport, Severity, Triple};
+
+/// A finding of the baseline.
+#[derive(Debug, Serialize)]
+struct Earlier {
+    task: String,
+    index: usize,
+    missing: Triple,
+    severity: Severity,
+    #[serde(skip)]
+    seen: bool,
+}
+
+/// The findings of an earlier execution, by fingerprint.
+#[derive(Debug)]
+pub struct Baseline {
+    dir: PathBuf,
+    findings: FxHashMap<u64, Earlier>,
+    counts: BaselineCounts,
+}
+
+/// A finding's fingerprint: its task, its record's index, the missing triple.
+fn fingerprint(task: &str, index: usize, m: &Triple) -> u64 {
+    let key = format!(
+        "{task}\0{index}\0{}\0{}\0{}",
+        m.subject, m.relation, m.object
+    );
+    fnv1a(key.as_bytes())
+}
+
+impl Baseline {
+    /// Reads the findings of the execution in `dir`; refuses one checked with other rules or
+    /// another mapping (its findings would not compare).
+    pub fn load(dir: &Path, now: &ExecutionInfo) -> Result<Baseline, RunError> {
+        let refuse = |reason: String| RunError::Baseline {
+            path: dir.display().to_string(),
+            reason,
+        };
+        let then = read_marker(dir)?
+            .ok_or_else(|| refuse("is not a pff output folder (no execution.json)".into()))?;
+        if then.rules_digest != now.rules_digest {
+            return Err(refuse(format!(
+                "was checked with other rules (digest {}, now {}): its findings do not compare",
+                then.rules_digest, now.rules_digest
+            )));
+        }
+        if then.id_key != now.id_key {
+            return Err(refuse(format!(
+                "was read with another mapping (id key `{}`, now `{}`)",
+                then.id_key, now.id_key
+            )));
+        }
+        let mut files: Vec<PathBuf> = fs::read_dir(dir.join("tasks"))
+            .map_err(|e| refuse(format!("has no readable tasks folder ({e})")))?
+            .flatten()
+            .filter(|e| is_task_file_name(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        let mut findings = FxHashMap::default();
+        for file in files {
+            let Ok(bytes) = folder::read_nofollow(&file) else {
+                continue;
+            };
+            let Ok(d) = serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes) else {
+                continue;
+            };
+            if d.execution != then.execution_id {
+                continue;
+            }
+            for r in &d.records {
+                for f in &r.findings {
+                    findings.insert(
+                        fingerprint(&d.task, r.index, &f.missing),
+                        Earlier {
+                            task: d.task.clone(),
+                            index: r.index,
+                            missing: f.missing.clone(),
+                            severity: f.severity,
+                            seen: false,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(Baseline {
+            dir: dir.to_path_buf(),
+            findings,
+            counts: BaselineCounts::default(),
+        })
+    }
+
+    /// Marks the findings of one record of `task` `new` or `known`.
+    pub fn mark(&mut self, task: &str, record: &mut RecordReport) {
+        let index = record.index;
+        for f in &mut record.findings {
+            let state = self.state(task, index, f);
+            f.baseline = Some(state);
+        }
+    }
+
+    fn state(&mut self, task: &str, index: usize, f: &Finding) -> BaselineState {
+        match self.findings.get_mut(&fingerprint(task, index, &f.missing)) {
+            Some(e) => {
+                e.seen = true;
+                self.counts.known += 1;
+                BaselineState::Known
+            }
+            None => {
+                self.counts.new.add(f.severity, 1);
+                BaselineState::New
+            }
+        }
+    }
+
+    /// Writes the earlier findings of `tasks` (tonight's) that were not seen again to `w`, one
+    /// JSON object a line; the counts, fixed included.
+    pub fn finish(
+        &mut self,
+        tasks: &HashSet<&str>,
+        w: &mut impl Write,
+    ) -> std::io::Result<BaselineCounts> {
+        let mut fixed: Vec<&Earlier> = self
+            .findings
+            .values()
+            .filter(|e| !e.seen && tasks.contains(e.task.as_str()))
+            .collect();
+        fixed.sort_by(|a, b| {
+            (
+                &a.task,
+                a.index,
+                &a.missing.subject,
+                &a.missing.relation,
+                &a.missing.object,
+            )
+                .cmp(&(
+                    &b.task,
+                    b.index,
+                    &b.missing.subject,
+                    &b.missing.relation,
+                    &b.missing.object,
+                ))
+        });
+        for e in &fixed {
+            serde_json::to_writer(&mut *w, e).map_err(std::io::Error::from)?;
+            w.write_all(b"\n")?;
+        }
+        self.counts.fixed = fixed.len() as u64;
+        Ok(self.counts)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}

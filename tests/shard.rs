@@ -82,6 +82,48 @@ fn merged_shards_equal_a_single_run_for_1_3_and_7_shards() {
 }
 
 #[test]
+fn merged_shards_against_a_baseline_equal_a_single_run_against_it() {
+    let dir = TempDir::new().unwrap();
+    let m = manifest(dir.path());
+    let m = m.to_str().unwrap();
+    let base = dir.path().join("base");
+    pff_run(m, &base, &[]).assert().code(1);
+    let b = base.to_str().unwrap();
+    let single = dir.path().join("single");
+    pff_run(m, &single, &["--baseline", b, "--fail-on-new"])
+        .assert()
+        .code(0);
+    let mut args = vec!["merge".to_string()];
+    for k in 0..2 {
+        let d = dir.path().join(format!("s{k}"));
+        pff_run(m, &d, &["--shard", &format!("{k}/2")])
+            .output()
+            .unwrap();
+        args.push(d.to_str().unwrap().to_string());
+    }
+    let merged = dir.path().join("merged");
+    args.extend(["-o", merged.to_str().unwrap(), "--baseline", b].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Every finding is known: without --fail-on-new the errors fail the merge, with it not.
+    pff(&args).assert().code(1);
+    let merged2 = dir.path().join("merged2");
+    let mut args2 = args.clone();
+    let at = args2
+        .iter()
+        .position(|a| *a == merged.to_str().unwrap())
+        .unwrap();
+    args2[at] = merged2.to_str().unwrap();
+    args2.push("--fail-on-new");
+    pff(&args2).assert().code(0);
+    for f in ["summary.json", "report.json", "report.sarif", "fixed.jsonl"] {
+        assert_eq!(read(&single.join(f)), read(&merged.join(f)), "{f}");
+    }
+    let s: serde_json::Value = serde_json::from_str(&read(&merged.join("summary.json"))).unwrap();
+    assert_eq!(s["baseline"]["fixed"], 0, "{s}");
+    assert!(s["baseline"]["known"].as_u64() > Some(0), "{s}");
+}
+
+#[test]
 fn merge_refuses_missing_duplicate_and_foreign_shards() {
     let dir = TempDir::new().unwrap();
     let m = manifest(dir.path());

@@ -221,6 +221,14 @@ pub struct MergeArgs {
     /// Also write this report (repeatable; adds to the manifest's `reports:`).
     #[arg(long = "format", value_enum, value_name = "FORMAT")]
     pub formats: Vec<OutputFormat>,
+    /// An earlier execution's output folder: each finding is marked new or known against it,
+    /// and its findings that are gone are listed in `fixed.jsonl` (default: the manifest's
+    /// `baseline`)
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// With a baseline: exit 1 only for new findings at the --fail-on level
+    #[arg(long)]
+    pub fail_on_new: bool,
 }
 
 #[derive(Args, Debug)]

@@ -261,6 +261,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
     Ok(outcome.code)
 }
 
+/// The closing line of a run or merge against a baseline.
+fn print_baseline(b: &crate::report::BaselineCounts) {
+    eprintln!(
+        "pff: against the baseline: {} new ({} error, {} warning, {} info), {} known, {} fixed (fixed.jsonl)",
+        b.new.total(),
+        b.new.error,
+        b.new.warning,
+        b.new.info,
+        b.known,
+        b.fixed
+    );
+}
+
 /// The closing lines of a run on standard error: its counts, and against a baseline.
 fn print_ending(s: &pipeline::RunSummary, output: &Path) {
     eprintln!(
@@ -276,15 +289,7 @@ fn print_ending(s: &pipeline::RunSummary, output: &Path) {
         output.display()
     );
     if let Some(b) = &s.baseline {
-        eprintln!(
-            "pff: against the baseline: {} new ({} error, {} warning, {} info), {} known, {} fixed (fixed.jsonl)",
-            b.new.total(),
-            b.new.error,
-            b.new.warning,
-            b.new.info,
-            b.known,
-            b.fixed
-        );
+        print_baseline(b);
     }
 }
 
@@ -469,10 +474,19 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     let marker = pipeline::prepare_merge(&folder, &info, &formats)?;
     pipeline::write_atomic(&args.output.join(pipeline::MANIFEST_COPY), text.as_bytes())
         .with_context(|| format!("cannot write to {}", args.output.display()))?;
+    let mut baseline = match args.baseline.as_ref().or(manifest.baseline.as_ref()) {
+        Some(dir) => Some(pipeline::Baseline::load(dir, &marker.info)?),
+        None => None,
+    };
+    let fail_on_new = args.fail_on_new || manifest.fail_on_new;
     let never = AtomicBool::new(false);
-    let s = pipeline::merge(
-        &rules, &manifest, &shards, &folder, marker, &formats, &never,
-    )?;
+    let to = pipeline::MergeTo {
+        folder: &folder,
+        marker,
+        formats: &formats,
+        baseline: baseline.as_mut(),
+    };
+    let s = pipeline::merge(&rules, &manifest, &shards, to, &never)?;
     eprintln!(
         "pff: merged {} shards of {}: {} tasks, {} failed; {} findings; results in {}",
         shards.len(),
@@ -482,9 +496,12 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
         s.findings.total(),
         args.output.display()
     );
+    if let Some(b) = &s.baseline {
+        print_baseline(b);
+    }
     Ok(exit::code(exit::Ending {
         failed_tasks: s.tasks_failed,
-        fails: s.fails(&manifest.checks.fail_policy()),
+        fails: s.judged(&manifest.checks.fail_policy(), fail_on_new),
         ..exit::Ending::default()
     }))
 }

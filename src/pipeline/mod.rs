@@ -55,7 +55,7 @@ pub use folder::OutputFolder;
 pub use outputs::{RunSummary, finalize, spreadsheet_safe};
 pub use reader::MemoryStop;
 pub use shard::{
-    MAX_SHARDS, MergeError, Shard, ShardError, check_shards, fnv1a, merge, rules_digest,
+    MAX_SHARDS, MergeError, MergeTo, Shard, ShardError, check_shards, fnv1a, merge, rules_digest,
 };
 
 /// Why a run stopped before its end.
@@ -370,23 +370,14 @@ fn progress_bar(quiet: bool, tasks: usize, pending: usize) -> ProgressBar {
     pb
 }
 
-/// The stop line and the exit code of a run whose tasks ended (`finished`: the final
-/// outputs, or why they were not written).
 /// What makes a run fail: the policy, on every finding or on new ones only.
 struct Judge {
     policy: crate::report::FailPolicy,
     new_only: bool,
 }
 
-impl Judge {
-    fn fails(&self, s: &RunSummary) -> bool {
-        match (&s.baseline, self.new_only) {
-            (Some(b), true) => self.policy.on.fails(&b.new),
-            _ => s.fails(&self.policy),
-        }
-    }
-}
-
+/// The stop line and the exit code of a run whose tasks ended (`finished`: the final
+/// outputs, or why they were not written).
 fn conclude(
     finished: Result<RunSummary, RunError>,
     control: &Control,
@@ -412,7 +403,9 @@ fn conclude(
     let code = exit::code(exit::Ending {
         signal: (sig != 0).then_some(sig),
         failed_tasks: summary.as_ref().map_or(0, |s| s.tasks_failed),
-        fails: summary.as_ref().is_some_and(|s| judge.fails(s)),
+        fails: summary
+            .as_ref()
+            .is_some_and(|s| s.judged(&judge.policy, judge.new_only)),
         ..exit::Ending::default()
     });
     Ok(RunOutcome {

@@ -60,6 +60,15 @@ impl RunSummary {
     pub fn fails(&self, policy: &FailPolicy) -> bool {
         policy.fails(&self.tasks_by_severity, self.tasks_done as u64)
     }
+
+    /// Whether the run fails: under `policy`, or with `new_only` and a baseline, only on a new
+    /// finding at the policy's level.
+    pub fn judged(&self, policy: &FailPolicy, new_only: bool) -> bool {
+        match (&self.baseline, new_only) {
+            (Some(b), true) => policy.on.fails(&b.new),
+            _ => self.fails(policy),
+        }
+    }
 }
 
 /// Where and how [`finalize`] writes.

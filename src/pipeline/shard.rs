@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::baseline::Baseline;
 use super::execution::{ExecutionInfo, Marker};
 use super::folder::{self, OutputFolder};
 use super::outputs::{Finish, RunSummary, finalize};
@@ -245,17 +246,30 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
     })
 }
 
+/// Where [`merge`] writes: the locked folder, its marker, the reports, and the findings are
+/// marked against `baseline` when there is one.
+pub struct MergeTo<'a> {
+    pub folder: &'a OutputFolder,
+    pub marker: Marker,
+    pub formats: &'a [OutputFormat],
+    pub baseline: Option<&'a mut Baseline>,
+}
+
 /// Checks every task file of every shard (all bad ones are named at once), copies them into
 /// `folder` and writes the final outputs, identical to those of one unsharded run.
 pub fn merge(
     rules: &dyn RuleCatalog,
     m: &Manifest,
     shards: &[(PathBuf, ExecutionInfo)],
-    folder: &OutputFolder,
-    mut marker: Marker,
-    formats: &[OutputFormat],
+    to: MergeTo<'_>,
     stop: &AtomicBool,
 ) -> Result<RunSummary, RunError> {
+    let MergeTo {
+        folder,
+        mut marker,
+        formats,
+        baseline,
+    } = to;
     let info = marker.info.clone();
     let owned = |shard: Shard| {
         m.tasks
@@ -336,7 +350,7 @@ pub fn merge(
         formats,
         marker: &mut marker,
         stop,
-        baseline: None,
+        baseline,
     };
     finalize(rules, m, &all, fin)
 }

@@ -29,7 +29,6 @@ struct Earlier {
 /// The findings of an earlier execution, by fingerprint.
 #[derive(Debug)]
 pub struct Baseline {
-    dir: PathBuf,
     findings: FxHashMap<u64, Earlier>,
     counts: BaselineCounts,
 }
@@ -99,7 +98,6 @@ impl Baseline {
             }
         }
         Ok(Baseline {
-            dir: dir.to_path_buf(),
             findings,
             counts: BaselineCounts::default(),
         })
@@ -163,8 +161,80 @@ impl Baseline {
         self.counts.fixed = fixed.len() as u64;
         Ok(self.counts)
     }
+}
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str, r: &str, o: &str) -> Triple {
+        Triple {
+            subject: s.into(),
+            relation: r.into(),
+            object: o.into(),
+        }
+    }
+
+    fn earlier(task: &str, index: usize, m: Triple) -> (u64, Earlier) {
+        (
+            fingerprint(task, index, &m),
+            Earlier {
+                task: task.into(),
+                index,
+                missing: m,
+                severity: Severity::Error,
+                seen: false,
+            },
+        )
+    }
+
+    #[test]
+    fn fingerprints_tell_every_part_apart() {
+        let m = t("a", "b", "c");
+        let base = fingerprint("T1", 0, &m);
+        assert_eq!(base, fingerprint("T1", 0, &t("a", "b", "c")));
+        assert_ne!(base, fingerprint("T2", 0, &m));
+        assert_ne!(base, fingerprint("T1", 1, &m));
+        assert_ne!(base, fingerprint("T1", 0, &t("a", "b", "d")));
+        // The separator keeps field boundaries: "ab"+"c" is not "a"+"bc".
+        assert_ne!(
+            fingerprint("T", 0, &t("ab", "c", "x")),
+            fingerprint("T", 0, &t("a", "bc", "x"))
+        );
+    }
+
+    #[test]
+    fn fixed_are_the_unseen_findings_of_tonights_tasks_in_order() {
+        let mut findings = FxHashMap::default();
+        for (k, e) in [
+            earlier("T2", 0, t("s", "r", "o2")),
+            earlier("T1", 3, t("s", "r", "o")),
+            earlier("T1", 0, t("s", "r", "o")),
+            earlier("GONE", 0, t("s", "r", "o")),
+        ] {
+            findings.insert(k, e);
+        }
+        let mut b = Baseline {
+            findings,
+            counts: BaselineCounts::default(),
+        };
+        if let Some(e) = b
+            .findings
+            .get_mut(&fingerprint("T2", 0, &t("s", "r", "o2")))
+        {
+            e.seen = true;
+        }
+        let tasks: HashSet<&str> = ["T1", "T2"].into_iter().collect();
+        let mut out = Vec::new();
+        let counts = b.finish(&tasks, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(counts.fixed, 2);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].contains("\"index\":0") && lines[1].contains("\"index\":3"));
+        assert!(
+            !text.contains("GONE"),
+            "a task not checked tonight is not fixed"
+        );
     }
 }

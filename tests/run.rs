@@ -1238,3 +1238,35 @@ fn a_baseline_marks_findings_new_or_known_and_lists_the_fixed() {
     );
     assert!(err.contains("not a pff output folder"), "{err}");
 }
+
+#[test]
+fn a_baseline_named_in_the_manifest_is_found_beside_it_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = sample_records();
+    let named: Vec<(&str, &str)> = records
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_str()))
+        .collect();
+    let m = manifest(dir.path(), &named, "reports: [sarif]\n");
+    let a = dir.path().join("a");
+    pff_run(&m, &a, &[]).assert().code(1);
+    // `baseline: a` resolves beside the manifest, not in the working directory (the
+    // repository root); `fail_on_new: true` passes a run with only known errors.
+    let m2 = manifest(
+        dir.path(),
+        &named,
+        "reports: [sarif]\nbaseline: a\nfail_on_new: true\n",
+    );
+    let b = dir.path().join("b");
+    let out = pff(&["run", m2.to_str().unwrap(), "-o", b.to_str().unwrap()])
+        .assert()
+        .code(0);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("against the baseline: 0 new (0 error, 0 warning, 0 info)"),
+        "{err}"
+    );
+    let sarif = read(&b.join("report.sarif"));
+    assert!(sarif.contains("\"baselineState\":\"unchanged\""), "{sarif}");
+    assert!(!sarif.contains("\"baselineState\":\"new\""));
+}

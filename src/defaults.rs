@@ -23,6 +23,9 @@ pub const STRONGEST_LISTED: usize = 10;
 pub const TOP: usize = 10;
 /// The JSON key that names a node.
 pub const ID_KEY: &str = "id";
+/// The key that names an entry of a name/value list under the nested mappings (TM Forum
+/// Open API: `name`).
+pub const NAME_KEY: &str = "name";
 /// The step sequence of a task when neither the task nor the manifest names one.
 pub const SEQUENCE: &str = "validate";
 /// Rules listed in a rule health summary (largest drift first).

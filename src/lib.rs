@@ -1,7 +1,7 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`defaults`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`] →
+//! [`defaults`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`], [`learn`] →
 //! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
 pub mod calibrate;
@@ -11,6 +11,7 @@ pub mod engine;
 pub mod generate;
 pub mod hardware;
 pub mod intern;
+pub mod learn;
 pub mod lines;
 pub mod manifest;
 pub mod pipeline;

@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::defaults;
 use crate::report::{FailOn, OutputFormat, Severity};
-use crate::triples::Format;
+use crate::triples::json::Mapping;
+use crate::triples::{Format, MappingKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +34,9 @@ pub enum Command {
     Run(RunArgs),
     /// Combine the output folders of `pff run --shard K/N` into one execution.
     Merge(MergeArgs),
+    /// Learn rules from records with AnyBURL: the training triples under the chosen mapping,
+    /// AnyBURL's configuration, the run, and its last snapshot checked and written to RULES.
+    Learn(LearnArgs),
     /// Derive severity cut points from clean reference records and corruptions pff makes of
     /// them; prints `error_confidence` / `warning_confidence` lines for a manifest.
     Calibrate(CalibrateArgs),
@@ -132,6 +136,14 @@ pub struct RunArgs {
     /// With a baseline: exit 1 only for new findings at the --fail-on level.
     #[arg(long)]
     pub fail_on_new: bool,
+    /// How records become triples (default: the manifest's `mapping`, else plain); see
+    /// `pff validate --help`.
+    #[arg(long, value_enum)]
+    pub mapping: Option<MappingKind>,
+    /// The key that names an entry of a name/value list (default: the manifest's
+    /// `name_key`, else name).
+    #[arg(long, value_name = "KEY")]
+    pub name_key: Option<String>,
     /// Fail only when more than N tasks have a finding at the --fail-on level (default: the
     /// manifest's `fail_on_count`, else 0).
     #[arg(long, value_name = "N")]
@@ -195,6 +207,67 @@ pub struct CalibrateArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct LearnArgs {
+    /// The records to learn from (.json, .jsonl or .tsv).
+    pub data: PathBuf,
+    /// Where the rules go (refused if it exists, unless --force).
+    #[arg(short, long, value_name = "RULES")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The AnyBURL jar (not shipped with pff).
+    #[arg(long, value_name = "JAR", env = "ANYBURL_JAR")]
+    pub anyburl: Option<PathBuf>,
+    /// The Java to run it with: a program on PATH or a file.
+    #[arg(long, value_name = "JAVA", env = "JAVA", default_value = "java")]
+    pub java: String,
+    /// Seconds of learning (AnyBURL's snapshot clock; loading the triples comes before).
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub time: u64,
+    /// Earlier snapshots to keep in the work folder, in seconds (e.g. 60,300).
+    #[arg(long, value_name = "SECS,...", value_delimiter = ',')]
+    pub snapshots: Vec<u64>,
+    /// AnyBURL's worker threads (default: the machine's available parallelism).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Longest cyclic rule body.
+    #[arg(long, default_value_t = 3)]
+    pub max_length_cyclic: u32,
+    /// Longest acyclic rule body.
+    #[arg(long, default_value_t = 2)]
+    pub max_length_acyclic: u32,
+    /// Learn no rules without a body (`h(X,c)`).
+    #[arg(long)]
+    pub no_zero_rules: bool,
+    /// Correct predictions a rule needs on DATA.
+    #[arg(long, default_value_t = 18)]
+    pub min_correct: u64,
+    /// Correct predictions a rule without a body needs.
+    #[arg(long, default_value_t = 100)]
+    pub min_correct_zero: u64,
+    /// Confidence a rule needs on DATA.
+    #[arg(long, default_value_t = 0.004)]
+    pub min_confidence: f64,
+    /// Any other AnyBURL setting (repeatable), e.g. --set SAMPLE_SIZE=500.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Memory for AnyBURL (its Java heap gets 85%; default: the share of the machine a run
+    /// would use).
+    #[arg(long, value_name = "SIZE", value_parser = crate::hardware::parse_size)]
+    pub memory_limit: Option<u64>,
+    /// Keep AnyBURL's files (triples, configuration, log, snapshots) in this folder, which must
+    /// be new or empty (default: a temporary folder, removed after a success).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Replace RULES if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct GenerateArgs {
     /// The text to read (`-`: standard input).
     pub input: PathBuf,
@@ -248,6 +321,25 @@ pub struct InputArgs {
     /// The JSON key that names a node.
     #[arg(long, default_value = defaults::ID_KEY)]
     pub id_key: String,
+    /// How JSON records become triples: `plain` (records.md), `nested` (plus wrapper
+    /// shortcuts and name/value lifting) or `tmf` (plus the current entry of status
+    /// histories); rules must have been learned under the same mapping.
+    #[arg(long, value_enum, default_value_t = MappingKind::Plain)]
+    pub mapping: MappingKind,
+    /// The key that names an entry of a name/value list (`nested`, `tmf`).
+    #[arg(long, value_name = "KEY", default_value = defaults::NAME_KEY)]
+    pub name_key: String,
+}
+
+impl InputArgs {
+    /// The mapping these flags ask for.
+    pub fn mapping(&self) -> Mapping {
+        Mapping {
+            id_key: self.id_key.clone(),
+            kind: self.mapping,
+            name_key: self.name_key.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

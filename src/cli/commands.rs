@@ -19,7 +19,6 @@ use crate::manifest::Manifest;
 use crate::pipeline::{self, RunConfig};
 use crate::report::RunInfo;
 use crate::rules::{RuleSource, load_rules};
-use crate::triples::json::Mapping;
 use crate::triples::{Format, input};
 use crate::validate::{self, Event};
 
@@ -153,9 +152,7 @@ fn fail_reason(c: &crate::report::SeverityCounts, fail_on: crate::report::FailOn
 
 /// `pff triples`: a data file as AnyBURL training triples.
 pub fn triples(args: TriplesArgs) -> Result<u8> {
-    let mapping = Mapping {
-        id_key: args.input.id_key.clone(),
-    };
+    let mapping = args.input.mapping();
     let mut out = output(args.output.as_deref())?;
     input::for_each_record_triples(
         &args.data,
@@ -523,9 +520,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
     };
     let source_checker = SourceChecker::new(&rules, opts)
         .context("the rules do not fit in memory and were not filed on disk")?;
-    let mapping = Mapping {
-        id_key: args.input.id_key.clone(),
-    };
+    let mapping = args.input.mapping();
     let c = crate::calibrate::calibrate(
         source_checker.get(),
         &args.reference,

@@ -9,6 +9,7 @@ use clap::Parser;
 
 mod args;
 mod commands;
+mod learn;
 mod settings;
 
 pub use args::{Cli, Command, RulesCommand};
@@ -39,6 +40,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => commands::run(args),
         Command::Merge(args) => commands::merge(args),
         Command::Calibrate(args) => commands::calibrate(args),
+        Command::Learn(args) => learn::learn(args),
         Command::Rules(RulesCommand::Stats { rules, json, top }) => {
             commands::rules_stats(&rules, json, top)
         }

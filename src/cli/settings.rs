@@ -51,6 +51,10 @@ pub fn override_checks(args: &RunArgs, m: &mut Manifest) -> Result<()> {
     c.severity.warning = args.warning_confidence.unwrap_or(c.severity.warning);
     c.min_confidence = args.min_confidence.unwrap_or(c.min_confidence);
     c.max_violations = args.max_violations.unwrap_or(c.max_violations);
+    c.mapping.kind = args.mapping.unwrap_or(c.mapping.kind);
+    if let Some(k) = &args.name_key {
+        c.mapping.name_key = k.clone();
+    }
     check_levels(c.min_confidence, c.severity.error, c.severity.warning)
 }
 
@@ -144,9 +148,7 @@ impl ValidateSettings {
             } else {
                 args.rule_batch.map_or(defaults::VALIDATE_RULE_BATCH, batch)
             },
-            mapping: Mapping {
-                id_key: args.input.id_key.clone(),
-            },
+            mapping: args.input.mapping(),
         })
     }
 }
@@ -252,9 +254,7 @@ impl RunSettings {
             rule_paths: rules.iter().map(|p| pipeline::absolute(p)).collect(),
             opts,
             fetch,
-            mapping: Mapping {
-                id_key: m.checks.id_key.clone(),
-            },
+            mapping: m.checks.mapping.clone(),
         })
     }
 
@@ -269,7 +269,8 @@ impl RunSettings {
                 .context("cannot read the rules")?,
             manifest_tasks: m.tasks.len(),
             shard: self.shard,
-            id_key: m.checks.id_key.clone(),
+            id_key: m.checks.mapping.id_key.clone(),
+            mapping: m.checks.mapping.describe(),
             checks: Some(pipeline::RecordedChecks::of(&m.checks)),
             merged_from: None,
             outputs: Vec::new(),

@@ -13,6 +13,7 @@ use serde_saphyr::Spanned;
 
 use crate::defaults;
 use crate::report::{FailOn, OutputFormat, Severity, SeverityCuts};
+use crate::triples::json::Mapping;
 
 /// Step sequences pff knows; a task's `sequence` must name one.
 pub const SEQUENCES: &[(&str, &[&str])] = &[
@@ -52,6 +53,12 @@ struct Raw {
     warning_confidence: Option<Spanned<f64>>,
     #[serde(default)]
     id_key: Option<String>,
+    /// The derivations added to the plain triples (`plain`, `nested`, `tmf`).
+    #[serde(default)]
+    mapping: Option<crate::triples::MappingKind>,
+    /// The key that names a name/value entry under `nested` and `tmf`.
+    #[serde(default)]
+    name_key: Option<String>,
     #[serde(default)]
     max_violations: Option<usize>,
     /// Report formats written to the output folder at the end of the run.
@@ -194,7 +201,8 @@ pub struct Checks {
     pub keep: Severity,
     /// Severity cut points on a finding's score.
     pub severity: SeverityCuts,
-    pub id_key: String,
+    /// How records become triples (`id_key`, `mapping`, `name_key`).
+    pub mapping: Mapping,
     pub max_violations: usize,
     /// Bindings one rule may try on one record before it is cut short (reported).
     pub max_rule_work: Option<u64>,
@@ -383,7 +391,11 @@ impl Manifest {
                         .warning_confidence
                         .map_or(defaults::WARNING_CONFIDENCE, |c| c.value),
                 },
-                id_key: raw.id_key.unwrap_or_else(|| defaults::ID_KEY.into()),
+                mapping: Mapping {
+                    id_key: raw.id_key.unwrap_or_else(|| defaults::ID_KEY.into()),
+                    kind: raw.mapping.unwrap_or_default(),
+                    name_key: raw.name_key.unwrap_or_else(|| defaults::NAME_KEY.into()),
+                },
                 max_violations: raw.max_violations.unwrap_or(defaults::MAX_VIOLATIONS),
                 max_rule_work: raw.max_rule_work,
                 task_time_budget_secs: raw.task_time_budget_secs.map(|t| t.value),

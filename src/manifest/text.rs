@@ -142,6 +142,8 @@ const TOP_KEYS: &[&str] = &[
     "error_confidence",
     "warning_confidence",
     "id_key",
+    "mapping",
+    "name_key",
     "max_violations",
     "reports",
     "fetch_timeout_secs",

@@ -58,10 +58,10 @@ impl Baseline {
                 then.rules_digest, now.rules_digest
             )));
         }
-        if then.id_key != now.id_key {
+        if then.id_key != now.id_key || then.mapping != now.mapping {
             return Err(refuse(format!(
-                "was read with another mapping (id key `{}`, now `{}`)",
-                then.id_key, now.id_key
+                "was read with another mapping (`{}` with id key `{}`, now `{}` with `{}`)",
+                then.mapping, then.id_key, now.mapping, now.id_key
             )));
         }
         let mut files: Vec<PathBuf> = fs::read_dir(dir.join("tasks"))

@@ -49,6 +49,10 @@ pub struct ExecutionInfo {
     /// The JSON key that named nodes (the mapping), for comparing with a baseline.
     #[serde(default = "default_id_key")]
     pub id_key: String,
+    /// The mapping as [`Mapping::describe`](crate::triples::json::Mapping::describe) writes
+    /// it: resuming, merging or comparing with a baseline needs the same one.
+    #[serde(default = "default_mapping")]
+    pub mapping: String,
     /// What the run checked and kept, after the command line's overrides (a merge reports
     /// with these).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +64,10 @@ pub struct ExecutionInfo {
     /// ever replaced or removed.
     #[serde(default)]
     pub outputs: Vec<String>,
+}
+
+fn default_mapping() -> String {
+    "plain".to_string()
 }
 
 fn default_id_key() -> String {
@@ -294,14 +302,23 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
         if !req.resume {
             return Err(RunError::NotEmpty(dir.display().to_string()));
         }
-        if e.shard != req.info.shard || e.rules_digest != req.info.rules_digest {
+        if e.shard != req.info.shard
+            || e.rules_digest != req.info.rules_digest
+            || e.mapping != req.info.mapping
+        {
             return Err(RunError::CannotResume {
                 path: dir.display().to_string(),
-                then: format!("{} and rules {}", shard_name(e.shard), e.rules_digest),
+                then: format!(
+                    "{}, rules {} and mapping `{}`",
+                    shard_name(e.shard),
+                    e.rules_digest,
+                    e.mapping
+                ),
                 now: format!(
-                    "{} and rules {}",
+                    "{}, rules {} and mapping `{}`",
                     shard_name(req.info.shard),
-                    req.info.rules_digest
+                    req.info.rules_digest,
+                    req.info.mapping
                 ),
             });
         }

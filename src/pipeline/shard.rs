@@ -188,6 +188,14 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
                 first.rules_digest
             )));
         }
+        if info.mapping != first.mapping {
+            return Err(MergeError::Mismatch(format!(
+                "{d} was read with mapping `{}`, {} with `{}`",
+                info.mapping,
+                first_dir.display(),
+                first.mapping
+            )));
+        }
         let Some(shard) = info.shard else {
             return Err(MergeError::Mismatch(format!("{d} is not a shard")));
         };

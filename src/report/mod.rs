@@ -264,7 +264,9 @@ pub struct Finding {
     pub message: String,
     /// Whether the slot holds other values (a conflict) or none (an empty slot).
     pub kind: FindingKind,
-    /// The node the finding is about (the missing triple's subject).
+    /// The node the finding is about: the missing triple's subject, or, for a relation a
+    /// nested mapping derives, the node of the record that holds the present value (or the
+    /// entry that lacks it): the place to fix.
     pub focus: String,
     /// The head triple the rules predict and the record lacks.
     pub missing: Triple,

@@ -92,6 +92,8 @@ pub struct GraphBuilder<'b> {
     entities: Layered<'b>,
     /// `(r, s, o)` in arrival order, duplicates included.
     triples: Vec<(Id, Id, Id)>,
+    /// Derived triples' origins: `(s, r, o or none for a slot, node)`.
+    origins: Vec<(Id, Id, Option<Id>, Id)>,
 }
 
 impl<'b> GraphBuilder<'b> {
@@ -100,6 +102,7 @@ impl<'b> GraphBuilder<'b> {
             relations: Layered::new(&symbols.relations),
             entities: Layered::new(&symbols.entities),
             triples: Vec::new(),
+            origins: Vec::new(),
         }
     }
 
@@ -119,11 +122,19 @@ impl<'b> GraphBuilder<'b> {
             idx.distinct_o = count_distinct_firsts(&idx.by_o);
             n_triples += idx.by_s.len();
         }
+        let mut origins = Origins::default();
+        for &(s, r, o, node) in &self.origins {
+            match o {
+                Some(o) => origins.values.entry((s, r, o)).or_insert(node),
+                None => origins.slots.entry((s, r)).or_insert(node),
+            };
+        }
         Graph {
             relations: self.relations,
             entities: self.entities,
             rels,
             n_triples,
+            origins,
         }
     }
 
@@ -150,6 +161,21 @@ impl TripleSink for GraphBuilder<'_> {
         let o = self.entities.intern(o);
         self.triples.push((r, s, o));
     }
+
+    fn origin(&mut self, s: &str, r: &str, o: Option<&str>, node: &str) {
+        let r = self.relations.intern(r);
+        let s = self.entities.intern(s);
+        let o = o.map(|o| self.entities.intern(o));
+        let node = self.entities.intern(node);
+        self.origins.push((s, r, o, node));
+    }
+}
+
+/// Where derived triples come from (first origin wins).
+#[derive(Default)]
+struct Origins {
+    values: rustc_hash::FxHashMap<(Id, Id, Id), Id>,
+    slots: rustc_hash::FxHashMap<(Id, Id), Id>,
 }
 
 /// A set of triples with per-relation indexes. Entity and relation ids agree with the rule
@@ -159,6 +185,7 @@ pub struct Graph<'b> {
     entities: Layered<'b>,
     rels: Vec<RelIndex>,
     n_triples: usize,
+    origins: Origins,
 }
 
 static EMPTY: RelIndex = RelIndex {
@@ -207,6 +234,15 @@ impl<'b> Graph<'b> {
 
     pub fn relation_id(&self, name: &str) -> Option<Id> {
         self.relations.get(name)
+    }
+
+    /// The node of the record that holds the value of derived triple `(s, r, o)`, or, with `o`
+    /// none, the entry that would hold slot `(s, r)`'s value; none for a plain triple.
+    pub fn origin(&self, s: Id, r: Id, o: Option<Id>) -> Option<Id> {
+        match o {
+            Some(o) => self.origins.values.get(&(s, r, o)).copied(),
+            None => self.origins.slots.get(&(s, r)).copied(),
+        }
     }
 
     /// Ids of the relations that have at least one triple.

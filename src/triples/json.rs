@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+pub use super::derive::MappingKind;
 use super::{DataError, TripleSink, escape};
 
 /// The deepest nesting of arrays and objects accepted (real records nest a dozen levels).
@@ -460,22 +461,41 @@ impl<R: std::io::BufRead> Iterator for JsonLines<R> {
     }
 }
 
-/// How records are named and keyed.
-#[derive(Debug, Clone)]
+/// How records are named and keyed, and which derived triples are added (`--mapping`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
     /// The key whose string or number value names an object's node (default `id`).
     pub id_key: String,
+    /// The derivations added to the plain triples.
+    pub kind: MappingKind,
+    /// The key whose string names an entry of a name/value list (`nested` and `tmf` only).
+    pub name_key: String,
 }
 
 impl Default for Mapping {
     fn default() -> Self {
         Self {
-            id_key: "id".to_string(),
+            id_key: crate::defaults::ID_KEY.to_string(),
+            kind: MappingKind::Plain,
+            name_key: crate::defaults::NAME_KEY.to_string(),
         }
     }
 }
 
 impl Mapping {
+    /// The mapping as an execution records it and a baseline compares it: `plain`,
+    /// `nested name_key=K` or `tmf name_key=K`, with ` id_key=K` when the id key is not `id`.
+    pub fn describe(&self) -> String {
+        let mut s = self.kind.to_string();
+        if self.kind != MappingKind::Plain {
+            s.push_str(&format!(" name_key={}", self.name_key));
+        }
+        if self.id_key != crate::defaults::ID_KEY {
+            s.push_str(&format!(" id_key={}", self.id_key));
+        }
+        s
+    }
+
     /// Emits the triples of record number `index` (0-based in its file) and returns the name
     /// of its root node. The record must be an object.
     pub fn record(
@@ -492,7 +512,7 @@ impl Mapping {
         Ok(root)
     }
 
-    fn node_id(&self, pairs: &[(Cow<'_, str>, Json<'_>)]) -> Option<String> {
+    pub(super) fn node_id(&self, pairs: &[(Cow<'_, str>, Json<'_>)]) -> Option<String> {
         pairs
             .iter()
             .find(|(k, v)| *k == self.id_key && matches!(v, Json::Str(_) | Json::Num(_)))
@@ -511,6 +531,9 @@ impl Mapping {
             let rel = escape(k);
             let path = format!("{name}/{rel}");
             self.value(name, &rel, v, path, sink);
+            if self.kind != MappingKind::Plain {
+                super::derive::lift(self, name, k, v, sink);
+            }
         }
     }
 
@@ -623,6 +646,7 @@ mod tests {
         let mut out = Vec::new();
         let m = Mapping {
             id_key: "uuid".into(),
+            ..Mapping::default()
         };
         assert_eq!(m.record(&v, 3, &mut out).unwrap(), "U");
         assert_eq!(out, vec![t("U", "id", "not-a-name")]);

@@ -1,6 +1,7 @@
 //! Data to triples (`shared/spec/records.md`): JSON records, JSON Lines and TSV triple files;
 //! interning and the indexes the engine joins on.
 
+mod derive;
 mod graph;
 pub mod input;
 pub mod json;
@@ -10,12 +11,18 @@ use std::borrow::Cow;
 use std::io;
 use std::path::Path;
 
+pub use derive::MappingKind;
 pub use graph::{Graph, GraphBuilder, RelIndex, no_symbols};
 pub use input::{RecordId, RecordName};
 
 /// Receives triples by name (names already in their escaped form).
 pub trait TripleSink {
     fn triple(&mut self, s: &str, r: &str, o: &str);
+
+    /// Where a derived triple's value lives in the record: the node `node` holds it (`o`
+    /// given), or would hold the slot's value (`o` none: an entry without it). Only the nested
+    /// mappings call this; findings use it to point at the value to fix.
+    fn origin(&mut self, _s: &str, _r: &str, _o: Option<&str>, _node: &str) {}
 }
 
 impl TripleSink for Vec<(String, String, String)> {

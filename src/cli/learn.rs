@@ -1,0 +1,215 @@
+//! `pff learn`: records in, checked rules out, AnyBURL in between.
+
+use std::fs;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::args::LearnArgs;
+use crate::exit;
+use crate::hardware::{Machine, Plan, Requests};
+use crate::learn::{self, Ending, LearnError, LearnOptions};
+use crate::triples::{Format, input};
+
+/// The folder AnyBURL works in, and whether pff made it (then pff may remove it).
+struct Work {
+    dir: PathBuf,
+    made: bool,
+}
+
+impl Work {
+    fn open(asked: Option<&Path>) -> Result<Work> {
+        if let Some(dir) = asked {
+            if dir.exists() {
+                let mut entries = fs::read_dir(dir)
+                    .with_context(|| format!("cannot read the work folder {}", dir.display()))?;
+                if entries.next().is_some() {
+                    bail!(
+                        "the work folder {} is not empty; pff learn writes only into a new or \
+                         empty folder",
+                        dir.display()
+                    );
+                }
+            } else {
+                fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            return Ok(Work {
+                dir: dir.to_path_buf(),
+                made: false,
+            });
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("pff-learn-{}-{stamp}", std::process::id()));
+        fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Work { dir, made: true })
+    }
+
+    /// Removes the folder if pff made it, with the files pff and AnyBURL wrote in it.
+    fn finish(self) {
+        if self.made {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+pub fn learn(args: LearnArgs) -> Result<u8> {
+    let jar = args.anyburl.clone().ok_or(LearnError::NoJar)?;
+    if !jar.is_file() {
+        return Err(LearnError::JarMissing(jar.display().to_string()).into());
+    }
+    let java = learn::find_java(&args.java)?;
+    if args.output.exists() && !args.force {
+        bail!(
+            "{} exists; pass --force to replace it, or choose another -o",
+            args.output.display()
+        );
+    }
+    let extra = args
+        .settings
+        .iter()
+        .map(|s| learn::parse_setting(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let machine = Machine::detect();
+    let opts = LearnOptions {
+        time_secs: args.time,
+        snapshots: args.snapshots.clone(),
+        threads: args.threads.unwrap_or(machine.cpus),
+        max_length_cyclic: args.max_length_cyclic,
+        max_length_acyclic: args.max_length_acyclic,
+        zero_rules: !args.no_zero_rules,
+        min_correct: args.min_correct,
+        min_correct_zero: args.min_correct_zero,
+        min_confidence: args.min_confidence,
+        extra,
+    };
+    let config = opts.config()?;
+    let budget = args.memory_limit.unwrap_or_else(|| {
+        Plan::new(
+            machine,
+            Requests {
+                cli_workers: None,
+                manifest_workers: None,
+                resource_usage: None,
+                memory_limit: None,
+            },
+        )
+        .memory_budget
+    });
+    let heap = learn::heap_mib(budget);
+    let work = Work::open(args.work_dir.as_deref())?;
+    let triples = write_triples(&args, &work.dir)?;
+    let config_path = work.dir.join(learn::CONFIG_FILE);
+    fs::write(&config_path, config).map_err(|e| LearnError::io(&config_path, e))?;
+    if !args.quiet {
+        eprintln!(
+            "pff: learning from {triples} triples of {} (mapping {}) for {} s: {} threads, \
+             Java heap {heap} MiB, work folder {}",
+            args.data.display(),
+            args.input.mapping().describe(),
+            args.time,
+            opts.threads,
+            work.dir.display()
+        );
+    }
+    let pb = progress(args.quiet, args.time);
+    let started = Instant::now();
+    let ending = learn::run_anyburl(&java, &jar, heap, &work.dir, |t| {
+        pb.set_position(t.as_secs().min(args.time));
+    });
+    pb.finish_and_clear();
+    let log = work.dir.join(learn::LOG_FILE);
+    let n = match ending? {
+        Ending::Interrupted(sig) => {
+            eprintln!(
+                "pff: interrupted: AnyBURL was stopped; nothing was written to {}. Its files \
+                 (log, snapshots so far) are in {}",
+                args.output.display(),
+                work.dir.display()
+            );
+            return Ok(if sig == libc::SIGINT {
+                exit::SIGINT
+            } else {
+                exit::SIGTERM
+            });
+        }
+        Ending::Exited(st) => {
+            let failed = || LearnError::Child {
+                status: st.to_string(),
+                log: log.display().to_string(),
+                tail: learn::tail(&log, 2000),
+            };
+            let snapshot = learn::snapshot_path(&work.dir, args.time);
+            if !snapshot.is_file() {
+                if !st.success() {
+                    return Err(failed().into());
+                }
+                return Err(LearnError::NoSnapshot {
+                    snapshot: snapshot.display().to_string(),
+                    log: log.display().to_string(),
+                }
+                .into());
+            }
+            let logged = fs::read_to_string(&log)
+                .ok()
+                .and_then(|t| learn::stored_count(&t));
+            learn::adopt_snapshot(&snapshot, &args.output, args.time, |n| {
+                if learn::judge(st.success(), logged, n) {
+                    Ok(())
+                } else {
+                    Err(failed())
+                }
+            })?
+        }
+    };
+    if !args.quiet {
+        eprintln!(
+            "pff: {n} rules learned in {:.0} s -> {}",
+            started.elapsed().as_secs_f64(),
+            args.output.display()
+        );
+    }
+    work.finish();
+    Ok(exit::CLEAN)
+}
+
+/// The training triples (exactly what `pff triples` writes) into the work folder; their
+/// count.
+fn write_triples(args: &LearnArgs, work: &Path) -> Result<u64> {
+    let path = work.join(learn::TRIPLES_FILE);
+    let file = fs::File::create(&path).map_err(|e| LearnError::io(&path, e))?;
+    let mut out = BufWriter::new(file);
+    let mut n = 0u64;
+    input::for_each_record_triples(
+        &args.data,
+        args.input.input_format.map(Format::from),
+        &args.input.mapping(),
+        |b| {
+            n += crate::triples::tsv::write(&mut out, b.unique_triples())? as u64;
+            Ok::<(), anyhow::Error>(())
+        },
+    )?;
+    out.flush().map_err(|e| LearnError::io(&path, e))?;
+    if n == 0 {
+        bail!("{} holds no triples to learn from", args.data.display());
+    }
+    Ok(n)
+}
+
+fn progress(quiet: bool, secs: u64) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(secs), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("learning {bar:30} {pos}/{len} s, {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_message("AnyBURL running (Ctrl-C stops it)");
+    pb
+}

@@ -1,0 +1,312 @@
+//! `pff learn` with a stand-in for Java (a shell script that behaves like AnyBURL): what pff
+//! writes for AnyBURL, and how it judges and handles the child. The real AnyBURL runs in a
+//! benchmark (`benches/learn.sh`), never in the tests: it is not redistributable.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{pff, read, root, stderr_of};
+
+/// A stand-in `java`: records its arguments, then acts as `$FAKE_MODE` says (`ok` by default:
+/// writes the last snapshot named in SNAPSHOTS_AT with two rules, logs like AnyBURL and exits
+/// with status 1, as AnyBURL 23-1 does after a normal run).
+const FAKE_JAVA: &str = r##"#!/bin/sh
+printf '%s\n' "$@" > args.txt
+last=$(sed -n 's/^SNAPSHOTS_AT = //p' config-learn.properties | tr ',' '\n' | tail -n 1)
+echo "reading params from file $5"
+case "${FAKE_MODE:-ok}" in
+  ok)
+    printf '10\t9\t0.9\tstatus.status@current(X,On) <= product(A,X), status.status@current(A,On)\n5\t5\t1.0\tpaymentContext(X,Postpaid) <= contractSpecification(X,SPEC_POS)\n' > "rules-$last"
+    echo ">>> stored 2 rules in 1ms"; exit 1 ;;
+  fail) echo "Exception in thread main java.lang.OutOfMemoryError: Java heap space" >&2; exit 3 ;;
+  empty) : > "rules-$last"; echo ">>> stored 0 rules in 1ms"; exit 1 ;;
+  cut) printf '10\t9\t0.9\th(X,c) <= b(X,A)\n' > "rules-$last"; echo ">>> stored 7 rules in 1ms"; exit 1 ;;
+  garbage) printf 'not a rule at all\n' > "rules-$last"; exit 0 ;;
+  none) exit 0 ;;
+  sleep) echo $$ > child.pid; exec sleep 120 ;;
+esac
+"##;
+
+struct Setup {
+    dir: tempfile::TempDir,
+    java: PathBuf,
+    jar: PathBuf,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::TempDir::new().unwrap();
+    let java = dir.path().join("fake-java");
+    fs::write(&java, FAKE_JAVA).unwrap();
+    fs::set_permissions(&java, fs::Permissions::from_mode(0o755)).unwrap();
+    let jar = dir.path().join("AnyBURL-test.jar");
+    fs::write(&jar, b"not really a jar").unwrap();
+    Setup { dir, java, jar }
+}
+
+impl Setup {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `pff learn data/train.jsonl -o OUT --work-dir WORK` with the stand-in.
+    fn learn(&self, mode: &str, extra: &[&str]) -> assert_cmd::Command {
+        let out = self.path("rules.txt");
+        let work = self.path("work");
+        let mut args = vec![
+            "learn",
+            "data/train.jsonl",
+            "-o",
+            out.to_str().unwrap(),
+            "--work-dir",
+            work.to_str().unwrap(),
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        let mut cmd = pff(&args);
+        cmd.env("ANYBURL_JAR", &self.jar)
+            .env("JAVA", &self.java)
+            .env("FAKE_MODE", mode);
+        cmd
+    }
+}
+
+#[test]
+fn writes_the_triples_the_configuration_and_the_checked_rules() {
+    let s = setup();
+    s.learn(
+        "ok",
+        &[
+            "--mapping",
+            "tmf",
+            "--name-key",
+            "charSpecExternalId",
+            "--time",
+            "120",
+            "--snapshots",
+            "30,60",
+            "--threads",
+            "3",
+            "--memory-limit",
+            "1G",
+            "--set",
+            "SAMPLE_SIZE=500",
+        ],
+    )
+    .assert()
+    .code(0);
+    let work = s.path("work");
+    // The training triples are exactly what `pff triples` writes under the same mapping.
+    let triples = pff(&[
+        "triples",
+        "data/train.jsonl",
+        "--mapping",
+        "tmf",
+        "--name-key",
+        "charSpecExternalId",
+    ])
+    .assert()
+    .code(0)
+    .get_output()
+    .stdout
+    .clone();
+    assert_eq!(fs::read(work.join("triples.tsv")).unwrap(), triples);
+    assert!(String::from_utf8_lossy(&triples).contains("\tcharacteristic:clientCategory\t"));
+    let config = read(&work.join("config-learn.properties"));
+    for line in [
+        "PATH_TRAINING = triples.tsv",
+        "SNAPSHOTS_AT = 30,60,120",
+        "WORKER_THREADS = 3",
+        "SAMPLE_SIZE = 500",
+    ] {
+        assert!(config.contains(line), "{line} not in\n{config}");
+    }
+    let args = read(&work.join("args.txt"));
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(args[0], "-Xmx870M");
+    assert_eq!(args[1..3], ["-cp", s.jar.to_str().unwrap()]);
+    assert_eq!(
+        args[3..],
+        ["de.unima.ki.anyburl.Learn", "config-learn.properties"]
+    );
+    // The snapshot, checked, is the rules file; the asked-for work folder is kept.
+    assert_eq!(
+        fs::read(s.path("rules.txt")).unwrap(),
+        fs::read(work.join("rules-120")).unwrap()
+    );
+    // The learned rules check records under the same mapping.
+    pff(&[
+        "validate",
+        "data/records/CUST1000.json",
+        "--rules",
+        s.path("rules.txt").to_str().unwrap(),
+        "--mapping",
+        "tmf",
+        "--name-key",
+        "charSpecExternalId",
+        "--fail-on",
+        "never",
+    ])
+    .assert()
+    .code(0);
+}
+
+#[test]
+fn a_temporary_work_folder_is_removed_after_a_success() {
+    let s = setup();
+    let tmp = s.path("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let out = s.path("r.txt");
+    let mut cmd = pff(&[
+        "learn",
+        "data/train.jsonl",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    cmd.env("ANYBURL_JAR", &s.jar)
+        .env("JAVA", &s.java)
+        .env("TMPDIR", &tmp);
+    cmd.assert().code(0);
+    assert!(out.is_file());
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+}
+
+#[test]
+fn missing_jar_or_java_are_clear_errors() {
+    let s = setup();
+    let mut cmd = s.learn("ok", &[]);
+    cmd.env_remove("ANYBURL_JAR");
+    let err = stderr_of(&mut cmd, 2);
+    assert!(
+        err.contains("--anyburl") && err.contains("ANYBURL_JAR"),
+        "{err}"
+    );
+    let err = stderr_of(&mut s.learn("ok", &["--anyburl", "/nonexistent/a.jar"]), 2);
+    assert!(err.contains("/nonexistent/a.jar does not exist"), "{err}");
+    let err = stderr_of(&mut s.learn("ok", &["--java", "/nonexistent/java"]), 2);
+    assert!(err.contains("no Java") && err.contains("--java"), "{err}");
+    assert!(!s.path("rules.txt").exists());
+}
+
+#[test]
+fn a_failed_child_shows_its_log_and_writes_nothing() {
+    let s = setup();
+    let err = stderr_of(&mut s.learn("fail", &[]), 2);
+    assert!(err.contains("AnyBURL failed (exit status: 3)"), "{err}");
+    assert!(err.contains("OutOfMemoryError"), "{err}");
+    assert!(!s.path("rules.txt").exists());
+}
+
+#[test]
+fn empty_cut_short_or_unreadable_snapshots_are_refused() {
+    for (mode, says) in [
+        ("empty", "learned no rule"),
+        ("cut", "AnyBURL failed"),
+        ("garbage", "does not read as rules"),
+        ("none", "wrote no rules"),
+    ] {
+        let s = setup();
+        let err = stderr_of(&mut s.learn(mode, &[]), 2);
+        assert!(err.contains(says), "{mode}: {err}");
+        assert!(!s.path("rules.txt").exists(), "{mode}");
+    }
+}
+
+#[test]
+fn existing_rules_and_busy_work_folders_are_never_overwritten() {
+    let s = setup();
+    fs::write(s.path("rules.txt"), "mine").unwrap();
+    let err = stderr_of(&mut s.learn("ok", &[]), 2);
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(read(&s.path("rules.txt")), "mine");
+    fs::create_dir(s.path("work")).unwrap();
+    fs::write(s.path("work/keep.txt"), "x").unwrap();
+    let err = stderr_of(&mut s.learn("ok", &["--force"]), 2);
+    assert!(err.contains("not empty"), "{err}");
+    fs::remove_file(s.path("work/keep.txt")).unwrap();
+    s.learn("ok", &["--force"]).assert().code(0);
+    assert!(read(&s.path("rules.txt")).contains("paymentContext"));
+}
+
+#[test]
+fn bad_options_are_refused_before_anything_runs() {
+    let s = setup();
+    let err = stderr_of(&mut s.learn("ok", &["--set", "PATH_TRAINING=x"]), 2);
+    assert!(err.contains("pff writes this setting itself"), "{err}");
+    let err = stderr_of(
+        &mut s.learn("ok", &["--time", "60", "--snapshots", "90"]),
+        2,
+    );
+    assert!(err.contains("90 is not before --time"), "{err}");
+    assert!(!s.path("work").exists() || fs::read_dir(s.path("work")).unwrap().count() == 0);
+}
+
+/// A stop signal to pff reaches AnyBURL, which is waited for; nothing is written.
+#[test]
+fn sigterm_is_passed_on_to_the_child() {
+    let s = setup();
+    let out = s.path("rules.txt");
+    let work = s.path("work");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pff"))
+        .current_dir(root())
+        .args(["learn", "data/train.jsonl", "-q", "-o"])
+        .arg(&out)
+        .arg("--work-dir")
+        .arg(&work)
+        .env("ANYBURL_JAR", &s.jar)
+        .env("JAVA", &s.java)
+        .env("FAKE_MODE", "sleep")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = work.join("child.pid");
+    let fake = wait_for_pid(&pid_file);
+    // SAFETY: signals to processes this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // Without the signal passed on, pff would wait for the stand-in's two minutes.
+    let mut status = None;
+    for _ in 0..600 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        unsafe { libc::kill(fake, libc::SIGKILL) };
+        panic!("pff did not stop its child");
+    };
+    assert_eq!(status.code(), Some(143));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(!out.exists());
+    // The stand-in is gone (a zombie at most until reaped by its parent, which has exited).
+    std::thread::sleep(Duration::from_millis(200));
+    let alive = unsafe { libc::kill(fake, 0) } == 0 && !is_zombie(fake);
+    assert!(!alive, "the child {fake} still runs");
+}
+
+fn wait_for_pid(p: &Path) -> i32 {
+    for _ in 0..200 {
+        if let Some(pid) = fs::read_to_string(p)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the stand-in never started");
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
+        .unwrap_or(true)
+}

@@ -1,0 +1,125 @@
+//! `--mapping` / manifest `mapping:`: the nested mappings add derived triples, leave the plain
+//! ones alone, and findings on derived relations point at the value in the record.
+
+mod common;
+
+use std::fs;
+
+use common::{pff, pff_run, read, root, stderr_of};
+
+fn stdout(cmd: &mut assert_cmd::Command) -> String {
+    String::from_utf8_lossy(&cmd.assert().code(0).get_output().stdout).into_owned()
+}
+
+const TMF: [&str; 4] = ["--mapping", "tmf", "--name-key", "charSpecExternalId"];
+
+#[test]
+fn the_plain_mapping_is_the_default_and_nested_ones_only_add() {
+    let default = stdout(&mut pff(&["triples", "data/records.jsonl"]));
+    let plain = stdout(&mut pff(&[
+        "triples",
+        "data/records.jsonl",
+        "--mapping",
+        "plain",
+    ]));
+    assert_eq!(default, plain);
+    for mapping in ["nested", "tmf"] {
+        let mut args = vec!["triples", "data/records.jsonl", "--mapping", mapping];
+        args.extend(["--name-key", "charSpecExternalId"]);
+        let more = stdout(&mut pff(&args));
+        let lines: std::collections::HashSet<&str> = more.lines().collect();
+        assert!(
+            plain.lines().all(|l| lines.contains(l)),
+            "{mapping} dropped a triple"
+        );
+        assert!(
+            more.contains("\tstatus.status\tContractActive\n"),
+            "{mapping}"
+        );
+        assert!(
+            more.contains("\tcharacteristic:clientCategory\tcontrole\n"),
+            "{mapping}"
+        );
+    }
+}
+
+/// A rule over derived relations, confident enough to be an error.
+fn derived_rules(dir: &tempfile::TempDir) -> String {
+    common::write(
+        dir,
+        "derived.txt",
+        b"200\t199\t0.995\tcharacteristic:clientCategory(X,pos) <= paymentContext(X,Control)\n",
+    )
+}
+
+#[test]
+fn findings_on_derived_relations_point_at_the_value_to_fix() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let rules = derived_rules(&dir);
+    let mut args = vec![
+        "validate",
+        "data/records/CUST1000.json",
+        "--rules",
+        &rules,
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+    ];
+    // Under the plain mapping the relation is never there: an empty slot on the owner.
+    let plain: serde_json::Value = serde_json::from_str(&stdout(&mut pff(&args))).unwrap();
+    let f = &plain["records"][0]["findings"][0];
+    assert_eq!(f["kind"], "empty_slot");
+    assert_eq!(f["focus"], "K1000CO0");
+    args.extend(TMF);
+    let tmf: serde_json::Value = serde_json::from_str(&stdout(&mut pff(&args))).unwrap();
+    let f = &tmf["records"][0]["findings"][0];
+    assert_eq!(f["kind"], "conflict");
+    assert_eq!(f["present"], serde_json::json!(["controle"]));
+    assert_eq!(f["focus"], "K1000CO0/characteristic[0]/value[0]");
+    assert_eq!(f["missing"]["subject"], "K1000CO0");
+    assert_eq!(f["missing"]["relation"], "characteristic:clientCategory");
+}
+
+#[test]
+fn a_run_records_its_mapping_and_resume_and_baseline_keep_to_it() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let rules = derived_rules(&dir);
+    let record = read(&root().join("data/records/CUST1000.json"));
+    fs::write(dir.path().join("CUST1000.json"), &record).unwrap();
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        format!(
+            "execution_id: t\nrules: {rules}\nmapping: tmf\nname_key: charSpecExternalId\n\
+             tasks:\n- msisdn: CUST1000.json\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    pff_run(&m, &out, &["--keep", "info"]).assert().code(0);
+    let task = read(&out.join("tasks/000000-CUST1000.json.json"));
+    assert!(
+        task.contains("K1000CO0/characteristic[0]/value[0]"),
+        "{task}"
+    );
+    let info: serde_json::Value = serde_json::from_str(&read(&out.join("execution.json"))).unwrap();
+    assert_eq!(info["mapping"], "tmf name_key=charSpecExternalId");
+    // The flag overrides the manifest; a resume under another mapping is refused.
+    let err = stderr_of(
+        &mut pff_run(&m, &out, &["--resume", "--mapping", "plain"]),
+        2,
+    );
+    assert!(err.contains("mapping `plain`"), "{err}");
+    // A baseline read under another mapping is refused too.
+    let out2 = dir.path().join("out2");
+    let err = stderr_of(
+        &mut pff_run(
+            &m,
+            &out2,
+            &["--baseline", out.to_str().unwrap(), "--name-key", "name"],
+        ),
+        2,
+    );
+    assert!(err.contains("another mapping"), "{err}");
+}

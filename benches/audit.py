@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Report quality on the workplace's audit set: where the planted errors rank.
 
-Runs `pff validate tmf/audit.jsonl --rules tmf/rules-900 --format json` and, for every planted
+Runs `pff validate tmf/audit.jsonl --rules RULES --format json` and, for every planted
 corruption in tmf/audit-truth.jsonl, finds the first finding of its record whose missing triple
 is one the corruption removed or whose focus is the corrupted node. Prints how many corruptions
 rank first, in the first 3, 10 and 50, and the median number of error-level findings on the
-clean records (tmf/records.jsonl). Usage: benches/audit.py [path/to/pff]
+clean records (tmf/records.jsonl).
+
+Usage: benches/audit.py [path/to/pff] [--mapping tmf] [--rules FILE] [--name-key K]
+                        [--error-confidence E --warning-confidence W] [--max-workers N]
+Without --rules: tmf/rules-900 under the plain mapping, or benches/data/tmf-rules-MAPPING.txt
+(learned by benches/learn.sh) under another mapping.
 """
+import argparse
 import json
 import os
 import statistics
@@ -15,13 +21,32 @@ import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 data = os.path.join(here, "..", "..", "shared", "data", "tmf")
-pff = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "target", "release", "pff")
+ap = argparse.ArgumentParser()
+ap.add_argument("pff", nargs="?", default=os.path.join(here, "..", "target", "release", "pff"))
+ap.add_argument("--mapping", default="plain")
+ap.add_argument("--name-key", default="charSpecExternalId",
+                help="the key naming a characteristic in these records (nested mappings)")
+ap.add_argument("--rules")
+ap.add_argument("--error-confidence")
+ap.add_argument("--warning-confidence")
+ap.add_argument("--max-workers")
+args = ap.parse_args()
+pff = args.pff
+rules = args.rules or (os.path.join(data, "rules-900") if args.mapping == "plain"
+                       else os.path.join(here, "data", f"tmf-rules-{args.mapping}.txt"))
+extra = ["--mapping", args.mapping]
+if args.mapping != "plain":
+    extra += ["--name-key", args.name_key]
+for flag in ("error_confidence", "warning_confidence", "max_workers"):
+    if getattr(args, flag) is not None:
+        extra += ["--" + flag.replace("_", "-"), getattr(args, flag)]
+print(f"rules {os.path.relpath(rules)}, mapping {args.mapping}")
 
 
 def report(path):
     out = subprocess.run(
-        [pff, "validate", path, "--rules", os.path.join(data, "rules-900"), "--format", "json", "--keep", "info",
-         "--fail-on", "never"],
+        [pff, "validate", path, "--rules", rules, "--format", "json", "--keep", "info",
+         "--fail-on", "never"] + extra,
         check=True, capture_output=True).stdout
     return json.loads(out)["records"]
 
@@ -34,9 +59,11 @@ for line in open(os.path.join(data, "audit-truth.jsonl"), encoding="utf-8"):
     findings = records[truth["record"]]["findings"]
     for c in truth["corruptions"]:
         removed = {tuple(t) for t in c["removed"]}
+        # `node` is a list when a corruption changed several nodes.
+        nodes = set(c["node"]) if isinstance(c["node"], list) else {c["node"]}
         rank = next((i for i, f in enumerate(findings)
                      if (f["missing"]["subject"], f["missing"]["relation"], f["missing"]["object"]) in removed
-                     or f["focus"] == c["node"]), None)
+                     or f["focus"] in nodes), None)
         ranks.append(rank)
         by_kind.setdefault(c["kind"], []).append(rank)
 n = len(ranks)

@@ -259,6 +259,10 @@ pub struct LearnArgs {
     /// be new or empty (default: a temporary folder, removed after a success).
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    /// Keep AnyBURL's confidences (estimated on a sample of the whole graph) instead of
+    /// counting each rule's predictions exactly on DATA, record by record, as pff checks.
+    #[arg(long)]
+    pub anyburl_confidence: bool,
     /// Replace RULES if it exists.
     #[arg(long)]
     pub force: bool,

@@ -14,6 +14,9 @@ use crate::hardware::{Machine, Plan, Requests};
 use crate::learn::{self, Ending, LearnError, LearnOptions};
 use crate::triples::{Format, input};
 
+/// The rescored rules, in the work folder.
+const RESCORED: &str = "rules-rescored";
+
 /// The folder AnyBURL works in, and whether pff made it (then pff may remove it).
 struct Work {
     dir: PathBuf,
@@ -124,7 +127,7 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     });
     pb.finish_and_clear();
     let log = work.dir.join(learn::LOG_FILE);
-    let n = match ending? {
+    let (n, snapshot) = match ending? {
         Ending::Interrupted(sig) => {
             eprintln!(
                 "pff: interrupted: AnyBURL was stopped; nothing was written to {}. Its files \
@@ -158,15 +161,38 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
             let logged = fs::read_to_string(&log)
                 .ok()
                 .and_then(|t| learn::stored_count(&t));
-            learn::adopt_snapshot(&snapshot, &args.output, args.time, |n| {
+            let n = learn::check_snapshot(&snapshot, args.time, |n| {
                 if learn::judge(st.success(), logged, n) {
                     Ok(())
                 } else {
                     Err(failed())
                 }
-            })?
+            })?;
+            (n, snapshot)
         }
     };
+    let final_rules = if args.anyburl_confidence {
+        snapshot
+    } else {
+        let t = Instant::now();
+        let rescored = work.dir.join(RESCORED);
+        learn::rescore(
+            &snapshot,
+            &args.data,
+            args.input.input_format.map(Format::from),
+            &args.input.mapping(),
+            &rescored,
+        )?;
+        if !args.quiet {
+            eprintln!(
+                "pff: confidences counted exactly on {} ({:.1} s)",
+                args.data.display(),
+                t.elapsed().as_secs_f64()
+            );
+        }
+        rescored
+    };
+    learn::install(&final_rules, &args.output)?;
     if !args.quiet {
         eprintln!(
             "pff: {n} rules learned in {:.0} s -> {}",

@@ -71,8 +71,6 @@ pub(super) fn lift(m: &Mapping, owner: &str, key: &str, v: &Json<'_>, sink: &mut
         && entries
             .iter()
             .any(|(_, e)| matches!(get(e, PERIOD_KEY), Some(Json::Obj(_))));
-    // A wrapper list: some entry holds a value under the list's own key.
-    let wrappers = entries.iter().any(|(_, e)| get(e, key).is_some());
     let wrapped = escape(&format!("{0}.{0}", part(key))).into_owned();
     let current = format!("{wrapped}@current");
     for (node, e) in &entries {
@@ -88,14 +86,14 @@ pub(super) fn lift(m: &Mapping, owner: &str, key: &str, v: &Json<'_>, sink: &mut
                     sink.origin(owner, &current, Some(x), holder);
                 }
             }),
-            // An entry of a wrapper list without its value: the slot's place in the record.
-            None if wrappers => {
+            // An entry without a value under the list's key: where the slot's value would be
+            // (a status entry whose `status` is gone).
+            None => {
                 sink.origin(owner, &wrapped, None, node);
                 if now {
                     sink.origin(owner, &current, None, node);
                 }
             }
-            None => {}
         }
         // Name/value lifting: owner -k-> e, e -name_key-> N, e -value-> v (through `value`
         // wrappers) => (owner, k:N, v).
@@ -405,12 +403,32 @@ mod tests {
                 {"validFor":{"startDateTime":"b"}}],
                 "characteristic":[{"charSpecExternalId":"a"}]}"#,
         );
+        // Every entry is the place of its own key's slot (`validFor.validFor` too: harmless
+        // unless a rule predicts that relation).
         assert_eq!(
             got,
             vec![
+                o(
+                    "K/status[0]",
+                    "validFor.validFor",
+                    None,
+                    "K/status[0]/validFor"
+                ),
+                o(
+                    "K/status[1]",
+                    "validFor.validFor",
+                    None,
+                    "K/status[1]/validFor"
+                ),
                 o("K", "status.status", Some("Active"), "K/status[0]"),
                 o("K", "status.status", None, "K/status[1]"),
                 o("K", "status.status@current", None, "K/status[1]"),
+                o(
+                    "K",
+                    "characteristic.characteristic",
+                    None,
+                    "K/characteristic[0]"
+                ),
                 o("K", "characteristic:a", None, "K/characteristic[0]"),
             ]
         );

@@ -1169,6 +1169,22 @@ fn a_baseline_marks_findings_new_or_known_and_lists_the_fixed() {
     assert!(report.contains("\"baseline\":\"known\""));
     assert!(!report.contains("\"baseline\":\"new\""), "nothing is new");
 
+    // A task that fails tonight says nothing about its earlier findings: none is fixed.
+    let broken: Vec<(&str, &str)> = named
+        .iter()
+        .enumerate()
+        .map(|(i, &(n, c))| if i == 0 { (n, "{not json") } else { (n, c) })
+        .collect();
+    let m_broken = manifest(dir.path(), &broken, "reports: [json]\n");
+    let f = dir.path().join("f");
+    pff_run(&m_broken, &f, &["--baseline", a_arg])
+        .assert()
+        .code(3);
+    let s: serde_json::Value = serde_json::from_str(&read(&f.join("summary.json"))).unwrap();
+    assert_eq!(s["tasks_failed"].as_u64(), Some(1), "{s}");
+    assert_eq!(s["baseline"]["fixed"].as_u64(), Some(0), "{s}");
+    assert_eq!(read(&f.join("fixed.jsonl")), "");
+
     // One record's content swapped for another's: its old findings are fixed, its new
     // ones are new (a finding is its task's), the rest stay known; new errors fail the run.
     let swapped: Vec<(&str, &str)> = named

@@ -132,7 +132,7 @@ pub fn finalize(
         }
     }
     let baseline_counts = match baseline {
-        Some(b) => Some(write_fixed(b, m, selected, out, marker)?),
+        Some(b) => Some(write_fixed(b, &totals.rows, out, marker)?),
         None => None,
     };
     let complete = totals.rows.len() == selected.len();
@@ -188,17 +188,20 @@ pub fn finalize(
     Ok(summary)
 }
 
-/// Lists the baseline's findings of `selected` tasks that are gone in `fixed.jsonl`; the
-/// counts against the baseline.
+/// Lists the baseline's findings that are gone in `fixed.jsonl`: those of the tasks checked
+/// tonight. A task that failed (or was not done) says nothing about its earlier findings, so
+/// they are neither fixed nor new. Returns the counts against the baseline.
 fn write_fixed(
     b: &mut Baseline,
-    m: &Manifest,
-    selected: &[usize],
+    rows: &[Row],
     out: &Path,
     marker: &mut Marker,
 ) -> Result<BaselineCounts, RunError> {
-    let tasks: std::collections::HashSet<&str> =
-        selected.iter().map(|&i| m.tasks[i].id.as_str()).collect();
+    let tasks: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|r| r.error.is_none())
+        .map(|r| r.task.as_str())
+        .collect();
     marker.record("fixed.jsonl").map_err(out_err(out))?;
     write_atomic_with(&out.join("fixed.jsonl"), |w| b.finish(&tasks, w)).map_err(out_err(out))
 }

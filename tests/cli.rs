@@ -266,7 +266,7 @@ fn keep_changes_what_is_written_but_never_the_counts() {
         let v: serde_json::Value = serde_json::from_str(&report(keep, "sarif")).unwrap();
         v["runs"][0]["results"].as_array().unwrap().len()
     };
-    assert_eq!(sarif("info"), 52);
+    assert_eq!(sarif("info"), 51);
     assert_eq!(
         sarif("error"),
         all["summary"]["findings"]["error"].as_u64().unwrap() as usize
@@ -525,8 +525,8 @@ fn junit_report_parses_with_the_required_elements() {
         .iter()
         .map(|c| c.children().filter(|n| n.has_tag_name("failure")).count())
         .sum();
-    // Error-level findings fail (default --fail-on error): 6 in the sample.
-    assert_eq!(failures, 6);
+    // Error-level findings fail (default --fail-on error): 5 in the sample.
+    assert_eq!(failures, 5);
     assert_eq!(
         suite.attribute("failures"),
         Some("5"),
@@ -552,7 +552,7 @@ fn sarif_report_has_what_viewers_need() {
     assert!(!rules.is_empty());
     let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
     let results = run["results"].as_array().unwrap();
-    assert_eq!(results.len(), 52, "one result per finding");
+    assert_eq!(results.len(), 51, "one result per finding");
     for r in results {
         assert!(
             ids.contains(&r["ruleId"].as_str().unwrap()),
@@ -967,7 +967,7 @@ fn xlsx_reports_read_back_as_workbooks() {
     assert_eq!(rows[6][2], "ERRORS");
     assert_eq!(rows[1][2], "OK", "only info findings: OK");
     let findings = book.worksheet_range("Findings").unwrap();
-    assert_eq!(findings.rows().count(), 53, "a header and the 52 findings");
+    assert_eq!(findings.rows().count(), 52, "a header and the 51 findings");
     let first: Vec<String> = findings
         .rows()
         .nth(1)

@@ -59,13 +59,11 @@ fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Findi
             .collect(),
     };
     let present: Vec<String> = kept.present.iter().map(|&e| name(e)).collect();
-    // Blame the value where it lives: a derived triple's value sits deeper in the record.
-    let focus = kept
-        .present
-        .iter()
-        .find_map(|&p| g.origin(key.0, key.1, Some(p)))
-        .or_else(|| g.origin(key.0, key.1, None))
-        .map_or_else(|| missing.subject.clone(), name);
+    let triple = |(s, r, o)| Triple {
+        subject: name(s),
+        relation: rel(r),
+        object: name(o),
+    };
     let message = finding_message(&missing, &present, n, kept.strongest.confidence, score);
     Finding {
         severity: opts.severity.of(score),
@@ -74,7 +72,9 @@ fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Findi
         kind: kept.kind,
         present,
         baseline: None,
-        focus,
+        focus: name(kept.focus),
+        consequences: kept.consequences.iter().map(|&k| triple(k)).collect(),
+        consequence_count: kept.consequence_count as usize,
         rule_count: n,
         rules: kept.evidence.iter().map(evidence).collect(),
         missing,

@@ -18,7 +18,7 @@ mod record;
 
 pub use checker::{Checker, InMemory, RecordChecker, RuleHome, SourceChecker, Stored};
 pub use findings::KeptFindings;
-pub use record::{Checked, FetchError, Ranked, RecordCheck};
+pub use record::{Checked, FetchError, MAX_CONSEQUENCES, Ranked, RecordCheck};
 
 use crate::report::{Severity, SeverityCuts};
 

@@ -94,6 +94,12 @@ pub(super) struct Kept {
     /// The values the slot holds (conflicts), at most [`MAX_PRESENT`].
     pub(super) present: Vec<EntId>,
     pub(super) score: f64,
+    /// The node to fix: the missing triple's subject, or where a derived value lives.
+    pub(super) focus: EntId,
+    /// The other missing triples on the same focus, strongest first (at most
+    /// [`MAX_CONSEQUENCES`]), and how many there are.
+    pub(super) consequences: Vec<Key>,
+    pub(super) consequence_count: u32,
     /// At or above `keep`: listed with its rules and their witnesses.
     with_evidence: bool,
     pub(super) strongest: MemberKey,
@@ -122,6 +128,90 @@ fn present_values(g: &Graph<'_>, pairs: &[(EntId, EntId)]) -> Vec<EntId> {
 
 /// Present values listed in a conflict.
 const MAX_PRESENT: usize = 5;
+
+/// Consequences listed with a finding (all are counted).
+pub const MAX_CONSEQUENCES: usize = 5;
+
+/// The node a finding on `key` blames: the node of the record that holds the slot's present
+/// value (a derived triple's origin; the first present value by name), else the entry that
+/// would hold it, else the missing triple's subject.
+fn focus_of(g: &Graph<'_>, key: (EntId, RelId, EntId)) -> EntId {
+    if !g.has_origins() {
+        return key.0;
+    }
+    let present = g.rel(key.1).with_subject(key.0);
+    present_values(g, present)
+        .into_iter()
+        .find_map(|p| g.origin(key.0, key.1, Some(p)))
+        .or_else(|| g.origin(key.0, key.1, None))
+        .unwrap_or(key.0)
+}
+
+/// A missing triple: `(subject, relation, object)`.
+type Key = (EntId, RelId, EntId);
+
+/// What a finding is ranked by (the groups themselves stay where they are until the ones kept
+/// are chosen: ranking a record with 20k findings holds 20k of these).
+struct Rank {
+    score: f64,
+    max_confidence: f64,
+    count: u32,
+    key: Key,
+    focus: EntId,
+}
+
+/// The findings that follow a node's strongest one: how many, and the strongest few.
+#[derive(Default)]
+struct Consequences {
+    count: u32,
+    keys: Vec<Key>,
+}
+
+/// One finding per node to fix: a wrong value breaks several expectations on its node (an
+/// offering id swapped conflicts with its external id and name; a status removed empties the
+/// slot and its derived ones). The strongest by `order` is the finding; the others are its
+/// consequences, listed with it and not ranked on their own. Linear in the findings.
+fn one_per_node(
+    mut ranks: Vec<Rank>,
+    order: impl Fn(&Rank, &Rank) -> std::cmp::Ordering,
+) -> (Vec<Rank>, FxHashMap<EntId, Consequences>) {
+    let mut heads: FxHashMap<EntId, usize> = FxHashMap::default();
+    for i in 0..ranks.len() {
+        let best = heads.entry(ranks[i].focus).or_insert(i);
+        if order(&ranks[i], &ranks[*best]).is_lt() {
+            *best = i;
+        }
+    }
+    let mut followers: FxHashMap<EntId, (u32, Vec<usize>)> = FxHashMap::default();
+    for (i, r) in ranks.iter().enumerate() {
+        if heads.get(&r.focus) == Some(&i) {
+            continue;
+        }
+        let (n, top) = followers.entry(r.focus).or_default();
+        *n += 1;
+        top.push(i);
+        if top.len() > 4 * MAX_CONSEQUENCES {
+            top.sort_unstable_by(|&a, &b| order(&ranks[a], &ranks[b]));
+            top.truncate(MAX_CONSEQUENCES);
+        }
+    }
+    let consequences = followers
+        .into_iter()
+        .map(|(focus, (count, mut top))| {
+            top.sort_unstable_by(|&a, &b| order(&ranks[a], &ranks[b]));
+            top.truncate(MAX_CONSEQUENCES);
+            let keys = top.into_iter().map(|i| ranks[i].key).collect();
+            (focus, Consequences { count, keys })
+        })
+        .collect();
+    let mut is_head = vec![false; ranks.len()];
+    for &i in heads.values() {
+        is_head[i] = true;
+    }
+    let mut flags = is_head.into_iter();
+    ranks.retain(|_| flags.next().unwrap_or(false));
+    (ranks, consequences)
+}
 
 /// The score of a prediction for a slot that holds no value at all. On clean records a rule
 /// that predicts a value for an empty slot is almost never wrong (0 of the 2,000 strongest
@@ -274,16 +364,8 @@ impl RecordCheck {
     /// Ranks the findings (violations grouped by missing triple, by noisy-or score) and keeps
     /// the first `max_violations`, once every chunk was added.
     pub fn rank(self, g: &Graph<'_>, opts: &Options) -> Ranked {
-        /// What a finding is ranked by (the groups themselves stay where they are until the
-        /// ones kept are chosen: ranking a record with 20k findings holds 20k of these).
-        struct Rank {
-            score: f64,
-            max_confidence: f64,
-            count: u32,
-            key: (EntId, RelId, EntId),
-        }
         let groups = &self.groups;
-        let mut ranks: Vec<Rank> = groups
+        let ranks: Vec<Rank> = groups
             .iter()
             .filter_map(|(&key, group)| {
                 let strongest = self.key_of(group.top[0])?;
@@ -298,13 +380,10 @@ impl RecordCheck {
                     max_confidence: group.max_confidence,
                     count: group.count,
                     key,
+                    focus: focus_of(g, key),
                 })
             })
             .collect();
-        let mut finding_counts = SeverityCounts::default();
-        for r in &ranks {
-            finding_counts.add(opts.severity.of(r.score), 1);
-        }
         // A total order that does not depend on the order of the rules: ties end on the
         // missing triple's names (subject, object, relation).
         let order = |a: &Rank, b: &Rank| {
@@ -319,6 +398,11 @@ impl RecordCheck {
                     name(a.key).cmp(&name(b.key))
                 })
         };
+        let (mut ranks, mut consequences) = one_per_node(ranks, order);
+        let mut finding_counts = SeverityCounts::default();
+        for r in &ranks {
+            finding_counts.add(opts.severity.of(r.score), 1);
+        }
         // Kept: the findings at or above `keep` (a prefix of the ranking: severity grows with
         // the score), at least the strongest few whatever their severity, at most the cap.
         let at_keep = at_or_above(&finding_counts, opts.keep) as usize;
@@ -335,6 +419,10 @@ impl RecordCheck {
             .filter_map(|r| {
                 let group = groups.get(&r.key)?;
                 let present = g.rel(r.key.1).with_subject(r.key.0);
+                let Consequences {
+                    count: consequence_count,
+                    keys: consequences,
+                } = consequences.remove(&r.focus).unwrap_or_default();
                 Some(Kept {
                     key: r.key,
                     kind: if present.is_empty() {
@@ -344,6 +432,9 @@ impl RecordCheck {
                     },
                     present: present_values(g, present),
                     score: r.score,
+                    focus: r.focus,
+                    consequences,
+                    consequence_count,
                     with_evidence: opts.severity.of(r.score) >= opts.keep,
                     strongest: self.key_of(group.top[0])?,
                     count: group.count,
@@ -470,6 +561,53 @@ mod tests {
     use crate::report::FindingKind;
     use crate::rules::RuleSet;
     use crate::triples::{GraphBuilder, RecordId, RecordName, TripleSink};
+
+    /// One wrong value breaks several expectations on its node: one finding, naming the node,
+    /// with the others as its consequences (counted once); another node keeps its own.
+    #[test]
+    fn one_finding_per_node_with_its_consequences() {
+        let rules = RuleSet::from_text(
+            "p.rules",
+            "10\t9\t0.9\tproductOfferingExternalId(X,PLAN_A) <= productOfferingId(X,ID_A)\n\
+             10\t9\t0.95\tname(X,Plan A) <= productOfferingId(X,ID_A)\n\
+             10\t9\t0.8\tprice(X,P_A) <= productOfferingId(X,ID_A)\n\
+             10\t9\t0.7\tstatus(X,On) <= productOfferingId(X,ID_A)\n",
+        )
+        .unwrap();
+        let mut b = GraphBuilder::new(&rules.symbols);
+        // P1's id was swapped to ID_A: its external id, name and price disagree, status empty.
+        b.triple("P1", "productOfferingId", "ID_A");
+        b.triple("P1", "productOfferingExternalId", "PLAN_B");
+        b.triple("P1", "name", "Plan B");
+        b.triple("P1", "price", "P_B");
+        b.triple("P2", "productOfferingId", "ID_A");
+        b.triple("P2", "productOfferingExternalId", "PLAN_A");
+        b.triple("P2", "name", "Plan A");
+        b.triple("P2", "price", "P_A");
+        let g = b.finish();
+        let name = RecordName {
+            id: RecordId { index: 0, line: 1 },
+            name: "R".into(),
+        };
+        let opts = Options {
+            keep: crate::report::Severity::Info,
+            ..Options::default()
+        };
+        let (report, _) = Checker::new(InMemory::new(&rules), opts)
+            .report(&g, name)
+            .unwrap();
+        let per_node: Vec<_> = report.findings.iter().map(|f| f.focus.as_str()).collect();
+        assert_eq!(per_node, ["P1", "P2"], "{:#?}", report.findings);
+        let f = &report.findings[0];
+        // The strongest expectation heads the finding, the other three are its consequences,
+        // strongest first (the status rule is broken on both products: weight 0.35 each).
+        assert_eq!(f.missing.relation, "name");
+        assert_eq!(f.consequence_count, 3);
+        let rels: Vec<_> = f.consequences.iter().map(|t| t.relation.as_str()).collect();
+        assert_eq!(rels, ["productOfferingExternalId", "price", "status"]);
+        assert_eq!(report.finding_counts.total(), 2);
+        assert_eq!(report.findings[1].consequence_count, 0);
+    }
 
     /// A slot that holds another value is a conflict naming it; a slot with no value at all is
     /// an empty slot, and its evidence counts twice.

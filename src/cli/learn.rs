@@ -73,38 +73,12 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
             args.output.display()
         );
     }
-    let extra = args
-        .settings
-        .iter()
-        .map(|s| learn::parse_setting(s))
-        .collect::<Result<Vec<_>, _>>()?;
     let machine = Machine::detect();
-    let opts = LearnOptions {
-        time_secs: args.time,
-        snapshots: args.snapshots.clone(),
-        threads: args.threads.unwrap_or(machine.cpus),
-        max_length_cyclic: args.max_length_cyclic,
-        max_length_acyclic: args.max_length_acyclic,
-        zero_rules: !args.no_zero_rules,
-        min_correct: args.min_correct,
-        min_correct_zero: args.min_correct_zero,
-        min_confidence: args.min_confidence,
-        extra,
-    };
+    let opts = options(&args, &machine)?;
     let config = opts.config()?;
-    let budget = args.memory_limit.unwrap_or_else(|| {
-        Plan::new(
-            machine,
-            Requests {
-                cli_workers: None,
-                manifest_workers: None,
-                resource_usage: None,
-                memory_limit: None,
-            },
-        )
-        .memory_budget
-    });
-    let heap = learn::heap_mib(budget);
+    // The memory a run would plan for, unless told.
+    let plan = || Plan::new(machine, Requests::default()).memory_budget;
+    let heap = learn::heap_mib(args.memory_limit.unwrap_or_else(plan));
     let work = Work::open(args.work_dir.as_deref())?;
     let triples = write_triples(&args, &work.dir)?;
     let config_path = work.dir.join(learn::CONFIG_FILE);
@@ -142,33 +116,8 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
             });
         }
         Ending::Exited(st) => {
-            let failed = || LearnError::Child {
-                status: st.to_string(),
-                log: log.display().to_string(),
-                tail: learn::tail(&log, 2000),
-            };
             let snapshot = learn::snapshot_path(&work.dir, args.time);
-            if !snapshot.is_file() {
-                if !st.success() {
-                    return Err(failed().into());
-                }
-                return Err(LearnError::NoSnapshot {
-                    snapshot: snapshot.display().to_string(),
-                    log: log.display().to_string(),
-                }
-                .into());
-            }
-            let logged = fs::read_to_string(&log)
-                .ok()
-                .and_then(|t| learn::stored_count(&t));
-            let n = learn::check_snapshot(&snapshot, args.time, |n| {
-                if learn::judge(st.success(), logged, n) {
-                    Ok(())
-                } else {
-                    Err(failed())
-                }
-            })?;
-            (n, snapshot)
+            (adopt(st, &snapshot, &log, args.time)?, snapshot)
         }
     };
     let final_rules = if args.anyburl_confidence {
@@ -202,6 +151,56 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     }
     work.finish();
     Ok(exit::CLEAN)
+}
+
+/// AnyBURL's options from the command line.
+fn options(args: &LearnArgs, machine: &Machine) -> Result<LearnOptions> {
+    let extra = args
+        .settings
+        .iter()
+        .map(|s| learn::parse_setting(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(LearnOptions {
+        time_secs: args.time,
+        snapshots: args.snapshots.clone(),
+        threads: args.threads.unwrap_or(machine.cpus),
+        max_length_cyclic: args.max_length_cyclic,
+        max_length_acyclic: args.max_length_acyclic,
+        zero_rules: !args.no_zero_rules,
+        min_correct: args.min_correct,
+        min_correct_zero: args.min_correct_zero,
+        min_confidence: args.min_confidence,
+        extra,
+    })
+}
+
+/// Judges how AnyBURL ended (status `st`) by its last snapshot and log; the rule count.
+fn adopt(st: std::process::ExitStatus, snapshot: &Path, log: &Path, secs: u64) -> Result<usize> {
+    let failed = || LearnError::Child {
+        status: st.to_string(),
+        log: log.display().to_string(),
+        tail: learn::tail(log, 2000),
+    };
+    if !snapshot.is_file() {
+        if !st.success() {
+            return Err(failed().into());
+        }
+        return Err(LearnError::NoSnapshot {
+            snapshot: snapshot.display().to_string(),
+            log: log.display().to_string(),
+        }
+        .into());
+    }
+    let logged = fs::read_to_string(log)
+        .ok()
+        .and_then(|t| learn::stored_count(&t));
+    Ok(learn::check_snapshot(snapshot, secs, |n| {
+        if learn::judge(st.success(), logged, n) {
+            Ok(())
+        } else {
+            Err(failed())
+        }
+    })?)
 }
 
 /// The training triples (exactly what `pff triples` writes) into the work folder; their

@@ -40,12 +40,34 @@ impl Human {
             f.score, f.missing
         )?;
         if !f.present.is_empty() {
+            let at = if f.focus == f.missing.subject {
+                String::new()
+            } else {
+                format!(" (at {})", f.focus)
+            };
             writeln!(
                 out,
-                "          conflict: `{}` of {} is {}",
+                "          conflict: `{}` of {} is {}{at}",
                 f.missing.relation,
-                f.focus,
+                f.missing.subject,
                 f.present.join(", ")
+            )?;
+        } else if f.focus != f.missing.subject {
+            writeln!(out, "          empty: the value belongs in {}", f.focus)?;
+        }
+        if f.consequence_count > 0 {
+            let listed: Vec<String> = f.consequences.iter().map(|t| t.to_string()).collect();
+            let more = f.consequence_count - f.consequences.len();
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "          also expected of {}: {}{more}",
+                f.focus,
+                listed.join(", ")
             )?;
         }
         if let Some(r) = f.top() {
@@ -58,7 +80,7 @@ impl Human {
                 writeln!(
                     out,
                     "          because {} has a `{}`",
-                    f.focus, f.missing.relation
+                    f.missing.subject, f.missing.relation
                 )?;
             } else {
                 let ev: Vec<String> = r.evidence.iter().map(|t| t.to_string()).collect();

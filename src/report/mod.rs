@@ -273,6 +273,14 @@ pub struct Finding {
     /// Conflicts: the values the slot holds instead (at most 5).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub present: Vec<String>,
+    /// The other missing triples on the same focus node, strongest first (at most
+    /// [`MAX_CONSEQUENCES`](crate::check::MAX_CONSEQUENCES)): one wrong value breaks several
+    /// expectations on its node; they are listed here rather than ranked on their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consequences: Vec<Triple>,
+    /// How many there are.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consequence_count: usize,
     /// Against a baseline (`pff run --baseline`): new since it, or known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineState>,
@@ -308,6 +316,10 @@ pub fn outcome(error: Option<&str>, counts: &SeverityCounts) -> (&'static str, S
             ),
         ),
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Rules listed per finding (all are counted in `rule_count` and the score).

@@ -91,6 +91,9 @@ impl Exporter for Sarif {
                     "kind": f.kind,
                     "missing": f.missing,
                     "present": f.present,
+                    "focus": f.focus,
+                    "consequences": f.consequences,
+                    "consequenceCount": f.consequence_count,
                     "evidence": evidence,
                 },
             });

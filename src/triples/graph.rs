@@ -236,6 +236,11 @@ impl<'b> Graph<'b> {
         self.relations.get(name)
     }
 
+    /// Whether any triple is derived (a nested mapping made the graph).
+    pub fn has_origins(&self) -> bool {
+        !self.origins.values.is_empty() || !self.origins.slots.is_empty()
+    }
+
     /// The node of the record that holds the value of derived triple `(s, r, o)`, or, with `o`
     /// none, the entry that would hold slot `(s, r)`'s value; none for a plain triple.
     pub fn origin(&self, s: Id, r: Id, o: Option<Id>) -> Option<Id> {

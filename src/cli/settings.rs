@@ -282,7 +282,7 @@ impl RunSettings {
         let n = self.rule_batch;
         format!(
             "execution {}: {} tasks, rules {} (held in memory up to {n} rules, else filed on \
-             disk and read per record, {n} at a time), output {}",
+             disk and read per record, {n} at a time), mapping {}, output {}",
             m.execution_id,
             m.tasks.len(),
             self.rule_paths
@@ -290,6 +290,7 @@ impl RunSettings {
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
+            self.mapping.describe(),
             self.output.display()
         )
     }

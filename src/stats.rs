@@ -24,10 +24,16 @@ pub struct RuleTally {
 impl RuleTally {
     /// `correct / predicted` on the data (0 when nothing was predicted).
     pub fn observed(&self) -> f64 {
+        self.pessimistic(0)
+    }
+
+    /// `correct / (predicted + unseen)`: the confidence AnyBURL applies rules with (its
+    /// `UNSEEN_NEGATIVE_EXAMPLES`, 5 by default): a rule right 20 times of 20 is not certain.
+    pub fn pessimistic(&self, unseen: u64) -> f64 {
         if self.predicted == 0 {
             0.0
         } else {
-            self.correct as f64 / self.predicted as f64
+            self.correct as f64 / (self.predicted + unseen) as f64
         }
     }
 }
@@ -118,7 +124,17 @@ impl RuleStats {
 
     /// Writes an AnyBURL rules file with the recomputed counts, one line per rule in order.
     pub fn write(&self, rules: &dyn RuleCatalog, out: &mut impl Write) -> Result<(), StatsError> {
-        self.pass(rules, Some(out), false).map(|_| ())
+        self.pass(rules, Some(out), false, 0).map(|_| ())
+    }
+
+    /// [`Self::write`] with each confidence `correct / (predicted + unseen)`.
+    pub fn write_pessimistic(
+        &self,
+        rules: &dyn RuleCatalog,
+        out: &mut impl Write,
+        unseen: u64,
+    ) -> Result<(), StatsError> {
+        self.pass(rules, Some(out), false, unseen).map(|_| ())
     }
 
     /// [`Self::write`] and [`Self::health_rows`] in one pass over `rules` (which may be read
@@ -128,7 +144,7 @@ impl RuleStats {
         rules: &dyn RuleCatalog,
         out: &mut impl Write,
     ) -> Result<HealthRows<'s>, StatsError> {
-        self.pass(rules, Some(out), true)
+        self.pass(rules, Some(out), true, 0)
     }
 
     /// The rules that applied, with how far their observed confidence fell below the mined
@@ -137,7 +153,7 @@ impl RuleStats {
         &'s self,
         rules: &dyn RuleCatalog,
     ) -> Result<HealthRows<'s>, StatsError> {
-        self.pass(rules, None::<&mut io::Sink>, true)
+        self.pass(rules, None::<&mut io::Sink>, true, 0)
     }
 
     fn pass<'s>(
@@ -145,6 +161,7 @@ impl RuleStats {
         rules: &dyn RuleCatalog,
         mut out: Option<&mut impl Write>,
         want_rows: bool,
+        unseen: u64,
     ) -> Result<HealthRows<'s>, StatsError> {
         // The rules that applied, by index: walked beside the rules (which come in order), so
         // the pass does no lookup per rule.
@@ -159,7 +176,7 @@ impl RuleStats {
             let applied = next.next_if(|&&(k, _)| k == i).map(|&(_, t)| t);
             if let (Some(out), Ok(())) = (out.as_mut(), &res) {
                 let t = applied.copied().unwrap_or_default();
-                let conf = t.observed();
+                let conf = t.pessimistic(unseen);
                 res = writeln!(
                     out,
                     "{}\t{}\t{conf:?}\t{}",

@@ -123,3 +123,56 @@ fn a_run_records_its_mapping_and_resume_and_baseline_keep_to_it() {
     );
     assert!(err.contains("another mapping"), "{err}");
 }
+
+/// The derived triples are a contract with every rule set learned under a nested mapping:
+/// pinned here for one sample record, under both nested mappings.
+#[test]
+fn derived_triples_snapshot() {
+    let record = "data/records/CUST1005.json";
+    let plain = stdout(&mut pff(&["triples", record]));
+    for mapping in ["nested", "tmf"] {
+        let all = stdout(&mut pff(&[
+            "triples",
+            record,
+            "--mapping",
+            mapping,
+            "--name-key",
+            "charSpecExternalId",
+        ]));
+        let derived: String = all
+            .lines()
+            .filter(|l| !plain.lines().any(|p| p == *l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        insta::assert_snapshot!(format!("derived_{mapping}"), derived);
+    }
+}
+
+/// A report under `--mapping tmf`: findings on derived relations, their focus and
+/// consequences, in the JSON format.
+#[test]
+fn tmf_report_snapshot() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let rules = common::write(
+        &dir,
+        "derived.txt",
+        b"200\t199\t0.995\tcharacteristic:clientCategory(X,pos) <= paymentContext(X,Postpaid)\n\
+          200\t190\t0.95\tstatus.status(X,ContractActive) <= paymentContext(X,Postpaid)\n\
+          100\t99\t0.99\tcharacteristic:clientCategory(X,controle) <= paymentContext(X,Control)\n",
+    );
+    let mut args = vec![
+        "validate",
+        "data/records/CUST1005.json",
+        "--rules",
+        &rules,
+        "--format",
+        "json",
+        "--keep",
+        "info",
+        "--fail-on",
+        "never",
+    ];
+    args.extend(TMF);
+    let out = stdout(&mut pff(&args)).replace(&rules, "derived.txt");
+    insta::assert_snapshot!("tmf_json", out);
+}

@@ -203,6 +203,23 @@ fn a_temporary_work_folder_is_removed_after_a_success() {
 }
 
 #[test]
+fn bad_data_stops_before_anyburl_and_leaves_no_temporary_folder() {
+    let s = setup();
+    let tmp = s.path("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let data = common::write(&s.dir, "bad.jsonl", b"{\"id\":\"a\"}\n{not json\n");
+    let out = s.path("r.txt");
+    let mut cmd = pff(&["learn", &data, "-o", out.to_str().unwrap(), "-q"]);
+    cmd.env("ANYBURL_JAR", &s.jar)
+        .env("JAVA", &s.java)
+        .env("TMPDIR", &tmp);
+    let err = stderr_of(&mut cmd, 2);
+    assert!(err.contains("bad.jsonl:2:"), "{err}");
+    assert!(!out.exists());
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+}
+
+#[test]
 fn missing_jar_or_java_are_clear_errors() {
     let s = setup();
     let mut cmd = s.learn("ok", &[]);

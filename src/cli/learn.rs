@@ -80,9 +80,20 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     let plan = || Plan::new(machine, Requests::default()).memory_budget;
     let heap = learn::heap_mib(args.memory_limit.unwrap_or_else(plan));
     let work = Work::open(args.work_dir.as_deref())?;
-    let triples = write_triples(&args, &work.dir)?;
-    let config_path = work.dir.join(learn::CONFIG_FILE);
-    fs::write(&config_path, config).map_err(|e| LearnError::io(&config_path, e))?;
+    // Bad data stops the command before AnyBURL runs: a folder pff made is removed then (its
+    // files are only the half-written triples).
+    let prepared = write_triples(&args, &work.dir).and_then(|n| {
+        let config_path = work.dir.join(learn::CONFIG_FILE);
+        fs::write(&config_path, config).map_err(|e| LearnError::io(&config_path, e))?;
+        Ok(n)
+    });
+    let triples = match prepared {
+        Ok(n) => n,
+        Err(e) => {
+            work.finish();
+            return Err(e);
+        }
+    };
     if !args.quiet {
         eprintln!(
             "pff: learning from {triples} triples of {} (mapping {}) for {} s: {} threads, \

@@ -134,23 +134,7 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     let final_rules = if args.anyburl_confidence {
         snapshot
     } else {
-        let t = Instant::now();
-        let rescored = work.dir.join(RESCORED);
-        learn::rescore(
-            &snapshot,
-            &args.data,
-            args.input.input_format.map(Format::from),
-            &args.input.mapping(),
-            &rescored,
-        )?;
-        if !args.quiet {
-            eprintln!(
-                "pff: confidences counted exactly on {} ({:.1} s)",
-                args.data.display(),
-                t.elapsed().as_secs_f64()
-            );
-        }
-        rescored
+        recount(&args, &snapshot, &work.dir)?
     };
     learn::install(&final_rules, &args.output)?;
     if !args.quiet {
@@ -162,6 +146,28 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     }
     work.finish();
     Ok(exit::CLEAN)
+}
+
+/// The snapshot's rules with their confidences counted on the training data, in the work
+/// folder.
+fn recount(args: &LearnArgs, snapshot: &Path, work: &Path) -> Result<PathBuf> {
+    let t = Instant::now();
+    let rescored = work.join(RESCORED);
+    learn::rescore(
+        snapshot,
+        &args.data,
+        args.input.input_format.map(Format::from),
+        &args.input.mapping(),
+        &rescored,
+    )?;
+    if !args.quiet {
+        eprintln!(
+            "pff: confidences counted exactly on {} ({:.1} s)",
+            args.data.display(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(rescored)
 }
 
 /// AnyBURL's options from the command line.

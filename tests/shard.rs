@@ -241,3 +241,105 @@ fn deploy_examples_parse() {
     let text = read(&script);
     assert!(text.contains("#SBATCH --array=0-") && text.contains("--shard auto/"));
 }
+
+/// The same 36 tasks from a `tasks_file` (CSV with sources, a key a line with a template, JSON
+/// Lines) give the outputs of the inline manifest, alone, resumed and as merged shards.
+#[test]
+fn a_tasks_file_runs_resumes_and_merges_like_inline_tasks() {
+    let dir = TempDir::new().unwrap();
+    let inline = manifest(dir.path());
+    let single = dir.path().join("single");
+    pff_run(&inline, &single, &[]).assert().code(1);
+    let text = read(&inline);
+    let (head, list) = text.split_once("tasks:\n").unwrap();
+    let tasks: Vec<(String, String)> = list
+        .split("- msisdn: ")
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let (key, src) = t.split_once("\n  source: ").unwrap();
+            (key.to_string(), src.trim().to_string())
+        })
+        .collect();
+    assert_eq!(tasks.len(), 36);
+    let csv: String = std::iter::once("msisdn,source\n".to_string())
+        .chain(tasks.iter().map(|(k, s)| format!("{k},{s}\n")))
+        .collect();
+    fs::write(dir.path().join("tasks.csv"), csv).unwrap();
+    let jsonl: String = tasks
+        .iter()
+        .map(|(k, s)| format!("{}\n", serde_json::json!({"msisdn": k, "source": s})))
+        .collect();
+    fs::write(dir.path().join("tasks.jsonl"), jsonl).unwrap();
+    for file in ["tasks.csv", "tasks.jsonl"] {
+        let m = dir.path().join(format!("{file}.yaml"));
+        // The execution id and reports as inline, the tasks from the file.
+        fs::write(&m, format!("{head}tasks_file: {file}\n")).unwrap();
+        let out = dir.path().join(format!("out-{file}"));
+        pff_run(&m, &out, &[]).assert().code(1);
+        for f in OUTPUTS {
+            assert_eq!(read(&single.join(f)), read(&out.join(f)), "{file}: {f}");
+        }
+        // Shards of it merge into the same outputs.
+        let mut shard_dirs = Vec::new();
+        for k in 0..3 {
+            let d = dir.path().join(format!("{file}-s{k}"));
+            let code = pff_run(&m, &d, &["--shard", &format!("{k}/3")])
+                .output()
+                .unwrap()
+                .status
+                .code();
+            assert!(matches!(code, Some(0) | Some(1)), "{code:?}");
+            shard_dirs.push(d.to_str().unwrap().to_string());
+        }
+        let merged = dir.path().join(format!("{file}-merged"));
+        let mut args = vec!["merge"];
+        args.extend(shard_dirs.iter().map(String::as_str));
+        args.extend(["-o", merged.to_str().unwrap()]);
+        pff(&args).assert().code(1);
+        for f in OUTPUTS {
+            assert_eq!(
+                read(&single.join(f)),
+                read(&merged.join(f)),
+                "{file} merged: {f}"
+            );
+        }
+    }
+    // A key a line, sources from the template: a task file removed is rerun by --resume.
+    let records = root().join("data/records");
+    let keys: String = fs::read_dir(&records)
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .map(|k| format!("{k}\n"))
+        .collect();
+    fs::write(dir.path().join("keys.txt"), format!("# the sample\n{keys}")).unwrap();
+    let m = dir.path().join("keys.yaml");
+    fs::write(
+        &m,
+        format!(
+            "execution_id: keys\nrules: {}\nsource_template: {}/{{msisdn}}.json\ntasks_file: keys.txt\n",
+            root().join("data/rules.txt").display(),
+            records.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("keys-out");
+    pff_run(&m, &out, &[]).assert().code(1);
+    let csv = read(&out.join("results.csv"));
+    assert_eq!(csv.lines().count(), 13, "{csv}");
+    let first = fs::read_dir(out.join("tasks"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    fs::remove_file(&first).unwrap();
+    pff_run(&m, &out, &["--resume"]).assert().code(1);
+    assert_eq!(read(&out.join("results.csv")), csv);
+}

@@ -4,7 +4,6 @@
 //! Every problem is collected and reported at once with file, line and column, before any work
 //! starts.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -53,6 +52,9 @@ struct Raw {
     warning_confidence: Option<Spanned<f64>>,
     #[serde(default)]
     id_key: Option<String>,
+    /// The tasks in a file of their own (a key a line, CSV or JSON Lines), beside the manifest.
+    #[serde(default)]
+    tasks_file: Option<Spanned<String>>,
     /// The derivations added to the plain triples (`plain`, `nested`, `tmf`).
     #[serde(default)]
     mapping: Option<crate::triples::MappingKind>,
@@ -96,6 +98,7 @@ struct Raw {
     task_time_budget_secs: Option<Spanned<f64>>,
     #[serde(default)]
     rule_batch: Option<Spanned<u64>>,
+    #[serde(default)]
     tasks: Vec<RawTask>,
 }
 
@@ -581,105 +584,11 @@ fn rule_files(raw: &Raw, base: &Path, problems: &mut Vec<Problem>) -> Vec<PathBu
     rules
 }
 
-/// The tasks: unique keys, known sequences, sources that exist (when `check_sources`).
-fn tasks(
-    raw: &Raw,
-    base: &Path,
-    check_sources: bool,
-    from_cwd: &mut usize,
-    problems: &mut Vec<Problem>,
-) -> Vec<Task> {
-    let known = |name: &str| SEQUENCES.iter().any(|(n, _)| *n == name);
-    let names = || {
-        SEQUENCES
-            .iter()
-            .map(|(n, _)| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(s) = &raw.sequence
-        && !known(&s.value)
-    {
-        problems.push(at(
-            s,
-            format!("unknown sequence `{}`; known: {}", s.value, names()),
-        ));
-    }
-    if raw.tasks.is_empty() {
-        problems.push(Problem {
-            line: 0,
-            column: 0,
-            message: "`tasks` is empty: nothing to run".into(),
-        });
-    }
-    let mut seen: HashMap<&str, u64> = HashMap::new();
-    let mut tasks = Vec::new();
-    for t in &raw.tasks {
-        if let Some(first) = seen.insert(&t.msisdn.value, t.msisdn.referenced.line()) {
-            problems.push(at(
-                &t.msisdn,
-                format!(
-                    "duplicate task `{}` (first at line {first})",
-                    t.msisdn.value
-                ),
-            ));
-        }
-        let sequence = match (&t.sequence, &raw.sequence) {
-            (Some(s), _) => {
-                if !known(&s.value) {
-                    problems.push(at(
-                        s,
-                        format!("unknown sequence `{}`; known: {}", s.value, names()),
-                    ));
-                }
-                s.value.clone()
-            }
-            (None, Some(s)) => s.value.clone(),
-            (None, None) => defaults::SEQUENCE.to_string(),
-        };
-        let src = t
-            .source
-            .as_ref()
-            .or(raw.source_template.as_ref())
-            .unwrap_or(&t.msisdn);
-        let filled = fill_template(&src.value, &t.msisdn.value);
-        let source = if filled.starts_with("http://") || filled.starts_with("https://") {
-            Source::Url(filled)
-        } else {
-            let p = resolve(base, &filled);
-            let here = Path::new(&filled);
-            if !check_sources || p.is_file() {
-                Source::File(p)
-            } else if here.is_file() {
-                // The predecessor resolved task paths against the working directory.
-                *from_cwd += 1;
-                Source::File(here.to_path_buf())
-            } else {
-                problems.push(at(
-                    src,
-                    format!(
-                        "task source {} exists neither beside the manifest ({}) nor in the \
-                         working directory ({})",
-                        src.value,
-                        p.display(),
-                        here.display()
-                    ),
-                ));
-                Source::File(p)
-            }
-        };
-        tasks.push(Task {
-            id: t.msisdn.value.clone(),
-            sequence,
-            source,
-            payload: t.payload.clone(),
-        });
-    }
-    tasks
-}
-
+mod tasklist;
+mod tasks_file;
 mod text;
 
+use tasklist::tasks;
 use text::{generated_execution_id, parse_raw, read_file_payloads};
 
 #[cfg(test)]

@@ -222,3 +222,38 @@ fn large_inline_task_lists_parse() {
     assert_eq!(m.tasks.len(), 60_000);
     assert_eq!(m.tasks[59_999].id, "5511900059999");
 }
+
+#[test]
+fn tasks_file_problems_name_the_file_and_line() {
+    let d = dir_with(&["a.json", "b.json"]);
+    let p = d.path().join("m.yaml");
+    std::fs::write(d.path().join("t.txt"), "a.json\n\nb.json\na.json\nc.json\n").unwrap();
+    let err = Manifest::parse(&p, "execution_id: x\ntasks_file: t.txt\n").unwrap_err();
+    let ManifestError::Invalid { problems, .. } = &err else {
+        panic!()
+    };
+    let t = d.path().join("t.txt").display().to_string();
+    let msgs: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(msgs[0].starts_with(&format!("{t}:4: duplicate task `a.json` (first at line 1)")));
+    assert!(msgs[1].starts_with(&format!("{t}:5: task source c.json exists neither")));
+    // Both inline tasks and a file; a file that is not there; a file without tasks.
+    let both = "execution_id: x\ntasks_file: t.txt\ntasks:\n- msisdn: a.json\n";
+    let err = Manifest::parse(&p, both).unwrap_err().to_string();
+    assert!(err.contains("m.yaml:2:13: give the tasks inline"), "{err}");
+    let err = Manifest::parse(&p, "execution_id: x\ntasks_file: none.txt\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot read the tasks file"), "{err}");
+    std::fs::write(d.path().join("e.txt"), "# nothing tonight\n").unwrap();
+    let err = Manifest::parse(&p, "execution_id: x\ntasks_file: e.txt\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("holds no task"), "{err}");
+    // A good one: keys in file order, sources beside the manifest.
+    std::fs::write(d.path().join("t.txt"), "b.json\na.json\n").unwrap();
+    let m = Manifest::parse(&p, "execution_id: x\ntasks_file: t.txt\n").unwrap();
+    let keys: Vec<&str> = m.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(keys, ["b.json", "a.json"]);
+    assert_eq!(m.tasks[1].source, Source::File(d.path().join("a.json")));
+}

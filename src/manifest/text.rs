@@ -160,6 +160,7 @@ const TOP_KEYS: &[&str] = &[
     "task_time_budget_secs",
     "rule_batch",
     "tasks",
+    "tasks_file",
 ];
 const TASK_KEYS: &[&str] = &["msisdn", "sequence", "source", "payload"];
 

@@ -242,6 +242,28 @@ fn deploy_examples_parse() {
     assert!(text.contains("#SBATCH --array=0-") && text.contains("--shard auto/"));
 }
 
+/// Runs `m` as `n` shards into `<dir>/<name>-s<k>` and merges them into `<dir>/<name>-merged`;
+/// the merged folder.
+fn shards_merged(m: &Path, dir: &Path, name: &str, n: u32) -> PathBuf {
+    let mut shard_dirs = Vec::new();
+    for k in 0..n {
+        let d = dir.join(format!("{name}-s{k}"));
+        let code = pff_run(m, &d, &["--shard", &format!("{k}/{n}")])
+            .output()
+            .unwrap()
+            .status
+            .code();
+        assert!(matches!(code, Some(0) | Some(1)), "shard {k}/{n}: {code:?}");
+        shard_dirs.push(d.to_str().unwrap().to_string());
+    }
+    let merged = dir.join(format!("{name}-merged"));
+    let mut args = vec!["merge"];
+    args.extend(shard_dirs.iter().map(String::as_str));
+    args.extend(["-o", merged.to_str().unwrap()]);
+    pff(&args).assert().code(1);
+    merged
+}
+
 /// The same 36 tasks from a `tasks_file` (CSV with sources, a key a line with a template, JSON
 /// Lines) give the outputs of the inline manifest, alone, resumed and as merged shards.
 #[test]
@@ -280,22 +302,7 @@ fn a_tasks_file_runs_resumes_and_merges_like_inline_tasks() {
             assert_eq!(read(&single.join(f)), read(&out.join(f)), "{file}: {f}");
         }
         // Shards of it merge into the same outputs.
-        let mut shard_dirs = Vec::new();
-        for k in 0..3 {
-            let d = dir.path().join(format!("{file}-s{k}"));
-            let code = pff_run(&m, &d, &["--shard", &format!("{k}/3")])
-                .output()
-                .unwrap()
-                .status
-                .code();
-            assert!(matches!(code, Some(0) | Some(1)), "{code:?}");
-            shard_dirs.push(d.to_str().unwrap().to_string());
-        }
-        let merged = dir.path().join(format!("{file}-merged"));
-        let mut args = vec!["merge"];
-        args.extend(shard_dirs.iter().map(String::as_str));
-        args.extend(["-o", merged.to_str().unwrap()]);
-        pff(&args).assert().code(1);
+        let merged = shards_merged(&m, dir.path(), file, 3);
         for f in OUTPUTS {
             assert_eq!(
                 read(&single.join(f)),

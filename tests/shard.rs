@@ -242,17 +242,16 @@ fn deploy_examples_parse() {
     assert!(text.contains("#SBATCH --array=0-") && text.contains("--shard auto/"));
 }
 
-/// Runs `m` as `n` shards into `<dir>/<name>-s<k>` and merges them into `<dir>/<name>-merged`;
+/// Runs `m` (with `extra` arguments) as `n` shards into `<dir>/<name>-s<k>` and merges them into `<dir>/<name>-merged`;
 /// the merged folder.
-fn shards_merged(m: &Path, dir: &Path, name: &str, n: u32) -> PathBuf {
+fn shards_merged(m: &Path, dir: &Path, name: &str, n: u32, extra: &[&str]) -> PathBuf {
     let mut shard_dirs = Vec::new();
     for k in 0..n {
         let d = dir.join(format!("{name}-s{k}"));
-        let code = pff_run(m, &d, &["--shard", &format!("{k}/{n}")])
-            .output()
-            .unwrap()
-            .status
-            .code();
+        let shard = format!("{k}/{n}");
+        let mut args = vec!["--shard", shard.as_str()];
+        args.extend_from_slice(extra);
+        let code = pff_run(m, &d, &args).output().unwrap().status.code();
         assert!(matches!(code, Some(0) | Some(1)), "shard {k}/{n}: {code:?}");
         shard_dirs.push(d.to_str().unwrap().to_string());
     }
@@ -302,7 +301,7 @@ fn a_tasks_file_runs_resumes_and_merges_like_inline_tasks() {
             assert_eq!(read(&single.join(f)), read(&out.join(f)), "{file}: {f}");
         }
         // Shards of it merge into the same outputs.
-        let merged = shards_merged(&m, dir.path(), file, 3);
+        let merged = shards_merged(&m, dir.path(), file, 3, &[]);
         for f in OUTPUTS {
             assert_eq!(
                 read(&single.join(f)),
@@ -349,4 +348,40 @@ fn a_tasks_file_runs_resumes_and_merges_like_inline_tasks() {
     fs::remove_file(&first).unwrap();
     pff_run(&m, &out, &["--resume"]).assert().code(1);
     assert_eq!(read(&out.join("results.csv")), csv);
+}
+
+/// `--tasks FILE` replaces the manifest's tasks; the execution records it: a resume without it
+/// is refused, and the shards of a run with it merge into the outputs of one run.
+#[test]
+fn tasks_on_the_command_line_are_recorded_for_resume_and_merge() {
+    let dir = TempDir::new().unwrap();
+    let records = root().join("data/records");
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        format!(
+            "execution_id: cli-tasks\nrules: {}\nsource_template: {}/{{msisdn}}.json\n\
+             reports: [json]\ntasks:\n- msisdn: CUST1000\n",
+            root().join("data/rules.txt").display(),
+            records.display()
+        ),
+    )
+    .unwrap();
+    let list = dir.path().join("tonight.txt");
+    let keys: String = (0..12).map(|i| format!("CUST{}\n", 1000 + i)).collect();
+    fs::write(&list, keys).unwrap();
+    let tasks = list.to_str().unwrap();
+    let single = dir.path().join("single");
+    pff_run(&m, &single, &["--tasks", tasks]).assert().code(1);
+    assert_eq!(read(&single.join("results.csv")).lines().count(), 13);
+    // Resuming without the list would run other tasks: refused, saying why.
+    let err = common::stderr_of(&mut pff_run(&m, &single, &["--resume"]), 2);
+    assert!(err.contains("--tasks"), "{err}");
+    pff_run(&m, &single, &["--resume", "--tasks", tasks])
+        .assert()
+        .code(1);
+    let merged = shards_merged(&m, dir.path(), "cli", 2, &["--tasks", tasks]);
+    for f in ["results.csv", "summary.json", "report.json"] {
+        assert_eq!(read(&single.join(f)), read(&merged.join(f)), "{f}");
+    }
 }

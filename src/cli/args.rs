@@ -136,6 +136,10 @@ pub struct RunArgs {
     /// With a baseline: exit 1 only for new findings at the --fail-on level.
     #[arg(long)]
     pub fail_on_new: bool,
+    /// Read the tasks from this file (a key a line, CSV with a header, or JSON Lines; see
+    /// `tasks_file`) instead of the manifest's; a resume and a merge use it too.
+    #[arg(long, value_name = "FILE")]
+    pub tasks: Option<PathBuf>,
     /// How records become triples (default: the manifest's `mapping`, else plain); see
     /// `pff validate --help`.
     #[arg(long, value_enum)]

@@ -338,7 +338,7 @@ fn load_run_manifest(args: &RunArgs, diag: &Diagnostics) -> Result<Manifest> {
         env!("PFF_COMMIT"),
         std::env::args().collect::<Vec<_>>().join(" ")
     ));
-    let mut manifest = Manifest::load(&args.manifest)?;
+    let mut manifest = Manifest::load_with_tasks(&args.manifest, args.tasks.as_deref())?;
     if manifest.execution_id_generated {
         adopt_execution_id(args, &mut manifest)?;
     }
@@ -450,7 +450,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
             copy.display()
         );
     }
-    let mut manifest = Manifest::parse_recorded(&info.manifest, &text)?;
+    let mut manifest = Manifest::parse_recorded(&info.manifest, &text, info.tasks_file.as_deref())?;
     if let Some(checks) = &info.checks {
         checks.apply(&mut manifest.checks);
     }

@@ -165,6 +165,8 @@ pub struct RunSettings {
     pub opts: check::Options,
     pub fetch: FetchLimits,
     pub mapping: Mapping,
+    /// `--tasks FILE`, absolute.
+    pub tasks_file: Option<PathBuf>,
 }
 
 impl RunSettings {
@@ -255,6 +257,7 @@ impl RunSettings {
             opts,
             fetch,
             mapping: m.checks.mapping.clone(),
+            tasks_file: args.tasks.as_deref().map(pipeline::absolute),
         })
     }
 
@@ -271,6 +274,7 @@ impl RunSettings {
             shard: self.shard,
             id_key: m.checks.mapping.id_key.clone(),
             mapping: m.checks.mapping.describe(),
+            tasks_file: self.tasks_file.clone(),
             checks: Some(pipeline::RecordedChecks::of(&m.checks)),
             merged_from: None,
             outputs: Vec::new(),

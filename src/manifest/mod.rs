@@ -326,32 +326,55 @@ impl Manifest {
 
     /// Reads and checks a manifest file.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        Self::load_with_tasks(path, None)
+    }
+
+    /// [`Self::load`], the tasks read from `tasks` (a tasks file, `pff run --tasks`) instead
+    /// of the manifest's when given.
+    pub fn load_with_tasks(path: &Path, tasks: Option<&Path>) -> Result<Manifest, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(path, &text)
+        Self::parse_with(path, &text, tasks, true)
     }
 
     /// Checks manifest text; relative paths resolve against `path`'s folder.
     pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
-        Self::parse_with(path, text, true)
+        Self::parse_with(path, text, None, true)
     }
 
     /// A manifest as an execution recorded it (`execution.manifest.yaml`), for `pff merge`:
-    /// the task sources are not read again, so they are not required to exist.
-    pub fn parse_recorded(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
-        Self::parse_with(path, text, false)
+    /// the task sources are not read again, so they are not required to exist. `tasks`: the
+    /// tasks file the execution was given on the command line, if any.
+    pub fn parse_recorded(
+        path: &Path,
+        text: &str,
+        tasks: Option<&Path>,
+    ) -> Result<Manifest, ManifestError> {
+        Self::parse_with(path, text, tasks, false)
     }
 
-    fn parse_with(path: &Path, text: &str, check_sources: bool) -> Result<Manifest, ManifestError> {
+    fn parse_with(
+        path: &Path,
+        text: &str,
+        given: Option<&Path>,
+        check_sources: bool,
+    ) -> Result<Manifest, ManifestError> {
         let shown = path.display().to_string();
         let raw = parse_raw(&shown, text)?;
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let mut problems = check_fields(&raw);
         let rules = rule_files(&raw, &base, &mut problems);
         let mut from_cwd = 0;
-        let mut tasks = tasks(&raw, &base, check_sources, &mut from_cwd, &mut problems);
+        let mut tasks = tasks(
+            &raw,
+            &base,
+            given,
+            check_sources,
+            &mut from_cwd,
+            &mut problems,
+        );
         if check_sources {
             read_file_payloads(text, &base, &mut tasks, &mut problems);
         }

@@ -4,28 +4,33 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde_saphyr::Spanned;
-
 use super::{Problem, Raw, SEQUENCES, Source, Task, at, fill_template, resolve, tasks_file};
 use crate::defaults;
+
+/// Whether `name` is a step sequence pff knows.
+fn known(name: &str) -> bool {
+    SEQUENCES.iter().any(|(n, _)| *n == name)
+}
+
+/// The known sequences, for messages.
+fn names() -> String {
+    SEQUENCES
+        .iter()
+        .map(|(n, _)| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The tasks: unique keys, known sequences, sources that exist (when `check_sources`); from
 /// `tasks:` or from `tasks_file:`.
 pub(super) fn tasks(
     raw: &Raw,
     base: &Path,
+    given: Option<&Path>,
     check_sources: bool,
     from_cwd: &mut usize,
     problems: &mut Vec<Problem>,
 ) -> Vec<Task> {
-    let known = |name: &str| SEQUENCES.iter().any(|(n, _)| *n == name);
-    let names = || {
-        SEQUENCES
-            .iter()
-            .map(|(n, _)| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     if let Some(s) = &raw.sequence
         && !known(&s.value)
     {
@@ -43,6 +48,20 @@ pub(super) fn tasks(
         collided: Vec::new(),
         tasks: Vec::new(),
     };
+    let default = raw
+        .sequence
+        .as_ref()
+        .map_or(defaults::SEQUENCE, |s| s.value.as_str());
+    // `pff run --tasks FILE`: the command line's list replaces the manifest's.
+    if let Some(path) = given {
+        let locate = |message| Problem {
+            line: 0,
+            column: 0,
+            message: format!("--tasks: {message}"),
+        };
+        file_tasks(&mut make, path, locate, default, problems);
+        return make.tasks;
+    }
     if let Some(file) = &raw.tasks_file {
         if !raw.tasks.is_empty() {
             problems.push(at(
@@ -50,11 +69,8 @@ pub(super) fn tasks(
                 "give the tasks inline (`tasks:`) or in a file (`tasks_file:`), not both".into(),
             ));
         }
-        let default = raw
-            .sequence
-            .as_ref()
-            .map_or(defaults::SEQUENCE, |s| s.value.as_str());
-        file_tasks(&mut make, file, default, problems);
+        let path = resolve(base, &file.value);
+        file_tasks(&mut make, &path, |m| at(file, m), default, problems);
         return make.tasks;
     }
     if raw.tasks.is_empty() {
@@ -66,6 +82,12 @@ pub(super) fn tasks(
                 .into(),
         });
     }
+    inline_tasks(raw, &mut make, problems);
+    make.tasks
+}
+
+/// The manifest's own `tasks:`.
+fn inline_tasks(raw: &Raw, make: &mut TaskMaker<'_>, problems: &mut Vec<Problem>) {
     for t in &raw.tasks {
         let sequence = match (&t.sequence, &raw.sequence) {
             (Some(s), _) => {
@@ -102,19 +124,18 @@ pub(super) fn tasks(
             problems.push(at(src.unwrap_or(&t.msisdn), message));
         }
     }
-    make.tasks
 }
 
 /// The tasks of a `tasks_file`, its problems named by file and line (the first 50, then a
 /// count).
 fn file_tasks(
     make: &mut TaskMaker<'_>,
-    file: &Spanned<String>,
+    path: &Path,
+    locate: impl Fn(String) -> Problem,
     sequence: &str,
     problems: &mut Vec<Problem>,
 ) {
     const SHOWN: usize = 50;
-    let path = resolve(make.base, &file.value);
     let shown = path.display().to_string();
     // Each kind of problem keeps its first SHOWN (bounded memory whatever the file holds).
     let keep = |v: &mut Vec<(usize, String)>, more: &mut usize, line, message| {
@@ -127,7 +148,7 @@ fn file_tasks(
     let (mut task_problems, mut line_problems) = (Vec::new(), Vec::new());
     let (mut more_a, mut more_b) = (0usize, 0usize);
     let read = tasks_file::read(
-        &path,
+        path,
         |t| {
             let line = t.line;
             let (dup, missing) = make.push(
@@ -149,7 +170,7 @@ fn file_tasks(
     );
     let unreadable = read.is_err();
     if let Err(e) = read {
-        problems.push(at(file, format!("cannot read the tasks file {shown}: {e}")));
+        problems.push(locate(format!("cannot read the tasks file {shown}: {e}")));
     }
     let mut found: Vec<(usize, String)> = task_problems.into_iter().chain(line_problems).collect();
     found.sort_by_key(|(line, _)| *line);
@@ -172,7 +193,7 @@ fn file_tasks(
         });
     }
     if !unreadable && make.tasks.is_empty() && problems.is_empty() {
-        problems.push(at(file, format!("the tasks file {shown} holds no task")));
+        problems.push(locate(format!("the tasks file {shown} holds no task")));
     }
 }
 

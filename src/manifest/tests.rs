@@ -89,7 +89,7 @@ fn a_recorded_manifest_does_not_need_its_sources() {
     let d = dir_with(&[]);
     let text = "execution_id: x\ntasks:\n- msisdn: gone.json\n";
     assert!(Manifest::parse(&d.path().join("m.yaml"), text).is_err());
-    let m = Manifest::parse_recorded(&d.path().join("m.yaml"), text).unwrap();
+    let m = Manifest::parse_recorded(&d.path().join("m.yaml"), text, None).unwrap();
     assert_eq!(m.tasks[0].id, "gone.json");
     assert_eq!(m.text, text);
 }
@@ -218,7 +218,7 @@ fn large_inline_task_lists_parse() {
             "- msisdn: '55119{i:08}'\n  sequence: Validar Json\n"
         ));
     }
-    let m = Manifest::parse_recorded(&d.path().join("m.yaml"), &text).unwrap();
+    let m = Manifest::parse_recorded(&d.path().join("m.yaml"), &text, None).unwrap();
     assert_eq!(m.tasks.len(), 60_000);
     assert_eq!(m.tasks[59_999].id, "5511900059999");
 }

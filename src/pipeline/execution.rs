@@ -53,6 +53,10 @@ pub struct ExecutionInfo {
     /// it: resuming, merging or comparing with a baseline needs the same one.
     #[serde(default = "default_mapping")]
     pub mapping: String,
+    /// The tasks file given on the command line (`--tasks`, absolute) in place of the
+    /// manifest's tasks: a resume and a merge read the same list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_file: Option<PathBuf>,
     /// What the run checked and kept, after the command line's overrides (a merge reports
     /// with these).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,6 +68,40 @@ pub struct ExecutionInfo {
     /// ever replaced or removed.
     #[serde(default)]
     pub outputs: Vec<String>,
+}
+
+/// Whether an earlier run of the same execution can be resumed by this one: the same shard,
+/// rules, mapping and task list.
+fn resumable(e: &ExecutionInfo, now: &ExecutionInfo, dir: &Path) -> Result<(), RunError> {
+    let what = |i: &ExecutionInfo| {
+        format!(
+            "{}, rules {}, mapping `{}` and {}",
+            shard_name(i.shard),
+            i.rules_digest,
+            i.mapping,
+            tasks_name(i.tasks_file.as_deref())
+        )
+    };
+    if e.shard != now.shard
+        || e.rules_digest != now.rules_digest
+        || e.mapping != now.mapping
+        || e.tasks_file != now.tasks_file
+    {
+        return Err(RunError::CannotResume {
+            path: dir.display().to_string(),
+            then: what(e),
+            now: what(now),
+        });
+    }
+    Ok(())
+}
+
+/// Where an execution's tasks came from, for messages.
+fn tasks_name(given: Option<&Path>) -> String {
+    given.map_or_else(
+        || "the manifest's tasks".to_string(),
+        |p| format!("--tasks {}", p.display()),
+    )
 }
 
 fn default_mapping() -> String {
@@ -302,26 +340,7 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
         if !req.resume {
             return Err(RunError::NotEmpty(dir.display().to_string()));
         }
-        if e.shard != req.info.shard
-            || e.rules_digest != req.info.rules_digest
-            || e.mapping != req.info.mapping
-        {
-            return Err(RunError::CannotResume {
-                path: dir.display().to_string(),
-                then: format!(
-                    "{}, rules {} and mapping `{}`",
-                    shard_name(e.shard),
-                    e.rules_digest,
-                    e.mapping
-                ),
-                now: format!(
-                    "{}, rules {} and mapping `{}`",
-                    shard_name(req.info.shard),
-                    req.info.rules_digest,
-                    req.info.mapping
-                ),
-            });
-        }
+        resumable(e, req.info, dir)?;
     }
     let owned = earlier.map(|e| e.outputs).unwrap_or_default();
     refuse_foreign(dir, &owned, req.formats)?;

@@ -172,30 +172,12 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
     let mut seen: std::collections::BTreeMap<u32, &Path> = std::collections::BTreeMap::new();
     for (dir, info) in shards {
         let d = dir.display();
-        if info.execution_id != first.execution_id {
-            return Err(MergeError::Mismatch(format!(
-                "{d} is execution `{}`, {} is `{}`",
-                info.execution_id,
-                first_dir.display(),
-                first.execution_id
-            )));
-        }
-        if info.rules_digest != first.rules_digest {
-            return Err(MergeError::Mismatch(format!(
-                "{d} was checked with other rules (digest {}) than {} ({})",
-                info.rules_digest,
-                first_dir.display(),
-                first.rules_digest
-            )));
-        }
-        if info.mapping != first.mapping {
-            return Err(MergeError::Mismatch(format!(
-                "{d} was read with mapping `{}`, {} with `{}`",
-                info.mapping,
-                first_dir.display(),
-                first.mapping
-            )));
-        }
+        same_execution(
+            info,
+            &d.to_string(),
+            first,
+            &first_dir.display().to_string(),
+        )?;
         let Some(shard) = info.shard else {
             return Err(MergeError::Mismatch(format!("{d} is not a shard")));
         };
@@ -252,6 +234,46 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
         outputs: Vec::new(),
         ..first.clone()
     })
+}
+
+/// Whether two shards ran the same execution: its id, rules, mapping and task list.
+fn same_execution(
+    info: &ExecutionInfo,
+    d: &str,
+    first: &ExecutionInfo,
+    first_dir: &str,
+) -> Result<(), MergeError> {
+    let mismatch = |what: String| Err(MergeError::Mismatch(what));
+    if info.execution_id != first.execution_id {
+        return mismatch(format!(
+            "{d} is execution `{}`, {first_dir} is `{}`",
+            info.execution_id, first.execution_id
+        ));
+    }
+    if info.rules_digest != first.rules_digest {
+        return mismatch(format!(
+            "{d} was checked with other rules (digest {}) than {first_dir} ({})",
+            info.rules_digest, first.rules_digest
+        ));
+    }
+    if info.mapping != first.mapping {
+        return mismatch(format!(
+            "{d} was read with mapping `{}`, {first_dir} with `{}`",
+            info.mapping, first.mapping
+        ));
+    }
+    if info.tasks_file != first.tasks_file {
+        let name = |t: &Option<PathBuf>| {
+            t.as_deref()
+                .map_or("the manifest's".into(), |p| p.display().to_string())
+        };
+        return mismatch(format!(
+            "{d} ran other tasks ({}) than {first_dir} ({})",
+            name(&info.tasks_file),
+            name(&first.tasks_file)
+        ));
+    }
+    Ok(())
 }
 
 /// Where [`merge`] writes: the locked folder, its marker, the reports, and the findings are

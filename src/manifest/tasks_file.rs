@@ -75,6 +75,12 @@ pub(super) fn read(
             bad(line, "not UTF-8".into());
             continue;
         };
+        // A byte order mark (spreadsheet exports write one) is not part of the first key.
+        let text = if line == 1 {
+            text.strip_prefix('\u{feff}').unwrap_or(text)
+        } else {
+            text
+        };
         let text = text.trim_end_matches(['\n', '\r']).trim();
         if text.is_empty() || (kind == Kind::Text && text.starts_with('#')) {
             continue;
@@ -203,7 +209,7 @@ mod tests {
     fn one_key_a_line_with_comments_and_blank_lines() {
         let (ok, bad) = read_all(
             "tasks.txt",
-            "# tonight\n5511900000001\n\n  5511900000002 \r\n",
+            "\u{feff}# tonight\n5511900000001\n\n  5511900000002 \r\n",
         );
         assert_eq!(
             ok,
@@ -223,6 +229,8 @@ mod tests {
         assert_eq!(bad[0].0, 4);
         assert!(bad[0].1.contains("quoted"));
         assert_eq!(bad[1].0, 5);
+        let (ok, _) = read_all("bom.csv", "\u{feff}msisdn\n1\n");
+        assert_eq!(ok, vec![t(2, "1", None)]);
         let (ok, bad) = read_all("tasks.csv", "phone\n1\n");
         assert!(ok.is_empty());
         assert!(bad[0].1.contains("names no key column"), "{bad:?}");

@@ -90,6 +90,18 @@ proptest! {
     }
 
     #[test]
+    fn tasks_files_never_panic(
+        bytes in prop::collection::vec(any::<u8>(), 0..300),
+        ext in prop::sample::select(vec!["txt", "csv", "jsonl"]),
+    ) {
+        let d = TempDir::new().unwrap();
+        let name = format!("t.{ext}");
+        fs::write(d.path().join(&name), &bytes).unwrap();
+        let text = format!("execution_id: x\nsource_template: http://h/{{msisdn}}\ntasks_file: {name}\n");
+        let _ = Manifest::parse(&d.path().join("m.yaml"), &text);
+    }
+
+    #[test]
     fn manifest_parser_never_panics_on_yamlish(
         lines in prop::collection::vec("(execution_id|tasks|- msisdn|max_workers|rules|  sequence|reports)(: )?[a-z0-9 \\[\\],:-]{0,12}", 0..8)
     ) {

@@ -76,11 +76,20 @@ impl Exporter for Markdown {
                     cell(&ev.join(", ")),
                 )
             });
-            let present = if f.present.is_empty() {
+            let mut present = if f.present.is_empty() {
                 "empty slot".to_string()
             } else {
                 format!("is {}", f.present.join(", "))
             };
+            if f.focus != f.missing.subject {
+                present.push_str(&format!(" (at {})", f.focus));
+            }
+            if f.consequence_count > 0 {
+                present.push_str(&format!(
+                    "; {} more expected of {}",
+                    f.consequence_count, f.focus
+                ));
+            }
             d.push_str(&format!(
                 "| {} | {:.3} | `{}` | {} | {} | {} | {} |\n",
                 f.severity.name(),

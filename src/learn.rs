@@ -340,14 +340,21 @@ pub fn tail(path: &Path, bytes: u64) -> String {
 
 /// The rule count of the last snapshot AnyBURL says it stored (`>>> stored N rules`).
 pub fn stored_count(log: &str) -> Option<usize> {
-    log.lines().rev().find_map(|l| {
-        l.trim()
-            .strip_prefix(">>> stored ")?
-            .split(' ')
-            .next()?
-            .parse()
-            .ok()
-    })
+    stored_counts(log).last().copied()
+}
+
+/// The rule counts of the snapshots AnyBURL says it stored, in order.
+pub fn stored_counts(log: &str) -> Vec<usize> {
+    log.lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix(">>> stored ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
 }
 
 /// Whether the child's run counts as a success: AnyBURL 23-1 ends with exit status 1 after a
@@ -472,6 +479,7 @@ mod tests {
         let log = ">>> storing rules in file rules-10\n>>> stored 12 rules in 3ms\n\
                    >>> storing rules in file rules-20\n\n>>> Bye, bye.\n>>> stored 1455 rules in 27ms\n";
         assert_eq!(stored_count(log), Some(1455));
+        assert_eq!(stored_counts(log), vec![12, 1455]);
         assert_eq!(stored_count("no such line"), None);
         assert!(judge(false, Some(1455), 1455));
         assert!(!judge(true, Some(1455), 1000));

@@ -107,9 +107,14 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     }
     let pb = progress(args.quiet, args.time);
     let started = Instant::now();
-    let ending = learn::run_anyburl(&java, &jar, heap, &work.dir, |t| {
-        pb.set_position(t.as_secs().min(args.time));
-    });
+    let times = opts.snapshot_times()?;
+    let ending = learn::run_anyburl(
+        &java,
+        &jar,
+        heap,
+        &work.dir,
+        watch(&pb, &work.dir, times, args.time),
+    );
     pb.finish_and_clear();
     let log = work.dir.join(learn::LOG_FILE);
     let (n, snapshot) = match ending? {
@@ -168,6 +173,32 @@ fn recount(args: &LearnArgs, snapshot: &Path, work: &Path) -> Result<PathBuf> {
         );
     }
     Ok(rescored)
+}
+
+/// What the progress bar shows each second: the learning time, and the last snapshot AnyBURL
+/// says it stored (read from its log) with its rule count.
+fn watch<'a>(
+    pb: &'a ProgressBar,
+    work: &Path,
+    times: Vec<u64>,
+    secs: u64,
+) -> impl FnMut(std::time::Duration) + 'a {
+    let log = work.join(learn::LOG_FILE);
+    let mut shown = 0;
+    move |t| {
+        pb.set_position(t.as_secs().min(secs));
+        let stored = fs::read_to_string(&log)
+            .map(|text| learn::stored_counts(&text))
+            .unwrap_or_default();
+        if stored.len() > shown
+            && let (Some(n), Some(s)) = (stored.last(), times.get(stored.len() - 1))
+        {
+            shown = stored.len();
+            pb.set_message(format!(
+                "snapshot at {s} s: {n} rules (Ctrl-C stops AnyBURL)"
+            ));
+        }
+    }
 }
 
 /// AnyBURL's options from the command line.

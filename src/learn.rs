@@ -397,9 +397,8 @@ pub fn install(from: &Path, out: &Path) -> Result<(), LearnError> {
         .unwrap_or_else(|| "rules".into());
     let tmp = out.with_file_name(format!(".{name}.pff-partial"));
     let copy = || -> io::Result<()> {
-        let mut w = File::create(&tmp)?;
-        w.write_all(&fs::read(from)?)?;
-        w.sync_all()?;
+        fs::copy(from, &tmp)?;
+        File::open(&tmp)?.sync_all()?;
         fs::rename(&tmp, out)
     };
     copy().map_err(|e| {

@@ -152,19 +152,30 @@ fn fail_reason(c: &crate::report::SeverityCounts, fail_on: crate::report::FailOn
 
 /// `pff triples`: a data file as AnyBURL training triples.
 pub fn triples(args: TriplesArgs) -> Result<u8> {
-    let mapping = args.input.mapping();
     let mut out = output(args.output.as_deref())?;
+    write_triples(&args.data, &args.input, &mut out)?;
+    out.flush().context("cannot write the triples")?;
+    Ok(exit::CLEAN)
+}
+
+/// The triples of every record of `data` under the flags' mapping, as AnyBURL training data
+/// (what `pff triples` and `pff learn` write); their count.
+pub(super) fn write_triples(
+    data: &Path,
+    input: &super::args::InputArgs,
+    out: &mut impl Write,
+) -> Result<u64> {
+    let mut n = 0u64;
     input::for_each_record_triples(
-        &args.data,
-        args.input.input_format.map(Format::from),
-        &mapping,
+        data,
+        input.input_format.map(Format::from),
+        &input.mapping(),
         |b| {
-            crate::triples::tsv::write(&mut out, b.unique_triples())?;
+            n += crate::triples::tsv::write(&mut *out, b.unique_triples())? as u64;
             Ok::<(), anyhow::Error>(())
         },
     )?;
-    out.flush().context("cannot write the triples")?;
-    Ok(exit::CLEAN)
+    Ok(n)
 }
 
 /// `pff run`: a manifest's tasks, sized to the machine.

@@ -12,7 +12,7 @@ use super::args::LearnArgs;
 use crate::exit;
 use crate::hardware::{Machine, Plan, Requests};
 use crate::learn::{self, Ending, LearnError, LearnOptions};
-use crate::triples::{Format, input};
+use crate::triples::Format;
 
 /// The rescored rules, in the work folder.
 const RESCORED: &str = "rules-rescored";
@@ -257,16 +257,7 @@ fn write_triples(args: &LearnArgs, work: &Path) -> Result<u64> {
     let path = work.join(learn::TRIPLES_FILE);
     let file = fs::File::create(&path).map_err(|e| LearnError::io(&path, e))?;
     let mut out = BufWriter::new(file);
-    let mut n = 0u64;
-    input::for_each_record_triples(
-        &args.data,
-        args.input.input_format.map(Format::from),
-        &args.input.mapping(),
-        |b| {
-            n += crate::triples::tsv::write(&mut out, b.unique_triples())? as u64;
-            Ok::<(), anyhow::Error>(())
-        },
-    )?;
+    let n = super::commands::write_triples(&args.data, &args.input, &mut out)?;
     out.flush().map_err(|e| LearnError::io(&path, e))?;
     if n == 0 {
         bail!("{} holds no triples to learn from", args.data.display());

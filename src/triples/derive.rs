@@ -61,6 +61,10 @@ const PERIOD_END_KEY: &str = "endDateTime";
 /// The derived triples of `owner`'s key `key` holding `v` (the plain triples are written by
 /// the caller), each with its origin: the node that holds the value.
 pub(super) fn lift(m: &Mapping, owner: &str, key: &str, v: &Json<'_>, sink: &mut impl TripleSink) {
+    // Only objects and arrays hold entries (most values are scalars: nothing to name).
+    if !matches!(v, Json::Obj(_) | Json::Arr(_)) {
+        return;
+    }
     let mut entries = Vec::new();
     collect_entries(m, v, format!("{owner}/{}", escape(key)), &mut entries);
     if entries.is_empty() {

@@ -1140,10 +1140,7 @@ fn a_private_certificate_authority_is_trusted_when_named() {
 fn a_baseline_marks_findings_new_or_known_and_lists_the_fixed() {
     let dir = tempfile::tempdir().unwrap();
     let records = sample_records();
-    let named: Vec<(&str, &str)> = records
-        .iter()
-        .map(|(n, c)| (n.as_str(), c.as_str()))
-        .collect();
+    let named = common::named(&records);
     let m = manifest(dir.path(), &named, "reports: [json]\n");
     let a = dir.path().join("a");
     pff_run(&m, &a, &[]).assert().code(1);
@@ -1259,10 +1256,7 @@ fn a_baseline_marks_findings_new_or_known_and_lists_the_fixed() {
 fn a_baseline_named_in_the_manifest_is_found_beside_it_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let records = sample_records();
-    let named: Vec<(&str, &str)> = records
-        .iter()
-        .map(|(n, c)| (n.as_str(), c.as_str()))
-        .collect();
+    let named = common::named(&records);
     let m = manifest(dir.path(), &named, "reports: [sarif]\n");
     let a = dir.path().join("a");
     pff_run(&m, &a, &[]).assert().code(1);

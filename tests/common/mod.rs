@@ -68,6 +68,14 @@ pub fn sample_records() -> Vec<(String, String)> {
     v
 }
 
+/// (name, content) pairs as borrowed strings, as [`manifest`] takes them.
+pub fn named(records: &[(String, String)]) -> Vec<(&str, &str)> {
+    records
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_str()))
+        .collect()
+}
+
 /// `pff run M -q -o OUT EXTRA...`.
 pub fn pff_run(m: impl AsRef<Path>, out: impl AsRef<Path>, extra: &[&str]) -> Command {
     let (m, out) = (m.as_ref(), out.as_ref());

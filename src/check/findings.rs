@@ -29,11 +29,12 @@ fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Findi
     let name = |id| g.entity_name(id).to_string();
     let rel = |id| rules.relation(id).to_string();
     let (key, score, n) = (kept.key, kept.score, kept.count as usize);
-    let missing = Triple {
-        subject: name(key.0),
-        relation: rel(key.1),
-        object: name(key.2),
+    let triple = |(s, r, o)| Triple {
+        subject: name(s),
+        relation: rel(r),
+        object: name(o),
     };
+    let missing = triple(key);
     let evidence = |m: &TopMember| RuleEvidence {
         rule_id: rules.rule_id(&m.rule),
         violations_on_record: m.on_record,
@@ -51,19 +52,10 @@ fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Findi
             .collect::<BTreeMap<_, _>>(),
         evidence: witness_triples(&m.rule, &m.binding)
             .into_iter()
-            .map(|(s, r, o)| Triple {
-                subject: name(s),
-                relation: rel(r),
-                object: name(o),
-            })
+            .map(triple)
             .collect(),
     };
     let present: Vec<String> = kept.present.iter().map(|&e| name(e)).collect();
-    let triple = |(s, r, o)| Triple {
-        subject: name(s),
-        relation: rel(r),
-        object: name(o),
-    };
     let message = finding_message(&missing, &present, n, kept.strongest.confidence, score);
     Finding {
         severity: opts.severity.of(score),

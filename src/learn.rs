@@ -395,13 +395,21 @@ pub fn install(from: &Path, out: &Path) -> Result<(), LearnError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "rules".into());
-    let tmp = out.with_file_name(format!(".{name}.pff-partial"));
-    let copy = || -> io::Result<()> {
-        fs::copy(from, &tmp)?;
-        File::open(&tmp)?.sync_all()?;
+    // The temporary name carries the process id and is created exclusively: a file already
+    // there (someone else's) is never written over or removed.
+    let tmp = out.with_file_name(format!(".{name}.pff-partial-{}", std::process::id()));
+    let mut w = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| LearnError::io(&tmp, e))?;
+    let mut copy = || -> io::Result<()> {
+        io::copy(&mut File::open(from)?, &mut w)?;
+        w.sync_all()?;
         fs::rename(&tmp, out)
     };
     copy().map_err(|e| {
+        // Ours: created above.
         let _ = fs::remove_file(&tmp);
         LearnError::io(out, e)
     })
@@ -518,6 +526,14 @@ mod tests {
         assert_eq!(check_snapshot(&snap, 10, |_| Ok(())).unwrap(), 1);
         install(&snap, &out).unwrap();
         assert_eq!(fs::read(&out).unwrap(), fs::read(&snap).unwrap());
+        // A file at the temporary name is someone else's: refused, left as it is.
+        let theirs = dir
+            .path()
+            .join(format!(".out.txt.pff-partial-{}", std::process::id()));
+        fs::write(&theirs, "theirs").unwrap();
+        assert!(install(&snap, &out).is_err());
+        assert_eq!(fs::read_to_string(&theirs).unwrap(), "theirs");
+        fs::remove_file(&theirs).unwrap();
         fs::write(&snap, "").unwrap();
         assert!(matches!(
             check_snapshot(&snap, 10, |_| Ok(())),

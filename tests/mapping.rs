@@ -176,3 +176,62 @@ fn tmf_report_snapshot() {
     let out = stdout(&mut pff(&args)).replace(&rules, "derived.txt");
     insta::assert_snapshot!("tmf_json", out);
 }
+
+/// The human and Markdown reports say where a derived value lives (or would), and `--dry-run`
+/// names the mapping a run uses.
+#[test]
+fn reports_and_dry_run_name_the_place_and_the_mapping() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let record = common::write(
+        &dir,
+        "k.json",
+        br#"{"id":"K","paymentContext":"Postpaid",
+            "status":[{"validFor":{"startDateTime":"a"}}],
+            "characteristic":[{"charSpecExternalId":"clientCategory","value":[{"value":"pre"}]}]}"#,
+    );
+    let rules = common::write(
+        &dir,
+        "r.txt",
+        b"100\t99\t0.99\tstatus.status@current(X,Active) <= paymentContext(X,Postpaid)\n\
+          100\t99\t0.99\tcharacteristic:clientCategory(X,pos) <= paymentContext(X,Postpaid)\n",
+    );
+    let report = |format: &str| {
+        let mut args = vec![
+            "validate",
+            &record,
+            "--rules",
+            &rules,
+            "--format",
+            format,
+            "--fail-on",
+            "never",
+        ];
+        args.extend(TMF);
+        stdout(&mut pff(&args))
+    };
+    let human = report("human");
+    assert!(
+        human.contains("conflict: `characteristic:clientCategory` of K is pre (at K/characteristic[0]/value[0])"),
+        "{human}"
+    );
+    assert!(
+        human.contains("empty: the value belongs in K/status[0]"),
+        "{human}"
+    );
+    let md = report("markdown");
+    assert!(
+        md.contains("is pre (at K/characteristic[0]/value[0])"),
+        "{md}"
+    );
+    let m = dir.path().join("m.yaml");
+    std::fs::write(
+        &m,
+        format!("execution_id: t\nrules: {rules}\nmapping: tmf\nname_key: charSpecExternalId\ntasks:\n- msisdn: k.json\n"),
+    )
+    .unwrap();
+    let plan = stdout(&mut pff(&["run", m.to_str().unwrap(), "--dry-run"]));
+    assert!(
+        plan.contains("mapping tmf name_key=charSpecExternalId"),
+        "{plan}"
+    );
+}

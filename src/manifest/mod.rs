@@ -170,7 +170,8 @@ pub struct Manifest {
     pub resources: Resources,
     pub checks: Checks,
     pub fetch: FetchSettings,
-    pub tasks: Vec<Task>,
+    /// The tasks, inline or read again from a tasks file on every pass.
+    pub tasks: TaskList,
     /// An earlier execution's output folder, resolved against the manifest's folder.
     pub baseline: Option<PathBuf>,
     /// With a baseline: fail on new findings only.
@@ -375,8 +376,12 @@ impl Manifest {
             &mut from_cwd,
             &mut problems,
         );
-        if check_sources {
-            read_file_payloads(text, &base, &mut tasks, &mut problems);
+        // `payload: !file` tags belong to the manifest's own tasks.
+        if check_sources
+            && given.is_none()
+            && let TaskList::Inline(v) = &mut tasks
+        {
+            read_file_payloads(text, &base, v, &mut problems);
         }
         if !problems.is_empty() {
             return Err(ManifestError::Invalid {
@@ -607,11 +612,14 @@ fn rule_files(raw: &Raw, base: &Path, problems: &mut Vec<Problem>) -> Vec<PathBu
     rules
 }
 
+mod seen;
 mod tasklist;
+mod tasks;
 mod tasks_file;
 mod text;
 
 use tasklist::tasks;
+pub use tasks::{TaskList, Tasks, TasksError};
 use text::{generated_execution_id, parse_raw, read_file_payloads};
 
 #[cfg(test)]

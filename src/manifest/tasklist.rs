@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::seen::{Bloom, Suspects};
+use super::tasks::{FileTasks, TaskList, locate};
+use super::tasks_file::TaskLines;
 use super::{Problem, Raw, SEQUENCES, Source, Task, at, fill_template, resolve, tasks_file};
 use crate::defaults;
 
@@ -30,7 +33,7 @@ pub(super) fn tasks(
     check_sources: bool,
     from_cwd: &mut usize,
     problems: &mut Vec<Problem>,
-) -> Vec<Task> {
+) -> TaskList {
     if let Some(s) = &raw.sequence
         && !known(&s.value)
     {
@@ -39,19 +42,19 @@ pub(super) fn tasks(
             format!("unknown sequence `{}`; known: {}", s.value, names()),
         ));
     }
-    let mut make = TaskMaker {
-        base,
-        template: raw.source_template.as_ref().map(|t| t.value.as_str()),
-        check_sources,
-        from_cwd,
-        seen: HashMap::new(),
-        collided: Vec::new(),
-        tasks: Vec::new(),
-    };
-    let default = raw
+    let template = raw.source_template.as_ref().map(|t| t.value.as_str());
+    let sequence = raw
         .sequence
         .as_ref()
         .map_or(defaults::SEQUENCE, |s| s.value.as_str());
+    let check = FileCheck {
+        base,
+        template,
+        sequence,
+        sources: check_sources,
+        from_cwd,
+    };
+    let none = || TaskList::Inline(Vec::new());
     // `pff run --tasks FILE`: the command line's list replaces the manifest's.
     if let Some(path) = given {
         let locate = |message| Problem {
@@ -59,8 +62,7 @@ pub(super) fn tasks(
             column: 0,
             message: format!("--tasks: {message}"),
         };
-        file_tasks(&mut make, path, locate, default, problems);
-        return make.tasks;
+        return file_tasks(check, path, locate, problems).map_or_else(none, TaskList::File);
     }
     if let Some(file) = &raw.tasks_file {
         if !raw.tasks.is_empty() {
@@ -70,9 +72,18 @@ pub(super) fn tasks(
             ));
         }
         let path = resolve(base, &file.value);
-        file_tasks(&mut make, &path, |m| at(file, m), default, problems);
-        return make.tasks;
+        return file_tasks(check, &path, |m| at(file, m), problems)
+            .map_or_else(none, TaskList::File);
     }
+    let mut make = TaskMaker {
+        base,
+        template,
+        check_sources,
+        from_cwd: check.from_cwd,
+        seen: HashMap::new(),
+        collided: Vec::new(),
+        tasks: Vec::new(),
+    };
     if raw.tasks.is_empty() {
         problems.push(Problem {
             line: 0,
@@ -83,7 +94,7 @@ pub(super) fn tasks(
         });
     }
     inline_tasks(raw, &mut make, problems);
-    make.tasks
+    TaskList::Inline(make.tasks)
 }
 
 /// The manifest's own `tasks:`.
@@ -126,75 +137,163 @@ fn inline_tasks(raw: &Raw, make: &mut TaskMaker<'_>, problems: &mut Vec<Problem>
     }
 }
 
-/// The tasks of a `tasks_file`, its problems named by file and line (the first 50, then a
-/// count).
-fn file_tasks(
-    make: &mut TaskMaker<'_>,
-    path: &Path,
-    locate: impl Fn(String) -> Problem,
-    sequence: &str,
-    problems: &mut Vec<Problem>,
-) {
-    const SHOWN: usize = 50;
-    let shown = path.display().to_string();
-    // Each kind of problem keeps its first SHOWN (bounded memory whatever the file holds).
-    let keep = |v: &mut Vec<(usize, String)>, more: &mut usize, line, message| {
-        if v.len() < SHOWN {
-            v.push((line, message));
+/// Problems of a tasks file, kept in bounded memory: the first [`SHOWN`] of each kind, in
+/// file order, and a count of the rest.
+#[derive(Default)]
+struct FileProblems {
+    /// Bad lines, missing sources, duplicate keys: each in file order.
+    kinds: [Vec<(usize, String)>; 3],
+    more: usize,
+}
+
+const SHOWN: usize = 50;
+
+impl FileProblems {
+    fn add(&mut self, kind: usize, line: usize, message: String) {
+        if self.kinds[kind].len() < SHOWN {
+            self.kinds[kind].push((line, message));
         } else {
-            *more += 1;
+            self.more += 1;
         }
-    };
-    let (mut task_problems, mut line_problems) = (Vec::new(), Vec::new());
-    let (mut more_a, mut more_b) = (0usize, 0usize);
-    let read = tasks_file::read(
-        path,
-        |t| {
-            let line = t.line;
-            let (dup, missing) = make.push(
-                &t.key,
-                t.source.as_deref(),
-                sequence.to_string(),
-                t.payload,
-                line as u64,
-            );
-            if let Some(first) = dup {
-                let m = format!("duplicate task `{}` (first at line {first})", t.key);
-                keep(&mut task_problems, &mut more_a, line, m);
-            }
-            if let Some(m) = missing {
-                keep(&mut task_problems, &mut more_a, line, m);
-            }
-        },
-        |line, message| keep(&mut line_problems, &mut more_b, line, message),
-    );
-    let unreadable = read.is_err();
-    if let Err(e) = read {
-        problems.push(locate(format!("cannot read the tasks file {shown}: {e}")));
     }
-    let mut found: Vec<(usize, String)> = task_problems.into_iter().chain(line_problems).collect();
-    found.sort_by_key(|(line, _)| *line);
-    let more = more_a + more_b + found.len().saturating_sub(SHOWN);
-    problems.extend(
-        found
-            .into_iter()
-            .take(SHOWN)
-            .map(|(line, message)| Problem {
+
+    /// The first [`SHOWN`] problems by line, named `file:line`, then how many more.
+    fn into_problems(self, shown: &str, problems: &mut Vec<Problem>) {
+        let mut found: Vec<(usize, String)> = self.kinds.into_iter().flatten().collect();
+        found.sort_by_key(|(line, _)| *line);
+        let more = self.more + found.len().saturating_sub(SHOWN);
+        problems.extend(
+            found
+                .into_iter()
+                .take(SHOWN)
+                .map(|(line, message)| Problem {
+                    line: 0,
+                    column: 0,
+                    message: format!("{shown}:{line}: {message}"),
+                }),
+        );
+        if more > 0 {
+            problems.push(Problem {
                 line: 0,
                 column: 0,
-                message: format!("{shown}:{line}: {message}"),
-            }),
-    );
-    if more > 0 {
-        problems.push(Problem {
-            line: 0,
-            column: 0,
-            message: format!("{shown}: {more} more problems"),
-        });
+                message: format!("{shown}: {more} more problems"),
+            });
+        }
     }
-    if !unreadable && make.tasks.is_empty() && problems.is_empty() {
-        problems.push(locate(format!("the tasks file {shown} holds no task")));
+}
+
+/// Lines in a file (an upper bound on its tasks), counted without holding it.
+fn count_lines(path: &Path) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 1;
+    loop {
+        let got = f.read(&mut buf)?;
+        if got == 0 {
+            return Ok(n);
+        }
+        n += buf[..got].iter().filter(|&&b| b == b'\n').count();
     }
+}
+
+/// Checks a `tasks_file` without holding its tasks: every line read, sources looked for
+/// (when `check_sources`), keys unique (a Bloom filter, then a second pass over the suspected
+/// keys); problems named by file and line (the first 50, then a count). The tasks are read
+/// again by each pass of a run ([`TaskList::File`]).
+fn file_tasks(
+    check: FileCheck<'_>,
+    path: &Path,
+    locate_problem: impl Fn(String) -> Problem,
+    problems: &mut Vec<Problem>,
+) -> Option<FileTasks> {
+    let shown = path.display().to_string();
+    let unreadable =
+        |e: std::io::Error| locate_problem(format!("cannot read the tasks file {shown}: {e}"));
+    let stamp = match std::fs::metadata(path) {
+        Ok(m) => (m.len(), m.modified().ok()),
+        Err(e) => {
+            problems.push(unreadable(e));
+            return None;
+        }
+    };
+    let mut found = FileProblems::default();
+    let mut suspects = Suspects::default();
+    let first_pass = count_lines(path).and_then(|lines| {
+        let mut bloom = Bloom::new(lines);
+        let mut count = 0usize;
+        let mut read = TaskLines::new(path, std::fs::File::open(path)?);
+        while let Some(line) = read.next_line()? {
+            let t = match line {
+                Ok(t) => t,
+                Err((line, message)) => {
+                    found.add(0, line, message);
+                    continue;
+                }
+            };
+            count += 1;
+            if bloom.insert(&t.key) {
+                suspects.add(&t.key);
+            }
+            if check.sources {
+                let at = locate(check.base, t.source.as_deref(), check.template, &t.key);
+                *check.from_cwd += usize::from(at.from_cwd);
+                if let Some(m) = at.missing {
+                    found.add(1, t.line, m);
+                }
+            }
+        }
+        Ok(count)
+    });
+    let mut count = match first_pass {
+        Ok(count) => count,
+        Err(e) => {
+            problems.push(unreadable(e));
+            return None;
+        }
+    };
+    // The suspected keys again, in file order: the first line of each, and its repeats.
+    if !suspects.is_empty() {
+        let second_pass = tasks_file::read(
+            path,
+            |t| {
+                if let Some(first) = suspects.repeat(&t.key, t.line) {
+                    let m = format!("duplicate task `{}` (first at line {first})", t.key);
+                    found.add(2, t.line, m);
+                }
+            },
+            |_, _| {},
+        );
+        if let Err(e) = second_pass {
+            problems.push(unreadable(e));
+            count = 0;
+        }
+    }
+    let before = problems.len();
+    found.into_problems(&shown, problems);
+    if count == 0 && problems.len() == before {
+        problems.push(locate_problem(format!(
+            "the tasks file {shown} holds no task"
+        )));
+    }
+    Some(FileTasks {
+        path: path.to_path_buf(),
+        base: check.base.to_path_buf(),
+        template: check.template.map(str::to_string),
+        sequence: check.sequence.to_string(),
+        count,
+        stamp,
+    })
+}
+
+/// What checking a tasks file needs from the manifest.
+struct FileCheck<'a> {
+    base: &'a Path,
+    template: Option<&'a str>,
+    sequence: &'a str,
+    /// Look for each task's source.
+    sources: bool,
+    from_cwd: &'a mut usize,
 }
 
 /// Builds tasks: keys unique (by a hash of the key, checked exactly on a match), sources from
@@ -245,29 +344,18 @@ impl TaskMaker<'_> {
                 dup
             }
         };
-        let spec = source.or(self.template).unwrap_or(key);
-        let filled = fill_template(spec, key);
-        let mut missing = None;
-        let source = if filled.starts_with("http://") || filled.starts_with("https://") {
-            Source::Url(filled)
+        let (source, missing) = if self.check_sources {
+            let at = locate(self.base, source, self.template, key);
+            *self.from_cwd += usize::from(at.from_cwd);
+            (at.source, at.missing)
         } else {
-            let p = resolve(self.base, &filled);
-            let here = Path::new(&filled);
-            if !self.check_sources || p.is_file() {
-                Source::File(p)
-            } else if here.is_file() {
-                // The predecessor resolved task paths against the working directory.
-                *self.from_cwd += 1;
-                Source::File(here.to_path_buf())
+            let filled = fill_template(source.or(self.template).unwrap_or(key), key);
+            let source = if filled.starts_with("http://") || filled.starts_with("https://") {
+                Source::Url(filled)
             } else {
-                missing = Some(format!(
-                    "task source {spec} exists neither beside the manifest ({}) nor in the \
-                     working directory ({})",
-                    p.display(),
-                    here.display()
-                ));
-                Source::File(p)
-            }
+                Source::File(resolve(self.base, &filled))
+            };
+            (source, None)
         };
         self.tasks.push(Task {
             id: key.to_string(),

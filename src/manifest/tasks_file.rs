@@ -52,6 +52,93 @@ struct Columns {
 
 const KEY_NAMES: [&str; 3] = ["msisdn", "key", "id"];
 
+/// What a line of a tasks file holds: a task, or why it is not one (its line, the message).
+pub(super) type Line = Result<FileTask, (usize, String)>;
+
+/// A tasks file read line by line: each call to [`TaskLines::next_line`] gives the next task
+/// or bad line; blank lines, comments and the CSV header are skipped. Nothing but the current
+/// line is held.
+pub(super) struct TaskLines {
+    kind: Kind,
+    reader: BufReader<File>,
+    buf: Vec<u8>,
+    line: usize,
+    columns: Option<Columns>,
+    /// A CSV file without a usable header: nothing more can be read.
+    dead: bool,
+}
+
+impl TaskLines {
+    /// Opens `file` (`path` names its kind).
+    pub(super) fn new(path: &Path, file: File) -> Self {
+        TaskLines {
+            kind: kind_of(path),
+            reader: BufReader::with_capacity(1 << 16, file),
+            buf: Vec::new(),
+            line: 0,
+            columns: None,
+            dead: false,
+        }
+    }
+
+    /// The next task or bad line; `None` at the end of the file.
+    pub(super) fn next_line(&mut self) -> std::io::Result<Option<Line>> {
+        loop {
+            if self.dead {
+                return Ok(None);
+            }
+            self.buf.clear();
+            let n = read_line_bounded(&mut self.reader, &mut self.buf, MAX_LINE)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            let line = self.line;
+            let Ok(text) = std::str::from_utf8(&self.buf) else {
+                return Ok(Some(Err((line, "not UTF-8".into()))));
+            };
+            // A byte order mark (spreadsheet exports write one) is not part of the first key.
+            let text = if line == 1 {
+                text.strip_prefix('\u{feff}').unwrap_or(text)
+            } else {
+                text
+            };
+            let text = text.trim_end_matches(['\n', '\r']).trim();
+            if text.is_empty() || (self.kind == Kind::Text && text.starts_with('#')) {
+                continue;
+            }
+            let task = match self.kind {
+                Kind::Text => Ok(FileTask {
+                    line,
+                    key: text.to_string(),
+                    source: None,
+                    payload: None,
+                }),
+                Kind::Csv => match &self.columns {
+                    None => {
+                        match header(text) {
+                            Ok(c) => self.columns = Some(c),
+                            Err(e) => {
+                                // Without a header no line can be read.
+                                self.dead = true;
+                                return Ok(Some(Err((line, e))));
+                            }
+                        }
+                        continue;
+                    }
+                    Some(c) => csv_task(text, c, line),
+                },
+                Kind::JsonLines => json_task(text, line),
+            };
+            return Ok(Some(match task {
+                Ok(t) if t.key.is_empty() => Err((line, "empty task key".into())),
+                Ok(t) => Ok(t),
+                Err(e) => Err((line, e)),
+            }));
+        }
+    }
+}
+
 /// Reads `path`, handing each task to `each` and each bad line's message to `bad` (as
 /// `line: message`). An unreadable file is an error.
 pub(super) fn read(
@@ -59,61 +146,14 @@ pub(super) fn read(
     mut each: impl FnMut(FileTask),
     mut bad: impl FnMut(usize, String),
 ) -> std::io::Result<()> {
-    let kind = kind_of(path);
-    let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?);
-    let mut buf = Vec::new();
-    let mut line = 0;
-    let mut columns: Option<Columns> = None;
-    loop {
-        buf.clear();
-        let n = read_line_bounded(&mut reader, &mut buf, MAX_LINE)?;
-        if n == 0 {
-            return Ok(());
-        }
-        line += 1;
-        let Ok(text) = std::str::from_utf8(&buf) else {
-            bad(line, "not UTF-8".into());
-            continue;
-        };
-        // A byte order mark (spreadsheet exports write one) is not part of the first key.
-        let text = if line == 1 {
-            text.strip_prefix('\u{feff}').unwrap_or(text)
-        } else {
-            text
-        };
-        let text = text.trim_end_matches(['\n', '\r']).trim();
-        if text.is_empty() || (kind == Kind::Text && text.starts_with('#')) {
-            continue;
-        }
-        let task = match kind {
-            Kind::Text => Ok(FileTask {
-                line,
-                key: text.to_string(),
-                source: None,
-                payload: None,
-            }),
-            Kind::Csv => match &columns {
-                None => {
-                    match header(text) {
-                        Ok(c) => columns = Some(c),
-                        Err(e) => {
-                            bad(line, e);
-                            // Without a header no line can be read.
-                            return Ok(());
-                        }
-                    }
-                    continue;
-                }
-                Some(c) => csv_task(text, c, line),
-            },
-            Kind::JsonLines => json_task(text, line),
-        };
-        match task {
-            Ok(t) if t.key.is_empty() => bad(line, "empty task key".into()),
+    let mut lines = TaskLines::new(path, File::open(path)?);
+    while let Some(l) = lines.next_line()? {
+        match l {
             Ok(t) => each(t),
-            Err(e) => bad(line, e),
+            Err((line, message)) => bad(line, message),
         }
     }
+    Ok(())
 }
 
 fn header(text: &str) -> Result<Columns, String> {

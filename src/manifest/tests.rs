@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// Every task, read as a run reads them.
+fn all(m: &Manifest) -> Vec<Task> {
+    m.tasks
+        .iter()
+        .unwrap()
+        .map(|t| t.unwrap().1.into_owned())
+        .collect()
+}
+
 fn dir_with(files: &[&str]) -> tempfile::TempDir {
     let d = tempfile::TempDir::new().unwrap();
     for f in files {
@@ -20,8 +29,8 @@ fn predecessor_manifest_as_is() {
     .unwrap();
     assert_eq!(m.execution_id, "execucao-gerada");
     assert_eq!(m.resources.max_workers, Some(16));
-    assert_eq!(m.tasks[0].sequence, "Validar Json");
-    assert_eq!(m.tasks[0].source, Source::File(d.path().join("test.json")));
+    assert_eq!(all(&m)[0].sequence, "Validar Json");
+    assert_eq!(all(&m)[0].source, Source::File(d.path().join("test.json")));
 }
 
 #[test]
@@ -90,7 +99,7 @@ fn a_recorded_manifest_does_not_need_its_sources() {
     let text = "execution_id: x\ntasks:\n- msisdn: gone.json\n";
     assert!(Manifest::parse(&d.path().join("m.yaml"), text).is_err());
     let m = Manifest::parse_recorded(&d.path().join("m.yaml"), text, None).unwrap();
-    assert_eq!(m.tasks[0].id, "gone.json");
+    assert_eq!(all(&m)[0].id, "gone.json");
     assert_eq!(m.text, text);
 }
 
@@ -176,11 +185,11 @@ fn urls_and_sources() {
     )
     .unwrap();
     assert_eq!(
-        m.tasks[0].source,
+        all(&m)[0].source,
         Source::Url("https://example.invalid/r.json".into())
     );
-    assert_eq!(m.tasks[1].id, "5512");
-    assert_eq!(m.tasks[1].sequence, "validate");
+    assert_eq!(all(&m)[1].id, "5512");
+    assert_eq!(all(&m)[1].sequence, "validate");
 }
 
 #[test]
@@ -220,7 +229,7 @@ fn large_inline_task_lists_parse() {
     }
     let m = Manifest::parse_recorded(&d.path().join("m.yaml"), &text, None).unwrap();
     assert_eq!(m.tasks.len(), 60_000);
-    assert_eq!(m.tasks[59_999].id, "5511900059999");
+    assert_eq!(all(&m)[59_999].id, "5511900059999");
 }
 
 #[test]
@@ -253,7 +262,101 @@ fn tasks_file_problems_name_the_file_and_line() {
     // A good one: keys in file order, sources beside the manifest.
     std::fs::write(d.path().join("t.txt"), "b.json\na.json\n").unwrap();
     let m = Manifest::parse(&p, "execution_id: x\ntasks_file: t.txt\n").unwrap();
-    let keys: Vec<&str> = m.tasks.iter().map(|t| t.id.as_str()).collect();
+    let tasks = all(&m);
+    let keys: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(keys, ["b.json", "a.json"]);
-    assert_eq!(m.tasks[1].source, Source::File(d.path().join("a.json")));
+    assert_eq!(all(&m)[1].source, Source::File(d.path().join("a.json")));
+}
+
+/// A tasks file of any length: its problems are the first 50 by line and a count of the rest,
+/// duplicates found exactly (each repeat names the first line of its key).
+#[test]
+fn tasks_file_problems_are_bounded_and_duplicates_exact() {
+    let d = dir_with(&[]);
+    let p = d.path().join("m.yaml");
+    let mut text = String::new();
+    for i in 0..5_000 {
+        text.push_str(&format!("55119{i:08}\n"));
+    }
+    // 70 repeats of two keys, after the 5,000 distinct ones.
+    for i in 0..70 {
+        text.push_str(&format!("55119{:08}\n", i % 2));
+    }
+    std::fs::write(d.path().join("t.txt"), &text).unwrap();
+    let m = "execution_id: x\nsource_template: http://h/{msisdn}\ntasks_file: t.txt\n";
+    let err = Manifest::parse(&p, m).unwrap_err();
+    let ManifestError::Invalid { problems, .. } = &err else {
+        panic!()
+    };
+    assert_eq!(problems.len(), 51, "{err}");
+    let t = d.path().join("t.txt").display().to_string();
+    assert_eq!(
+        problems[0].message,
+        format!("{t}:5001: duplicate task `5511900000000` (first at line 1)")
+    );
+    assert_eq!(
+        problems[1].message,
+        format!("{t}:5002: duplicate task `5511900000001` (first at line 2)")
+    );
+    assert_eq!(problems[50].message, format!("{t}: 20 more problems"));
+}
+
+/// The tasks of a file are read again on every pass, never held; a file changed since the
+/// manifest was checked is refused rather than read as another list.
+#[test]
+fn a_tasks_file_is_read_again_and_must_not_change() {
+    let d = dir_with(&["a.json", "b.json"]);
+    let p = d.path().join("m.yaml");
+    let f = d.path().join("t.jsonl");
+    std::fs::write(
+        &f,
+        "{\"msisdn\":\"a\",\"source\":\"a.json\",\"payload\":{\"n\":1}}\n{\"key\":\"b.json\"}\n",
+    )
+    .unwrap();
+    let m = Manifest::parse(
+        &p,
+        "execution_id: x\nsequence: validate\ntasks_file: t.jsonl\n",
+    )
+    .unwrap();
+    assert!(m.tasks.inline().is_none(), "a tasks file is not held");
+    assert_eq!(m.tasks.len(), 2);
+    for _ in 0..2 {
+        let tasks = all(&m);
+        assert_eq!(tasks[0].id, "a");
+        assert_eq!(tasks[0].source, Source::File(d.path().join("a.json")));
+        assert_eq!(tasks[0].payload, Some(serde_json::json!({"n": 1})));
+        assert_eq!(tasks[1].sequence, "validate");
+        let keys: Vec<(usize, String)> = m
+            .tasks
+            .keys()
+            .unwrap()
+            .map(|k| {
+                let (i, k) = k.unwrap();
+                (i, k.into_owned())
+            })
+            .collect();
+        assert_eq!(keys, [(0, "a".to_string()), (1, "b.json".to_string())]);
+    }
+    std::fs::write(&f, "{\"key\":\"b.json\"}\n").unwrap();
+    let err = match m.tasks.iter() {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a changed tasks file was read"),
+    };
+    assert!(err.contains("changed while pff was using it"), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+}
+
+/// `--tasks FILE` replaces the manifest's tasks: their `payload: !file` tags do not attach to
+/// the file's tasks.
+#[test]
+fn inline_payload_files_do_not_attach_to_a_given_tasks_file() {
+    let d = dir_with(&["a.json", "p.json"]);
+    let p = d.path().join("m.yaml");
+    std::fs::write(d.path().join("t.txt"), "a.json\n").unwrap();
+    let text = "execution_id: x\ntasks:\n- msisdn: a.json\n  payload: !file p.json\n";
+    std::fs::write(&p, text).unwrap();
+    let m = Manifest::load_with_tasks(&p, Some(&d.path().join("t.txt"))).unwrap();
+    assert_eq!(all(&m)[0].payload, None);
+    let m = Manifest::load(&p).unwrap();
+    assert_eq!(all(&m)[0].payload, Some(serde_json::json!({})));
 }

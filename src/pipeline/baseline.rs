@@ -2,7 +2,6 @@
 //! `known` by a stable fingerprint (task key, record index, missing triple), and the earlier
 //! findings of tonight's tasks that are gone (`fixed`, listed in `fixed.jsonl`).
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +29,9 @@ struct Earlier {
 #[derive(Debug)]
 pub struct Baseline {
     findings: FxHashMap<u64, Earlier>,
+    /// The tasks with earlier findings, and whether tonight's run checked each without an
+    /// error (only those can have fixed findings). Grows with the baseline, not the run.
+    checked: FxHashMap<String, bool>,
     counts: BaselineCounts,
 }
 
@@ -97,10 +99,24 @@ impl Baseline {
                 }
             }
         }
-        Ok(Baseline {
+        Ok(Baseline::of(findings))
+    }
+
+    fn of(findings: FxHashMap<u64, Earlier>) -> Baseline {
+        let checked = findings.values().map(|e| (e.task.clone(), false)).collect();
+        Baseline {
             findings,
+            checked,
             counts: BaselineCounts::default(),
-        })
+        }
+    }
+
+    /// Tonight's run checked `task` without an error: its earlier findings not seen again are
+    /// fixed.
+    pub fn checked(&mut self, task: &str) {
+        if let Some(c) = self.checked.get_mut(task) {
+            *c = true;
+        }
     }
 
     /// Marks the findings of one record of `task` `new` or `known`.
@@ -126,17 +142,14 @@ impl Baseline {
         }
     }
 
-    /// Writes the earlier findings of `tasks` (tonight's) that were not seen again to `w`, one
-    /// JSON object a line; the counts, fixed included.
-    pub fn finish(
-        &mut self,
-        tasks: &HashSet<&str>,
-        w: &mut impl Write,
-    ) -> std::io::Result<BaselineCounts> {
+    /// Writes the earlier findings of the tasks [`Self::checked`] tonight that were not seen
+    /// again to `w`, one JSON object a line; the counts, fixed included.
+    pub fn finish(&mut self, w: &mut impl Write) -> std::io::Result<BaselineCounts> {
+        let checked = &self.checked;
         let mut fixed: Vec<&Earlier> = self
             .findings
             .values()
-            .filter(|e| !e.seen && tasks.contains(e.task.as_str()))
+            .filter(|e| !e.seen && checked.get(&e.task) == Some(&true))
             .collect();
         fixed.sort_by(|a, b| {
             (
@@ -214,19 +227,18 @@ mod tests {
         ] {
             findings.insert(k, e);
         }
-        let mut b = Baseline {
-            findings,
-            counts: BaselineCounts::default(),
-        };
+        let mut b = Baseline::of(findings);
         if let Some(e) = b
             .findings
             .get_mut(&fingerprint("T2", 0, &t("s", "r", "o2")))
         {
             e.seen = true;
         }
-        let tasks: HashSet<&str> = ["T1", "T2"].into_iter().collect();
+        b.checked("T1");
+        b.checked("T2");
+        b.checked("NOT IN THE BASELINE");
         let mut out = Vec::new();
-        let counts = b.finish(&tasks, &mut out).unwrap();
+        let counts = b.finish(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(counts.fixed, 2);

@@ -11,7 +11,9 @@ use super::folder::{self, OutputFolder};
 use super::shard::{Shard, shard_name};
 use super::taskfile::{self, Expected, TaskState};
 use super::{RunError, out_err, task_file, write_atomic};
-use crate::manifest::Task;
+use fixedbitset::FixedBitSet;
+
+use crate::manifest::TaskList;
 use crate::report::OutputFormat;
 
 /// The execution record's name.
@@ -288,8 +290,12 @@ pub struct Rejected {
 /// A folder ready for a run: its marker written, the tasks still to run known.
 pub struct Prepared {
     pub marker: Marker,
-    /// Manifest positions of the tasks to run now.
-    pub pending: Vec<usize>,
+    /// The tasks this run owns (all, or its shard's).
+    pub selected: usize,
+    /// Manifest positions of the tasks to run now (one bit a task).
+    pub pending: FixedBitSet,
+    /// How many are pending.
+    pub pending_count: usize,
     /// Task files that were not their task's result, moved aside.
     pub rejected: Vec<Rejected>,
     /// Tasks whose earlier failure may pass, run again.
@@ -300,8 +306,9 @@ pub struct Prepared {
 pub struct RunRequest<'a> {
     pub info: &'a ExecutionInfo,
     pub manifest_text: &'a str,
-    pub tasks: &'a [Task],
-    pub selected: &'a [usize],
+    pub tasks: &'a TaskList,
+    /// The shard run (`None`: every task).
+    pub shard: Option<Shard>,
     pub formats: &'a [OutputFormat],
     pub resume: bool,
     pub fresh: bool,
@@ -358,18 +365,24 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
 
     let mut prepared = Prepared {
         marker,
-        pending: Vec::new(),
+        selected: 0,
+        pending: FixedBitSet::with_capacity(req.tasks.len()),
+        pending_count: 0,
         rejected: Vec::new(),
         retried: 0,
     };
-    for &i in req.selected {
-        let task = &req.tasks[i];
-        let path = task_file(folder.tasks(), i, task);
+    for task in req.tasks.keys()? {
+        let (i, key) = task?;
+        if !req.shard.is_none_or(|s| s.owns(&key)) {
+            continue;
+        }
+        prepared.selected += 1;
+        let path = task_file(folder.tasks(), i, &key);
         let want = Expected {
             execution: &req.info.execution_id,
             rules_digest: &req.info.rules_digest,
             index: i,
-            task: &task.id,
+            task: &key,
         };
         match taskfile::check(&path, &want) {
             TaskState::Done => continue,
@@ -384,7 +397,8 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
                 });
             }
         }
-        prepared.pending.push(i);
+        prepared.pending.insert(i);
+        prepared.pending_count += 1;
     }
     Ok(prepared)
 }

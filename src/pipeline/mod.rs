@@ -26,10 +26,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::check::{self, SourceChecker};
 use crate::exit;
 use crate::hardware::{Plan, current_rss};
-use crate::manifest::{Manifest, Task};
+use crate::manifest::Manifest;
 use crate::report::OutputFormat;
 use crate::rules::{RuleSource, RulesError};
 use crate::triples::json::Mapping;
+use fixedbitset::FixedBitSet;
 
 mod baseline;
 mod control;
@@ -127,6 +128,9 @@ pub enum RunError {
     Merge(#[from] MergeError),
     #[error(transparent)]
     Rules(#[from] RulesError),
+    /// The tasks file could not be read again as it was.
+    #[error(transparent)]
+    Tasks(#[from] crate::manifest::TasksError),
 }
 
 impl RunError {
@@ -136,6 +140,7 @@ impl RunError {
             RunError::Memory(_) => "memory",
             RunError::Http(_) => "http",
             RunError::Rules(_) => "rules",
+            RunError::Tasks(_) => "tasks",
             RunError::Internal(_) => "internal",
             RunError::Interrupted => "signal",
             _ => "output",
@@ -215,9 +220,8 @@ pub struct RunOutcome {
     pub rejected: Vec<Rejected>,
 }
 
-fn task_file(dir: &Path, index: usize, task: &Task) -> PathBuf {
-    let safe: String = task
-        .id
+fn task_file(dir: &Path, index: usize, key: &str) -> PathBuf {
+    let safe: String = key
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_.".contains(c) {
@@ -240,9 +244,6 @@ pub fn run(
     let m = cfg.manifest;
     let command: Vec<String> = std::env::args().collect();
     let folder = OutputFolder::lock(&cfg.output, &command.join(" "))?;
-    let selected: Vec<usize> = (0..m.tasks.len())
-        .filter(|&i| cfg.shard.is_none_or(|s| s.owns(&m.tasks[i].id)))
-        .collect();
     let formats = m.report_formats(&cfg.reports);
     let prepared = execution::prepare_run(
         &folder,
@@ -250,7 +251,7 @@ pub fn run(
             info: &cfg.info,
             manifest_text: &m.text,
             tasks: &m.tasks,
-            selected: &selected,
+            shard: cfg.shard,
             formats: &formats,
             resume: cfg.resume,
             fresh: cfg.fresh,
@@ -267,8 +268,8 @@ pub fn run(
     let control = Arc::new(Control::default());
     let runtime = reader::start_runtime(cfg.plan, &control)?;
     report_rejected(&prepared.rejected, &log, cfg.quiet);
-    log.log(&start_event(rules, cfg, selected.len(), &prepared));
-    let progress = progress_bar(cfg.quiet, selected.len(), prepared.pending.len());
+    log.log(&start_event(rules, cfg, &prepared));
+    let progress = progress_bar(cfg.quiet, prepared.selected, prepared.pending_count);
     let checker = SourceChecker::new(rules, opts.clone()).ok_or(RunError::NotFiled)?;
     let stages = Stages {
         cfg,
@@ -302,7 +303,7 @@ pub fn run(
         stop: &control.interrupt,
         baseline: baseline.as_mut(),
     };
-    let finished = finalize(rules, m, &selected, fin);
+    let finished = finalize(rules, m, cfg.shard, fin);
     progress.finish_and_clear();
     runtime.shutdown_timeout(Duration::from_millis(100));
     let judge = Judge {
@@ -337,12 +338,11 @@ fn report_rejected(rejected: &[Rejected], log: &EventLog, quiet: bool) {
 fn start_event<'a>(
     rules: &RuleSource,
     cfg: &RunConfig<'_>,
-    tasks: usize,
     prepared: &execution::Prepared,
 ) -> Event<'a> {
     Event::Start {
-        tasks,
-        pending: prepared.pending.len(),
+        tasks: prepared.selected,
+        pending: prepared.pending_count,
         resume: cfg.resume,
         retried: prepared.retried,
         rejected: prepared.rejected.len(),
@@ -430,7 +430,7 @@ struct Stages<'a> {
 impl Stages<'_> {
     /// Runs the pending tasks through the stages; the most tasks in flight at any time. A
     /// stage that cannot start or that panics fails the run through `control`.
-    fn run(&self, pending: &[usize], runtime: &tokio::runtime::Runtime) -> usize {
+    fn run(&self, pending: &FixedBitSet, runtime: &tokio::runtime::Runtime) -> usize {
         let m = self.cfg.manifest;
         let (in_tx, in_rx) = tokio::sync::mpsc::channel(self.cfg.plan.input_queue.max(1));
         let in_rx = Mutex::new(in_rx);
@@ -443,7 +443,17 @@ impl Stages<'_> {
             tasks_dir: self.tasks_dir,
             control: self.control,
         };
-        let pending: Vec<(usize, &Task)> = pending.iter().map(|&i| (i, &m.tasks[i])).collect();
+        // The tasks file (if any) is read again here, line by line, as the reader admits.
+        let tasks = match m.tasks.iter() {
+            Ok(t) => t,
+            Err(e) => {
+                self.control.fail(e.into());
+                return 0;
+            }
+        };
+        let pending = tasks
+            .filter(|t| t.as_ref().map_or(true, |(i, _)| pending.contains(*i)))
+            .map(|t| t.map(|(i, t)| (i, t.into_owned())));
         std::thread::scope(|scope| {
             let (plan, limits, log, control) = (
                 self.cfg.plan,
@@ -498,7 +508,7 @@ impl Stages<'_> {
         for (i, task, written) in results {
             let control = self.control;
             max_in_flight = max_in_flight.max(control.in_flight.load(Ordering::SeqCst));
-            let path = task_file(self.tasks_dir, i, &task);
+            let path = task_file(self.tasks_dir, i, &task.id);
             // The worker wrote and synced the file; the rename makes it the task's result.
             let placed = written.and_then(|(tmp, lite)| fs::rename(&tmp, &path).map(|()| lite));
             control.task_left();

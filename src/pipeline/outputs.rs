@@ -2,7 +2,7 @@
 //! `summary.json`, `rule-stats.txt`, `rule-health.tsv` and the reports.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::baseline::Baseline;
 use super::execution::Marker;
 use super::folder;
+use super::shard::Shard;
 use super::taskfile::{Expected, TaskDigest};
 use super::{RunError, out_err, task_file, write_atomic, write_atomic_with};
 use crate::manifest::Manifest;
@@ -21,14 +22,6 @@ use crate::report::{
 };
 use crate::rules::RuleCatalog;
 use crate::stats::{RuleStats, StatsError};
-
-/// A row of `results.csv`.
-struct Row {
-    task: String,
-    sequence: String,
-    error: Option<String>,
-    findings: SeverityCounts,
-}
 
 /// The execution's totals, written as `summary.json`.
 #[derive(Debug, Serialize)]
@@ -84,8 +77,8 @@ pub struct Finish<'a> {
 }
 
 /// Writes the final outputs of an execution from its task files (this run's and earlier
-/// ones'), for the tasks `selected` (manifest indices, ascending): `results.csv`,
-/// `summary.json`, and when every selected task is done, `rule-stats.txt`, `rule-health.tsv`
+/// ones'), for the tasks of `shard` (all when `None`), in manifest order: `results.csv`,
+/// `summary.json`, and when every one of them is done, `rule-stats.txt`, `rule-health.tsv`
 /// and the reports. Each task file is read once, and counts only when it is its task's result
 /// (a file that changed since the run checked it is left out: the summary says incomplete).
 /// Every output is recorded in `marker` before it is put in place. A set `stop` (a signal)
@@ -93,7 +86,7 @@ pub struct Finish<'a> {
 pub fn finalize(
     rules: &dyn RuleCatalog,
     m: &Manifest,
-    selected: &[usize],
+    shard: Option<Shard>,
     fin: Finish<'_>,
 ) -> Result<RunSummary, RunError> {
     let Finish {
@@ -110,32 +103,30 @@ pub fn finalize(
             Ok(())
         }
     };
-    let tasks_dir = out.join("tasks");
-    let files: Vec<_> = selected
-        .iter()
-        .map(|&i| (i, task_file(&tasks_dir, i, &m.tasks[i])))
-        .collect();
+    let owned = |key: &str| shard.is_none_or(|s| s.owns(key));
     // Reports need every task: feed them only when every task file is there.
-    let mut reports = (!formats.is_empty() && files.iter().all(|(_, f)| folder::is_plain_file(f)))
-        .then(|| Reports::new(rules, m, formats, out));
-    let mut totals = Totals::new(rules.rule_count());
-    for (index, file) in &files {
-        stopped()?;
-        let want = Expected {
-            execution: &m.execution_id,
-            rules_digest: &marker.info.rules_digest,
-            index: *index,
-            task: &m.tasks[*index].id,
-        };
-        if let Some(d) = read_task_file(file, &want, reports.as_mut(), baseline.as_deref_mut()) {
-            totals.add(d);
-        }
-    }
+    let mut reports = if !formats.is_empty() && all_there(m, &out.join("tasks"), &owned)? {
+        Some(Reports::new(rules, m, formats, out))
+    } else {
+        None
+    };
+    let csv = Staged::create(&out.join("results.csv")).map_err(out_err(out))?;
+    let mut totals = Totals::new(rules.rule_count(), csv).map_err(out_err(out))?;
+    let sinks = (reports.as_mut(), baseline.as_deref_mut());
+    read_tasks(
+        m,
+        out,
+        &marker.info.rules_digest,
+        &owned,
+        stop,
+        &mut totals,
+        sinks,
+    )?;
     let baseline_counts = match baseline {
-        Some(b) => Some(write_fixed(b, &totals.rows, out, marker)?),
+        Some(b) => Some(write_fixed(b, out, marker)?),
         None => None,
     };
-    let complete = totals.rows.len() == selected.len();
+    let complete = totals.done == totals.selected;
     // One pass over the rules (they may be read from disk again, in batches): the rules with
     // predicted/correct/confidence recomputed on this execution's records, streamed to
     // rule-stats.txt, and the rules that applied.
@@ -159,18 +150,18 @@ pub fn finalize(
         rule_health: health.clone(),
         execution_id: m.execution_id.clone(),
         complete,
-        tasks: selected.len(),
-        tasks_done: totals.rows.len(),
-        tasks_failed: totals.rows.iter().filter(|r| r.error.is_some()).count(),
+        tasks: totals.selected,
+        tasks_done: totals.done,
+        tasks_failed: totals.failed,
         violations: totals.violations,
         findings: totals.findings,
         fail_on: m.checks.fail_on,
-        tasks_by_severity: totals.by_severity(),
+        tasks_by_severity: totals.by_severity,
         baseline: baseline_counts,
         rules: rules.rule_count(),
     };
     stopped()?;
-    write_summary(out, &summary, &totals.rows, marker)?;
+    write_summary(out, &summary, totals.csv, marker)?;
     if let (Some(health), Some(rows)) = (health, health_rows) {
         marker.record("rule-health.tsv").map_err(out_err(out))?;
         write_atomic_with(&out.join("rule-health.tsv"), |w| rows.write(rules, w))
@@ -188,64 +179,113 @@ pub fn finalize(
     Ok(summary)
 }
 
+/// Reads the task file of every task `owned`, in manifest order, one at a time (a tasks file
+/// is read again, never held), into `totals` (and the reports and the baseline).
+fn read_tasks(
+    m: &Manifest,
+    out: &Path,
+    rules_digest: &str,
+    owned: &impl Fn(&str) -> bool,
+    stop: &AtomicBool,
+    totals: &mut Totals,
+    (mut reports, mut baseline): (Option<&mut Reports>, Option<&mut Baseline>),
+) -> Result<(), RunError> {
+    let tasks_dir = out.join("tasks");
+    for task in m.tasks.keys()? {
+        if stop.load(Ordering::SeqCst) {
+            return Err(RunError::Interrupted);
+        }
+        let (index, key) = task?;
+        if !owned(&key) {
+            continue;
+        }
+        totals.selected += 1;
+        let want = Expected {
+            execution: &m.execution_id,
+            rules_digest,
+            index,
+            task: &key,
+        };
+        let file = task_file(&tasks_dir, index, &key);
+        let sinks = (reports.as_deref_mut(), baseline.as_deref_mut());
+        if let Some(d) = read_task_file(&file, &want, sinks) {
+            totals.add(d).map_err(out_err(out))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether every task file of the tasks `owned` is in the folder.
+fn all_there(
+    m: &Manifest,
+    tasks_dir: &Path,
+    owned: &impl Fn(&str) -> bool,
+) -> Result<bool, RunError> {
+    for task in m.tasks.keys()? {
+        let (index, key) = task?;
+        if owned(&key) && !folder::is_plain_file(&task_file(tasks_dir, index, &key)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Lists the baseline's findings that are gone in `fixed.jsonl`: those of the tasks checked
 /// tonight. A task that failed (or was not done) says nothing about its earlier findings, so
 /// they are neither fixed nor new. Returns the counts against the baseline.
 fn write_fixed(
     b: &mut Baseline,
-    rows: &[Row],
     out: &Path,
     marker: &mut Marker,
 ) -> Result<BaselineCounts, RunError> {
-    let tasks: std::collections::HashSet<&str> = rows
-        .iter()
-        .filter(|r| r.error.is_none())
-        .map(|r| r.task.as_str())
-        .collect();
     marker.record("fixed.jsonl").map_err(out_err(out))?;
-    write_atomic_with(&out.join("fixed.jsonl"), |w| b.finish(&tasks, w)).map_err(out_err(out))
+    write_atomic_with(&out.join("fixed.jsonl"), |w| b.finish(w)).map_err(out_err(out))
 }
 
-/// What the task files add up to.
+/// What the task files add up to; `results.csv` written row by row as they are read.
 struct Totals {
     stats: RuleStats,
     violations: SeverityCounts,
     findings: SeverityCounts,
-    rows: Vec<Row>,
+    /// Tasks (done) by the severity of their strongest finding.
+    by_severity: SeverityCounts,
+    /// Tasks this run owns, done (their file is their result), failed.
+    selected: usize,
+    done: usize,
+    failed: usize,
+    csv: Staged,
 }
 
 impl Totals {
-    /// Tasks (done) by the severity of their strongest finding.
-    fn by_severity(&self) -> SeverityCounts {
-        let mut c = SeverityCounts::default();
-        for s in self.rows.iter().filter_map(|r| r.findings.strongest()) {
-            c.add(s, 1);
-        }
-        c
-    }
-
-    fn new(rules: usize) -> Self {
-        Self {
+    fn new(rules: usize, mut csv: Staged) -> io::Result<Self> {
+        csv.writer()?
+            .write_all(b"MSISDN,request,result,observations\n")?;
+        Ok(Self {
             stats: RuleStats::new(rules),
             violations: SeverityCounts::default(),
             findings: SeverityCounts::default(),
-            rows: Vec::new(),
-        }
+            by_severity: SeverityCounts::default(),
+            selected: 0,
+            done: 0,
+            failed: 0,
+            csv,
+        })
     }
 
-    fn add(&mut self, d: TaskDigest) {
+    fn add(&mut self, d: TaskDigest) -> io::Result<()> {
         self.violations.merge(&d.violations);
         self.findings.merge(&d.findings);
         // Folded in now, not kept: kept for every task they would grow with the run.
         for &(rule, predicted, correct) in &d.rule_counts {
             self.stats.add_rule(rule, predicted, correct);
         }
-        self.rows.push(Row {
-            task: d.task,
-            sequence: d.sequence,
-            error: d.error,
-            findings: d.findings,
-        });
+        if let Some(s) = d.findings.strongest() {
+            self.by_severity.add(s, 1);
+        }
+        self.done += 1;
+        self.failed += usize::from(d.error.is_some());
+        let row = results_row(&d.task, &d.sequence, d.error.as_deref(), &d.findings);
+        self.csv.writer()?.write_all(row.as_bytes())
     }
 }
 
@@ -254,8 +294,7 @@ impl Totals {
 fn read_task_file(
     file: &Path,
     want: &Expected<'_>,
-    mut reports: Option<&mut Reports>,
-    mut baseline: Option<&mut Baseline>,
+    (mut reports, mut baseline): (Option<&mut Reports>, Option<&mut Baseline>),
 ) -> Option<TaskDigest> {
     let bytes = folder::read_nofollow(file).ok()?;
     if reports.is_none() && baseline.is_none() {
@@ -266,6 +305,11 @@ fn read_task_file(
     let mut d = serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes)
         .ok()
         .filter(|d| d.mismatch(want).is_none())?;
+    if let Some(b) = baseline.as_deref_mut()
+        && d.error.is_none()
+    {
+        b.checked(&d.task);
+    }
     for r in &mut d.records {
         if let Some(b) = baseline.as_deref_mut() {
             b.mark(&d.task, r);
@@ -277,19 +321,70 @@ fn read_task_file(
     Some(d.without_records())
 }
 
-/// `results.csv` and `summary.json`, each recorded before it is put in place.
+/// `results.csv` (written as the tasks were read) and `summary.json`, each recorded before
+/// it is put in place.
 fn write_summary(
     out: &Path,
     summary: &RunSummary,
-    rows: &[Row],
+    csv: Staged,
     marker: &mut Marker,
 ) -> Result<(), RunError> {
     marker.record("results.csv").map_err(out_err(out))?;
-    write_atomic(&out.join("results.csv"), results_csv(rows).as_bytes()).map_err(out_err(out))?;
+    csv.commit().map_err(out_err(out))?;
     let mut s = serde_json::to_vec_pretty(summary).map_err(|e| out_err(out)(e.into()))?;
     s.push(b'\n');
     marker.record("summary.json").map_err(out_err(out))?;
     write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))
+}
+
+/// A file of the output folder being written under a temporary name: [`Staged::commit`]
+/// syncs it and renames it into place; dropped before, it is removed.
+struct Staged {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: Option<io::BufWriter<fs::File>>,
+}
+
+impl Staged {
+    fn create(path: &Path) -> io::Result<Self> {
+        let tmp = folder::temp_path(path);
+        let file = folder::create_new(&tmp)?;
+        Ok(Staged {
+            path: path.to_path_buf(),
+            tmp,
+            w: Some(io::BufWriter::with_capacity(1 << 16, file)),
+        })
+    }
+
+    fn writer(&mut self) -> io::Result<&mut io::BufWriter<fs::File>> {
+        self.w
+            .as_mut()
+            .ok_or_else(|| io::Error::other("written after it was put in place"))
+    }
+
+    fn commit(mut self) -> io::Result<()> {
+        let Some(w) = self.w.take() else {
+            return Ok(());
+        };
+        let done = w
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
+            .and_then(|h| h.sync_all())
+            .and_then(|()| fs::rename(&self.tmp, &self.path));
+        if done.is_err() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+        done
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        // Left only when the run did not finish the file.
+        if self.w.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// An error of a pass over the rules: the rules' own error when they could not be read again,
@@ -310,21 +405,10 @@ struct Reports {
     error: Option<io::Error>,
 }
 
-/// One report being written: its format, exporter, final and temporary paths.
+/// One report being written: its exporter and its file (`None` when it could not be made).
 struct ReportFile {
     exporter: Box<dyn Exporter>,
-    path: PathBuf,
-    tmp: PathBuf,
-    w: Option<io::BufWriter<fs::File>>,
-}
-
-impl Drop for ReportFile {
-    fn drop(&mut self) {
-        // Left only when the run did not finish its reports.
-        if self.w.take().is_some() {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
+    file: Option<Staged>,
 }
 
 impl Reports {
@@ -349,23 +433,17 @@ impl Reports {
             error: None,
         };
         for &f in formats {
-            let path = out.join(f.file_name());
-            let tmp = folder::temp_path(&path);
             let mut file = ReportFile {
                 exporter: f.exporter(10, false),
-                w: None,
-                path,
-                tmp,
+                file: None,
             };
-            let opened = folder::create_new(&file.tmp).and_then(|h| {
-                let mut w = io::BufWriter::with_capacity(1 << 16, h);
-                file.exporter.begin(&mut w, &info)?;
-                Ok(w)
+            let opened = Staged::create(&out.join(f.file_name())).and_then(|mut staged| {
+                file.exporter.begin(staged.writer()?, &info)?;
+                Ok(staged)
             });
             match opened {
-                Ok(w) => file.w = Some(w),
+                Ok(staged) => file.file = Some(staged),
                 Err(err) => {
-                    let _ = fs::remove_file(&file.tmp);
                     r.error.get_or_insert(err);
                 }
             }
@@ -377,7 +455,7 @@ impl Reports {
     fn record(&mut self, report: &RecordReport) {
         self.summary.add(report);
         for f in &mut self.exporters {
-            if let Some(w) = &mut f.w
+            if let Some(Ok(w)) = f.file.as_mut().map(Staged::writer)
                 && let Err(err) = f.exporter.record(w, report)
             {
                 self.error.get_or_insert(err);
@@ -402,24 +480,23 @@ impl Reports {
             return Err(err);
         }
         for f in &mut self.exporters {
-            let Some(mut w) = f.w.take() else { continue };
-            let done = f
-                .exporter
-                .finish(&mut w, &self.summary)
-                .and_then(|()| w.into_inner().map_err(io::IntoInnerError::into_error))
-                .and_then(|h| h.sync_all())
-                .and_then(|()| fs::rename(&f.tmp, &f.path));
-            if let Err(e) = done {
-                let _ = fs::remove_file(&f.tmp);
-                return Err(e);
-            }
+            let Some(mut staged) = f.file.take() else {
+                continue;
+            };
+            f.exporter.finish(staged.writer()?, &self.summary)?;
+            staged.commit()?;
         }
         Ok(())
     }
 }
 
-/// The predecessor's columns: MSISDN, request, result, observations.
-fn results_csv(rows: &[Row]) -> String {
+/// A row of `results.csv`, the predecessor's columns: MSISDN, request, result, observations.
+fn results_row(
+    task: &str,
+    sequence: &str,
+    error: Option<&str>,
+    findings: &SeverityCounts,
+) -> String {
     fn field(s: &str) -> String {
         let s = spreadsheet_safe(s);
         if s.contains([',', '"']) {
@@ -428,18 +505,14 @@ fn results_csv(rows: &[Row]) -> String {
             s
         }
     }
-    let mut out = String::from("MSISDN,request,result,observations\n");
-    for d in rows {
-        let (result, obs) = crate::report::outcome(d.error.as_deref(), &d.findings);
-        out.push_str(&format!(
-            "{},{},{},{}\n",
-            field(&d.task),
-            field(&d.sequence),
-            result,
-            field(&obs)
-        ));
-    }
-    out
+    let (result, obs) = crate::report::outcome(error, findings);
+    format!(
+        "{},{},{},{}\n",
+        field(task),
+        field(sequence),
+        result,
+        field(&obs)
+    )
 }
 
 /// A cell a spreadsheet shows as text (OWASP CSV injection): control characters become

@@ -42,7 +42,7 @@ pub enum MemoryStop {
 /// once, into `queue`. A stop (signal, fatal error) ends admission and cancels reads in
 /// flight: their tasks stay pending for `--resume`.
 pub async fn read_all(
-    pending: Vec<(usize, &Task)>,
+    pending: impl Iterator<Item = Result<(usize, Task), crate::manifest::TasksError>>,
     plan: &Plan,
     limits: FetchLimits,
     log: EventLog,
@@ -54,10 +54,17 @@ pub async fn read_all(
         Err(e) => return control.fail(RunError::Http(e)),
     };
     let permits = Arc::new(tokio::sync::Semaphore::new(plan.io_concurrency));
-    for (i, task) in pending {
+    for next in pending {
         if control.stopped() {
             break;
         }
+        let (i, task) = match next {
+            Ok(t) => t,
+            Err(e) => {
+                control.fail(RunError::Tasks(e));
+                break;
+            }
+        };
         if let Err(e) = admit(plan, &control, &log).await {
             control.fail(RunError::Memory(e));
             break;
@@ -66,12 +73,7 @@ pub async fn read_all(
             break;
         };
         control.in_flight.fetch_add(1, Ordering::SeqCst);
-        let (tx, task, fetcher, control) = (
-            queue.clone(),
-            task.clone(),
-            fetcher.clone(),
-            control.clone(),
-        );
+        let (tx, fetcher, control) = (queue.clone(), fetcher.clone(), control.clone());
         // The send happens inside the spawned read, so a full queue holds the permit and
         // stops further reads: backpressure up to admission.
         tokio::spawn(async move {

@@ -301,11 +301,11 @@ pub fn merge(
         baseline,
     } = to;
     let info = marker.info.clone();
-    let owned = |shard: Shard| {
-        m.tasks
-            .iter()
-            .enumerate()
-            .filter(move |(_, t)| shard.owns(&t.id))
+    // A shard's tasks, in manifest order (a tasks file is read again, never held).
+    let owned = |shard: Shard| -> Result<_, RunError> {
+        Ok(m.tasks
+            .keys()?
+            .filter(move |t| t.as_ref().map_or(true, |(_, key)| shard.owns(key))))
     };
     let mut bad = Vec::new();
     for (dir, sinfo) in shards {
@@ -318,20 +318,21 @@ pub fn merge(
             ));
             continue;
         }
-        for (i, t) in owned(shard) {
-            let from = task_file(&tasks, i, t);
+        for task in owned(shard)? {
+            let (i, t) = task?;
+            let from = task_file(&tasks, i, &t);
             let want = Expected {
                 execution: &info.execution_id,
                 rules_digest: &info.rules_digest,
                 index: i,
-                task: &t.id,
+                task: &t,
             };
             match taskfile::check(&from, &want) {
                 TaskState::Done | TaskState::Retry(_) => {}
                 TaskState::Missing => bad.push(format!(
                     "{}: no result for task `{}`; finish it with `pff run --shard {}/{} --resume`",
                     from.display(),
-                    t.id,
+                    t,
                     shard.index,
                     shard.count
                 )),
@@ -361,12 +362,13 @@ pub fn merge(
     }
     for (dir, sinfo) in shards {
         let Some(shard) = sinfo.shard else { continue };
-        for (i, t) in owned(shard) {
+        for task in owned(shard)? {
             if stop.load(Ordering::SeqCst) {
                 return Err(RunError::Interrupted);
             }
-            let from = task_file(&dir.join("tasks"), i, t);
-            let to = task_file(folder.tasks(), i, t);
+            let (i, t) = task?;
+            let from = task_file(&dir.join("tasks"), i, &t);
+            let to = task_file(folder.tasks(), i, &t);
             let bytes = folder::read_nofollow(&from).map_err(|e| RunError::Input {
                 path: from.display().to_string(),
                 source: e,
@@ -374,7 +376,6 @@ pub fn merge(
             write_atomic(&to, &bytes).map_err(out_err(&to))?;
         }
     }
-    let all: Vec<usize> = (0..m.tasks.len()).collect();
     let fin = Finish {
         out: folder.path(),
         formats,
@@ -382,5 +383,5 @@ pub fn merge(
         stop,
         baseline,
     };
-    finalize(rules, m, &all, fin)
+    finalize(rules, m, None, fin)
 }

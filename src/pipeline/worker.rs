@@ -55,7 +55,7 @@ pub fn work(
             .unwrap_or_else(|p| p.into_inner())
             .blocking_recv();
         let Some((i, task, bytes)) = next else { break };
-        let tmp = folder::temp_path(&task_file(shared.tasks_dir, i, &task));
+        let tmp = folder::temp_path(&task_file(shared.tasks_dir, i, &task.id));
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             check_task(shared, i, &task, bytes, &tmp)
         }));

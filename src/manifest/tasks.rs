@@ -1,0 +1,246 @@
+//! A manifest's tasks as a run walks them: inline tasks are held (YAML gives them whole);
+//! the tasks of a `tasks_file` are never held — every pass of a run (prepare, read, finalize,
+//! merge) reads the file again, line by line, so a run over a million keys holds one line at
+//! a time.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::tasks_file::TaskLines;
+use super::{Source, Task, fill_template, resolve};
+
+/// Why the tasks could not be walked again.
+#[derive(Debug, thiserror::Error)]
+pub enum TasksError {
+    #[error("cannot read the tasks file {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the tasks file {path} changed while pff was using it ({detail}); keep it as it is \
+         until the run ends, then run again (`--resume` keeps the tasks already done)"
+    )]
+    Changed { path: String, detail: String },
+}
+
+/// A manifest's tasks, in manifest order.
+#[derive(Debug, Clone)]
+pub enum TaskList {
+    /// Given in the manifest itself (`tasks:`).
+    Inline(Vec<Task>),
+    /// A `tasks_file` (or `pff run --tasks`), read again on every pass.
+    File(FileTasks),
+}
+
+/// A tasks file as the manifest was checked with it: its tasks are read again, in order,
+/// with their sources resolved as they were then.
+#[derive(Debug, Clone)]
+pub struct FileTasks {
+    pub(super) path: PathBuf,
+    /// The manifest's folder (sources resolve against it, then the working directory).
+    pub(super) base: PathBuf,
+    pub(super) template: Option<String>,
+    pub(super) sequence: String,
+    /// Tasks in the file.
+    pub(super) count: usize,
+    /// The file's size and modification time when it was checked.
+    pub(super) stamp: (u64, Option<SystemTime>),
+}
+
+impl TaskList {
+    /// How many tasks.
+    pub fn len(&self) -> usize {
+        match self {
+            TaskList::Inline(v) => v.len(),
+            TaskList::File(f) => f.count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each task with its manifest position, in order. A tasks file is opened again; a file
+    /// changed since the manifest was checked is an error (at once, or at the line that shows
+    /// it).
+    pub fn iter(&self) -> Result<Tasks<'_>, TasksError> {
+        Ok(Tasks {
+            resolve: true,
+            inner: match self {
+                TaskList::Inline(v) => Inner::Inline(v.iter().enumerate()),
+                TaskList::File(f) => Inner::File(f, f.open()?, 0),
+            },
+        })
+    }
+
+    /// Each task's key with its manifest position, in order (as [`Self::iter`], without
+    /// looking for the sources).
+    pub fn keys(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<(usize, Cow<'_, str>), TasksError>>, TasksError> {
+        let mut tasks = self.iter()?;
+        tasks.resolve = false;
+        Ok(tasks.map(|t| {
+            t.map(|(i, t)| {
+                let key = match t {
+                    Cow::Borrowed(t) => Cow::Borrowed(t.id.as_str()),
+                    Cow::Owned(t) => Cow::Owned(t.id),
+                };
+                (i, key)
+            })
+        }))
+    }
+
+    /// The tasks held in memory (inline ones), for tests and small lists.
+    pub fn inline(&self) -> Option<&[Task]> {
+        match self {
+            TaskList::Inline(v) => Some(v),
+            TaskList::File(_) => None,
+        }
+    }
+}
+
+impl FileTasks {
+    fn shown(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn changed(&self, detail: impl Into<String>) -> TasksError {
+        TasksError::Changed {
+            path: self.shown(),
+            detail: detail.into(),
+        }
+    }
+
+    fn open(&self) -> Result<TaskLines, TasksError> {
+        let io = |source| TasksError::Io {
+            path: self.shown(),
+            source,
+        };
+        let file = File::open(&self.path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if (meta.len(), meta.modified().ok()) != self.stamp {
+            return Err(self.changed("its size or modification time differs"));
+        }
+        Ok(TaskLines::new(&self.path, file))
+    }
+}
+
+/// The iterator of [`TaskList::iter`].
+pub struct Tasks<'a> {
+    /// Look for each task's source (else the key alone is right).
+    resolve: bool,
+    inner: Inner<'a>,
+}
+
+enum Inner<'a> {
+    Inline(std::iter::Enumerate<std::slice::Iter<'a, Task>>),
+    /// The list, its lines, the tasks given so far.
+    File(&'a FileTasks, TaskLines, usize),
+}
+
+impl<'a> Iterator for Tasks<'a> {
+    type Item = Result<(usize, Cow<'a, Task>), TasksError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            Inner::Inline(it) => it.next().map(|(i, t)| Ok((i, Cow::Borrowed(t)))),
+            Inner::File(f, lines, given) => {
+                let line = match lines.next_line() {
+                    Ok(l) => l,
+                    Err(source) => {
+                        return Some(Err(TasksError::Io {
+                            path: f.shown(),
+                            source,
+                        }));
+                    }
+                };
+                match line {
+                    None if *given == f.count => None,
+                    None => Some(Err(
+                        f.changed(format!("it holds {given} tasks, it held {}", f.count))
+                    )),
+                    Some(_) if *given == f.count => Some(Err(
+                        f.changed(format!("it holds more than {} tasks", f.count))
+                    )),
+                    Some(Err((line, _))) => Some(Err(f.changed(format!("line {line} is bad")))),
+                    Some(Ok(t)) => {
+                        let index = *given;
+                        *given += 1;
+                        let source = if self.resolve {
+                            locate(&f.base, t.source.as_deref(), f.template.as_deref(), &t.key)
+                                .source
+                        } else {
+                            Source::File(PathBuf::new())
+                        };
+                        Some(Ok((
+                            index,
+                            Cow::Owned(Task {
+                                id: t.key,
+                                sequence: f.sequence.clone(),
+                                source,
+                                payload: t.payload,
+                            }),
+                        )))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a task's record is, and whether it was found there.
+pub(super) struct Located {
+    pub source: Source,
+    /// Found in the working directory rather than beside the manifest.
+    pub from_cwd: bool,
+    /// Why the source is missing (a file that exists neither beside the manifest nor in the
+    /// working directory).
+    pub missing: Option<String>,
+}
+
+/// A task's source: the task's own, else the template, else the key; `{msisdn}` filled; a
+/// URL as it is, a file beside the manifest, else in the working directory (the predecessor
+/// resolved task paths against it), else missing.
+pub(super) fn locate(base: &Path, own: Option<&str>, template: Option<&str>, key: &str) -> Located {
+    let spec = own.or(template).unwrap_or(key);
+    let filled = fill_template(spec, key);
+    if filled.starts_with("http://") || filled.starts_with("https://") {
+        return Located {
+            source: Source::Url(filled),
+            from_cwd: false,
+            missing: None,
+        };
+    }
+    let beside = resolve(base, &filled);
+    let here = Path::new(&filled);
+    if beside.is_file() {
+        Located {
+            source: Source::File(beside),
+            from_cwd: false,
+            missing: None,
+        }
+    } else if here.is_file() {
+        Located {
+            source: Source::File(here.to_path_buf()),
+            from_cwd: true,
+            missing: None,
+        }
+    } else {
+        let missing = format!(
+            "task source {spec} exists neither beside the manifest ({}) nor in the working \
+             directory ({})",
+            beside.display(),
+            here.display()
+        );
+        Located {
+            source: Source::File(beside),
+            from_cwd: false,
+            missing: Some(missing),
+        }
+    }
+}

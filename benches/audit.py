@@ -54,9 +54,14 @@ def report(path):
 records = report(os.path.join(data, "audit.jsonl"))
 ranks = []
 by_kind = {}
+# Per record: its planted errors' ranks (a record with k planted errors can have at most one
+# first, and at best all k in its first k findings).
+per_record = []
 for line in open(os.path.join(data, "audit-truth.jsonl"), encoding="utf-8"):
     truth = json.loads(line)
     findings = records[truth["record"]]["findings"]
+    mine = []
+    per_record.append(mine)
     for c in truth["corruptions"]:
         removed = {tuple(t) for t in c["removed"]}
         # `node` is a list when a corruption changed several nodes.
@@ -65,11 +70,19 @@ for line in open(os.path.join(data, "audit-truth.jsonl"), encoding="utf-8"):
                      if (f["missing"]["subject"], f["missing"]["relation"], f["missing"]["object"]) in removed
                      or f["focus"] in nodes), None)
         ranks.append(rank)
+        mine.append(rank)
         by_kind.setdefault(c["kind"], []).append(rank)
 n = len(ranks)
 found = [r for r in ranks if r is not None]
 for k in (1, 3, 10, 50):
     print(f"planted errors in the first {k:>2} findings: {sum(1 for r in found if r < k)} of {n}")
+with_errors = [rs for rs in per_record if rs]
+print(f"records whose first finding is a planted error: "
+      f"{sum(1 for rs in with_errors if 0 in rs)} of {len(with_errors)} "
+      f"({sum(1 for rs in with_errors if len(rs) > 1)} hold several; one finding is first, so "
+      f"about {len(with_errors)} planted errors at most can rank first)")
+print(f"planted errors in their record's first k findings (k = planted errors in it): "
+      f"{sum(1 for rs in with_errors for r in rs if r is not None and r < len(rs))} of {n}")
 print("in the first 10, by kind:")
 for kind, rs in sorted(by_kind.items()):
     print(f"  {kind:<30} {sum(1 for r in rs if r is not None and r < 10):>3} of {len(rs)}")

@@ -385,3 +385,50 @@ fn tasks_on_the_command_line_are_recorded_for_resume_and_merge() {
         assert_eq!(read(&single.join(f)), read(&merged.join(f)), "{f}");
     }
 }
+
+/// A tasks file is read again by every pass of a run, never held: one edited while the run
+/// works stops it with exit 2 and a message that names the file and says to `--resume`; the
+/// task files written stay, and the resume (with the file as it now is) completes the run.
+#[test]
+fn a_tasks_file_edited_during_the_run_stops_it_and_resume_completes() {
+    let dir = TempDir::new().unwrap();
+    let keys = dir.path().join("keys.txt");
+    fs::write(&keys, "a\nb\nc\n").unwrap();
+    let body = read(&root().join("data/records/CUST1005.json"));
+    let edited = keys.clone();
+    // The first request edits the list before it is answered.
+    let addr = common::http_server(60, move |_, n| {
+        if n == 0 {
+            fs::write(&edited, "a\nb\nc\nd\n").unwrap();
+        }
+        Some(("200 OK".into(), String::new(), body.clone()))
+    });
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        format!(
+            "execution_id: edited\nrules: {}\nsource_template: http://{addr}/lines/{{msisdn}}\n\
+             tasks_file: keys.txt\n",
+            root().join("data/rules.txt").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let err = common::stderr_of(&mut pff_run(&m, &out, &[]), 2);
+    assert!(
+        err.contains(&format!(
+            "the tasks file {} changed while pff was using it",
+            keys.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--resume"), "{err}");
+    assert!(
+        !out.join("results.csv").exists(),
+        "no final output from a changed list"
+    );
+    pff_run(&m, &out, &["--resume"]).assert().code(1);
+    let csv = read(&out.join("results.csv"));
+    let keys: Vec<&str> = csv.lines().skip(1).map(|l| &l[..1]).collect();
+    assert_eq!(keys, ["a", "b", "c", "d"], "{csv}");
+}

@@ -397,7 +397,7 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
                 });
             }
         }
-        prepared.pending.insert(i);
+        prepared.pending.grow_and_insert(i);
         prepared.pending_count += 1;
     }
     Ok(prepared)

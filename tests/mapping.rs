@@ -195,20 +195,7 @@ fn reports_and_dry_run_name_the_place_and_the_mapping() {
         b"100\t99\t0.99\tstatus.status@current(X,Active) <= paymentContext(X,Postpaid)\n\
           100\t99\t0.99\tcharacteristic:clientCategory(X,pos) <= paymentContext(X,Postpaid)\n",
     );
-    let report = |format: &str| {
-        let mut args = vec![
-            "validate",
-            &record,
-            "--rules",
-            &rules,
-            "--format",
-            format,
-            "--fail-on",
-            "never",
-        ];
-        args.extend(TMF);
-        stdout(&mut pff(&args))
-    };
+    let report = |format: &str| common::validate_stdout(&record, &rules, format, &TMF);
     let human = report("human");
     assert!(
         human.contains("conflict: `characteristic:clientCategory` of K is pre (at K/characteristic[0]/value[0])"),

@@ -250,7 +250,7 @@ impl<H: RuleHome> RecordChecker for Checker<H> {
         let mut check = RecordCheck::new();
         self.home.check_into(&mut check, g, &self.opts)?;
         check
-            .rank(g, &self.opts)
+            .rank(g, &self.opts, |i| self.home.fetch(i))?
             .evidence(g, |i| self.home.fetch(i))
     }
 

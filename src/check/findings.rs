@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::Options;
 use super::record::{Kept, TopMember};
 use crate::engine::witness_triples;
-use crate::report::{Finding, RuleEvidence, Triple, finding_message};
+use crate::report::{Finding, RuleEvidence, Triple, culprit_message, finding_message};
 use crate::rules::RuleSet;
 use crate::triples::Graph;
 
@@ -56,13 +56,20 @@ fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Findi
             .collect(),
     };
     let present: Vec<String> = kept.present.iter().map(|&e| name(e)).collect();
-    let message = finding_message(&missing, &present, n, kept.strongest.confidence, score);
+    let culprit = kept.culprit.map(triple);
+    let explains: Vec<Triple> = kept.explains.iter().map(|&k| triple(k)).collect();
+    let message = match &culprit {
+        Some(c) => culprit_message(c, &explains, score),
+        None => finding_message(&missing, &present, n, kept.strongest.confidence, score),
+    };
     Finding {
         severity: opts.severity.of(score),
         score,
         message,
         kind: kept.kind,
         present,
+        culprit,
+        explains,
         baseline: None,
         focus: name(kept.focus),
         consequences: kept.consequences.iter().map(|&k| triple(k)).collect(),

@@ -13,6 +13,7 @@
 //! chunked. This module knows neither files nor message wording.
 
 mod checker;
+mod culprit;
 mod findings;
 mod record;
 
@@ -61,4 +62,30 @@ impl Default for Options {
             time_budget: None,
         }
     }
+}
+
+/// The report of one record made of `triples`, checked against `rules` keeping every finding
+/// (for unit tests).
+#[cfg(test)]
+pub(crate) fn report_of(
+    rules: &crate::rules::RuleSet,
+    triples: &[(&str, &str, &str)],
+) -> crate::report::RecordReport {
+    use crate::triples::{GraphBuilder, RecordId, RecordName, TripleSink};
+    let mut b = GraphBuilder::new(&rules.symbols);
+    for (s, r, o) in triples {
+        b.triple(s, r, o);
+    }
+    let g = b.finish();
+    let name = RecordName {
+        id: RecordId { index: 0, line: 1 },
+        name: "R".into(),
+    };
+    let opts = Options {
+        keep: Severity::Info,
+        ..Options::default()
+    };
+    let checker = Checker::new(InMemory::new(rules), opts);
+    let report = checker.report(&g, name);
+    report.map(|r| r.0).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::culprit;
 use super::findings::KeptFindings;
 use super::{Options, Tally};
 use crate::engine::{CheckResult, witness_bounded};
@@ -91,6 +92,10 @@ struct Group {
 pub(super) struct Kept {
     pub(super) key: (EntId, RelId, EntId),
     pub(super) kind: FindingKind,
+    /// A culprit: the present triple to fix (`key` is then the strongest conflict it
+    /// explains), and the conflicts it explains, strongest first.
+    pub(super) culprit: Option<Key>,
+    pub(super) explains: Vec<Key>,
     /// The values the slot holds (conflicts), at most [`MAX_PRESENT`].
     pub(super) present: Vec<EntId>,
     pub(super) score: f64,
@@ -158,6 +163,8 @@ struct Rank {
     count: u32,
     key: Key,
     focus: EntId,
+    /// A culprit (index in the record's culprits): `key` is the culprit triple.
+    culprit: Option<usize>,
 }
 
 /// The findings that follow a node's strongest one: how many, and the strongest few.
@@ -361,9 +368,16 @@ impl RecordCheck {
         }
     }
 
-    /// Ranks the findings (violations grouped by missing triple, by noisy-or score) and keeps
-    /// the first `max_violations`, once every chunk was added.
-    pub fn rank(self, g: &Graph<'_>, opts: &Options) -> Ranked {
+    /// Ranks the findings (violations grouped by missing triple, by noisy-or score; one per
+    /// node; culprits across nodes added, see [`culprit`]) and keeps the first
+    /// `max_violations`, once every chunk was added. `fetch` hands back a rule by index (the
+    /// culprit search reads the strongest conflicts' rules).
+    pub fn rank(
+        self,
+        g: &Graph<'_>,
+        opts: &Options,
+        mut fetch: impl FnMut(u32) -> Result<Arc<Rule>, FetchError>,
+    ) -> Result<Ranked, FetchError> {
         let groups = &self.groups;
         let ranks: Vec<Rank> = groups
             .iter()
@@ -381,6 +395,7 @@ impl RecordCheck {
                     count: group.count,
                     key,
                     focus: focus_of(g, key),
+                    culprit: None,
                 })
             })
             .collect();
@@ -398,7 +413,10 @@ impl RecordCheck {
                     name(a.key).cmp(&name(b.key))
                 })
         };
-        let (mut ranks, mut consequences) = one_per_node(ranks, order);
+        let (ranks, mut consequences) = one_per_node(ranks, order);
+        let sources = self.culprit_sources(g, &ranks, order);
+        let culprits = culprit::find(g, &sources, self.max_steps, &mut fetch)?;
+        let mut ranks = add_culprits(ranks, &culprits, &mut consequences, groups, order);
         let mut finding_counts = SeverityCounts::default();
         for r in &ranks {
             finding_counts.add(opts.severity.of(r.score), 1);
@@ -417,41 +435,137 @@ impl RecordCheck {
         let kept = ranks
             .iter()
             .filter_map(|r| {
-                let group = groups.get(&r.key)?;
-                let present = g.rel(r.key.1).with_subject(r.key.0);
-                let Consequences {
-                    count: consequence_count,
-                    keys: consequences,
-                } = consequences.remove(&r.focus).unwrap_or_default();
-                Some(Kept {
-                    key: r.key,
-                    kind: if present.is_empty() {
-                        FindingKind::EmptySlot
-                    } else {
-                        FindingKind::Conflict
-                    },
-                    present: present_values(g, present),
-                    score: r.score,
-                    focus: r.focus,
-                    consequences,
-                    consequence_count,
-                    with_evidence: opts.severity.of(r.score) >= opts.keep,
-                    strongest: self.key_of(group.top[0])?,
-                    count: group.count,
-                    top: group.top[..group.len as usize].to_vec(),
-                    evidence: Vec::new(),
-                })
+                let culprit = r.culprit.and_then(|i| culprits.get(i));
+                let node = consequences.remove(&r.focus).unwrap_or_default();
+                self.kept(g, opts, r, culprit, node)
             })
             .collect();
-        Ranked {
+        Ok(Ranked {
             counts: self.counts,
             rows: self.rows,
             max_steps: self.max_steps,
             kept,
             finding_counts,
             findings_cut,
-        }
+        })
     }
+
+    /// A finding kept, with what its node's other findings and its culprit (if it is one) add.
+    fn kept(
+        &self,
+        g: &Graph<'_>,
+        opts: &Options,
+        r: &Rank,
+        culprit: Option<&culprit::Culprit>,
+        node: Consequences,
+    ) -> Option<Kept> {
+        // A culprit shows the strongest conflict it explains, with its rules.
+        let key = culprit
+            .and_then(|c| c.explains.first())
+            .map_or(r.key, |e| e.0);
+        let group = self.groups.get(&key)?;
+        let present = g.rel(key.1).with_subject(key.0);
+        Some(Kept {
+            key,
+            kind: match (culprit, present.is_empty()) {
+                (Some(_), _) => FindingKind::Culprit,
+                (None, true) => FindingKind::EmptySlot,
+                (None, false) => FindingKind::Conflict,
+            },
+            culprit: culprit.map(|c| c.triple),
+            explains: culprit.map_or_else(Vec::new, |c| c.explains.iter().map(|e| e.0).collect()),
+            present: if culprit.is_some() {
+                Vec::new()
+            } else {
+                present_values(g, present)
+            },
+            score: r.score,
+            focus: r.focus,
+            consequences: node.keys,
+            consequence_count: node.count,
+            with_evidence: opts.severity.of(r.score) >= opts.keep,
+            strongest: self.key_of(group.top[0])?,
+            count: group.count,
+            top: group.top[..group.len as usize].to_vec(),
+            evidence: Vec::new(),
+        })
+    }
+
+    /// The strongest [`culprit::SOURCES`] conflicts among the findings (one per node), for the
+    /// culprit search.
+    fn culprit_sources(
+        &self,
+        g: &Graph<'_>,
+        ranks: &[Rank],
+        order: impl Fn(&Rank, &Rank) -> std::cmp::Ordering,
+    ) -> Vec<culprit::Source> {
+        let mut conflicts: Vec<&Rank> = ranks
+            .iter()
+            .filter(|r| !g.rel(r.key.1).with_subject(r.key.0).is_empty())
+            .collect();
+        conflicts.sort_unstable_by(|a, b| order(a, b));
+        conflicts
+            .into_iter()
+            .filter_map(|r| {
+                Some(culprit::Source {
+                    key: r.key,
+                    focus: r.focus,
+                    score: r.score,
+                    rule: self.groups.get(&r.key)?.top[0],
+                })
+            })
+            .take(culprit::SOURCES)
+            .collect()
+    }
+}
+
+/// Adds the culprits (strongest first) to the findings, one per node: a culprit heads its node
+/// when it ranks above the node's finding (which becomes a consequence), else it adds nothing.
+fn add_culprits(
+    mut ranks: Vec<Rank>,
+    culprits: &[culprit::Culprit],
+    consequences: &mut FxHashMap<EntId, Consequences>,
+    groups: &FxHashMap<Key, Group>,
+    order: impl Fn(&Rank, &Rank) -> std::cmp::Ordering,
+) -> Vec<Rank> {
+    if culprits.is_empty() {
+        return ranks;
+    }
+    let mut head: FxHashMap<EntId, usize> = ranks
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.focus, i))
+        .collect();
+    let mut displaced = vec![false; ranks.len()];
+    for (i, c) in culprits.iter().enumerate() {
+        let strongest = c.explains.first().and_then(|e| groups.get(&e.0));
+        let rank = Rank {
+            score: c.score,
+            max_confidence: strongest.map_or(0.0, |g| g.max_confidence),
+            count: c.explains.len() as u32,
+            key: c.triple,
+            focus: c.focus,
+            culprit: Some(i),
+        };
+        match head.get(&c.focus) {
+            Some(&h) if order(&rank, &ranks[h]).is_ge() => continue,
+            Some(&h) => {
+                // The node's finding follows the culprit: first of its consequences.
+                let node = consequences.entry(c.focus).or_default();
+                node.count += 1;
+                node.keys.insert(0, ranks[h].key);
+                node.keys.truncate(MAX_CONSEQUENCES);
+                displaced[h] = true;
+            }
+            None => {}
+        }
+        head.insert(c.focus, ranks.len());
+        ranks.push(rank);
+        displaced.push(false);
+    }
+    let mut flags = displaced.into_iter();
+    ranks.retain(|_| !flags.next().unwrap_or(false));
+    ranks
 }
 
 impl Ranked {
@@ -574,28 +688,20 @@ mod tests {
              10\t9\t0.7\tstatus(X,On) <= productOfferingId(X,ID_A)\n",
         )
         .unwrap();
-        let mut b = GraphBuilder::new(&rules.symbols);
         // P1's id was swapped to ID_A: its external id, name and price disagree, status empty.
-        b.triple("P1", "productOfferingId", "ID_A");
-        b.triple("P1", "productOfferingExternalId", "PLAN_B");
-        b.triple("P1", "name", "Plan B");
-        b.triple("P1", "price", "P_B");
-        b.triple("P2", "productOfferingId", "ID_A");
-        b.triple("P2", "productOfferingExternalId", "PLAN_A");
-        b.triple("P2", "name", "Plan A");
-        b.triple("P2", "price", "P_A");
-        let g = b.finish();
-        let name = RecordName {
-            id: RecordId { index: 0, line: 1 },
-            name: "R".into(),
-        };
-        let opts = Options {
-            keep: crate::report::Severity::Info,
-            ..Options::default()
-        };
-        let (report, _) = Checker::new(InMemory::new(&rules), opts)
-            .report(&g, name)
-            .unwrap();
+        let report = crate::check::report_of(
+            &rules,
+            &[
+                ("P1", "productOfferingId", "ID_A"),
+                ("P1", "productOfferingExternalId", "PLAN_B"),
+                ("P1", "name", "Plan B"),
+                ("P1", "price", "P_B"),
+                ("P2", "productOfferingId", "ID_A"),
+                ("P2", "productOfferingExternalId", "PLAN_A"),
+                ("P2", "name", "Plan A"),
+                ("P2", "price", "P_A"),
+            ],
+        );
         let per_node: Vec<_> = report.findings.iter().map(|f| f.focus.as_str()).collect();
         assert_eq!(per_node, ["P1", "P2"], "{:#?}", report.findings);
         let f = &report.findings[0];

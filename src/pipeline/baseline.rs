@@ -20,6 +20,9 @@ struct Earlier {
     task: String,
     index: usize,
     missing: Triple,
+    /// A culprit finding: the value it blamed (its fingerprint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    culprit: Option<Triple>,
     severity: Severity,
     #[serde(skip)]
     seen: bool,
@@ -42,6 +45,15 @@ fn fingerprint(task: &str, index: usize, m: &Triple) -> u64 {
         m.subject, m.relation, m.object
     );
     fnv1a(key.as_bytes())
+}
+
+/// The fingerprint of a finding: of its culprit (the value it blames) when it is one, else of
+/// its missing triple.
+fn fingerprint_of(task: &str, index: usize, f: &Finding) -> u64 {
+    match &f.culprit {
+        Some(c) => fingerprint(task, index, c) ^ fnv1a(b"culprit"),
+        None => fingerprint(task, index, &f.missing),
+    }
 }
 
 impl Baseline {
@@ -87,11 +99,12 @@ impl Baseline {
             for r in &d.records {
                 for f in &r.findings {
                     findings.insert(
-                        fingerprint(&d.task, r.index, &f.missing),
+                        fingerprint_of(&d.task, r.index, f),
                         Earlier {
                             task: d.task.clone(),
                             index: r.index,
                             missing: f.missing.clone(),
+                            culprit: f.culprit.clone(),
                             severity: f.severity,
                             seen: false,
                         },
@@ -129,7 +142,7 @@ impl Baseline {
     }
 
     fn state(&mut self, task: &str, index: usize, f: &Finding) -> BaselineState {
-        match self.findings.get_mut(&fingerprint(task, index, &f.missing)) {
+        match self.findings.get_mut(&fingerprint_of(task, index, f)) {
             Some(e) => {
                 e.seen = true;
                 self.counts.known += 1;
@@ -195,6 +208,7 @@ mod tests {
                 task: task.into(),
                 index,
                 missing: m,
+                culprit: None,
                 severity: Severity::Error,
                 seen: false,
             },
@@ -214,6 +228,43 @@ mod tests {
             fingerprint("T", 0, &t("ab", "c", "x")),
             fingerprint("T", 0, &t("a", "bc", "x"))
         );
+    }
+
+    /// A culprit is known by the value it blames, not by the conflict it shows: the conflict
+    /// itself keeps its own fingerprint.
+    #[test]
+    fn a_culprit_is_fingerprinted_by_its_value() {
+        let conflict = Finding {
+            severity: Severity::Error,
+            score: 0.9,
+            message: String::new(),
+            kind: crate::report::FindingKind::Conflict,
+            focus: "K1".into(),
+            missing: t("K1", "paymentContext", "Postpaid"),
+            present: vec!["Control".into()],
+            consequences: Vec::new(),
+            consequence_count: 0,
+            culprit: None,
+            explains: Vec::new(),
+            baseline: None,
+            rule_count: 1,
+            rules: Vec::new(),
+        };
+        let culprit = Finding {
+            kind: crate::report::FindingKind::Culprit,
+            focus: "P1".into(),
+            culprit: Some(t("P1", "offering", "PJ")),
+            explains: vec![conflict.missing.clone()],
+            ..conflict.clone()
+        };
+        let a = fingerprint_of("T", 0, &conflict);
+        let b = fingerprint_of("T", 0, &culprit);
+        assert_ne!(a, b);
+        let other = Finding {
+            missing: t("A1", "name", "Postpaid BA"),
+            ..culprit.clone()
+        };
+        assert_eq!(b, fingerprint_of("T", 0, &other), "the same value blamed");
     }
 
     #[test]

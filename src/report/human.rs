@@ -34,12 +34,26 @@ impl Human {
         } else {
             format!(" ({} rules)", f.rule_count)
         };
-        writeln!(
-            out,
-            "  {label} {:.3}{rules}  missing {}",
-            f.score, f.missing
-        )?;
-        if !f.present.is_empty() {
+        if let Some(c) = &f.culprit {
+            let explains: Vec<String> = f.explains.iter().map(|t| t.to_string()).collect();
+            writeln!(
+                out,
+                "  {label} {:.3}  culprit {c} (at {})",
+                f.score, f.focus
+            )?;
+            writeln!(
+                out,
+                "          probably wrong: conflicts on other nodes follow from it: {}",
+                explains.join(", ")
+            )?;
+        } else {
+            writeln!(
+                out,
+                "  {label} {:.3}{rules}  missing {}",
+                f.score, f.missing
+            )?;
+        }
+        if f.culprit.is_none() && !f.present.is_empty() {
             let at = if f.focus == f.missing.subject {
                 String::new()
             } else {
@@ -52,7 +66,7 @@ impl Human {
                 f.missing.subject,
                 f.present.join(", ")
             )?;
-        } else if f.focus != f.missing.subject {
+        } else if f.culprit.is_none() && f.focus != f.missing.subject {
             writeln!(out, "          empty: the value belongs in {}", f.focus)?;
         }
         if f.consequence_count > 0 {

@@ -76,12 +76,19 @@ impl Exporter for Markdown {
                     cell(&ev.join(", ")),
                 )
             });
-            let mut present = if f.present.is_empty() {
+            let mut present = if !f.explains.is_empty() {
+                let e: Vec<String> = f.explains.iter().map(|t| t.to_string()).collect();
+                format!(
+                    "probably wrong: conflicts elsewhere follow from it: {}",
+                    e.join(", ")
+                )
+            } else if f.present.is_empty() {
                 "empty slot".to_string()
             } else {
                 format!("is {}", f.present.join(", "))
             };
-            if f.focus != f.missing.subject {
+            let shown = f.culprit.as_ref().unwrap_or(&f.missing);
+            if f.focus != shown.subject {
                 present.push_str(&format!(" (at {})", f.focus));
             }
             if f.consequence_count > 0 {
@@ -94,7 +101,7 @@ impl Exporter for Markdown {
                 "| {} | {:.3} | `{}` | {} | {} | {} | {} |\n",
                 f.severity.name(),
                 f.score,
-                cell(&f.missing.to_string()),
+                cell(&shown.to_string()),
                 cell(&present),
                 f.rule_count,
                 rule,

@@ -238,6 +238,9 @@ pub enum FindingKind {
     Conflict,
     /// The slot holds no value at all: the predicted one is probably missing.
     EmptySlot,
+    /// A value of the record (`culprit`) that conflicts on other nodes follow from: their
+    /// strongest rules all go through it.
+    Culprit,
 }
 
 impl FindingKind {
@@ -245,6 +248,7 @@ impl FindingKind {
         match self {
             FindingKind::Conflict => "conflict",
             FindingKind::EmptySlot => "empty slot",
+            FindingKind::Culprit => "culprit",
         }
     }
 }
@@ -281,6 +285,14 @@ pub struct Finding {
     /// How many there are.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub consequence_count: usize,
+    /// A culprit: the present triple to fix. `missing` is then the strongest conflict it
+    /// explains, and `rules` that conflict's rules (their evidence goes through the culprit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub culprit: Option<Triple>,
+    /// A culprit: the missing triples of the conflicts on other nodes it explains, strongest
+    /// first (they keep their own places in the ranking).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explains: Vec<Triple>,
     /// Against a baseline (`pff run --baseline`): new since it, or known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineState>,
@@ -411,6 +423,25 @@ pub fn finding_message(
             missing.object
         )
     }
+}
+
+/// The one-line explanation of a culprit: the value, and the conflicts on other nodes that
+/// follow from it (`explains`, strongest first).
+pub fn culprit_message(culprit: &Triple, explains: &[Triple], score: f64) -> String {
+    let strongest = explains.first().map_or_else(String::new, |t| {
+        format!(
+            ", the strongest: rules expect {} to have `{}` {}",
+            t.subject, t.relation, t.object
+        )
+    });
+    format!(
+        "{}: `{}` is {}, probably wrong: {} conflicts on other nodes follow from it{strongest} \
+         (score {score:.3})",
+        culprit.subject,
+        culprit.relation,
+        culprit.object,
+        explains.len()
+    )
 }
 
 /// [`combined_score`] from the strongest weight and the [`LogSum`] of every weight (the

@@ -97,6 +97,15 @@ impl Exporter for Sarif {
                     "evidence": evidence,
                 },
             });
+            // A culprit is known by the value it blames (the conflict it shows has its own
+            // result and fingerprint).
+            if let Some(c) = &f.culprit {
+                result["partialFingerprints"] = json!({
+                    "culprit/v1": format!("{}\t{}\t{}", c.subject, c.relation, c.object),
+                });
+                result["properties"]["culprit"] = json!(c);
+                result["properties"]["explains"] = json!(f.explains);
+            }
             // SARIF's own words for a finding against a baseline.
             if let Some(state) = f.baseline {
                 result["baselineState"] = json!(match state {

@@ -101,7 +101,11 @@ impl Xlsx {
             ],
         )?;
         for f in &r.findings {
-            let present = f.present.join(", ");
+            // A culprit: the value to fix is present, what it should be is not known.
+            let (t, expected, present) = match &f.culprit {
+                Some(c) => (c, "", c.object.clone()),
+                None => (&f.missing, f.missing.object.as_str(), f.present.join(", ")),
+            };
             self.row(
                 1,
                 &[
@@ -109,9 +113,9 @@ impl Xlsx {
                     Value::Text(f.severity.name()),
                     Value::Number(f.score),
                     Value::Text(f.kind.as_str()),
-                    Value::Text(&f.missing.subject),
-                    Value::Text(&f.missing.relation),
-                    Value::Text(&f.missing.object),
+                    Value::Text(&t.subject),
+                    Value::Text(&t.relation),
+                    Value::Text(expected),
                     Value::Text(&present),
                     Value::Number(f.rule_count as f64),
                     Value::Text(&f.message),

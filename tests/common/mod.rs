@@ -23,6 +23,24 @@ pub fn pff(args: &[&str]) -> Command {
     cmd
 }
 
+/// `pff validate RECORD --rules RULES --format FORMAT --fail-on never EXTRA...`: its stdout
+/// (exit 0 required).
+pub fn validate_stdout(record: &str, rules: &str, format: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "validate",
+        record,
+        "--rules",
+        rules,
+        "--format",
+        format,
+        "--fail-on",
+        "never",
+    ];
+    args.extend(extra);
+    let out = pff(&args).assert().code(0).get_output().stdout.clone();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Writes `content` to `name` in `dir`; its path as a string.
 pub fn write(dir: &tempfile::TempDir, name: &str, content: &[u8]) -> String {
     let p = dir.path().join(name);

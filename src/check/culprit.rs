@@ -32,12 +32,13 @@ pub(super) type Key = (EntId, RelId, EntId);
 pub const SOURCES: usize = 20;
 
 /// A conflict that may have a culprit elsewhere: its missing triple, node, score and
-/// strongest rule.
+/// strongest rules (all those tied with the strongest, so that the order of the rules in their
+/// file does not matter).
 pub(super) struct Source {
     pub key: Key,
     pub focus: EntId,
     pub score: f64,
-    pub rule: u32,
+    pub rules: Vec<u32>,
 }
 
 /// A present value that conflicts on other nodes follow from.
@@ -63,15 +64,19 @@ pub(super) fn find(
     // Culprit triple -> the conflicts going through it (index in `sources`).
     let mut through: FxHashMap<Key, Vec<usize>> = FxHashMap::default();
     for (i, c) in sources.iter().enumerate() {
-        let rule = fetch(c.rule)?;
-        let Some(binding) = witness_bounded(&rule, g, c.key.0, c.key.2, max_steps) else {
-            continue;
-        };
-        for t in constant_atoms(&rule, &binding) {
-            if t.0 != c.key.0 && t.0 != c.focus {
-                let list = through.entry(t).or_default();
-                if !list.contains(&i) {
-                    list.push(i);
+        // Every rule tied with the strongest: the tie is not broken by the rules' order in
+        // their file.
+        for &r in &c.rules {
+            let rule = fetch(r)?;
+            let Some(binding) = witness_bounded(&rule, g, c.key.0, c.key.2, max_steps) else {
+                continue;
+            };
+            for t in constant_atoms(&rule, &binding) {
+                if t.0 != c.key.0 && t.0 != c.focus {
+                    let list = through.entry(t).or_default();
+                    if !list.contains(&i) {
+                        list.push(i);
+                    }
                 }
             }
         }

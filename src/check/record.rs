@@ -507,11 +507,25 @@ impl RecordCheck {
         conflicts
             .into_iter()
             .filter_map(|r| {
+                let group = self.groups.get(&r.key)?;
+                let strongest = self.key_of(group.top[0])?;
+                // Every rule as strong as the strongest (the tie is broken by the rules' text,
+                // not by their order in the file).
+                let rules = group.top[..group.len as usize]
+                    .iter()
+                    .copied()
+                    .filter(|&rule| {
+                        self.key_of(rule).is_some_and(|k| {
+                            k.weight.to_bits() == strongest.weight.to_bits()
+                                && k.confidence.to_bits() == strongest.confidence.to_bits()
+                        })
+                    })
+                    .collect();
                 Some(culprit::Source {
                     key: r.key,
                     focus: r.focus,
                     score: r.score,
-                    rule: self.groups.get(&r.key)?.top[0],
+                    rules,
                 })
             })
             .take(culprit::SOURCES)

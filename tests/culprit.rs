@@ -34,3 +34,32 @@ fn culprits_in_every_format() {
         );
     }
 }
+
+/// In the xlsx report a culprit's row names the value to fix: its subject and relation, no
+/// expected value, the present one.
+#[test]
+fn culprits_in_the_workbook() {
+    use calamine::{Reader, open_workbook_auto};
+    let dir = tempfile::TempDir::new().unwrap();
+    let record = common::write(&dir, "record.json", RECORD.as_bytes());
+    let rules = common::write(&dir, "rules.txt", RULES.as_bytes());
+    let book = dir.path().join("r.xlsx");
+    let args = [
+        "validate", &record, "--rules", &rules, "--format", "xlsx", "--keep", "info",
+    ];
+    common::pff(&args)
+        .args(["--fail-on", "never", "-o"])
+        .arg(&book)
+        .assert()
+        .code(0);
+    let mut book = open_workbook_auto(&book).expect("a workbook");
+    let findings = book.worksheet_range("Findings").unwrap();
+    let row: Vec<String> = findings
+        .rows()
+        .find(|r| r.get(3).is_some_and(|c| c.to_string() == "culprit"))
+        .expect("a culprit row")
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(row[4..8], ["P1", "offering", "", "PJ"], "{row:?}");
+}

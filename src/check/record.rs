@@ -230,6 +230,21 @@ pub fn empty_slot_score(evidence: f64) -> f64 {
     1.0 - (1.0 - evidence) * (1.0 - evidence)
 }
 
+/// Rule `r` from `cache`, else fetched once and kept there (a record's ranking and evidence
+/// ask for the same rules: from the store, each would be a read).
+fn fetch_once(
+    cache: &mut FxHashMap<u32, Arc<Rule>>,
+    r: u32,
+    fetch: &mut impl FnMut(u32) -> Result<Arc<Rule>, FetchError>,
+) -> Result<Arc<Rule>, FetchError> {
+    if let Some(rule) = cache.get(&r) {
+        return Ok(rule.clone());
+    }
+    let rule = fetch(r)?;
+    cache.insert(r, rule.clone());
+    Ok(rule)
+}
+
 /// Why the evidence of a record could not be gathered: a rule could not be read back.
 pub type FetchError = crate::rules::RulesError;
 
@@ -266,6 +281,8 @@ pub struct Ranked {
     counts: Counts,
     rows: Vec<RuleRow>,
     max_steps: u64,
+    /// Rules already fetched for this record (by the culprit search), for the evidence.
+    fetched: FxHashMap<u32, Arc<Rule>>,
     /// The findings kept, in report order.
     kept: Vec<Kept>,
     finding_counts: SeverityCounts,
@@ -415,7 +432,10 @@ impl RecordCheck {
         };
         let (ranks, mut consequences) = one_per_node(ranks, order);
         let sources = self.culprit_sources(g, &ranks, order);
-        let culprits = culprit::find(g, &sources, self.max_steps, &mut fetch)?;
+        let mut fetched = FxHashMap::default();
+        let culprits = culprit::find(g, &sources, self.max_steps, &mut |r| {
+            fetch_once(&mut fetched, r, &mut fetch)
+        })?;
         let mut ranks = add_culprits(ranks, &culprits, &mut consequences, groups, order);
         let mut finding_counts = SeverityCounts::default();
         for r in &ranks {
@@ -444,6 +464,7 @@ impl RecordCheck {
             counts: self.counts,
             rows: self.rows,
             max_steps: self.max_steps,
+            fetched,
             kept,
             finding_counts,
             findings_cut,
@@ -503,6 +524,11 @@ impl RecordCheck {
             .iter()
             .filter(|r| !g.rel(r.key.1).with_subject(r.key.0).is_empty())
             .collect();
+        // Only the strongest few are needed: select them, then order them.
+        if conflicts.len() > culprit::SOURCES {
+            conflicts.select_nth_unstable_by(culprit::SOURCES, |a, b| order(a, b));
+            conflicts.truncate(culprit::SOURCES);
+        }
         conflicts.sort_unstable_by(|a, b| order(a, b));
         conflicts
             .into_iter()
@@ -528,7 +554,6 @@ impl RecordCheck {
                     rules,
                 })
             })
-            .take(culprit::SOURCES)
             .collect()
     }
 }
@@ -589,7 +614,7 @@ impl Ranked {
         g: &Graph<'_>,
         mut fetch: impl FnMut(u32) -> Result<Arc<Rule>, FetchError>,
     ) -> Result<Checked, FetchError> {
-        let mut rules: FxHashMap<u32, Arc<Rule>> = FxHashMap::default();
+        let mut rules = std::mem::take(&mut self.fetched);
         for i in 0..self.kept.len() {
             let kept = &self.kept[i];
             if !kept.with_evidence {
@@ -597,14 +622,7 @@ impl Ranked {
             }
             let mut evidence = Vec::with_capacity(kept.top.len());
             for &r in &kept.top {
-                let rule = match rules.get(&r) {
-                    Some(rule) => rule.clone(),
-                    None => {
-                        let rule = fetch(r)?;
-                        rules.insert(r, rule.clone());
-                        rule
-                    }
-                };
+                let rule = fetch_once(&mut rules, r, &mut fetch)?;
                 let (Some(row), Some(binding)) = (
                     row_in(&self.rows, r),
                     witness_bounded(&rule, g, kept.key.0, kept.key.2, self.max_steps),

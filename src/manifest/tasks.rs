@@ -8,7 +8,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::tasks_file::TaskLines;
+use super::tasks_file::{FileTask, TaskLines};
 use super::{Source, Task, fill_template, resolve};
 
 /// Why the tasks could not be walked again.
@@ -70,11 +70,23 @@ impl TaskList {
     pub fn iter(&self) -> Result<Tasks<'_>, TasksError> {
         Ok(Tasks {
             resolve: true,
+            wanted: None,
             inner: match self {
                 TaskList::Inline(v) => Inner::Inline(v.iter().enumerate()),
                 TaskList::File(f) => Inner::File(f, f.open()?, 0),
             },
         })
+    }
+
+    /// As [`Self::iter`], only the tasks at the positions `wanted` says (a resume's pending
+    /// ones): the others' sources are not looked for.
+    pub fn iter_where<'a>(
+        &'a self,
+        wanted: &'a (dyn Fn(usize) -> bool + Sync),
+    ) -> Result<Tasks<'a>, TasksError> {
+        let mut tasks = self.iter()?;
+        tasks.wanted = Some(wanted);
+        Ok(tasks)
     }
 
     /// Each task's key with its manifest position, in order (as [`Self::iter`], without
@@ -93,14 +105,6 @@ impl TaskList {
                 (i, key)
             })
         }))
-    }
-
-    /// The tasks held in memory (inline ones), for tests and small lists.
-    pub fn inline(&self) -> Option<&[Task]> {
-        match self {
-            TaskList::Inline(v) => Some(v),
-            TaskList::File(_) => None,
-        }
     }
 }
 
@@ -134,6 +138,8 @@ impl FileTasks {
 pub struct Tasks<'a> {
     /// Look for each task's source (else the key alone is right).
     resolve: bool,
+    /// Only the tasks at these positions (their sources alone are looked for).
+    wanted: Option<&'a (dyn Fn(usize) -> bool + Sync)>,
     inner: Inner<'a>,
 }
 
@@ -147,48 +153,79 @@ impl<'a> Iterator for Tasks<'a> {
     type Item = Result<(usize, Cow<'a, Task>), TasksError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match &mut self.inner {
-            Inner::Inline(it) => it.next().map(|(i, t)| Ok((i, Cow::Borrowed(t)))),
-            Inner::File(f, lines, given) => {
-                let line = match lines.next_line() {
-                    Ok(l) => l,
-                    Err(source) => {
-                        return Some(Err(TasksError::Io {
-                            path: f.shown(),
-                            source,
-                        }));
-                    }
-                };
-                match line {
-                    None if *given == f.count => None,
-                    None => Some(Err(
-                        f.changed(format!("it holds {given} tasks, it held {}", f.count))
-                    )),
-                    Some(_) if *given == f.count => Some(Err(
-                        f.changed(format!("it holds more than {} tasks", f.count))
-                    )),
-                    Some(Err((line, _))) => Some(Err(f.changed(format!("line {line} is bad")))),
-                    Some(Ok(t)) => {
-                        let index = *given;
-                        *given += 1;
-                        let source = if self.resolve {
-                            locate(&f.base, t.source.as_deref(), f.template.as_deref(), &t.key)
-                                .source
-                        } else {
-                            Source::File(PathBuf::new())
-                        };
-                        Some(Ok((
-                            index,
-                            Cow::Owned(Task {
-                                id: t.key,
-                                sequence: f.sequence.clone(),
-                                source,
-                                payload: t.payload,
-                            }),
-                        )))
+        let wanted = self.wanted;
+        let wanted = |i| wanted.is_none_or(|w| w(i));
+        loop {
+            match &mut self.inner {
+                Inner::Inline(it) => {
+                    let (i, t) = it.next()?;
+                    if wanted(i) {
+                        return Some(Ok((i, Cow::Borrowed(t))));
                     }
                 }
+                Inner::File(f, lines, given) => match f.next_task(lines, given)? {
+                    Err(e) => return Some(Err(e)),
+                    Ok((i, t)) if wanted(i) => {
+                        return Some(Ok((i, Cow::Owned(f.task(t, self.resolve)))));
+                    }
+                    Ok(_) => {}
+                },
             }
+        }
+    }
+}
+
+impl FileTasks {
+    /// The next task of the file and its position (`given` so far); an error when the file no
+    /// longer holds what it held when it was checked.
+    fn next_task(
+        &self,
+        lines: &mut TaskLines,
+        given: &mut usize,
+    ) -> Option<Result<(usize, FileTask), TasksError>> {
+        let line = match lines.next_line() {
+            Ok(l) => l,
+            Err(source) => {
+                return Some(Err(TasksError::Io {
+                    path: self.shown(),
+                    source,
+                }));
+            }
+        };
+        match line {
+            None if *given == self.count => None,
+            None => Some(Err(
+                self.changed(format!("it holds {given} tasks, it held {}", self.count))
+            )),
+            Some(_) if *given == self.count => Some(Err(
+                self.changed(format!("it holds more than {} tasks", self.count))
+            )),
+            Some(Err((line, _))) => Some(Err(self.changed(format!("line {line} is bad")))),
+            Some(Ok(t)) => {
+                *given += 1;
+                Some(Ok((*given - 1, t)))
+            }
+        }
+    }
+
+    /// A line's task, its source looked for when `resolve` (else left empty).
+    fn task(&self, t: FileTask, resolve: bool) -> Task {
+        let source = if resolve {
+            locate(
+                &self.base,
+                t.source.as_deref(),
+                self.template.as_deref(),
+                &t.key,
+            )
+            .source
+        } else {
+            Source::File(PathBuf::new())
+        };
+        Task {
+            id: t.key,
+            sequence: self.sequence.clone(),
+            source,
+            payload: t.payload,
         }
     }
 }

@@ -318,7 +318,10 @@ fn a_tasks_file_is_read_again_and_must_not_change() {
         "execution_id: x\nsequence: validate\ntasks_file: t.jsonl\n",
     )
     .unwrap();
-    assert!(m.tasks.inline().is_none(), "a tasks file is not held");
+    assert!(
+        matches!(m.tasks, TaskList::File(_)),
+        "a tasks file is not held"
+    );
     assert_eq!(m.tasks.len(), 2);
     for _ in 0..2 {
         let tasks = all(&m);
@@ -359,4 +362,32 @@ fn inline_payload_files_do_not_attach_to_a_given_tasks_file() {
     assert_eq!(all(&m)[0].payload, None);
     let m = Manifest::load(&p).unwrap();
     assert_eq!(all(&m)[0].payload, Some(serde_json::json!({})));
+}
+
+/// A resume walks only the pending tasks: `iter_where` gives those, inline or from a file.
+#[test]
+fn only_the_wanted_tasks_are_walked() {
+    let d = dir_with(&["a.json", "b.json", "c.json"]);
+    let p = d.path().join("m.yaml");
+    std::fs::write(d.path().join("t.txt"), "a.json\nb.json\nc.json\n").unwrap();
+    let inline = "execution_id: x\ntasks:\n- msisdn: a.json\n- msisdn: b.json\n- msisdn: c.json\n";
+    for m in [
+        Manifest::parse(&p, "execution_id: x\ntasks_file: t.txt\n").unwrap(),
+        Manifest::parse(&p, inline).unwrap(),
+    ] {
+        let odd = |i: usize| i % 2 == 1;
+        let got: Vec<(usize, String, Source)> = m
+            .tasks
+            .iter_where(&odd)
+            .unwrap()
+            .map(|t| {
+                let (i, t) = t.unwrap();
+                (i, t.id.clone(), t.source.clone())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [(1, "b.json".into(), Source::File(d.path().join("b.json")))]
+        );
+    }
 }

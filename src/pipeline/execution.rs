@@ -294,12 +294,17 @@ pub struct Prepared {
     pub selected: usize,
     /// Manifest positions of the tasks to run now (one bit a task).
     pub pending: FixedBitSet,
-    /// How many are pending.
-    pub pending_count: usize,
     /// Task files that were not their task's result, moved aside.
     pub rejected: Vec<Rejected>,
     /// Tasks whose earlier failure may pass, run again.
     pub retried: usize,
+}
+
+impl Prepared {
+    /// How many tasks are pending.
+    pub fn pending_count(&self) -> usize {
+        self.pending.count_ones(..)
+    }
 }
 
 /// What a run asks of its folder.
@@ -367,7 +372,6 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
         marker,
         selected: 0,
         pending: FixedBitSet::with_capacity(req.tasks.len()),
-        pending_count: 0,
         rejected: Vec::new(),
         retried: 0,
     };
@@ -398,7 +402,6 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
             }
         }
         prepared.pending.grow_and_insert(i);
-        prepared.pending_count += 1;
     }
     Ok(prepared)
 }

@@ -269,7 +269,7 @@ pub fn run(
     let runtime = reader::start_runtime(cfg.plan, &control)?;
     report_rejected(&prepared.rejected, &log, cfg.quiet);
     log.log(&start_event(rules, cfg, &prepared));
-    let progress = progress_bar(cfg.quiet, prepared.selected, prepared.pending_count);
+    let progress = progress_bar(cfg.quiet, prepared.selected, prepared.pending_count());
     let checker = SourceChecker::new(rules, opts.clone()).ok_or(RunError::NotFiled)?;
     let stages = Stages {
         cfg,
@@ -342,7 +342,7 @@ fn start_event<'a>(
 ) -> Event<'a> {
     Event::Start {
         tasks: prepared.selected,
-        pending: prepared.pending_count,
+        pending: prepared.pending_count(),
         resume: cfg.resume,
         retried: prepared.retried,
         rejected: prepared.rejected.len(),
@@ -443,17 +443,17 @@ impl Stages<'_> {
             tasks_dir: self.tasks_dir,
             control: self.control,
         };
-        // The tasks file (if any) is read again here, line by line, as the reader admits.
-        let tasks = match m.tasks.iter() {
+        // The tasks file (if any) is read again here, line by line, as the reader admits;
+        // only the pending tasks' sources are looked for.
+        let wanted = |i: usize| pending.contains(i);
+        let tasks = match m.tasks.iter_where(&wanted) {
             Ok(t) => t,
             Err(e) => {
                 self.control.fail(e.into());
                 return 0;
             }
         };
-        let pending = tasks
-            .filter(|t| t.as_ref().map_or(true, |(i, _)| pending.contains(*i)))
-            .map(|t| t.map(|(i, t)| (i, t.into_owned())));
+        let pending = tasks.map(|t| t.map(|(i, t)| (i, t.into_owned())));
         std::thread::scope(|scope| {
             let (plan, limits, log, control) = (
                 self.cfg.plan,

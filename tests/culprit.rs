@@ -56,7 +56,7 @@ fn culprits_in_the_workbook() {
     let findings = book.worksheet_range("Findings").unwrap();
     let row: Vec<String> = findings
         .rows()
-        .find(|r| r.get(3).is_some_and(|c| c.to_string() == "culprit"))
+        .find(|r| r.get(3).is_some_and(|c| *c == "culprit"))
         .expect("a culprit row")
         .iter()
         .map(|c| c.to_string())

@@ -32,6 +32,9 @@ pub mod exit {
     pub const ERROR: u8 = 2;
     /// `pff run`: some tasks failed.
     pub const TASKS_FAILED: u8 = 3;
+    /// Everything was read, but some record's rules were cut short by the work bound
+    /// (`--max-rule-work`) or a time budget: what was found stands, absence proves nothing.
+    pub const INCOMPLETE: u8 = 4;
     pub const SIGINT: u8 = 130;
     pub const SIGTERM: u8 = 143;
 
@@ -44,12 +47,17 @@ pub mod exit {
         pub failed_tasks: usize,
         /// Records of `pff validate` that could not be checked.
         pub failed_records: usize,
+        /// Tasks of a run left without a result (their file missing or another's).
+        pub unchecked: usize,
+        /// Some record's rules were cut short.
+        pub incomplete: bool,
         /// Findings at or above `--fail-on`.
         pub fails: bool,
     }
 
-    /// The exit code, decided here only: a signal, then failed tasks, then unreadable
-    /// records, then findings at or above `--fail-on`.
+    /// The exit code, decided here only: a signal, then tasks left without a result (2),
+    /// then failed tasks (3), then unreadable records (2), then rules cut short (4), then
+    /// findings at or above `--fail-on` (1).
     pub fn code(e: Ending) -> u8 {
         match e {
             Ending {
@@ -58,8 +66,12 @@ pub mod exit {
             Ending {
                 signal: Some(_), ..
             } => SIGINT,
+            Ending { unchecked, .. } if unchecked > 0 => ERROR,
             Ending { failed_tasks, .. } if failed_tasks > 0 => TASKS_FAILED,
             Ending { failed_records, .. } if failed_records > 0 => ERROR,
+            Ending {
+                incomplete: true, ..
+            } => INCOMPLETE,
             Ending { fails: true, .. } => VIOLATIONS,
             _ => CLEAN,
         }

@@ -104,7 +104,7 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
     if !(0.0..=1.0).contains(&policy.ratio) {
         bail!("--fail-on-ratio is a share of records in [0, 1]");
     }
-    summary.failed = policy.fails(&summary.records_by_severity, summary.records as u64);
+    summary.judge(&policy, false);
     exporter.finish(&mut out, &summary)?;
     out.flush().context("cannot write the report")?;
     if let Some(path) = &args.rule_stats {
@@ -122,12 +122,21 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
             failed_records.len()
         );
     }
-    if summary.failed && failed_records.is_empty() {
+    if !summary.cut_short.is_none() {
+        eprintln!(
+            "pff: exit {}: {} record(s) not fully checked: {}",
+            exit::INCOMPLETE,
+            summary.cut_short.records,
+            summary.cut_short.describe()
+        );
+    }
+    if summary.verdict == crate::report::Verdict::Findings {
         eprintln!("pff: {}", fail_reason(&summary.findings, args.fail_on));
     }
     Ok(exit::code(exit::Ending {
         failed_records: failed_records.len(),
-        fails: summary.failed,
+        incomplete: !summary.cut_short.is_none(),
+        fails: summary.verdict == crate::report::Verdict::Findings,
         ..exit::Ending::default()
     }))
 }
@@ -254,6 +263,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         );
         return Ok(outcome.code);
     };
+    print_incomplete(s);
     if outcome.code == exit::VIOLATIONS {
         match (&s.baseline, fail_on_new) {
             (Some(b), true) => eprintln!(
@@ -298,6 +308,29 @@ fn print_ending(s: &pipeline::RunSummary, output: &Path) {
     );
     if let Some(b) = &s.baseline {
         print_baseline(b);
+    }
+}
+
+/// Says what a run or merge did not check: tasks without a result, rules cut short.
+fn print_incomplete(s: &pipeline::RunSummary) {
+    if s.tasks_unchecked > 0 {
+        eprintln!(
+            "pff: error: {} of {} tasks have no result; the run is not complete (exit {}):",
+            s.tasks_unchecked,
+            s.tasks,
+            exit::ERROR
+        );
+        for u in &s.unchecked {
+            eprintln!("pff:   {u}");
+        }
+    }
+    if !s.cut_short.is_none() {
+        eprintln!(
+            "pff: {} record(s) not fully checked: {} (exit {} unless worse)",
+            s.cut_short.records,
+            s.cut_short.describe(),
+            exit::INCOMPLETE
+        );
     }
 }
 
@@ -493,6 +526,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
         marker,
         formats: &formats,
         baseline: baseline.as_mut(),
+        fail_on_new,
     };
     let s = pipeline::merge(&rules, &manifest, &shards, to, &never)?;
     eprintln!(
@@ -507,11 +541,8 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     if let Some(b) = &s.baseline {
         print_baseline(b);
     }
-    Ok(exit::code(exit::Ending {
-        failed_tasks: s.tasks_failed,
-        fails: s.judged(&manifest.checks.fail_policy(), fail_on_new),
-        ..exit::Ending::default()
-    }))
+    print_incomplete(&s);
+    Ok(s.exit_code())
 }
 
 /// `pff calibrate`: cut points from clean reference records.

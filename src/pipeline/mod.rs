@@ -122,6 +122,12 @@ pub enum RunError {
         #[source]
         source: io::Error,
     },
+    /// A task file could be read but not understood: never silently left out.
+    #[error(
+        "task file {path} cannot be read back ({reason}); move it away and run with --resume \
+         to check its task again"
+    )]
+    TaskFile { path: String, reason: String },
     #[error("baseline {path} {reason}")]
     Baseline { path: String, reason: String },
     #[error(transparent)]
@@ -302,15 +308,12 @@ pub fn run(
         marker: &mut marker,
         stop: &control.interrupt,
         baseline: baseline.as_mut(),
+        fail_on_new: cfg.fail_on_new,
     };
     let finished = finalize(rules, m, cfg.shard, fin);
     progress.finish_and_clear();
     runtime.shutdown_timeout(Duration::from_millis(100));
-    let judge = Judge {
-        policy: m.checks.fail_policy(),
-        new_only: cfg.fail_on_new,
-    };
-    conclude(finished, &control, &log, judge, bounds, prepared.rejected)
+    conclude(finished, &control, &log, bounds, prepared.rejected)
 }
 
 /// Warns about the task files that were moved aside, on stderr and in the log.
@@ -370,19 +373,12 @@ fn progress_bar(quiet: bool, tasks: usize, pending: usize) -> ProgressBar {
     pb
 }
 
-/// What makes a run fail: the policy, on every finding or on new ones only.
-struct Judge {
-    policy: crate::report::FailPolicy,
-    new_only: bool,
-}
-
 /// The stop line and the exit code of a run whose tasks ended (`finished`: the final
 /// outputs, or why they were not written).
 fn conclude(
     finished: Result<RunSummary, RunError>,
     control: &Control,
     log: &EventLog,
-    judge: Judge,
     (max_in_flight, max_rule_batches): (usize, usize),
     rejected: Vec<Rejected>,
 ) -> Result<RunOutcome, RunError> {
@@ -400,14 +396,13 @@ fn conclude(
         final_outputs: (sig != 0).then_some(summary.is_some()),
         ..StopEvent::default()
     }));
-    let code = exit::code(exit::Ending {
-        signal: (sig != 0).then_some(sig),
-        failed_tasks: summary.as_ref().map_or(0, |s| s.tasks_failed),
-        fails: summary
-            .as_ref()
-            .is_some_and(|s| s.judged(&judge.policy, judge.new_only)),
-        ..exit::Ending::default()
-    });
+    let code = match (&summary, sig) {
+        (Some(s), 0) => s.exit_code(),
+        _ => exit::code(exit::Ending {
+            signal: (sig != 0).then_some(sig),
+            ..exit::Ending::default()
+        }),
+    };
     Ok(RunOutcome {
         summary,
         code,

@@ -17,8 +17,8 @@ use super::taskfile::{Expected, TaskDigest};
 use super::{RunError, out_err, task_file, write_atomic, write_atomic_with};
 use crate::manifest::Manifest;
 use crate::report::{
-    BaselineCounts, Exporter, FailOn, FailPolicy, OutputFormat, RecordReport, RuleHealth, RunInfo,
-    SeverityCounts, Summary,
+    BaselineCounts, CutShort, Exporter, FailOn, FailPolicy, OutputFormat, RecordReport, RuleHealth,
+    RunInfo, SeverityCounts, Summary, Verdict,
 };
 use crate::rules::RuleCatalog;
 use crate::stats::{RuleStats, StatsError};
@@ -36,9 +36,21 @@ pub struct RunSummary {
     /// Findings (distinct missing triples per record) by severity.
     pub findings: SeverityCounts,
     pub fail_on: FailOn,
-    /// Tasks by the severity of their strongest finding (what `fail_on_count` and
-    /// `fail_on_ratio` count).
+    /// Tasks by the severity of their strongest finding.
     pub tasks_by_severity: SeverityCounts,
+    /// Tasks without a result: their file is missing, or is not their result (a tasks file
+    /// changed under the run). Such a run is not complete and exits 2.
+    pub tasks_unchecked: usize,
+    /// Records of the tasks done (a task that failed before reading any counts as one).
+    pub records: u64,
+    /// Records by the severity of their strongest finding: the unit `fail_on_count` and
+    /// `fail_on_ratio` count, as in the reports' summaries.
+    pub records_by_severity: SeverityCounts,
+    /// Records whose rules were cut short by the work bound or the time budget.
+    #[serde(skip_serializing_if = "CutShort::is_none")]
+    pub cut_short: CutShort,
+    /// What the exit code says: `ok`, `findings`, `incomplete` or `failed`.
+    pub verdict: Verdict,
     pub rules: usize,
     /// How the rules fared on this execution's records (complete runs).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,21 +58,49 @@ pub struct RunSummary {
     /// Against `--baseline`: new (by severity), known and fixed findings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineCounts>,
+    /// The first tasks without a result, with why (for the closing message).
+    #[serde(skip)]
+    pub unchecked: Vec<String>,
 }
 
 impl RunSummary {
-    /// Whether the findings fail the run under `policy`.
+    /// Whether the findings fail the run under `policy` (records counted, as the reports do).
     pub fn fails(&self, policy: &FailPolicy) -> bool {
-        policy.fails(&self.tasks_by_severity, self.tasks_done as u64)
+        policy.fails(&self.records_by_severity, self.records)
     }
 
-    /// Whether the run fails: under `policy`, or with `new_only` and a baseline, only on a new
-    /// finding at the policy's level.
+    /// Whether the findings fail the run: under `policy`, or with `new_only` and a baseline,
+    /// only on a new finding at the policy's level.
     pub fn judged(&self, policy: &FailPolicy, new_only: bool) -> bool {
         match (&self.baseline, new_only) {
             (Some(b), true) => policy.on.fails(&b.new),
             _ => self.fails(policy),
         }
+    }
+
+    /// Settles `verdict`: tasks without a result or failed, then rules cut short, then
+    /// findings.
+    pub fn judge(&mut self, policy: &FailPolicy, new_only: bool) {
+        self.verdict = if self.tasks_unchecked > 0 || self.tasks_failed > 0 {
+            Verdict::Failed
+        } else if !self.cut_short.is_none() {
+            Verdict::Incomplete
+        } else if self.judged(policy, new_only) {
+            Verdict::Findings
+        } else {
+            Verdict::Ok
+        };
+    }
+
+    /// The exit code (given no signal stopped the run).
+    pub fn exit_code(&self) -> u8 {
+        crate::exit::code(crate::exit::Ending {
+            unchecked: self.tasks_unchecked,
+            failed_tasks: self.tasks_failed,
+            incomplete: !self.cut_short.is_none(),
+            fails: self.verdict == Verdict::Findings,
+            ..crate::exit::Ending::default()
+        })
     }
 }
 
@@ -74,13 +114,16 @@ pub struct Finish<'a> {
     pub stop: &'a AtomicBool,
     /// Marks findings new or known, and lists the fixed ones (`fixed.jsonl`).
     pub baseline: Option<&'a mut Baseline>,
+    /// Fail on new findings only (with a baseline).
+    pub fail_on_new: bool,
 }
 
 /// Writes the final outputs of an execution from its task files (this run's and earlier
 /// ones'), for the tasks of `shard` (all when `None`), in manifest order: `results.csv`,
 /// `summary.json`, and when every one of them is done, `rule-stats.txt`, `rule-health.tsv`
 /// and the reports. Each task file is read once, and counts only when it is its task's result
-/// (a file that changed since the run checked it is left out: the summary says incomplete).
+/// (a file that is not its task's result is left out: the summary counts it unchecked and the
+/// run exits 2; a file that cannot be read or parsed is an error naming it).
 /// Every output is recorded in `marker` before it is put in place. A set `stop` (a signal)
 /// ends the work between task files and before the outputs are renamed into place.
 pub fn finalize(
@@ -95,6 +138,7 @@ pub fn finalize(
         marker,
         stop,
         mut baseline,
+        fail_on_new: new_only,
     } = fin;
     let stopped = || {
         if stop.load(Ordering::SeqCst) {
@@ -106,7 +150,7 @@ pub fn finalize(
     let owned = |key: &str| shard.is_none_or(|s| s.owns(key));
     // Reports need every task: feed them only when every task file is there.
     let mut reports = if !formats.is_empty() && all_there(m, &out.join("tasks"), &owned)? {
-        Some(Reports::new(rules, m, formats, out))
+        Some(Reports::new(rules, m, formats, out, new_only))
     } else {
         None
     };
@@ -127,6 +171,7 @@ pub fn finalize(
         None => None,
     };
     let complete = totals.done == totals.selected;
+    let judge = (m.checks.fail_policy(), new_only);
     // One pass over the rules (they may be read from disk again, in batches): the rules with
     // predicted/correct/confidence recomputed on this execution's records, streamed to
     // rule-stats.txt, and the rules that applied.
@@ -146,7 +191,7 @@ pub fn finalize(
         .map(|r| r.summary(rules, crate::report::HEALTH_TOP))
         .transpose()
         .map_err(stats_err(out))?;
-    let summary = RunSummary {
+    let mut summary = RunSummary {
         rule_health: health.clone(),
         execution_id: m.execution_id.clone(),
         complete,
@@ -157,9 +202,16 @@ pub fn finalize(
         findings: totals.findings,
         fail_on: m.checks.fail_on,
         tasks_by_severity: totals.by_severity,
+        tasks_unchecked: totals.selected - totals.done,
+        records: totals.records,
+        records_by_severity: totals.records_by_severity,
+        cut_short: totals.cut_short,
+        verdict: Verdict::Ok,
         baseline: baseline_counts,
         rules: rules.rule_count(),
+        unchecked: totals.unchecked,
     };
+    summary.judge(&judge.0, judge.1);
     stopped()?;
     write_summary(out, &summary, totals.csv, marker)?;
     if let (Some(health), Some(rows)) = (health, health_rows) {
@@ -208,8 +260,9 @@ fn read_tasks(
         };
         let file = task_file(&tasks_dir, index, &key);
         let sinks = (reports.as_deref_mut(), baseline.as_deref_mut());
-        if let Some(d) = read_task_file(&file, &want, sinks) {
-            totals.add(d).map_err(out_err(out))?;
+        match read_task_file(&file, &want, sinks)? {
+            Ok(d) => totals.add(d).map_err(out_err(out))?,
+            Err(why) => totals.not_done(&file, why),
         }
     }
     Ok(())
@@ -253,6 +306,11 @@ struct Totals {
     selected: usize,
     done: usize,
     failed: usize,
+    records: u64,
+    records_by_severity: SeverityCounts,
+    cut_short: CutShort,
+    /// The first tasks without a result, with why.
+    unchecked: Vec<String>,
     csv: Staged,
 }
 
@@ -268,8 +326,19 @@ impl Totals {
             selected: 0,
             done: 0,
             failed: 0,
+            records: 0,
+            records_by_severity: SeverityCounts::default(),
+            cut_short: CutShort::default(),
+            unchecked: Vec::new(),
             csv,
         })
+    }
+
+    /// A task without a result: counted, and the first few named.
+    fn not_done(&mut self, file: &Path, why: String) {
+        if self.unchecked.len() < 5 {
+            self.unchecked.push(format!("{} ({why})", file.display()));
+        }
     }
 
     fn add(&mut self, d: TaskDigest) -> io::Result<()> {
@@ -284,31 +353,67 @@ impl Totals {
         }
         self.done += 1;
         self.failed += usize::from(d.error.is_some());
-        let row = results_row(&d.task, &d.sequence, d.error.as_deref(), &d.findings);
+        self.records += d.counted_records();
+        self.records_by_severity.merge(&d.records_by_severity);
+        self.cut_short.merge(&d.cut_short);
+        let row = results_row(
+            &d.task,
+            &d.sequence,
+            d.error.as_deref(),
+            &d.findings,
+            &d.cut_short,
+        );
         self.csv.writer()?.write_all(row.as_bytes())
     }
 }
 
 /// A task file read once: its digest when it is `want`'s result (its records fed to the
-/// reports on the way), else `None`.
+/// reports on the way), else why it is not (missing, or another task's result). A file that
+/// cannot be read or does not parse is an error naming it: never a task silently left out.
 fn read_task_file(
     file: &Path,
     want: &Expected<'_>,
     (mut reports, mut baseline): (Option<&mut Reports>, Option<&mut Baseline>),
-) -> Option<TaskDigest> {
-    let bytes = folder::read_nofollow(file).ok()?;
+) -> Result<Result<TaskDigest, String>, RunError> {
+    let bytes = match folder::read_nofollow(file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("no result".into())),
+        Err(source) => {
+            return Err(RunError::Input {
+                path: file.display().to_string(),
+                source,
+            });
+        }
+    };
+    let unreadable = |e: serde_json::Error| RunError::TaskFile {
+        path: file.display().to_string(),
+        reason: e.to_string(),
+    };
     if reports.is_none() && baseline.is_none() {
-        return serde_json::from_slice::<TaskDigest>(&bytes)
-            .ok()
-            .filter(|d| d.mismatch(want).is_none());
+        let d = serde_json::from_slice::<TaskDigest>(&bytes).map_err(unreadable)?;
+        return Ok(match d.mismatch(want) {
+            Some(why) => Err(why),
+            None => Ok(d),
+        });
     }
-    let mut d = serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes)
-        .ok()
-        .filter(|d| d.mismatch(want).is_none())?;
+    let mut d =
+        serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes).map_err(unreadable)?;
+    if let Some(why) = d.mismatch(want) {
+        return Ok(Err(why));
+    }
     if let Some(b) = baseline.as_deref_mut()
         && d.error.is_none()
     {
         b.checked(&d.task);
+    }
+    // A task that failed before any record was read is shown as one failed record.
+    if d.records.is_empty()
+        && let Some(e) = &d.error
+    {
+        let mut failed =
+            RecordReport::failed(crate::triples::RecordId { index: 0, line: 0 }, e.clone());
+        failed.task = Some(d.task.clone());
+        d.records.push(failed);
     }
     for r in &mut d.records {
         if let Some(b) = baseline.as_deref_mut() {
@@ -318,7 +423,7 @@ fn read_task_file(
             reports.record(r);
         }
     }
-    Some(d.without_records())
+    Ok(Ok(d.without_records()))
 }
 
 /// `results.csv` (written as the tasks were read) and `summary.json`, each recorded before
@@ -402,6 +507,7 @@ struct Reports {
     exporters: Vec<ReportFile>,
     summary: Summary,
     fail_on: FailPolicy,
+    new_only: bool,
     error: Option<io::Error>,
 }
 
@@ -412,7 +518,13 @@ struct ReportFile {
 }
 
 impl Reports {
-    fn new(rules: &dyn RuleCatalog, m: &Manifest, formats: &[OutputFormat], out: &Path) -> Self {
+    fn new(
+        rules: &dyn RuleCatalog,
+        m: &Manifest,
+        formats: &[OutputFormat],
+        out: &Path,
+        new_only: bool,
+    ) -> Self {
         let info = RunInfo {
             // The execution, not the manifest's path: a merged run's reports equal an
             // unsharded one's.
@@ -430,6 +542,7 @@ impl Reports {
                 ..Summary::default()
             },
             fail_on: m.checks.fail_policy(),
+            new_only,
             error: None,
         };
         for &f in formats {
@@ -472,10 +585,7 @@ impl Reports {
         self.summary.rules_violated = rules_violated;
         self.summary.baseline = baseline;
         self.summary.rule_health = Some(health);
-        self.summary.failed = self.fail_on.fails(
-            &self.summary.records_by_severity,
-            self.summary.records as u64,
-        );
+        self.summary.judge(&self.fail_on, self.new_only);
         if let Some(err) = self.error.take() {
             return Err(err);
         }
@@ -496,6 +606,7 @@ fn results_row(
     sequence: &str,
     error: Option<&str>,
     findings: &SeverityCounts,
+    cut: &CutShort,
 ) -> String {
     fn field(s: &str) -> String {
         let s = spreadsheet_safe(s);
@@ -505,7 +616,7 @@ fn results_row(
             s
         }
     }
-    let (result, obs) = crate::report::outcome(error, findings);
+    let (result, obs) = crate::report::outcome(error, findings, cut);
     format!(
         "{},{},{},{}\n",
         field(task),

@@ -283,6 +283,8 @@ pub struct MergeTo<'a> {
     pub marker: Marker,
     pub formats: &'a [OutputFormat],
     pub baseline: Option<&'a mut Baseline>,
+    /// Fail on new findings only (with a baseline).
+    pub fail_on_new: bool,
 }
 
 /// Checks every task file of every shard (all bad ones are named at once), copies them into
@@ -299,6 +301,7 @@ pub fn merge(
         mut marker,
         formats,
         baseline,
+        fail_on_new,
     } = to;
     let info = marker.info.clone();
     // A shard's tasks, in manifest order (a tasks file is read again, never held).
@@ -382,6 +385,7 @@ pub fn merge(
         marker: &mut marker,
         stop,
         baseline,
+        fail_on_new,
     };
     finalize(rules, m, None, fin)
 }

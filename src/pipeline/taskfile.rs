@@ -14,10 +14,11 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::folder;
-use crate::report::SeverityCounts;
+use crate::report::{CutShort, SeverityCounts};
 
 /// The version of the task file layout (`pff_task`).
-pub const TASK_FORMAT: u32 = 1;
+/// 2: the tail counts records, records by severity and rules cut short.
+pub const TASK_FORMAT: u32 = 2;
 
 /// What a task file must say to be a given task's result.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +49,15 @@ pub struct TaskDigest<R = IgnoredAny> {
     /// `[rule index, predicted, correct]` for the rules that applied.
     #[serde(default)]
     pub rule_counts: Vec<(usize, u64, u64)>,
+    /// Records the task held (read, checked or failed).
+    #[serde(default)]
+    pub record_count: u64,
+    /// Records by the severity of their strongest finding (the unit of the fail policy).
+    #[serde(default)]
+    pub records_by_severity: SeverityCounts,
+    /// Records whose rules were cut short.
+    #[serde(default)]
+    pub cut_short: CutShort,
     pub records: R,
 }
 
@@ -66,7 +76,20 @@ impl<R> TaskDigest<R> {
             violations: self.violations,
             findings: self.findings,
             rule_counts: self.rule_counts,
+            record_count: self.record_count,
+            records_by_severity: self.records_by_severity,
+            cut_short: self.cut_short,
             records: IgnoredAny,
+        }
+    }
+
+    /// Records the verdict counts for this task: a task that failed before any record was
+    /// read counts as one (failed) record, as the reports show it.
+    pub fn counted_records(&self) -> u64 {
+        if self.error.is_some() {
+            self.record_count.max(1)
+        } else {
+            self.record_count
         }
     }
 
@@ -135,9 +158,32 @@ pub struct TaskTail {
     pub findings: SeverityCounts,
     /// `[rule index, predicted, correct]` for the rules that applied.
     pub rule_counts: Vec<(usize, u64, u64)>,
+    /// Records the task held.
+    pub record_count: u64,
+    /// Records by the severity of their strongest finding.
+    pub records_by_severity: SeverityCounts,
+    /// Records whose rules were cut short.
+    pub cut_short: CutShort,
 }
 
 impl TaskTail {
+    /// Counts one record's report.
+    pub fn add_record(&mut self, r: &crate::report::RecordReport) {
+        self.record_count += 1;
+        self.violations.merge(&r.violations);
+        self.findings.merge(&r.finding_counts);
+        self.cut_short.add_record(&r.rules);
+        // Counts-only reports have violations, not findings (as `Summary::add` counts).
+        let counts = if r.finding_counts.total() > 0 {
+            &r.finding_counts
+        } else {
+            &r.violations
+        };
+        if let Some(s) = counts.strongest() {
+            self.records_by_severity.add(s, 1);
+        }
+    }
+
     /// `,"status":...}` and a newline: what follows the records' closing bracket.
     pub fn close_object(&self) -> io::Result<Vec<u8>> {
         let mut v = serde_json::to_vec(self).map_err(io::Error::other)?;
@@ -229,7 +275,7 @@ mod tests {
 
     fn result(execution: &str, index: usize, task: &str, extra: &str) -> String {
         format!(
-            "{{\"pff_task\":1,\"execution\":\"{execution}\",\"rules_digest\":\"d\",\"index\":{index},\
+            "{{\"pff_task\":2,\"execution\":\"{execution}\",\"rules_digest\":\"d\",\"index\":{index},\
              \"task\":\"{task}\",\"sequence\":\"validate\",\"source\":\"s\",\"records\":[],\
              \"status\":\"ok\"{extra},\"violations\":{{\"error\":0,\"warning\":0,\"info\":0}},\
              \"findings\":{{\"error\":0,\"warning\":0,\"info\":0}},\"rule_counts\":[]}}\n"

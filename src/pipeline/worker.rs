@@ -165,6 +165,7 @@ fn check_task(
                         let mut failed = RecordReport::failed(rec.id, e.clone());
                         failed.task = Some(task.id.clone());
                         json(&mut w, &failed)?;
+                        tail.add_record(&failed);
                         tail.error.get_or_insert(e);
                     }
                     Ok((b, name)) => {
@@ -173,8 +174,7 @@ fn check_task(
                         let (mut report, kept, tallies) =
                             checker.check(&g)?.into_parts(total, opts, &g, record);
                         report.task = Some(task.id.clone());
-                        tail.violations.merge(&report.violations);
-                        tail.findings.merge(&report.finding_counts);
+                        tail.add_record(&report);
                         stats.add(&tallies);
                         report.write_json_with(&mut w, kept.iter(&g, header, opts))?;
                     }

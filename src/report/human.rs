@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{Exporter, Finding, RecordReport, RunInfo, Severity, Summary};
+use super::{Exporter, Finding, RecordReport, RunInfo, Severity, Summary, Verdict, printable as p};
 
 /// Lists at most `top` findings per record; colours only when asked (a TTY without `NO_COLOR`).
 pub struct Human {
@@ -39,7 +39,8 @@ impl Human {
             writeln!(
                 out,
                 "  {label} {:.3}  culprit {c} (at {})",
-                f.score, f.focus
+                f.score,
+                p(&f.focus)
             )?;
             writeln!(
                 out,
@@ -57,17 +58,17 @@ impl Human {
             let at = if f.focus == f.missing.subject {
                 String::new()
             } else {
-                format!(" (at {})", f.focus)
+                format!(" (at {})", p(&f.focus))
             };
             writeln!(
                 out,
                 "          conflict: `{}` of {} is {}{at}",
-                f.missing.relation,
-                f.missing.subject,
-                f.present.join(", ")
+                p(&f.missing.relation),
+                p(&f.missing.subject),
+                p(&f.present.join(", "))
             )?;
         } else if f.culprit.is_none() && f.focus != f.missing.subject {
-            writeln!(out, "          empty: the value belongs in {}", f.focus)?;
+            writeln!(out, "          empty: the value belongs in {}", p(&f.focus))?;
         }
         if f.consequence_count > 0 {
             let listed: Vec<String> = f.consequences.iter().map(|t| t.to_string()).collect();
@@ -80,7 +81,7 @@ impl Human {
             writeln!(
                 out,
                 "          also expected of {}: {}{more}",
-                f.focus,
+                p(&f.focus),
                 listed.join(", ")
             )?;
         }
@@ -88,13 +89,16 @@ impl Human {
             writeln!(
                 out,
                 "          rule {} ({:.3})  {}",
-                r.rule_id, r.confidence, r.rule
+                p(&r.rule_id),
+                r.confidence,
+                p(&r.rule)
             )?;
             if r.evidence.is_empty() {
                 writeln!(
                     out,
                     "          because {} has a `{}`",
-                    f.missing.subject, f.missing.relation
+                    p(&f.missing.subject),
+                    p(&f.missing.relation)
                 )?;
             } else {
                 let ev: Vec<String> = r.evidence.iter().map(|t| t.to_string()).collect();
@@ -110,7 +114,9 @@ impl Exporter for Human {
         writeln!(
             out,
             "pff: {} against {} rules of {}",
-            info.data, info.rule_count, info.rules
+            p(&info.data),
+            info.rule_count,
+            p(&info.rules)
         )
     }
 
@@ -122,12 +128,17 @@ impl Exporter for Human {
                 Some(_) => r.label(),
                 None => format!("record {}", r.index),
             };
-            return writeln!(out, "{who} (line {}): {failed}: {e}", r.line);
+            // A task that failed before any record was read has no line.
+            let line = match r.line {
+                0 => String::new(),
+                n => format!(" (line {n})"),
+            };
+            return writeln!(out, "{}{line}: {failed}: {}", p(&who), p(e));
         }
         writeln!(
             out,
             "{} (line {}): {} triples; rules: {} violated, {} satisfied, {} not applicable",
-            r.label(),
+            p(&r.label()),
             r.line,
             r.triples,
             r.rules.violated,
@@ -138,7 +149,8 @@ impl Exporter for Human {
             let warn = self.paint("INCOMPLETE", Severity::Warning);
             writeln!(
                 out,
-                "  {warn}: {} rules cut short by the work bound or time budget, {} not checked",
+                "  {warn}: {} rules cut short by the work bound or time budget, {} not checked; \
+                 absent findings prove nothing",
                 r.rules.truncated, r.rules.skipped
             )?;
         }
@@ -186,7 +198,22 @@ impl Exporter for Human {
         if s.failed_records > 0 {
             write!(out, "; {} record(s) FAILED to load", s.failed_records)?;
         }
+        if !s.cut_short.is_none() {
+            write!(
+                out,
+                "; {} record(s) INCOMPLETE: {}",
+                s.cut_short.records,
+                s.cut_short.describe()
+            )?;
+        }
         writeln!(out)?;
+        let verdict = match s.verdict {
+            Verdict::Ok => "ok: every record checked, nothing at or above --fail-on",
+            Verdict::Findings => "findings at or above --fail-on",
+            Verdict::Incomplete => "INCOMPLETE: some rules were not checked (exit 4)",
+            Verdict::Failed => "FAILED: some records could not be checked",
+        };
+        writeln!(out, "verdict: {verdict}")?;
         if let Some(h) = &s.rule_health {
             writeln!(
                 out,
@@ -197,12 +224,12 @@ impl Exporter for Human {
                 writeln!(
                     out,
                     "  {}  mined {:.3} -> observed {:.3} ({} of {} held)  {}",
-                    d.rule_id,
+                    p(&d.rule_id),
                     d.mined_confidence,
                     d.observed_confidence,
                     d.correct,
                     d.predicted,
-                    d.rule
+                    p(&d.rule)
                 )?;
             }
         }

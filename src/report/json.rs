@@ -47,6 +47,9 @@ pub struct JsonLines;
 
 #[derive(Serialize)]
 struct Line<'a, T: Serialize> {
+    /// The task the record came from (`pff run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task: Option<&'a str>,
     record: usize,
     record_name: Option<&'a str>,
     #[serde(flatten)]
@@ -59,40 +62,50 @@ struct Failure<'a> {
     error: &'a str,
 }
 
+/// One line: the record's task, index and name, then `item`'s fields.
+fn write_line(out: &mut dyn Write, r: &RecordReport, item: impl Serialize) -> io::Result<()> {
+    let line = Line {
+        task: r.task.as_deref(),
+        record: r.index,
+        record_name: r.name.as_deref(),
+        item,
+    };
+    serde_json::to_writer(&mut *out, &line).map_err(to_io)?;
+    out.write_all(b"\n")
+}
+
+/// The line of a record whose rules were cut short: its findings (if any) follow.
+#[derive(Serialize)]
+struct Incomplete {
+    line: usize,
+    incomplete: bool,
+    rules_skipped: usize,
+    rules_truncated: usize,
+}
+
 impl Exporter for JsonLines {
     fn begin(&mut self, _: &mut dyn Write, _: &RunInfo) -> io::Result<()> {
         Ok(())
     }
 
     fn record(&mut self, out: &mut dyn Write, report: &RecordReport) -> io::Result<()> {
-        let name = report.name.as_deref();
         if let Some(error) = &report.error {
             let item = Failure {
                 line: report.line,
                 error,
             };
-            serde_json::to_writer(
-                &mut *out,
-                &Line {
-                    record: report.index,
-                    record_name: name,
-                    item,
-                },
-            )
-            .map_err(to_io)?;
-            out.write_all(b"\n")?;
+            write_line(out, report, item)?;
+        } else if report.rules.skipped + report.rules.truncated > 0 {
+            let item = Incomplete {
+                line: report.line,
+                incomplete: true,
+                rules_skipped: report.rules.skipped,
+                rules_truncated: report.rules.truncated,
+            };
+            write_line(out, report, item)?;
         }
         for f in &report.findings {
-            serde_json::to_writer(
-                &mut *out,
-                &Line {
-                    record: report.index,
-                    record_name: name,
-                    item: f,
-                },
-            )
-            .map_err(to_io)?;
-            out.write_all(b"\n")?;
+            write_line(out, report, f)?;
         }
         Ok(())
     }

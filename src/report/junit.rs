@@ -69,6 +69,15 @@ impl Exporter for Junit {
                 xml(e)
             )?;
         }
+        if r.error.is_none() && r.rules.truncated + r.rules.skipped > 0 {
+            self.errors += 1;
+            writeln!(
+                self.cases,
+                "      <error message=\"incomplete: {} rules skipped, {} cut short by the work \
+                 bound or time budget\" type=\"incomplete\"/>",
+                r.rules.skipped, r.rules.truncated
+            )?;
+        }
         let mut failed = false;
         let mut below = String::new();
         for f in &r.findings {

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::spool::Spool;
-use super::{Exporter, RecordReport, RunInfo, Summary};
+use super::{Exporter, RecordReport, RunInfo, Summary, Verdict, printable};
 
 /// A table of records, then each record's top findings (both spooled: the totals come first).
 pub struct Markdown {
@@ -22,9 +22,30 @@ impl Markdown {
     }
 }
 
-/// Escapes text for a table cell or inline code.
+/// Escapes text for a table cell: control characters as escapes ([`printable`]), markup
+/// (`<`, `>`, `&` as entities; `](` as `]\\(` so that no inline link is made), `|` for the table,
+/// backticks as quotes. Text from the data never becomes HTML or a link in a rendered ticket.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('`', "'").replace('\n', " ")
+    let s = printable(s);
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '|' => o.push_str("\\|"),
+            '`' => o.push('\''),
+            '(' if o.ends_with(']') => o.push_str("\\("),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Escapes text for inline code in a table cell: markup is literal there, so only control
+/// characters, `|` and backticks.
+fn code(s: &str) -> String {
+    printable(s).replace('|', "\\|").replace('`', "'")
 }
 
 impl Exporter for Markdown {
@@ -33,8 +54,8 @@ impl Exporter for Markdown {
         writeln!(
             out,
             "**Data:** `{}` · **Rules:** `{}` ({} rules) · severity: error >= {}, warning >= {}\n",
-            cell(&info.data),
-            cell(&info.rules),
+            code(&info.data),
+            code(&info.rules),
             info.rule_count,
             info.severity.error,
             info.severity.warning
@@ -42,7 +63,7 @@ impl Exporter for Markdown {
     }
 
     fn record(&mut self, _: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
-        let name = cell(r.name.as_deref().unwrap_or("?"));
+        let name = code(r.name.as_deref().unwrap_or("?"));
         // A run's record goes by its task key; a file's by its index.
         let key = match &r.task {
             Some(t) if r.index == 0 => cell(t),
@@ -51,6 +72,13 @@ impl Exporter for Markdown {
         };
         if let Some(e) = &r.error {
             return writeln!(self.rows, "| {key} | – | **failed**: {} | | | |", cell(e));
+        }
+        if r.rules.truncated + r.rules.skipped > 0 {
+            writeln!(
+                self.rows,
+                "| {key} `{name}` | {} | **incomplete**: {} rules skipped, {} cut short | | | |",
+                r.triples, r.rules.skipped, r.rules.truncated
+            )?;
         }
         let f = &r.finding_counts;
         writeln!(
@@ -72,8 +100,12 @@ impl Exporter for Markdown {
             let (rule, evidence) = f.top().map_or((String::new(), String::new()), |t| {
                 let ev: Vec<String> = t.evidence.iter().map(|e| e.to_string()).collect();
                 (
-                    format!("`{}` {}", cell(&t.rule_id), cell(&t.rule)),
-                    cell(&ev.join(", ")),
+                    format!("`{}` `{}`", code(&t.rule_id), code(&t.rule)),
+                    if ev.is_empty() {
+                        String::new()
+                    } else {
+                        format!("`{}`", code(&ev.join(", ")))
+                    },
                 )
             });
             let mut present = if !f.explains.is_empty() {
@@ -101,7 +133,7 @@ impl Exporter for Markdown {
                 "| {} | {:.3} | `{}` | {} | {} | {} | {} |\n",
                 f.severity.name(),
                 f.score,
-                cell(&shown.to_string()),
+                code(&shown.to_string()),
                 cell(&present),
                 f.rule_count,
                 rule,
@@ -135,6 +167,21 @@ impl Exporter for Markdown {
                 String::new()
             }
         )?;
+        match s.verdict {
+            Verdict::Ok | Verdict::Findings => {}
+            Verdict::Incomplete => writeln!(
+                out,
+                "**Incomplete:** {} records were not fully checked ({}); a record without \
+                 findings among them proves nothing.\n",
+                s.cut_short.records,
+                s.cut_short.describe()
+            )?,
+            Verdict::Failed => writeln!(
+                out,
+                "**Failed:** {} records could not be checked (listed below).\n",
+                s.failed_records
+            )?,
+        }
         writeln!(
             out,
             "| record | triples | findings | error | warning | info |"
@@ -159,13 +206,13 @@ impl Exporter for Markdown {
                 for d in h.drift.iter().take(10) {
                     writeln!(
                         out,
-                        "| `{}` | {:.3} | {:.3} | {} / {} | {} |",
-                        cell(&d.rule_id),
+                        "| `{}` | {:.3} | {:.3} | {} / {} | `{}` |",
+                        code(&d.rule_id),
                         d.mined_confidence,
                         d.observed_confidence,
                         d.records_held,
                         d.records_applied,
-                        cell(&d.rule)
+                        code(&d.rule)
                     )?;
                 }
             }

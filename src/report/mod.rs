@@ -187,8 +187,37 @@ pub struct Triple {
 
 impl std::fmt::Display for Triple {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}({},{})", self.relation, self.subject, self.object)
+        write!(
+            f,
+            "{}({},{})",
+            printable(&self.relation),
+            printable(&self.subject),
+            printable(&self.object)
+        )
     }
+}
+
+/// Text from the data made safe for a terminal or a text report: control characters (ESC,
+/// NUL, C1 controls) and the bidirectional overrides that reorder what a reader sees are
+/// written as escapes (`\t`, `\n`, `\r`, `\u{1b}`); everything else is unchanged.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\t' => o.push_str("\\t"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            c if unsafe_char(c) => o.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(o)
 }
 
 /// One rule that predicts a finding's missing triple, with its witness.
@@ -309,12 +338,88 @@ impl Finding {
     }
 }
 
+/// Rules whose check was cut short (by `--max-rule-work` or a time budget), over records or
+/// tasks: a record with any is never OK (`INCOMPLETE`, exit code 4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutShort {
+    /// Records with at least one rule skipped or cut short.
+    pub records: u64,
+    /// Rules not checked at all because the time budget ran out.
+    pub rules_skipped: u64,
+    /// Rules whose check stopped part way (work bound or time budget).
+    pub rules_truncated: u64,
+}
+
+impl CutShort {
+    /// Nothing was cut short.
+    pub fn is_none(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Counts one record's rules.
+    pub fn add_record(&mut self, rules: &RuleCounts) {
+        if rules.skipped + rules.truncated > 0 {
+            self.records += 1;
+            self.rules_skipped += rules.skipped as u64;
+            self.rules_truncated += rules.truncated as u64;
+        }
+    }
+
+    pub fn merge(&mut self, o: &CutShort) {
+        self.records += o.records;
+        self.rules_skipped += o.rules_skipped;
+        self.rules_truncated += o.rules_truncated;
+    }
+
+    /// `3 rules skipped and 1 cut short by the work bound or time budget`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} rule{} skipped and {} cut short by the work bound or time budget",
+            self.rules_skipped,
+            if self.rules_skipped == 1 { "" } else { "s" },
+            self.rules_truncated
+        )
+    }
+}
+
+/// The verdict of a check, in order of precedence: what the exit code says (see
+/// [`crate::exit::code`]) and what every report's summary says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Everything was checked and nothing at or above `--fail-on` (under its count and ratio).
+    #[default]
+    Ok,
+    /// Everything was checked; findings at or above `--fail-on` (exit 1).
+    Findings,
+    /// Some record's rules were cut short: what was found stands, but absence proves nothing
+    /// (exit 4).
+    Incomplete,
+    /// Some record or task could not be checked at all (exit 2 or 3).
+    Failed,
+}
+
 /// A record's (or task's) outcome in the predecessor's words, for `results.csv` and the xlsx
-/// results sheet: what was found at the highest severity (`ERRORS`, `WARNINGS`, else `OK` — a
-/// record with only info findings is OK — or `FAILED`), and the counts or the reason.
-pub fn outcome(error: Option<&str>, counts: &SeverityCounts) -> (&'static str, String) {
+/// results sheet: `FAILED` (with the reason) when it could not be checked, `INCOMPLETE` when
+/// rules were cut short, else what was found at the highest severity (`ERRORS`, `WARNINGS`,
+/// else `OK` — a record with only info findings is OK), and the counts.
+pub fn outcome(
+    error: Option<&str>,
+    counts: &SeverityCounts,
+    cut: &CutShort,
+) -> (&'static str, String) {
     match error {
         Some(e) => ("FAILED", e.to_string()),
+        None if !cut.is_none() => (
+            "INCOMPLETE",
+            format!(
+                "{}; {} error, {} warning, {} info findings so far",
+                cut.describe(),
+                counts.error,
+                counts.warning,
+                counts.info
+            ),
+        ),
         None if counts.total() == 0 => ("OK", "no findings".to_string()),
         None => (
             match counts.strongest() {
@@ -591,8 +696,14 @@ pub struct Summary {
     pub rules_violated: usize,
     pub rules_total: usize,
     pub fail_on: Option<FailOn>,
-    /// True when violations at or above `fail_on` were found.
+    /// True when the check did not pass: the verdict is not `ok`.
     pub failed: bool,
+    /// Findings over the fail policy, a record that could not be checked, or rules cut short.
+    #[serde(default)]
+    pub verdict: Verdict,
+    /// Records whose rules were cut short.
+    #[serde(default, skip_serializing_if = "CutShort::is_none")]
+    pub cut_short: CutShort,
     /// How the rules fared on this data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_health: Option<RuleHealth>,
@@ -634,6 +745,7 @@ impl Summary {
         if r.error.is_some() {
             self.failed_records += 1;
         }
+        self.cut_short.add_record(&r.rules);
         self.triples += r.triples;
         self.violations.merge(&r.violations);
         self.findings.merge(&r.finding_counts);
@@ -646,6 +758,28 @@ impl Summary {
         if let Some(s) = counts.strongest() {
             self.records_by_severity.add(s, 1);
         }
+    }
+}
+
+impl Summary {
+    /// Settles `verdict` and `failed` under `policy` (records judged by their strongest
+    /// finding; with `new_only` and a baseline, new findings only): a failed record first,
+    /// then rules cut short, then findings.
+    pub fn judge(&mut self, policy: &FailPolicy, new_only: bool) {
+        let fails = match (&self.baseline, new_only) {
+            (Some(b), true) => policy.on.fails(&b.new),
+            _ => policy.fails(&self.records_by_severity, self.records as u64),
+        };
+        self.verdict = if self.failed_records > 0 {
+            Verdict::Failed
+        } else if !self.cut_short.is_none() {
+            Verdict::Incomplete
+        } else if fails {
+            Verdict::Findings
+        } else {
+            Verdict::Ok
+        };
+        self.failed = self.verdict != Verdict::Ok;
     }
 }
 
@@ -769,6 +903,14 @@ mod tests {
         }
         // Three redundant 0.8 rules (offering id, external id, name) stay below one 0.9 rule.
         assert!(combined_score([0.8, 0.8, 0.8]) < combined_score([0.9]));
+    }
+
+    #[test]
+    fn printable_escapes_controls_and_bidi_overrides() {
+        assert_eq!(printable("plain é"), "plain é");
+        assert_eq!(printable("a\x1b[31mb\0c"), "a\\u{1b}[31mb\\u{0}c");
+        assert_eq!(printable("x\ny\tz\u{202e}"), "x\\ny\\tz\\u{202e}");
+        assert_eq!(printable("\u{9b}"), "\\u{9b}");
     }
 
     #[test]

@@ -12,6 +12,10 @@ use super::{BaselineState, Exporter, RecordReport, RunInfo, Severity, Summary};
 #[derive(Default)]
 pub struct Sarif {
     data: String,
+    /// What could not be checked (failed records, rules cut short), the first
+    /// [`MAX_NOTIFICATIONS`], and how many in all.
+    notifications: Vec<Value>,
+    n_notifications: usize,
     /// The results, one JSON object a line (the rules they name are listed before them).
     results: Spool,
     n_results: usize,
@@ -30,6 +34,23 @@ fn level(s: Severity) -> &'static str {
 /// Where the results go in the document.
 const RESULTS: &str = "__pff_sarif_results__";
 
+/// Notifications listed in `invocations` (the rest are counted).
+const MAX_NOTIFICATIONS: usize = 1000;
+
+/// `data` as a relative URI reference: every byte outside RFC 3986's unreserved set and `/`
+/// percent-encoded (`execution tmf` becomes `execution%20tmf`).
+fn uri(data: &str) -> String {
+    let mut o = String::with_capacity(data.len());
+    for b in data.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
 /// `file:line` -> (file, line).
 fn split_rule_id(id: &str) -> (&str, u64) {
     match id.rsplit_once(':') {
@@ -40,11 +61,39 @@ fn split_rule_id(id: &str) -> (&str, u64) {
 
 impl Exporter for Sarif {
     fn begin(&mut self, _: &mut dyn Write, info: &RunInfo) -> io::Result<()> {
-        self.data = info.data.clone();
+        self.data = uri(&info.data);
         Ok(())
     }
 
     fn record(&mut self, _: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
+        let cut = r.rules.skipped + r.rules.truncated;
+        let problem = match &r.error {
+            Some(e) => Some(("error", format!("{}: not checked: {e}", r.label()))),
+            None if cut > 0 => Some((
+                "warning",
+                format!(
+                    "{}: incomplete: {} rules skipped, {} cut short by the work bound or time \
+                     budget",
+                    r.label(),
+                    r.rules.skipped,
+                    r.rules.truncated
+                ),
+            )),
+            None => None,
+        };
+        if let Some((level, text)) = problem {
+            self.n_notifications += 1;
+            if self.notifications.len() < MAX_NOTIFICATIONS {
+                self.notifications.push(json!({
+                    "level": level,
+                    "message": { "text": text },
+                    "locations": [{ "physicalLocation": {
+                        "artifactLocation": { "uri": self.data },
+                        "region": { "startLine": r.line.max(1) },
+                    }}],
+                }));
+            }
+        }
         for f in &r.findings {
             let Some(top) = f.top() else { continue };
             let (file, line) = split_rule_id(&top.rule_id);
@@ -122,7 +171,18 @@ impl Exporter for Sarif {
         Ok(())
     }
 
-    fn finish(&mut self, out: &mut dyn Write, _: &Summary) -> io::Result<()> {
+    fn finish(&mut self, out: &mut dyn Write, summary: &Summary) -> io::Result<()> {
+        let mut notes = std::mem::take(&mut self.notifications);
+        if self.n_notifications > notes.len() {
+            notes.push(json!({
+                "level": "note",
+                "message": { "text": format!("and {} more records not fully checked", self.n_notifications - notes.len()) },
+            }));
+        }
+        let successful = !matches!(
+            summary.verdict,
+            super::Verdict::Failed | super::Verdict::Incomplete
+        );
         let doc = json!({
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
             "version": "2.1.0",
@@ -133,6 +193,10 @@ impl Exporter for Sarif {
                     "informationUri": "https://web.informatik.uni-mannheim.de/AnyBURL/",
                     "rules": self.rules.values().collect::<Vec<_>>(),
                 }},
+                "invocations": [{
+                    "executionSuccessful": successful,
+                    "toolExecutionNotifications": notes,
+                }],
                 "results": RESULTS,
             }],
         });

@@ -90,7 +90,9 @@ impl Xlsx {
             .clone()
             .or_else(|| r.name.clone())
             .unwrap_or_else(|| format!("record {}", r.index));
-        let (result, observations) = super::outcome(r.error.as_deref(), &r.finding_counts);
+        let mut cut = super::CutShort::default();
+        cut.add_record(&r.rules);
+        let (result, observations) = super::outcome(r.error.as_deref(), &r.finding_counts, &cut);
         self.row(
             0,
             &[

@@ -1,0 +1,239 @@
+//! Never a false OK: the exit code, the closing line, `summary.json`, `results.csv` and every
+//! report agree with what was really checked (failed tasks, rules cut short, tasks left
+//! without a result).
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{manifest, named, pff, pff_run, read, sample_records, stderr_of};
+
+const ALL_REPORTS: &str = "reports: [human, json, jsonl, markdown, junit, sarif, xlsx]\n";
+
+fn summary(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&read(&out.join("summary.json"))).unwrap()
+}
+
+/// The rows of the xlsx results sheet, as text.
+fn xlsx_rows(path: &Path) -> Vec<Vec<String>> {
+    use calamine::{Reader, Xlsx, open_workbook};
+    let mut wb: Xlsx<_> = open_workbook(path).unwrap();
+    let name = wb.sheet_names()[0].clone();
+    let range = wb.worksheet_range(&name).unwrap();
+    range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
+}
+
+/// Every task fails (a record that is not JSON, a source that is missing): exit 3, and every
+/// format names each failed task and why.
+#[test]
+fn failed_tasks_are_in_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(
+        dir.path(),
+        &[("a.json", "{not json"), ("b.json", "[1, 2")],
+        ALL_REPORTS,
+    );
+    let out = dir.path().join("out");
+    stderr_of(&mut pff_run(&m, &out, &[]), 3);
+    let s = summary(&out);
+    assert_eq!(s["verdict"], "failed", "{s}");
+    assert_eq!(s["tasks_failed"], 2);
+    let junit = read(&out.join("junit.xml"));
+    assert!(
+        junit.contains("tests=\"2\" failures=\"0\" errors=\"2\""),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("a.json") && junit.contains("b.json"),
+        "{junit}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
+    assert_eq!(json["summary"]["failed"], true, "{json}");
+    assert_eq!(json["summary"]["verdict"], "failed");
+    assert_eq!(json["summary"]["failed_records"], 2);
+    let jsonl = read(&out.join("report.jsonl"));
+    assert_eq!(jsonl.lines().count(), 2, "{jsonl}");
+    for (line, task) in jsonl.lines().zip(["a.json", "b.json"]) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["task"], task, "{line}");
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{line}");
+    }
+    let md = read(&out.join("report.md"));
+    assert!(md.contains("**Failed:** 2 records"), "{md}");
+    assert_eq!(md.matches("**failed**").count(), 2, "{md}");
+    let txt = read(&out.join("report.txt"));
+    // Each task, the totals line and the verdict.
+    assert_eq!(txt.matches("FAILED").count(), 4, "{txt}");
+    let sarif: serde_json::Value = serde_json::from_str(&read(&out.join("report.sarif"))).unwrap();
+    let inv = &sarif["runs"][0]["invocations"][0];
+    assert_eq!(inv["executionSuccessful"], false, "{inv}");
+    assert_eq!(
+        inv["toolExecutionNotifications"].as_array().unwrap().len(),
+        2
+    );
+    let rows = xlsx_rows(&out.join("report.xlsx"));
+    let failed: Vec<_> = rows
+        .iter()
+        .filter(|r| r.iter().any(|c| c == "FAILED"))
+        .collect();
+    assert_eq!(failed.len(), 2, "{rows:?}");
+}
+
+/// `max_rule_work: 0` cuts every rule short: nothing reads OK, every format says how many
+/// rules were not checked, and the run exits 4.
+#[test]
+fn rules_cut_short_are_never_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = sample_records();
+    let m = manifest(
+        dir.path(),
+        &named(&recs[..3]),
+        &format!("max_rule_work: 0\nfail_on: never\n{ALL_REPORTS}"),
+    );
+    let out = dir.path().join("out");
+    let mut cmd = pff(&["run", m.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let err = stderr_of(&mut cmd, 4);
+    assert!(err.contains("3 record(s) not fully checked"), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["verdict"], "incomplete", "{s}");
+    assert_eq!(s["cut_short"]["records"], 3);
+    let csv = read(&out.join("results.csv"));
+    assert_eq!(csv.matches(",INCOMPLETE,").count(), 3, "{csv}");
+    assert!(!csv.contains(",OK,"), "{csv}");
+    let junit = read(&out.join("junit.xml"));
+    assert!(junit.contains("errors=\"3\""), "{junit}");
+    assert_eq!(junit.matches("type=\"incomplete\"").count(), 3, "{junit}");
+    let jsonl = read(&out.join("report.jsonl"));
+    assert_eq!(jsonl.matches("\"incomplete\":true").count(), 3, "{jsonl}");
+    let md = read(&out.join("report.md"));
+    assert!(md.contains("**Incomplete:** 3 records"), "{md}");
+    let txt = read(&out.join("report.txt"));
+    assert!(txt.contains("verdict: INCOMPLETE"), "{txt}");
+    let sarif: serde_json::Value = serde_json::from_str(&read(&out.join("report.sarif"))).unwrap();
+    assert_eq!(
+        sarif["runs"][0]["invocations"][0]["executionSuccessful"],
+        false
+    );
+    let rows = xlsx_rows(&out.join("report.xlsx"));
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.iter().any(|c| c == "INCOMPLETE"))
+            .count(),
+        3,
+        "{rows:?}"
+    );
+}
+
+/// `pff validate --max-rule-work 0`: exit 4 and the closing line says so, in every format.
+#[test]
+fn validate_with_rules_cut_short_exits_4() {
+    for format in ["human", "json", "jsonl", "markdown", "junit", "sarif"] {
+        let mut cmd = pff(&[
+            "validate",
+            "data/records.jsonl",
+            "--rules",
+            "data/rules.txt",
+            "--max-rule-work",
+            "0",
+            "--fail-on",
+            "never",
+            "-f",
+            format,
+        ]);
+        let a = cmd.assert().code(4);
+        let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        assert!(err.contains("not fully checked"), "{format}: {err}");
+        let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+        assert!(out.to_lowercase().contains("incomplete"), "{format}: {out}");
+    }
+}
+
+/// Two tasks whose records have no `id`: report.jsonl tells them apart by task key.
+#[test]
+fn report_jsonl_names_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = r#"{"name": "x", "status": "odd"}"#;
+    let m = manifest(
+        dir.path(),
+        &[("t1.json", "{not json"), ("t2.json", rec)],
+        "reports: [jsonl]\nfail_on: never\n",
+    );
+    let out = dir.path().join("out");
+    pff_run(&m, &out, &[]).assert().code(3);
+    let jsonl = read(&out.join("report.jsonl"));
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(first["task"], "t1.json", "{jsonl}");
+}
+
+/// A task file that cannot be read back at the end is an error naming it (exit 2), not a task
+/// silently counted "not done".
+#[test]
+fn an_unreadable_task_file_at_the_end_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = sample_records();
+    let m = manifest(
+        dir.path(),
+        &named(&recs[..2]),
+        "fail_on: never\nreports: [json]\n",
+    );
+    let out = dir.path().join("out");
+    pff_run(&m, &out, &[]).assert().code(0);
+    // Garble one result; --resume moves a bad file aside and reruns it, so garble it in a way
+    // only the final pass sees: a task file with a field of the wrong type after a good head.
+    let tasks: Vec<_> = fs::read_dir(out.join("tasks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let text = read(&tasks[0]);
+    let bad = text.replacen("\"records\":[", "\"records\":[7,", 1);
+    fs::write(&tasks[0], bad).unwrap();
+    let mut cmd = pff_run(&m, &out, &["--resume"]);
+    let err = stderr_of(&mut cmd, 2);
+    assert!(
+        err.contains(&tasks[0].file_name().unwrap().to_string_lossy().into_owned())
+            && err.contains("cannot be read back"),
+        "{err}"
+    );
+}
+
+/// `fail_on_ratio` with tasks of several records: the exit code and every summary judge the
+/// same unit (records).
+#[test]
+fn one_verdict_for_multi_record_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = sample_records();
+    // Task a: 3 records, task b: 1 record (JSON Lines files).
+    let lines = |rs: &[(String, String)]| -> String {
+        rs.iter()
+            .map(|(_, c)| {
+                let v: serde_json::Value = serde_json::from_str(c).unwrap();
+                format!("{v}\n")
+            })
+            .collect()
+    };
+    let a = lines(&recs[..3]);
+    let b = lines(&recs[3..4]);
+    let m = manifest(
+        dir.path(),
+        &[("a.jsonl", &a), ("b.jsonl", &b)],
+        "fail_on: warning\nfail_on_ratio: 0.5\nreports: [json]\n",
+    );
+    let out = dir.path().join("out");
+    let code = pff_run(&m, &out, &[])
+        .output()
+        .unwrap()
+        .status
+        .code()
+        .unwrap();
+    let s = summary(&out);
+    let report: serde_json::Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
+    assert_eq!(s["records"], 4, "{s}");
+    assert_eq!(report["summary"]["records"], 4);
+    assert_eq!(s["verdict"], report["summary"]["verdict"], "{s}");
+    let expected = if s["verdict"] == "findings" { 1 } else { 0 };
+    assert_eq!(code, expected, "{s}");
+}

@@ -228,6 +228,19 @@ pub fn calibrate(
         }
         .into());
     }
+    let corruptions: usize = results.iter().map(|r| r.corruption_scores.len()).sum();
+    if corruptions == 0 {
+        // Cut points with nothing to measure them on would be a guess presented as a result.
+        return Err(DataError::Io {
+            path: shown,
+            source: io::Error::other(
+                "no corruption could be made of its records (they hold no value a rule \
+                 predicts, or --corruptions is 0): a calibration without evidence is refused; \
+                 use records the rules apply to",
+            ),
+        }
+        .into());
+    }
     let error = cut_for(&results, targets.errors);
     let warning = cut_for(&results, targets.errors + targets.warnings).min(error);
     let scores: Vec<f64> = results
@@ -239,7 +252,7 @@ pub fn calibrate(
         warning_confidence: warning,
         records: results.len(),
         unreadable,
-        corruptions: results.iter().map(|r| r.corruption_scores.len()).sum(),
+        corruptions,
         found: scores.len(),
         found_warning: scores.iter().filter(|&&s| s >= warning).count(),
         found_error: scores.iter().filter(|&&s| s >= error).count(),

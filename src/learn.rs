@@ -388,16 +388,33 @@ pub fn check_snapshot(
     Ok(rules.rules.len())
 }
 
-/// Copies `from` to `out` through a temporary file beside it, renamed at the end: a reader
-/// never sees half a rules file.
-pub fn install(from: &Path, out: &Path) -> Result<(), LearnError> {
+/// The temporary name `install` writes under, beside `out`. It carries the process id and is
+/// created exclusively: a file already there (someone else's) is never written over or
+/// removed.
+fn partial_path(out: &Path) -> std::path::PathBuf {
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "rules".into());
-    // The temporary name carries the process id and is created exclusively: a file already
-    // there (someone else's) is never written over or removed.
-    let tmp = out.with_file_name(format!(".{name}.pff-partial-{}", std::process::id()));
+    out.with_file_name(format!(".{name}.pff-partial-{}", std::process::id()))
+}
+
+/// Checks, before any learning, that [`install`] will be able to write `out`: its temporary
+/// file is created in `out`'s folder and removed again (it is ours: created exclusively).
+pub fn check_writable(out: &Path) -> Result<(), LearnError> {
+    let tmp = partial_path(out);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| LearnError::io(out, e))?;
+    fs::remove_file(&tmp).map_err(|e| LearnError::io(&tmp, e))
+}
+
+/// Copies `from` to `out` through a temporary file beside it, renamed at the end: a reader
+/// never sees half a rules file.
+pub fn install(from: &Path, out: &Path) -> Result<(), LearnError> {
+    let tmp = partial_path(out);
     let mut w = fs::OpenOptions::new()
         .write(true)
         .create_new(true)

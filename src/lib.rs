@@ -1,13 +1,14 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`defaults`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`], [`learn`] →
+//! [`defaults`], [`files`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`], [`learn`] →
 //! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
 pub mod calibrate;
 pub mod check;
 pub mod defaults;
 pub mod engine;
+pub mod files;
 pub mod generate;
 pub mod hardware;
 pub mod intern;

@@ -28,6 +28,12 @@ case "${FAKE_MODE:-ok}" in
   garbage) printf 'not a rule at all\n' > "rules-$last"; exit 0 ;;
   none) exit 0 ;;
   sleep) echo $$ > child.pid; exec sleep 120 ;;
+  late-signal)
+    printf '5\t5\t1.0\tpaymentContext(X,Postpaid) <= contractSpecification(X,SPEC_POS)\n' > "rules-$last"
+    echo ">>> stored 1 rules in 1ms"
+    pff_pid=$PPID
+    ( sleep 0.3; kill -TERM "$pff_pid" ) >/dev/null 2>&1 &
+    exit 1 ;;
 esac
 "##;
 
@@ -353,4 +359,37 @@ fn is_zombie(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
         .unwrap_or(true)
+}
+
+/// A signal that arrives after AnyBURL has ended (during the recount) still stops pff with
+/// 143, and nothing is written.
+#[test]
+fn a_signal_after_anyburl_ended_writes_nothing() {
+    let s = setup();
+    let mut cmd = s.learn("late-signal", &["--time", "1"]);
+    cmd.env("PFF_DEBUG_LEARN_PAUSE_MS", "1500");
+    let err = stderr_of(&mut cmd, 143);
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(!s.path("rules.txt").exists());
+}
+
+/// An output that cannot be written is found before learning, not after `--time` seconds.
+#[test]
+fn an_unwritable_output_is_refused_before_learning() {
+    let s = setup();
+    let out = s.path("no-such-folder/rules.txt");
+    let work = s.path("work");
+    let mut cmd = pff(&[
+        "learn",
+        "data/train.jsonl",
+        "-o",
+        out.to_str().unwrap(),
+        "--work-dir",
+        work.to_str().unwrap(),
+        "-q",
+    ]);
+    cmd.env("ANYBURL_JAR", &s.jar).env("JAVA", &s.java);
+    let err = stderr_of(&mut cmd, 2);
+    assert!(err.contains("no-such-folder"), "{err}");
+    assert!(!work.join("args.txt").exists(), "AnyBURL ran");
 }

@@ -48,6 +48,16 @@ fn output(path: Option<&Path>) -> Result<Box<dyn Write>> {
 
 /// `pff validate`: one data file, a report out.
 pub fn validate(args: ValidateArgs) -> Result<u8> {
+    let mut outputs = Vec::new();
+    if let Some(o) = &args.output {
+        outputs.push(("-o", o.as_path()));
+    }
+    if let Some(o) = &args.rule_stats {
+        outputs.push(("--rule-stats", o.as_path()));
+    }
+    let mut inputs = vec![args.data.as_path()];
+    inputs.extend(args.rules.iter().map(|p| p.as_path()));
+    crate::files::check_outputs(&outputs, &inputs)?;
     init_workers(args.max_workers)?;
     let settings = ValidateSettings::resolve(&args)?;
     let rules = RuleSource::open_filtered(
@@ -161,6 +171,9 @@ fn fail_reason(c: &crate::report::SeverityCounts, fail_on: crate::report::FailOn
 
 /// `pff triples`: a data file as AnyBURL training triples.
 pub fn triples(args: TriplesArgs) -> Result<u8> {
+    if let Some(o) = &args.output {
+        crate::files::check_outputs(&[("-o", o)], &[&args.data])?;
+    }
     let mut out = output(args.output.as_deref())?;
     write_triples(&args.data, &args.input, &mut out)?;
     out.flush().context("cannot write the triples")?;
@@ -547,6 +560,11 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
 
 /// `pff calibrate`: cut points from clean reference records.
 pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
+    if let Some(o) = &args.output {
+        let mut inputs = vec![args.reference.as_path()];
+        inputs.extend(args.rules.iter().map(|p| p.as_path()));
+        crate::files::check_outputs(&[("-o", o)], &inputs)?;
+    }
     init_workers(args.max_workers)?;
     let rules = RuleSource::open_filtered(
         &args.rules,
@@ -614,6 +632,9 @@ pub fn rules_stats(rules: &Path, json: bool, top: usize) -> Result<u8> {
 /// `pff generate`: MSISDNs from any text into a task list or a manifest.
 pub fn generate(args: GenerateArgs) -> Result<u8> {
     use std::io::Read;
+    if let Some(o) = &args.output {
+        crate::files::check_outputs(&[("-o", o)], &[&args.input])?;
+    }
     let mut text = String::new();
     if args.input.as_os_str() == "-" {
         io::stdin()
@@ -645,9 +666,14 @@ pub fn generate(args: GenerateArgs) -> Result<u8> {
 /// `pff completions SHELL`: a completion script generated from the command definitions.
 pub fn completions(shell: clap_complete::Shell) -> Result<u8> {
     let mut cmd = <super::Cli as clap::CommandFactory>::command();
+    // Generated in memory, then written: clap_complete panics on a write error (a closed
+    // pipe), and a closed pipe is the reader's choice, not an error.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "pff", &mut script);
     let mut out = io::stdout().lock();
-    clap_complete::generate(shell, &mut cmd, "pff", &mut out);
-    out.flush().context("cannot write the completions")?;
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .context("cannot write the completions")?;
     Ok(exit::CLEAN)
 }
 

@@ -73,6 +73,9 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
             args.output.display()
         );
     }
+    crate::files::check_outputs(&[("-o", &args.output)], &[&args.data])?;
+    // Before learning for --time seconds: the rules must be writable at the end.
+    learn::check_writable(&args.output)?;
     let machine = Machine::detect();
     let opts = options(&args, &machine)?;
     let config = opts.config()?;
@@ -132,6 +135,18 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
             });
         }
         Ending::Exited(st) => {
+            // From here a signal is caught by pff itself: the recount stops at its end and
+            // nothing is written.
+            late_signal::catch();
+            // Fault injection for the test of a late signal (debug builds only): a pause in
+            // which the recount would run on a large training set.
+            #[cfg(debug_assertions)]
+            if let Some(ms) = std::env::var("PFF_DEBUG_LEARN_PAUSE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
             let snapshot = learn::snapshot_path(&work.dir, args.time);
             (adopt(st, &snapshot, &log, args.time)?, snapshot)
         }
@@ -141,6 +156,18 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     } else {
         recount(&args, &snapshot, &work.dir)?
     };
+    if let Some(sig) = late_signal::caught() {
+        eprintln!(
+            "pff: interrupted after AnyBURL ended: nothing was written to {}. Its files are in {}",
+            args.output.display(),
+            work.dir.display()
+        );
+        return Ok(if sig == libc::SIGINT {
+            exit::SIGINT
+        } else {
+            exit::SIGTERM
+        });
+    }
     learn::install(&final_rules, &args.output)?;
     if !args.quiet {
         eprintln!(
@@ -276,4 +303,35 @@ fn progress(quiet: bool, secs: u64) -> ProgressBar {
     );
     pb.set_message("AnyBURL running (Ctrl-C stops it)");
     pb
+}
+
+/// SIGINT and SIGTERM once AnyBURL has ended (its runtime, which passed them on, is gone):
+/// recorded, and acted on before the rules are written.
+mod late_signal {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    static CAUGHT: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn on_signal(sig: libc::c_int) {
+        // Async-signal-safe: one atomic store.
+        CAUGHT.store(sig, Ordering::SeqCst);
+    }
+
+    /// Installs the handler for SIGINT and SIGTERM.
+    pub fn catch() {
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGINT, handler);
+            libc::signal(libc::SIGTERM, handler);
+        }
+    }
+
+    /// The signal caught since [`catch`], if any.
+    pub fn caught() -> Option<i32> {
+        match CAUGHT.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some(s),
+        }
+    }
 }

@@ -225,6 +225,10 @@ impl Checks {
     }
 }
 
+/// The lowest `rate_limit`: one fetch an hour (a lower rate is a typo, and its gap would not
+/// fit a duration).
+pub const MIN_RATE_LIMIT: f64 = 1.0 / 3600.0;
+
 /// How `http(s)` sources are fetched (and the size limit of every source).
 #[derive(Debug, Clone, Default)]
 pub struct FetchSettings {
@@ -569,11 +573,14 @@ fn check_ranges(raw: &Raw, problems: &mut Vec<Problem>) {
         }
     }
     if let Some(r) = &raw.rate_limit
-        && !(r.value > 0.0 && r.value.is_finite())
+        && !(r.value >= MIN_RATE_LIMIT && r.value.is_finite())
     {
         problems.push(at(
             r,
-            "rate_limit is a number of fetches per second above 0".into(),
+            format!(
+                "rate_limit is a number of fetches per second, at least {MIN_RATE_LIMIT} (one \
+                 an hour)"
+            ),
         ));
     }
     if let Some(r) = &raw.fail_on_ratio

@@ -271,7 +271,9 @@ impl Fetcher {
         let Some(rate) = self.limits.rate_limit else {
             return;
         };
-        let gap = Duration::from_secs_f64(1.0 / rate);
+        // The manifest refuses rates below one an hour; a gap that still does not fit is
+        // taken as an hour rather than a panic.
+        let gap = Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::from_secs(3600));
         let start = {
             let mut next = self.next_slot.lock().await;
             let start = (*next).max(tokio::time::Instant::now());

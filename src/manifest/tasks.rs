@@ -245,6 +245,18 @@ pub(super) struct Located {
 /// resolved task paths against it), else missing.
 pub(super) fn locate(base: &Path, own: Option<&str>, template: Option<&str>, key: &str) -> Located {
     let spec = own.or(template).unwrap_or(key);
+    // `.` and `..` in place of `{msisdn}` would name another path (a URL's dot segments are
+    // resolved away, a file's climb the folder): never a task's own source.
+    if spec.contains("{msisdn}") && matches!(key, "." | "..") {
+        return Located {
+            source: Source::File(PathBuf::from(key)),
+            from_cwd: false,
+            missing: Some(format!(
+                "task key `{key}` would be a dot segment in {spec} and name another path; a \
+                 task key is never `.` or `..`"
+            )),
+        };
+    }
     let filled = fill_template(spec, key);
     if filled.starts_with("http://") || filled.starts_with("https://") {
         return Located {

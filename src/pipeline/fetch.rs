@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -104,12 +103,20 @@ fn transient_io(e: &std::io::Error) -> bool {
 pub struct Fetcher {
     client: reqwest::Client,
     limits: FetchLimits,
+    /// The manifest's `headers:`, sent to the source's own origin only.
+    headers: reqwest::header::HeaderMap,
+    /// The header values (and a scheme's credentials) never written anywhere.
+    secrets: Vec<String>,
     /// When the next request may start (`rate_limit`).
     next_slot: tokio::sync::Mutex<tokio::time::Instant>,
 }
 
-/// The longest `Retry-After` honoured; a server asking for more fails the attempt as usual.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+/// The longest `Retry-After` waited for within a run; a server asking for more fails the task
+/// as retryable (`--resume` asks again later).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// Redirects followed, at most.
+const MAX_REDIRECTS: usize = 5;
 
 /// What an answer's `Retry-After` asks (seconds; an HTTP date is not followed).
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
@@ -121,8 +128,19 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
         .trim()
         .parse()
         .ok()?;
-    Some(Duration::from_secs(secs)).filter(|d| *d <= MAX_RETRY_AFTER)
+    Some(Duration::from_secs(secs))
 }
+
+/// Whether two URLs share an origin (scheme, host, port).
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// One failed attempt: why, whether trying again could help, and after how long the server
+/// asked to be asked again.
+type Attempt = (String, bool, Option<Duration>);
 
 /// Whether a redirect from `from` to `to` may be followed; the reason when not.
 pub fn redirect_refusal(
@@ -190,18 +208,6 @@ fn is_internal(url: &reqwest::Url) -> bool {
 
 impl Fetcher {
     pub fn new(limits: FetchLimits) -> Result<Fetcher, reqwest::Error> {
-        let allowed = Arc::new(limits.redirect_hosts.clone());
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            let refusal = attempt
-                .previous()
-                .first()
-                .map(|first| redirect_refusal(first, attempt.url(), &allowed));
-            match refusal {
-                _ if attempt.previous().len() > 5 => attempt.error("more than 5 redirects"),
-                Some(Some(why)) => attempt.error(why),
-                _ => attempt.follow(),
-            }
-        });
         let mut headers = reqwest::header::HeaderMap::new();
         // Checked when the settings were resolved (`check_header`).
         for (k, v) in &limits.headers {
@@ -213,22 +219,35 @@ impl Fetcher {
                 headers.insert(name, value);
             }
         }
+        let secrets = secrets_of(&limits.headers);
         let mut builder = reqwest::Client::builder();
         if !limits.ca_bundle.is_empty() {
             for cert in reqwest::Certificate::from_pem_bundle(&limits.ca_bundle)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
+        // Bodies are taken as they are: no compression asked for (a compressed answer is
+        // refused by name rather than read as bad text).
+        let mut plain = reqwest::header::HeaderMap::new();
+        plain.insert(
+            reqwest::header::ACCEPT_ENCODING,
+            reqwest::header::HeaderValue::from_static("identity"),
+        );
+        // Redirects are followed by `send`, which decides per hop what may be sent; no
+        // `Referer` ever carries the original URL elsewhere.
         let client = builder
-            .default_headers(headers)
+            .default_headers(plain)
             .timeout(limits.timeout)
             .connect_timeout(limits.timeout.min(Duration::from_secs(10)))
-            .redirect(policy)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .user_agent(concat!("pff/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Fetcher {
             client,
             limits,
+            headers,
+            secrets,
             next_slot: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         })
     }
@@ -246,6 +265,18 @@ impl Fetcher {
             match self.once(url).await {
                 Ok(body) => return Ok(body),
                 Err((msg, transient, asked)) => {
+                    let msg = self.redact(&msg);
+                    if let Some(wait) = asked.filter(|a| *a > MAX_RETRY_AFTER) {
+                        return Err(SourceError {
+                            message: format!(
+                                "cannot fetch {url}: {msg}; the server asks to be asked again \
+                                 in {} s, more than the {} s a run waits: `--resume` tries again",
+                                wait.as_secs(),
+                                MAX_RETRY_AFTER.as_secs()
+                            ),
+                            retryable: true,
+                        });
+                    }
                     let stopping = stop.load(Ordering::SeqCst);
                     if !transient || attempt >= self.limits.retries || stopping {
                         let tries = if attempt > 0 {
@@ -283,13 +314,49 @@ impl Fetcher {
         tokio::time::sleep_until(start).await;
     }
 
+    /// `text` with every secret the manifest's headers carry replaced by `[redacted]`: a
+    /// server that echoes the request never puts a token into an output.
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, &self.secrets)
+    }
+
+    /// Sends a GET to `url`, following up to [`MAX_REDIRECTS`] redirects under the policy
+    /// ([`redirect_refusal`]); the manifest's headers go to the source's own origin only.
+    async fn send(&self, url: &str) -> Result<reqwest::Response, Attempt> {
+        let first =
+            reqwest::Url::parse(url).map_err(|e| (format!("not a valid URL: {e}"), false, None))?;
+        let mut current = first.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut req = self.client.get(current.clone());
+            if same_origin(&first, &current) {
+                req = req.headers(self.headers.clone());
+            }
+            let resp = req.send().await.map_err(|e| {
+                let transient = e.is_timeout() || e.is_connect() || e.is_request();
+                (error_chain(&e), transient, None)
+            })?;
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok());
+            let (true, Some(location)) = (resp.status().is_redirection(), location) else {
+                return Ok(resp);
+            };
+            let to = current
+                .join(location)
+                .map_err(|e| (format!("redirect to a bad location: {e}"), false, None))?;
+            if let Some(why) = redirect_refusal(&first, &to, &self.limits.redirect_hosts) {
+                return Err((why, false, None));
+            }
+            current = to;
+        }
+        Err((format!("more than {MAX_REDIRECTS} redirects"), false, None))
+    }
+
     /// One attempt; the error says whether trying again could help, and after how long the
     /// server asked to be asked again (`Retry-After` on 429 and 503).
-    async fn once(&self, url: &str) -> Result<Vec<u8>, (String, bool, Option<Duration>)> {
-        let mut resp = self.client.get(url).send().await.map_err(|e| {
-            let transient = e.is_timeout() || e.is_connect() || e.is_request() && !e.is_redirect();
-            (error_chain(&e), transient && !e.is_redirect(), None)
-        })?;
+    async fn once(&self, url: &str) -> Result<Vec<u8>, Attempt> {
+        let mut resp = self.send(url).await?;
         let status = resp.status();
         if !status.is_success() {
             let transient = status.is_server_error() || status.as_u16() == 429;
@@ -315,6 +382,21 @@ impl Fetcher {
             };
             return Err((msg, transient, asked));
         }
+        if let Some(enc) = resp
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .and_then(|e| e.to_str().ok())
+            .filter(|e| !e.eq_ignore_ascii_case("identity"))
+        {
+            return Err((
+                format!(
+                    "the server sent a `{enc}`-encoded body although pff asks for none \
+                     (Accept-Encoding: identity); configure it to send plain JSON"
+                ),
+                false,
+                None,
+            ));
+        }
         let max = self.limits.max_bytes;
         if let Some(len) = resp.content_length()
             && len > max
@@ -326,11 +408,14 @@ impl Fetcher {
             ));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| (error_chain(&e), e.is_timeout(), None))?
-        {
+        // A body cut short (the connection closed before Content-Length) may pass: retried.
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            (
+                error_chain(&e),
+                e.is_timeout() || e.is_body() || e.is_decode(),
+                None,
+            )
+        })? {
             if body.len() as u64 + chunk.len() as u64 > max {
                 return Err((format!("body exceeds the {max}-byte limit"), false, None));
             }
@@ -338,6 +423,35 @@ impl Fetcher {
         }
         Ok(body)
     }
+}
+
+/// The values to redact: each header's value, and the credentials after a scheme
+/// (`Bearer abc` also redacts `abc`); values under 4 characters are too common to redact.
+fn secrets_of(headers: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (_, v) in headers {
+        let v = v.trim();
+        out.push(v.to_string());
+        if let Some((_, cred)) = v.split_once(' ') {
+            out.push(cred.trim().to_string());
+        }
+    }
+    out.retain(|s| s.chars().count() >= 4);
+    // Longest first, so that a value is replaced before a part of it.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// `text` with each of `secrets` replaced by `[redacted]`.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "[redacted]");
+        }
+    }
+    out
 }
 
 /// Why a header cannot be sent (its value is never shown: it may be a secret).

@@ -196,31 +196,24 @@ pub fn calibrate(
     per_record: usize,
 ) -> Result<Calibration, ValidateError> {
     let shown = reference.display().to_string();
-    let format = input::file_format(reference, format)?;
+    let (reader, format) = input::open_data(reference, format)?;
     let keep_scores = targets.errors + targets.warnings + 1;
     let symbols = &checker.header().symbols;
     let mut results = Vec::new();
     let mut unreadable = 0;
-    input::read_records(
-        input::open(reference)?,
-        format,
-        &shown,
-        symbols,
-        chunk_records(),
-        |raw| {
-            let done = raw
-                .into_par_iter()
-                .map(|r| record(checker, mapping, &shown, r, keep_scores, per_record))
-                .collect::<Result<Vec<_>, _>>()?;
-            for r in done {
-                match r {
-                    Some(r) => results.push(r),
-                    None => unreadable += 1,
-                }
+    input::read_records(reader, format, &shown, symbols, chunk_records(), |raw| {
+        let done = raw
+            .into_par_iter()
+            .map(|r| record(checker, mapping, &shown, r, keep_scores, per_record))
+            .collect::<Result<Vec<_>, _>>()?;
+        for r in done {
+            match r {
+                Some(r) => results.push(r),
+                None => unreadable += 1,
             }
-            Ok::<(), ValidateError>(())
-        },
-    )?;
+        }
+        Ok::<(), ValidateError>(())
+    })?;
     if results.is_empty() {
         return Err(DataError::Io {
             path: shown,

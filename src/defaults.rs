@@ -51,3 +51,12 @@ pub const FETCH_TIMEOUT_SECS: u64 = 30;
 pub const FETCH_MAX_BYTES: u64 = 64 << 20;
 /// Further attempts after a transient fetch failure.
 pub const FETCH_RETRIES: u32 = 2;
+
+/// The largest JSON document `validate`, `triples`, `learn` and `calibrate` read whole (a
+/// `.json` file or `--input-format json`); JSON Lines and triples files are streamed and have
+/// no such limit. Checked before reading (a file's size) and while reading (a device or pipe).
+pub const MAX_JSON_DOCUMENT: u64 = 256 << 20;
+
+/// The largest file pff reads whole for its own settings: a manifest, a `ca_bundle`, a
+/// `payload: !file`, `pff generate`'s input.
+pub const MAX_SETTINGS_FILE: u64 = 64 << 20;

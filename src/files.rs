@@ -48,6 +48,38 @@ pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<(), 
     Ok(())
 }
 
+/// Reads a whole file of at most `max` bytes, refusing a larger one before reading (by its
+/// size) and while reading (a device, a pipe or a growing file has no trustworthy size).
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let too_big = || {
+        std::io::Error::other(format!(
+            "larger than the {} MiB pff reads whole for such a file",
+            max >> 20
+        ))
+    };
+    let f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::other("is a folder, not a file"));
+    }
+    if meta.is_file() && meta.len() > max {
+        return Err(too_big());
+    }
+    let mut buf = Vec::new();
+    f.take(max + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max {
+        return Err(too_big());
+    }
+    Ok(buf)
+}
+
+/// [`read_bounded`] as UTF-8 text.
+pub fn read_bounded_text(path: &Path, max: u64) -> std::io::Result<String> {
+    String::from_utf8(read_bounded(path, max)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +103,17 @@ mod tests {
         assert!(check_outputs(&[("-o", &other)], &[&data]).is_ok());
         assert!(check_outputs(&[("-o", &other), ("--rule-stats", &other)], &[&data]).is_err());
         assert!(check_outputs(&[("-o", Path::new("-"))], &[Path::new("-")]).is_ok());
+    }
+
+    #[test]
+    fn whole_reads_are_bounded_even_on_devices() {
+        let e = read_bounded(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, vec![b'a'; 100]).unwrap();
+        assert!(read_bounded(&f, 99).is_err());
+        assert_eq!(read_bounded(&f, 100).unwrap().len(), 100);
+        assert!(read_bounded(dir.path(), 100).is_err());
     }
 }

@@ -59,8 +59,7 @@ pub fn check_file(
     mut sink: impl FnMut(Event<'_>) -> io::Result<()>,
 ) -> Result<(Summary, RuleStats), ValidateError> {
     let shown = path.display().to_string();
-    let format = input::file_format(path, format)?;
-    let reader = input::open(path)?;
+    let (reader, format) = input::open_data(path, format)?;
     let mut summary = Summary {
         rules_total: checker.total(),
         ..Summary::default()

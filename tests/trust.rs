@@ -89,3 +89,102 @@ fn completions_into_a_closed_pipe_are_not_an_error() {
     assert!(!err.contains("internal error"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A pretty-printed record on standard input is read as one JSON document.
+#[test]
+fn a_pretty_document_on_stdin_is_one_record() {
+    let rec = read(&common::root().join("data/records/CUST1001.json"));
+    assert!(rec.lines().count() > 5, "the sample is pretty-printed");
+    let a = pff(&[
+        "validate",
+        "-",
+        "--rules",
+        "data/rules.txt",
+        "--fail-on",
+        "never",
+    ])
+    .write_stdin(rec)
+    .assert()
+    .code(0);
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(out.contains("1 record,"), "{out}");
+}
+
+/// `-o r.xlsx` without `-f` writes a workbook; a 40,000-character value is cut to what a cell
+/// holds, and every report of a run is still written.
+#[test]
+fn formats_follow_the_extension_and_long_cells_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "v".repeat(40_000);
+    let rec = format!("{{\"id\": \"L1\", \"name\": \"{long}\", \"status\": \"x\"}}\n");
+    let data = dir.path().join("long.jsonl");
+    fs::write(&data, &rec).unwrap();
+    let xlsx = dir.path().join("r.xlsx");
+    pff(&[
+        "validate",
+        data.to_str().unwrap(),
+        "--rules",
+        "data/rules.txt",
+        "--fail-on",
+        "never",
+        "-o",
+        xlsx.to_str().unwrap(),
+    ])
+    .assert()
+    .code(0);
+    assert!(
+        fs::read(&xlsx).unwrap().starts_with(b"PK"),
+        "a zip workbook"
+    );
+    let m = manifest(
+        dir.path(),
+        &[("long.json", rec.trim())],
+        "reports: [xlsx, markdown, junit, sarif]\nfail_on: never\n",
+    );
+    let out = dir.path().join("out");
+    pff_run(&m, &out, &[]).assert().code(0);
+    for f in ["report.xlsx", "report.md", "junit.xml", "report.sarif"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+}
+
+/// `--max-workers 10000` on a 2-CPU machine is capped with a warning.
+#[test]
+fn absurd_worker_counts_are_capped() {
+    let a = pff(&[
+        "validate",
+        "data/records/CUST1001.json",
+        "--rules",
+        "data/rules.txt",
+        "--max-workers",
+        "10000",
+        "--fail-on",
+        "never",
+    ])
+    .assert()
+    .code(0);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("--max-workers 10000 is more than"), "{err}");
+}
+
+/// Devices and pipes never make pff read without end: a tasks file that is not a regular
+/// file is refused, a JSON document or a manifest is read up to a documented size.
+#[test]
+fn endless_inputs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        format!(
+            "execution_id: z\nrules: {}\ntasks_file: /dev/zero\n",
+            common::root().join("data/rules.txt").display()
+        ),
+    )
+    .unwrap();
+    let err = stderr_of(&mut pff_run(&m, dir.path().join("o"), &[]), 2);
+    assert!(err.contains("not a regular file"), "{err}");
+    let err = stderr_of(&mut pff(&["run", "/dev/zero"]), 2);
+    assert!(err.contains("larger than"), "{err}");
+    let err = stderr_of(&mut pff(&["generate", "/dev/zero"]), 2);
+    assert!(err.contains("larger than"), "{err}");
+}

@@ -237,3 +237,42 @@ fn one_verdict_for_multi_record_tasks() {
     let expected = if s["verdict"] == "findings" { 1 } else { 0 };
     assert_eq!(code, expected, "{s}");
 }
+
+/// A baseline that is the output folder itself is refused (with `--fresh` it would be
+/// discarded before it was read); a baseline task file that cannot be read is named.
+#[test]
+fn baselines_are_never_the_run_itself_and_never_skipped_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = sample_records();
+    let m = manifest(dir.path(), &named(&recs[..3]), "fail_on: never\n");
+    let out = dir.path().join("out");
+    pff_run(&m, &out, &[]).assert().code(0);
+    let o = out.to_str().unwrap();
+    for extra in [
+        &["--fresh", "--baseline", o][..],
+        &["--resume", "--baseline", o][..],
+    ] {
+        let err = stderr_of(&mut pff_run(&m, &out, extra), 2);
+        assert!(err.contains("own output folder"), "{extra:?}: {err}");
+    }
+    // Garble one task file of the baseline: its findings count as new, and pff says so.
+    let task = fs::read_dir(out.join("tasks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    fs::write(&task, "{\"pff_task\":2,").unwrap();
+    let tonight = dir.path().join("tonight");
+    let mut cmd = pff(&[
+        "run",
+        m.to_str().unwrap(),
+        "-o",
+        tonight.to_str().unwrap(),
+        "--baseline",
+        o,
+    ]);
+    let err = stderr_of(&mut cmd, 0);
+    let name = task.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains(&name) && err.contains("count as new"), "{err}");
+    assert!(read(&tonight.join("events.jsonl")).contains("baseline_file_skipped"));
+}

@@ -681,6 +681,7 @@ impl Checked {
         let truncated = this.findings_cut || (c.capped && opts.findings);
         let report = RecordReport {
             task: None,
+            sequence: None,
             index: record.id.index,
             line: record.id.line,
             name: Some(record.name),

@@ -376,8 +376,12 @@ pub struct ValidateArgs {
     pub rules: Vec<PathBuf>,
     #[command(flatten)]
     pub input: InputArgs,
-    /// Report format.
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    /// Report format [default: from the -o file's extension (.json, .jsonl, .md, .xml,
+    /// .sarif, .xlsx), else human].
+    #[arg(short = 'f', long = "format", value_enum, value_name = "FORMAT")]
+    pub format_given: Option<OutputFormat>,
+    /// The format in force (resolved from `format_given` and `-o`).
+    #[arg(skip = OutputFormat::Human)]
     pub format: OutputFormat,
     /// Write the report here instead of standard output.
     #[arg(short, long)]

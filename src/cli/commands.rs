@@ -24,10 +24,20 @@ use crate::validate::{self, Event};
 
 /// Sizes rayon's global pool once; `None` keeps the machine's available parallelism.
 pub fn init_workers(max_workers: Option<usize>) -> Result<usize> {
+    let cpus = Machine::detect().cpus;
+    let ceiling = crate::hardware::thread_ceiling(cpus);
     let n = match max_workers {
         Some(0) => bail!("--max-workers must be at least 1"),
+        Some(n) if n > ceiling => {
+            eprintln!(
+                "pff: warning: --max-workers {n} is more than {} per CPU ({cpus} CPUs): using \
+                 {ceiling} (more threads only contend for the CPUs)",
+                crate::hardware::MAX_THREADS_PER_CPU
+            );
+            ceiling
+        }
         Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => cpus,
     };
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
@@ -36,18 +46,82 @@ pub fn init_workers(max_workers: Option<usize>) -> Result<usize> {
     Ok(n)
 }
 
-/// Standard output or a file, buffered.
-fn output(path: Option<&Path>) -> Result<Box<dyn Write>> {
-    Ok(match path {
-        Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+/// Standard output or a file, buffered. A regular file is written under a temporary name
+/// beside it and renamed into place by [`Output::finish`]: a command that fails leaves the
+/// file as it was (never empty or half written). A device or a pipe is written directly.
+fn output(path: Option<&Path>) -> Result<Output> {
+    let Some(p) = path else {
+        return Ok(Output {
+            w: Box::new(BufWriter::new(io::stdout().lock())),
+            staged: None,
+        });
+    };
+    let special = std::fs::metadata(p).is_ok_and(|m| !m.is_file());
+    if special {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .with_context(|| format!("cannot open {}", p.display()))?;
+        return Ok(Output {
+            w: Box::new(BufWriter::new(f)),
+            staged: None,
+        });
+    }
+    let tmp = crate::pipeline::folder::temp_path(p);
+    let f = crate::pipeline::folder::create_new(&tmp)
+        .with_context(|| format!("cannot create {}", p.display()))?;
+    Ok(Output {
+        w: Box::new(BufWriter::new(f)),
+        staged: Some((tmp, p.to_path_buf())),
     })
 }
 
+/// Where a command writes: see [`output`].
+struct Output {
+    w: Box<dyn Write>,
+    /// (temporary name, final name) of a regular file not yet in place.
+    staged: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl Output {
+    /// Flushes, and puts a file in place.
+    fn finish(mut self) -> Result<()> {
+        self.w.flush().context("cannot write the output")?;
+        if let Some((tmp, path)) = self.staged.take() {
+            std::fs::rename(&tmp, &path).with_context(|| {
+                let _ = std::fs::remove_file(&tmp);
+                format!("cannot write {}", path.display())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.w.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        // Not finished: the temporary file (ours, created exclusively) goes.
+        if let Some((tmp, _)) = self.staged.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
 /// `pff validate`: one data file, a report out.
-pub fn validate(args: ValidateArgs) -> Result<u8> {
+pub fn validate(mut args: ValidateArgs) -> Result<u8> {
+    args.format = args
+        .format_given
+        .or_else(|| args.output.as_deref().and_then(format_of_extension))
+        .unwrap_or(crate::report::OutputFormat::Human);
     let mut outputs = Vec::new();
     if let Some(o) = &args.output {
         outputs.push(("-o", o.as_path()));
@@ -116,11 +190,11 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
     }
     summary.judge(&policy, false);
     exporter.finish(&mut out, &summary)?;
-    out.flush().context("cannot write the report")?;
+    out.finish().context("cannot write the report")?;
     if let Some(path) = &args.rule_stats {
         let mut w = output(Some(path))?;
         stats.write(&rules, &mut w)?;
-        w.flush()
+        w.finish()
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     for e in &failed_records {
@@ -151,6 +225,22 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
     }))
 }
 
+/// The report format a file name asks for by its extension.
+fn format_of_extension(path: &Path) -> Option<crate::report::OutputFormat> {
+    use crate::report::OutputFormat as F;
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "json" => F::Json,
+        "jsonl" | "ndjson" => F::Jsonl,
+        "md" | "markdown" => F::Markdown,
+        "xml" => F::Junit,
+        "sarif" => F::Sarif,
+        "xlsx" => F::Xlsx,
+        "txt" => F::Human,
+        _ => return None,
+    })
+}
+
 /// Why a command exits 1: `6 error findings; --fail-on error`.
 fn fail_reason(c: &crate::report::SeverityCounts, fail_on: crate::report::FailOn) -> String {
     let mut parts = Vec::new();
@@ -176,7 +266,7 @@ pub fn triples(args: TriplesArgs) -> Result<u8> {
     }
     let mut out = output(args.output.as_deref())?;
     write_triples(&args.data, &args.input, &mut out)?;
-    out.flush().context("cannot write the triples")?;
+    out.finish().context("cannot write the triples")?;
     Ok(exit::CLEAN)
 }
 
@@ -495,12 +585,13 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     let info = pipeline::check_shards(&shards)?;
     // The manifest as the shards read it, kept in their folders: the original may be gone.
     let copy = shards[0].0.join(pipeline::MANIFEST_COPY);
-    let text = std::fs::read_to_string(&copy).with_context(|| {
-        format!(
-            "cannot read {} (shards of an older pff have none: run them again)",
-            copy.display()
-        )
-    })?;
+    let text =
+        crate::files::read_bounded_text(&copy, defaults::MAX_SETTINGS_FILE).with_context(|| {
+            format!(
+                "cannot read {} (shards of an older pff have none: run them again)",
+                copy.display()
+            )
+        })?;
     if format!("{:016x}", pipeline::fnv1a(text.as_bytes())) != info.manifest_digest {
         bail!(
             "{} differs from the manifest the shards ran with; run them again",
@@ -529,7 +620,17 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     pipeline::write_atomic(&args.output.join(pipeline::MANIFEST_COPY), text.as_bytes())
         .with_context(|| format!("cannot write to {}", args.output.display()))?;
     let mut baseline = match args.baseline.as_ref().or(manifest.baseline.as_ref()) {
-        Some(dir) => Some(pipeline::Baseline::load(dir, &marker.info)?),
+        Some(dir) => {
+            pipeline::Baseline::refuse_self(dir, &args.output)?;
+            let b = pipeline::Baseline::load(dir, &marker.info)?;
+            for (file, why) in b.skipped() {
+                eprintln!(
+                    "pff: warning: baseline task file {file} cannot be read ({why}); its \
+                     findings count as new"
+                );
+            }
+            Some(b)
+        }
         None => None,
     };
     let fail_on_new = args.fail_on_new || manifest.fail_on_new;
@@ -613,7 +714,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
     );
     let mut out = output(args.output.as_deref())?;
     out.write_all(text.as_bytes())?;
-    out.flush().context("cannot write the cut points")?;
+    out.finish().context("cannot write the cut points")?;
     Ok(exit::CLEAN)
 }
 
@@ -637,11 +738,19 @@ pub fn generate(args: GenerateArgs) -> Result<u8> {
     }
     let mut text = String::new();
     if args.input.as_os_str() == "-" {
+        let max = crate::defaults::MAX_SETTINGS_FILE;
         io::stdin()
+            .take(max + 1)
             .read_to_string(&mut text)
             .context("cannot read standard input")?;
+        if text.len() as u64 > max {
+            bail!(
+                "standard input holds more than the {} MiB pff generate reads",
+                max >> 20
+            );
+        }
     } else {
-        let bytes = std::fs::read(&args.input)
+        let bytes = crate::files::read_bounded(&args.input, crate::defaults::MAX_SETTINGS_FILE)
             .with_context(|| format!("cannot read {}", args.input.display()))?;
         text = String::from_utf8_lossy(&bytes).into_owned();
     }
@@ -658,7 +767,7 @@ pub fn generate(args: GenerateArgs) -> Result<u8> {
     };
     let mut out = output(args.output.as_deref())?;
     out.write_all(body.as_bytes())?;
-    out.flush().context("cannot write the tasks")?;
+    out.finish().context("cannot write the tasks")?;
     eprintln!("pff: {} line numbers", keys.len());
     Ok(exit::CLEAN)
 }

@@ -235,7 +235,7 @@ impl RunSettings {
             ca_bundle: match &m.fetch.ca_bundle {
                 None => Vec::new(),
                 Some(p) => {
-                    let pem = std::fs::read(p)
+                    let pem = crate::files::read_bounded(p, crate::defaults::MAX_SETTINGS_FILE)
                         .with_context(|| format!("cannot read the ca_bundle {}", p.display()))?;
                     if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
                         bail!("the ca_bundle {} holds no PEM certificate", p.display());

@@ -337,10 +337,12 @@ impl Manifest {
     /// [`Self::load`], the tasks read from `tasks` (a tasks file, `pff run --tasks`) instead
     /// of the manifest's when given.
     pub fn load_with_tasks(path: &Path, tasks: Option<&Path>) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let max = crate::defaults::MAX_SETTINGS_FILE;
+        let text =
+            crate::files::read_bounded_text(path, max).map_err(|source| ManifestError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
         Self::parse_with(path, &text, tasks, true)
     }
 

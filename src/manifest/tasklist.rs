@@ -211,6 +211,16 @@ fn file_tasks(
     let unreadable =
         |e: std::io::Error| locate_problem(format!("cannot read the tasks file {shown}: {e}"));
     let stamp = match std::fs::metadata(path) {
+        // A pipe, a device or standard input cannot be read again, and every pass of a run
+        // reads the list again: refused with the fix.
+        Ok(m) if !m.is_file() => {
+            problems.push(locate_problem(format!(
+                "the tasks file {shown} is not a regular file (a pipe, a device or standard \
+                 input): pff reads the list once per pass, so save it to a file first \
+                 (`cat ... > tonight.txt`, then --tasks tonight.txt)"
+            )));
+            return None;
+        }
         Ok(m) => (m.len(), m.modified().ok()),
         Err(e) => {
             problems.push(unreadable(e));

@@ -272,7 +272,7 @@ pub(super) fn read_file_payloads(
         let beside = resolve(base, path);
         let found = [beside.as_path(), Path::new(path)]
             .into_iter()
-            .find_map(|p| std::fs::read(p).ok());
+            .find_map(|p| crate::files::read_bounded(p, crate::defaults::MAX_SETTINGS_FILE).ok());
         match found {
             Some(bytes) => {
                 t.payload = Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| {

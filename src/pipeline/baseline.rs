@@ -36,6 +36,8 @@ pub struct Baseline {
     /// error (only those can have fixed findings). Grows with the baseline, not the run.
     checked: FxHashMap<String, bool>,
     counts: BaselineCounts,
+    /// Task files that could not be read (file, why).
+    skipped: Vec<(String, String)>,
 }
 
 /// A finding's fingerprint: its task, its record's index, the missing triple.
@@ -86,12 +88,19 @@ impl Baseline {
             .collect();
         files.sort();
         let mut findings = FxHashMap::default();
+        let mut skipped = Vec::new();
         for file in files {
-            let Ok(bytes) = folder::read_nofollow(&file) else {
-                continue;
-            };
-            let Ok(d) = serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes) else {
-                continue;
+            let read = folder::read_nofollow(&file).map_err(|e| e.to_string());
+            let parsed = read.and_then(|bytes| {
+                serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes)
+                    .map_err(|e| format!("not a whole task result: {e}"))
+            });
+            let d = match parsed {
+                Ok(d) => d,
+                Err(why) => {
+                    skipped.push((file.display().to_string(), why));
+                    continue;
+                }
             };
             if d.execution != then.execution_id {
                 continue;
@@ -112,7 +121,29 @@ impl Baseline {
                 }
             }
         }
-        Ok(Baseline::of(findings))
+        let mut b = Baseline::of(findings);
+        b.skipped = skipped;
+        Ok(b)
+    }
+
+    /// Refuses a baseline that is the output folder itself: `--fresh` would discard it before
+    /// it is read, `--resume` would compare tonight with tonight.
+    pub fn refuse_self(dir: &Path, output: &Path) -> Result<(), RunError> {
+        if crate::files::same_file(dir, output) {
+            return Err(RunError::Baseline {
+                path: dir.display().to_string(),
+                reason: "is this execution's own output folder: pass the folder of an earlier \
+                         execution (or `last`)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The baseline's task files that could not be read (file, why): their findings count
+    /// as new.
+    pub fn skipped(&self) -> &[(String, String)] {
+        &self.skipped
     }
 
     fn of(findings: FxHashMap<u64, Earlier>) -> Baseline {
@@ -121,6 +152,7 @@ impl Baseline {
             findings,
             checked,
             counts: BaselineCounts::default(),
+            skipped: Vec::new(),
         }
     }
 

@@ -38,6 +38,11 @@ pub enum Event<'a> {
         why: &'a str,
         moved_to: &'a str,
     },
+    /// A baseline task file that could not be read: its findings count as new.
+    BaselineFileSkipped {
+        file: &'a str,
+        why: &'a str,
+    },
     TaskDone(TaskEvent<'a>),
     TaskFailed(TaskEvent<'a>),
     /// No task is admitted until memory is back under the budget.

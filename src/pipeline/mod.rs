@@ -248,6 +248,9 @@ pub fn run(
     cfg: &RunConfig<'_>,
 ) -> Result<RunOutcome, RunError> {
     let m = cfg.manifest;
+    if let Some(dir) = &cfg.baseline {
+        Baseline::refuse_self(dir, &cfg.output)?;
+    }
     let command: Vec<String> = std::env::args().collect();
     let folder = OutputFolder::lock(&cfg.output, &command.join(" "))?;
     let formats = m.report_formats(&cfg.reports);
@@ -274,6 +277,9 @@ pub fn run(
     let control = Arc::new(Control::default());
     let runtime = reader::start_runtime(cfg.plan, &control)?;
     report_rejected(&prepared.rejected, &log, cfg.quiet);
+    if let Some(b) = &baseline {
+        report_skipped(b, &log, cfg.quiet);
+    }
     log.log(&start_event(rules, cfg, &prepared));
     let progress = progress_bar(cfg.quiet, prepared.selected, prepared.pending_count());
     let checker = SourceChecker::new(rules, opts.clone()).ok_or(RunError::NotFiled)?;
@@ -335,6 +341,20 @@ fn report_rejected(rejected: &[Rejected], log: &EventLog, quiet: bool) {
             why,
             moved_to,
         });
+    }
+}
+
+/// Warns about the baseline's task files that could not be read (their findings count as
+/// new), on stderr and in the log.
+fn report_skipped(b: &Baseline, log: &EventLog, quiet: bool) {
+    for (file, why) in b.skipped() {
+        if !quiet {
+            eprintln!(
+                "pff: warning: baseline task file {file} cannot be read ({why}); its findings \
+                 count as new"
+            );
+        }
+        log.log(&Event::BaselineFileSkipped { file, why });
     }
 }
 

@@ -416,6 +416,7 @@ fn read_task_file(
         d.records.push(failed);
     }
     for r in &mut d.records {
+        r.sequence = Some(d.sequence.clone());
         if let Some(b) = baseline.as_deref_mut() {
             b.mark(&d.task, r);
         }
@@ -502,19 +503,31 @@ fn stats_err(out: &Path) -> impl Fn(StatsError) -> RunError + '_ {
 }
 
 /// The run's reports, fed record by record in manifest order into temporary files in the
-/// output folder (nothing of them is held in memory), renamed into place at the end.
+/// output folder (nothing of them is held in memory), renamed into place at the end. One
+/// format that fails (a full disk, a value a format cannot hold) never blocks the others: it
+/// is dropped, the others are written, and its error is returned at the end.
 struct Reports {
     exporters: Vec<ReportFile>,
     summary: Summary,
     fail_on: FailPolicy,
     new_only: bool,
+}
+
+/// One report being written: its format, its exporter, its file (`None` once it failed) and
+/// why it failed.
+struct ReportFile {
+    format: OutputFormat,
+    exporter: Box<dyn Exporter>,
+    file: Option<Staged>,
     error: Option<io::Error>,
 }
 
-/// One report being written: its exporter and its file (`None` when it could not be made).
-struct ReportFile {
-    exporter: Box<dyn Exporter>,
-    file: Option<Staged>,
+impl ReportFile {
+    /// Drops the file (its temporary name is removed) and keeps the first error.
+    fn fail(&mut self, err: io::Error) {
+        self.file = None;
+        self.error.get_or_insert(err);
+    }
 }
 
 impl Reports {
@@ -543,22 +556,21 @@ impl Reports {
             },
             fail_on: m.checks.fail_policy(),
             new_only,
-            error: None,
         };
-        for &f in formats {
+        for &format in formats {
             let mut file = ReportFile {
-                exporter: f.exporter(10, false),
+                format,
+                exporter: format.exporter(10, false),
                 file: None,
+                error: None,
             };
-            let opened = Staged::create(&out.join(f.file_name())).and_then(|mut staged| {
+            let opened = Staged::create(&out.join(format.file_name())).and_then(|mut staged| {
                 file.exporter.begin(staged.writer()?, &info)?;
                 Ok(staged)
             });
             match opened {
                 Ok(staged) => file.file = Some(staged),
-                Err(err) => {
-                    r.error.get_or_insert(err);
-                }
+                Err(err) => file.fail(err),
             }
             r.exporters.push(file);
         }
@@ -568,10 +580,12 @@ impl Reports {
     fn record(&mut self, report: &RecordReport) {
         self.summary.add(report);
         for f in &mut self.exporters {
-            if let Some(Ok(w)) = f.file.as_mut().map(Staged::writer)
-                && let Err(err) = f.exporter.record(w, report)
-            {
-                self.error.get_or_insert(err);
+            let Some(staged) = f.file.as_mut() else {
+                continue;
+            };
+            let written = staged.writer().and_then(|w| f.exporter.record(w, report));
+            if let Err(err) = written {
+                f.fail(err);
             }
         }
     }
@@ -586,17 +600,29 @@ impl Reports {
         self.summary.baseline = baseline;
         self.summary.rule_health = Some(health);
         self.summary.judge(&self.fail_on, self.new_only);
-        if let Some(err) = self.error.take() {
-            return Err(err);
-        }
+        let mut failed = Vec::new();
         for f in &mut self.exporters {
-            let Some(mut staged) = f.file.take() else {
-                continue;
-            };
-            f.exporter.finish(staged.writer()?, &self.summary)?;
-            staged.commit()?;
+            if let Some(mut staged) = f.file.take() {
+                let done = staged
+                    .writer()
+                    .and_then(|w| f.exporter.finish(w, &self.summary))
+                    .and_then(|()| staged.commit());
+                if let Err(err) = done {
+                    f.fail(err);
+                }
+            }
+            if let Some(err) = f.error.take() {
+                failed.push(format!("{}: {err}", f.format.file_name()));
+            }
         }
-        Ok(())
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "the other reports were written; these could not be: {}",
+                failed.join("; ")
+            )))
+        }
     }
 }
 

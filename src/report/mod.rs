@@ -577,6 +577,10 @@ pub struct RecordReport {
     /// The task key the record came from (`pff run`: the MSISDN people search for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// The task's request (`sequence:` of the manifest, `pff run`'s reports only): what the
+    /// results sheet calls it, as `results.csv` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<String>,
     /// 0-based record index in its file.
     pub index: usize,
     /// 1-based line where the record starts.
@@ -613,6 +617,7 @@ impl RecordReport {
     pub fn failed(id: crate::triples::RecordId, error: String) -> Self {
         Self {
             task: None,
+            sequence: None,
             index: id.index,
             line: id.line,
             name: None,

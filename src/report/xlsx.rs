@@ -36,11 +36,24 @@ fn io_err(e: XlsxError) -> io::Error {
     io::Error::other(e)
 }
 
-/// Text as a cell takes it: control characters (which XML cannot hold) become U+FFFD.
+/// The most characters a cell holds (Excel's limit).
+const MAX_CELL: usize = 32_767;
+
+/// Text as a cell takes it: control characters (which XML cannot hold) become U+FFFD; text
+/// over Excel's 32,767 characters is cut, and the cell says by how much.
 fn cell(s: &str) -> String {
-    s.chars()
+    let n = s.chars().count();
+    let note = (n > MAX_CELL).then(|| format!(" [cut: {} more characters]", n - MAX_CELL + 40));
+    let keep = note.as_ref().map_or(n, |_| MAX_CELL - 40);
+    let mut out: String = s
+        .chars()
+        .take(keep)
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
+        .collect();
+    if let Some(note) = note {
+        out.push_str(&note);
+    }
+    out
 }
 
 /// A value a cell holds: text or a number.
@@ -97,7 +110,7 @@ impl Xlsx {
             0,
             &[
                 Value::Text(&name),
-                Value::Text("validate"),
+                Value::Text(r.sequence.as_deref().unwrap_or("validate")),
                 Value::Text(result),
                 Value::Text(&observations),
             ],
@@ -148,5 +161,19 @@ impl Exporter for Xlsx {
         }
         let bytes = self.book.save_to_buffer().map_err(io_err)?;
         out.write_all(&bytes)
+    }
+}
+
+#[cfg(test)]
+mod cell_tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_cut_to_what_a_cell_holds_and_says_so() {
+        let long = "x".repeat(40_000);
+        let c = cell(&long);
+        assert!(c.chars().count() <= MAX_CELL, "{}", c.len());
+        assert!(c.ends_with("[cut: 7273 more characters]"), "{c:.0}");
+        assert_eq!(cell("a\u{1b}b"), "a\u{fffd}b");
     }
 }

@@ -63,6 +63,37 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, DataError> {
     Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
 }
 
+/// Opens a data file with its format ([`file_format`]); on standard input without a given
+/// format, one JSON document (its first line is not a whole JSON value, as in a
+/// pretty-printed record) is told from JSON Lines by looking at the first line.
+pub fn open_data(
+    path: &Path,
+    given: Option<Format>,
+) -> Result<(Box<dyn BufRead + Send>, Format), DataError> {
+    let format = file_format(path, given)?;
+    let mut reader = open(path)?;
+    if path.as_os_str() == STDIN && given.is_none() {
+        let shown = path.display().to_string();
+        let head = reader.fill_buf().map_err(|e| DataError::io(&shown, e))?;
+        if is_one_document(head) {
+            return Ok((reader, Format::Json));
+        }
+    }
+    Ok((reader, format))
+}
+
+/// Whether `head` (the start of a stream) opens a multi-line JSON document: its first
+/// non-blank line is not a whole JSON value.
+fn is_one_document(head: &[u8]) -> bool {
+    let text = head.trim_ascii_start();
+    // No line end in sight: a long first line (JSON Lines) or one line in all.
+    let Some(end) = text.iter().position(|&b| b == b'\n') else {
+        return false;
+    };
+    let first = text[..end].trim_ascii();
+    matches!(first.first(), Some(b'{' | b'[')) && json::parse(first).is_err()
+}
+
 /// The format of a data file to read (`pff validate`, `pff triples`): given, else its
 /// extension's; standard input (`-`) is JSON Lines unless told otherwise. A folder is refused
 /// first, with a hint (its name says nothing about a format).
@@ -149,9 +180,23 @@ pub fn read_records<'s, E: From<DataError>>(
         }
         Format::Json => {
             let mut text = Vec::new();
-            reader
+            let max = crate::defaults::MAX_JSON_DOCUMENT;
+            use std::io::Read as _;
+            (&mut reader)
+                .take(max + 1)
                 .read_to_end(&mut text)
                 .map_err(|e| DataError::io(label, e))?;
+            if text.len() as u64 > max {
+                return Err(DataError::io(
+                    label,
+                    std::io::Error::other(format!(
+                        "a JSON document over {} MiB is not read whole; write it as JSON Lines \
+                         (one record a line), which is streamed",
+                        max >> 20
+                    )),
+                )
+                .into());
+            }
             let doc = json::parse(&text).map_err(|e| e.into_data_error(label, &text, 1))?;
             let records = json::records(&doc);
             for (c, part) in records.chunks(chunk).enumerate() {
@@ -233,9 +278,9 @@ pub fn for_each_record_triples<E: From<DataError>>(
     mut sink: impl FnMut(&GraphBuilder<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     let shown = path.display().to_string();
-    let format = file_format(path, format)?;
+    let (reader, format) = open_data(path, format)?;
     let syms = super::no_symbols();
-    read_records(open(path)?, format, &shown, syms, 1, |raw| {
+    read_records(reader, format, &shown, syms, 1, |raw| {
         for r in raw {
             let (b, _) = r.triples(syms, mapping, &shown)?;
             sink(&b)?;

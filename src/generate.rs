@@ -27,7 +27,9 @@ pub fn msisdns(text: &str) -> Vec<String> {
 
 /// A manifest with a task per key; `source` (with `{msisdn}` replaced) names each record.
 pub fn manifest(execution_id: &str, keys: &[String], source: Option<&str>) -> String {
-    let mut m = format!("execution_id: {execution_id}\ntasks:\n");
+    // Quoted as YAML: an id with `#`, `:` or a line end stays one value.
+    let id = serde_json::to_string(execution_id).unwrap_or_else(|_| "\"generated\"".into());
+    let mut m = format!("execution_id: {id}\ntasks:\n");
     for k in keys {
         m.push_str(&format!("- msisdn: '{k}'\n"));
         if let Some(t) = source {

@@ -54,6 +54,35 @@ pub fn address_space_limit() -> Option<u64> {
     (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
 }
 
+/// The open-file limit of this process (`ulimit -n`, `RLIMIT_NOFILE`), when set.
+pub fn open_files_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit into the struct it is given; nothing else.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// Descriptors a run needs besides its workers (standard streams, the lock, the event log,
+/// tokio's signal pipe and epoll, the tasks file, the rules and their store).
+pub const BASE_OPEN_FILES: u64 = 32;
+
+/// Refuses a run whose open-file limit cannot hold `workers` workers (each holds a task file
+/// and a source) plus [`BASE_OPEN_FILES`].
+pub fn check_open_files(workers: usize) -> Result<(), ResourceError> {
+    let need = BASE_OPEN_FILES + 4 * workers as u64;
+    match open_files_limit() {
+        Some(limit) if limit < need => Err(ResourceError::OpenFiles {
+            limit,
+            need,
+            workers,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The least address space pff starts with: its threads' stacks and the allocator's arenas
 /// need it before any work (below it, thread start-up and allocations fail).
 pub const MIN_ADDRESS_SPACE: u64 = 32 * MIB;
@@ -68,6 +97,16 @@ pub enum ResourceError {
         MIN_ADDRESS_SPACE >> 20
     )]
     AddressSpace { limit: u64 },
+    #[error(
+        "the open-file limit (ulimit -n) is {limit}; pff run needs at least {need} descriptors \
+         (signal handling, the runtime, {workers} workers' task files and the reader's sources): \
+         raise it with `ulimit -n {need}` or lower --max-workers"
+    )]
+    OpenFiles {
+        limit: u64,
+        need: u64,
+        workers: usize,
+    },
     #[error(
         "the machine is already using {used_percent:.0}% of its {} MB of memory ({} MB \
          available, {} MB must stay free); pff would push it into swap. Free memory (stop other \
@@ -308,6 +347,7 @@ impl Plan {
 
     /// Refuses to start when the machine cannot give the run its budget's headroom.
     pub fn preflight(&self) -> Result<(), ResourceError> {
+        check_open_files(self.workers)?;
         let m = &self.machine;
         let floor = self.system_reserve.max(64 * MIB);
         if m.available < floor {

@@ -188,3 +188,26 @@ fn endless_inputs_are_refused() {
     let err = stderr_of(&mut pff(&["generate", "/dev/zero"]), 2);
     assert!(err.contains("larger than"), "{err}");
 }
+
+/// A descriptor limit too low for the run is named before anything starts (it used to panic
+/// in the runtime's signal set-up, or blame the memory).
+#[test]
+fn a_low_open_file_limit_is_named() {
+    let bin = assert_cmd::cargo::cargo_bin("pff");
+    let dir = tempfile::tempdir().unwrap();
+    for n in [10, 15, 28] {
+        let out = std::process::Command::new("sh")
+            .current_dir(common::root())
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {n}; exec '{}' run manifests/smoke.yaml -q -o '{}'",
+                bin.display(),
+                dir.path().join(format!("o{n}")).display()
+            ))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{n}: {err}");
+        assert!(err.contains("open-file limit (ulimit -n)"), "{n}: {err}");
+    }
+}

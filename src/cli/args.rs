@@ -161,11 +161,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub keep: Option<Severity>,
     /// Score from which a finding is an error (default: the manifest's `error_confidence`,
-    /// else 0.9).
+    /// else the built-in cut point, shown by `pff validate --help`).
     #[arg(long)]
     pub error_confidence: Option<f64>,
     /// Score from which a finding is a warning (default: the manifest's
-    /// `warning_confidence`, else 0.5).
+    /// `warning_confidence`, else the built-in cut point, shown by `pff validate --help`).
     #[arg(long)]
     pub warning_confidence: Option<f64>,
     /// Check only rules with at least this mined confidence (default: the manifest's

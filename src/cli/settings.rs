@@ -285,10 +285,11 @@ impl RunSettings {
     pub fn describe(&self, m: &Manifest) -> String {
         let n = self.rule_batch;
         format!(
-            "execution {}: {} tasks, rules {} (held in memory up to {n} rules, else filed on \
-             disk and read per record, {n} at a time), mapping {}, output {}",
+            "execution {}: {} tasks ({}), rules {} (held in memory up to {n} rules, else filed \
+             on disk and read per record, {n} at a time), mapping {}, output {}",
             m.execution_id,
             m.tasks.len(),
+            m.tasks.key_rule(),
             self.rule_paths
                 .iter()
                 .map(|p| p.display().to_string())

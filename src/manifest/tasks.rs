@@ -52,6 +52,18 @@ pub struct FileTasks {
 }
 
 impl TaskList {
+    /// How each task's key is read: `inline` or the tasks file's rule (`--dry-run`).
+    pub fn key_rule(&self) -> String {
+        match self {
+            TaskList::Inline(_) => "inline tasks (msisdn:)".to_string(),
+            TaskList::File(f) => format!(
+                "tasks file {}: {}",
+                f.path.display(),
+                super::tasks_file::key_rule(&f.path)
+            ),
+        }
+    }
+
     /// How many tasks.
     pub fn len(&self) -> usize {
         match self {

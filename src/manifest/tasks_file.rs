@@ -31,6 +31,30 @@ enum Kind {
     JsonLines,
 }
 
+/// How the key of each task is found in the tasks file at `path`, for `--dry-run`: the CSV
+/// header's key column, JSON Lines' preference, or a key a line.
+pub fn key_rule(path: &Path) -> String {
+    match kind_of(path) {
+        Kind::Csv => {
+            let mut lines = TaskLines::new(
+                path,
+                match File::open(path) {
+                    Ok(f) => f,
+                    Err(e) => return format!("unreadable ({e})"),
+                },
+            );
+            // Reading the first task settles the header's columns.
+            let _ = lines.next_line();
+            match &lines.columns {
+                Some(c) => format!("CSV, key column {} of the header", c.key + 1),
+                None => "CSV without a usable header".to_string(),
+            }
+        }
+        Kind::JsonLines => "JSON Lines, key msisdn, else key, else id".to_string(),
+        Kind::Text => "one key a line".to_string(),
+    }
+}
+
 fn kind_of(path: &Path) -> Kind {
     match path
         .extension()
@@ -50,7 +74,9 @@ struct Columns {
     source: Option<usize>,
 }
 
-const KEY_NAMES: [&str; 3] = ["msisdn", "key", "id"];
+/// The key's name, by preference, in a CSV header and in a JSON Lines object alike: `msisdn`
+/// if present, else `key`, else `id`.
+pub const KEY_NAMES: [&str; 3] = ["msisdn", "key", "id"];
 
 /// What a line of a tasks file holds: a task, or why it is not one (its line, the message).
 pub(super) type Line = Result<FileTask, (usize, String)>;
@@ -161,9 +187,10 @@ fn header(text: &str) -> Result<Columns, String> {
         .split(',')
         .map(|c| c.trim().to_ascii_lowercase())
         .collect();
-    let key = names
+    // By preference, as in a JSON Lines object: not by the header's order.
+    let key = KEY_NAMES
         .iter()
-        .position(|n| KEY_NAMES.contains(&n.as_str()))
+        .find_map(|k| names.iter().position(|n| n == k))
         .ok_or_else(|| {
             format!(
                 "the CSV header `{text}` names no key column; name it msisdn, key or id \

@@ -60,7 +60,7 @@ mod tests {
         let m = manifest("g", &["5511999990001".into()], Some("recs/{msisdn}.json"));
         assert_eq!(
             m,
-            "execution_id: g\ntasks:\n- msisdn: '5511999990001'\n  source: 'recs/5511999990001.json'\n"
+            "execution_id: \"g\"\ntasks:\n- msisdn: '5511999990001'\n  source: 'recs/5511999990001.json'\n"
         );
     }
 }

@@ -128,11 +128,7 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
                 args.output.display(),
                 work.dir.display()
             );
-            return Ok(if sig == libc::SIGINT {
-                exit::SIGINT
-            } else {
-                exit::SIGTERM
-            });
+            return Ok(signal_code(sig));
         }
         Ending::Exited(st) => {
             // From here a signal is caught by pff itself: the recount stops at its end and
@@ -162,11 +158,7 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
             args.output.display(),
             work.dir.display()
         );
-        return Ok(if sig == libc::SIGINT {
-            exit::SIGINT
-        } else {
-            exit::SIGTERM
-        });
+        return Ok(signal_code(sig));
     }
     learn::install(&final_rules, &args.output)?;
     if !args.quiet {
@@ -303,6 +295,15 @@ fn progress(quiet: bool, secs: u64) -> ProgressBar {
     );
     pb.set_message("AnyBURL running (Ctrl-C stops it)");
     pb
+}
+
+/// The exit code for a signal that stopped `pff learn`.
+fn signal_code(sig: i32) -> u8 {
+    if sig == libc::SIGINT {
+        exit::SIGINT
+    } else {
+        exit::SIGTERM
+    }
 }
 
 /// SIGINT and SIGTERM once AnyBURL has ended (its runtime, which passed them on, is gone):

@@ -173,13 +173,7 @@ impl TaskTail {
         self.violations.merge(&r.violations);
         self.findings.merge(&r.finding_counts);
         self.cut_short.add_record(&r.rules);
-        // Counts-only reports have violations, not findings (as `Summary::add` counts).
-        let counts = if r.finding_counts.total() > 0 {
-            &r.finding_counts
-        } else {
-            &r.violations
-        };
-        if let Some(s) = counts.strongest() {
+        if let Some(s) = r.strongest() {
             self.records_by_severity.add(s, 1);
         }
     }

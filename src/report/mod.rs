@@ -614,6 +614,16 @@ impl RecordReport {
         }
     }
 
+    /// The severity the fail policy judges this record by: its strongest finding (its
+    /// strongest violation in counts-only mode, which has no findings).
+    pub fn strongest(&self) -> Option<Severity> {
+        if self.finding_counts.total() > 0 {
+            self.finding_counts.strongest()
+        } else {
+            self.violations.strongest()
+        }
+    }
+
     pub fn failed(id: crate::triples::RecordId, error: String) -> Self {
         Self {
             task: None,
@@ -754,13 +764,7 @@ impl Summary {
         self.triples += r.triples;
         self.violations.merge(&r.violations);
         self.findings.merge(&r.finding_counts);
-        // Counts-only reports have violations, not findings.
-        let counts = if r.finding_counts.total() > 0 {
-            &r.finding_counts
-        } else {
-            &r.violations
-        };
-        if let Some(s) = counts.strongest() {
+        if let Some(s) = r.strongest() {
             self.records_by_severity.add(s, 1);
         }
     }

@@ -24,7 +24,9 @@ use crate::validate::{self, Event};
 
 /// Sizes rayon's global pool once; `None` keeps the machine's available parallelism.
 pub fn init_workers(max_workers: Option<usize>) -> Result<usize> {
-    let cpus = Machine::detect().cpus;
+    // The CPUs only (what `Machine::detect` reports as `cpus`): no memory probe on every
+    // `validate`'s start.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ceiling = crate::hardware::thread_ceiling(cpus);
     let n = match max_workers {
         Some(0) => bail!("--max-workers must be at least 1"),

@@ -57,6 +57,12 @@ pub const FETCH_RETRIES: u32 = 2;
 /// no such limit. Checked before reading (a file's size) and while reading (a device or pipe).
 pub const MAX_JSON_DOCUMENT: u64 = 256 << 20;
 
+/// The most derived triples one record may give under `--mapping nested|tmf`
+/// (`docs/records.md`). Derived triples grow as a record's size times its nesting depth; a
+/// record over this bound fails alone (its task goes on), after at most this much work and
+/// about 100 MB of memory. TM Forum records give a few hundred.
+pub const MAX_DERIVED_TRIPLES: usize = 1_000_000;
+
 /// The largest file pff reads whole for its own settings: a manifest, a `ca_bundle`, a
 /// `payload: !file`, `pff generate`'s input.
 pub const MAX_SETTINGS_FILE: u64 = 64 << 20;

@@ -211,3 +211,82 @@ fn a_low_open_file_limit_is_named() {
         assert!(err.contains("open-file limit (ulimit -n)"), "{n}: {err}");
     }
 }
+
+/// Status wrappers `depth` deep with `width` values a level: under a nested mapping its derived
+/// triples grow as width x depth^2 / 2 (here about 1.2 million, over the bound of a million).
+fn deep_record(depth: usize, width: usize) -> String {
+    let values: Vec<String> = (0..width).map(|i| format!("\"v{i}\"")).collect();
+    let values = values.join(",");
+    let mut inner = String::from("\"end\"");
+    for _ in 0..depth {
+        inner = format!(r#"{{"status":[{values},{inner}]}}"#);
+    }
+    format!(r#"{{"id":"DEEP","status":[{inner}]}}"#)
+}
+
+/// Item 15: a record whose derived triples would exceed the per-record bound fails alone,
+/// with a message naming it and the fix, in `validate` and in `run`; the other records are
+/// checked, and the same record is fine under the plain mapping.
+#[test]
+fn a_record_with_too_many_derived_triples_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = deep_record(40, 1500);
+    let data = dir.path().join("d.jsonl");
+    fs::write(
+        &data,
+        format!("{deep}\n{{\"id\":\"OK1\",\"status\":\"Active\"}}\n"),
+    )
+    .unwrap();
+    let d = data.to_str().unwrap();
+    let out = pff(&[
+        "validate",
+        d,
+        "--rules",
+        "data/rules.txt",
+        "--mapping",
+        "nested",
+        "-f",
+        "json",
+    ])
+    .assert()
+    .code(2)
+    .get_output()
+    .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("d.jsonl:1: record 0 would give more than 1000000 derived triples")
+            && err.contains("--mapping plain"),
+        "{err}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let records = report["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{report}");
+    assert!(records[1]["error"].is_null(), "{report}");
+    pff(&[
+        "validate",
+        d,
+        "--rules",
+        "data/rules.txt",
+        "--fail-on",
+        "never",
+    ])
+    .assert()
+    .code(0);
+
+    let m = manifest(
+        dir.path(),
+        &[
+            ("deep.json", &deep),
+            ("fine.json", r#"{"id":"F","status":"Active"}"#),
+        ],
+        "mapping: nested\n",
+    );
+    let out_dir = dir.path().join("out");
+    // A task of one record: that record failing fails its task (exit 3), not the run.
+    pff_run(&m, &out_dir, &["--fail-on", "never"])
+        .assert()
+        .code(3);
+    let results = read(&out_dir.join("results.csv"));
+    assert!(results.contains("derived triples"), "{results}");
+    assert_eq!(results.lines().count(), 3, "{results}");
+}

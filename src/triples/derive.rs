@@ -58,11 +58,48 @@ pub const VALUE_KEY: &str = "value";
 const PERIOD_KEY: &str = "validFor";
 const PERIOD_END_KEY: &str = "endDateTime";
 
+/// How many more derived triples (or slots) one record may give. Once spent, deriving stops
+/// where it is and the record fails ([`MAX_DERIVED_TRIPLES`](crate::defaults::MAX_DERIVED_TRIPLES)).
+pub(super) struct Allowance {
+    left: usize,
+    exceeded: bool,
+}
+
+impl Allowance {
+    pub(super) fn new(limit: usize) -> Self {
+        Self {
+            left: limit,
+            exceeded: false,
+        }
+    }
+
+    /// Takes one; false (and the allowance is exceeded) when none is left.
+    fn take(&mut self) -> bool {
+        if self.left == 0 {
+            self.exceeded = true;
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+
+    pub(super) fn exceeded(&self) -> bool {
+        self.exceeded
+    }
+}
+
 /// The derived triples of `owner`'s key `key` holding `v` (the plain triples are written by
 /// the caller), each with its origin: the node that holds the value.
-pub(super) fn lift(m: &Mapping, owner: &str, key: &str, v: &Json<'_>, sink: &mut impl TripleSink) {
+pub(super) fn lift(
+    m: &Mapping,
+    owner: &str,
+    key: &str,
+    v: &Json<'_>,
+    allowance: &mut Allowance,
+    sink: &mut impl TripleSink,
+) {
     // Only objects and arrays hold entries (most values are scalars: nothing to name).
-    if !matches!(v, Json::Obj(_) | Json::Arr(_)) {
+    if allowance.exceeded() || !matches!(v, Json::Obj(_) | Json::Arr(_)) {
         return;
     }
     let mut entries = Vec::new();
@@ -81,14 +118,21 @@ pub(super) fn lift(m: &Mapping, owner: &str, key: &str, v: &Json<'_>, sink: &mut
         let now = history && is_current(e);
         // Wrapper shortcut: owner -k-> e, e -k-> v (through same-key wrappers)
         //   => (owner, k.k, v); in a history, also (owner, k.k@current, v) when e is current.
+        if !allowance.take() {
+            return;
+        }
         match get(e, key) {
             Some(inner) => scalars(m, inner, key, node, &mut |holder, x| {
+                if !allowance.take() {
+                    return false;
+                }
                 sink.triple(owner, &wrapped, x);
                 sink.origin(owner, &wrapped, Some(x), holder);
                 if now {
                     sink.triple(owner, &current, x);
                     sink.origin(owner, &current, Some(x), holder);
                 }
+                true
             }),
             // An entry without a value under the list's key: where the slot's value would be
             // (a status entry whose `status` is gone).
@@ -105,8 +149,12 @@ pub(super) fn lift(m: &Mapping, owner: &str, key: &str, v: &Json<'_>, sink: &mut
             let rel = escape(&format!("{}:{}", part(key), part(name))).into_owned();
             match get(e, VALUE_KEY) {
                 Some(value) => scalars(m, value, VALUE_KEY, node, &mut |holder, x| {
+                    if !allowance.take() {
+                        return false;
+                    }
                     sink.triple(owner, &rel, x);
                     sink.origin(owner, &rel, Some(x), holder);
+                    true
                 }),
                 None => sink.origin(owner, &rel, None, node),
             }
@@ -131,7 +179,9 @@ fn collect_entries<'d, 'a>(
         }
         Json::Arr(items) => {
             for (i, item) in items.iter().enumerate() {
-                collect_entries(m, item, format!("{path}[{i}]"), out);
+                if matches!(item, Json::Obj(_) | Json::Arr(_)) {
+                    collect_entries(m, item, format!("{path}[{i}]"), out);
+                }
             }
         }
         _ => {}
@@ -153,33 +203,45 @@ fn is_current(pairs: &[(Cow<'_, str>, Json<'_>)]) -> bool {
 
 /// Each scalar of `v` in its triple form with the node that holds it: `v` itself, the
 /// elements of an array, and what an entry holds under the same `key` (a wrapper), at any
-/// depth. `holder` holds `v`, held under `key`.
-fn scalars(m: &Mapping, v: &Json<'_>, key: &str, holder: &str, each: &mut impl FnMut(&str, &str)) {
+/// depth. `holder` holds `v`, held under `key`. `each` returns false to stop the walk.
+fn scalars(
+    m: &Mapping,
+    v: &Json<'_>,
+    key: &str,
+    holder: &str,
+    each: &mut impl FnMut(&str, &str) -> bool,
+) {
+    /// False once `each` said stop.
     fn walk(
         m: &Mapping,
         v: &Json<'_>,
         key: &str,
         holder: &str,
         path: String,
-        each: &mut impl FnMut(&str, &str),
-    ) {
+        each: &mut impl FnMut(&str, &str) -> bool,
+    ) -> bool {
         match v {
-            Json::Null => {}
+            Json::Null => true,
             Json::Bool(b) => each(holder, if *b { "true" } else { "false" }),
             Json::Num(n) => each(holder, n),
             Json::Str(s) => each(holder, &escape(s)),
-            Json::Arr(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    walk(m, item, key, holder, format!("{path}[{i}]"), each);
-                }
-            }
+            // A scalar's position name is never used: only containers build theirs (a name
+            // is as long as the record is deep).
+            Json::Arr(items) => items.iter().enumerate().all(|(i, item)| {
+                let at = match item {
+                    Json::Obj(_) | Json::Arr(_) => format!("{path}[{i}]"),
+                    _ => String::new(),
+                };
+                walk(m, item, key, holder, at, each)
+            }),
             Json::Obj(pairs) => {
                 if m.node_id(pairs).is_none()
                     && let Some(inner) = get(pairs, key)
                 {
                     let below = format!("{path}/{}", escape(key));
-                    walk(m, inner, key, &path, below, each);
+                    return walk(m, inner, key, &path, below, each);
                 }
+                true
             }
         }
     }
@@ -207,7 +269,7 @@ pub fn part(s: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triples::json::parse;
+    use crate::triples::json::{RecordError, parse};
 
     fn triples(kind: MappingKind, name_key: &str, json: &str) -> Vec<(String, String, String)> {
         let v = parse(json.as_bytes()).unwrap();
@@ -232,6 +294,47 @@ mod tests {
 
     fn t(s: &str, r: &str, o: &str) -> (String, String, String) {
         (s.into(), r.into(), o.into())
+    }
+
+    /// Status wrappers `depth` deep with `width` values a level: derived triples grow as
+    /// width x depth^2 / 2.
+    fn deep(depth: usize, width: usize) -> String {
+        let values: Vec<String> = (0..width).map(|i| format!("\"v{i}\"")).collect();
+        let values = values.join(",");
+        let mut inner = String::from("\"end\"");
+        for _ in 0..depth {
+            inner = format!(r#"{{"status":[{values},{inner}]}}"#);
+        }
+        format!(r#"{{"id":"R","status":[{inner}]}}"#)
+    }
+
+    #[test]
+    fn derived_triples_are_bounded_per_record() {
+        let text = deep(40, 20);
+        let v = parse(text.as_bytes()).unwrap();
+        let plain = {
+            let mut out = Vec::new();
+            Mapping::default().record(&v, 0, &mut out).unwrap();
+            out.len()
+        };
+        for kind in [MappingKind::Nested, MappingKind::Tmf] {
+            let m = Mapping {
+                kind,
+                ..Mapping::default()
+            };
+            // What the record gives in full, counted by an allowance that is never spent.
+            let mut all = Vec::new();
+            m.record_within(&v, 0, usize::MAX, &mut all).unwrap();
+            assert!(all.len() > 10 * plain, "{} vs {plain}", all.len());
+            // A bound below that fails the record, and stops deriving near the bound.
+            let mut cut = Vec::new();
+            let e = m.record_within(&v, 0, 1000, &mut cut).unwrap_err();
+            assert_eq!(e, RecordError::TooManyDerived { limit: 1000 });
+            assert!(cut.len() <= plain + 2 * 1000, "{}", cut.len());
+        }
+        // The plain mapping derives nothing: no bound applies.
+        let mut out = Vec::new();
+        assert!(Mapping::default().record_within(&v, 0, 0, &mut out).is_ok());
     }
 
     #[test]

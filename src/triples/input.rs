@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::json::{self, Json, Mapping};
+use super::json::{self, Json, Mapping, RecordError};
 use super::{DataError, Format, GraphBuilder, tsv};
 use crate::rules::Symbols;
 
@@ -137,11 +137,18 @@ impl<'s> RawRecord<'_, 's> {
             let mut b = GraphBuilder::new(symbols);
             match mapping.record(v, index, &mut b) {
                 Ok(name) => Ok((b, name)),
-                Err(found) => Err(DataError::NotAnObject {
+                Err(RecordError::NotAnObject(found)) => Err(DataError::NotAnObject {
                     path: label.to_string(),
                     line,
                     index,
                     found,
+                }),
+                Err(RecordError::TooManyDerived { limit }) => Err(DataError::TooManyDerived {
+                    path: label.to_string(),
+                    line,
+                    index,
+                    limit,
+                    mapping: mapping.kind,
                 }),
             }
         };

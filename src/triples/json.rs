@@ -461,6 +461,15 @@ impl<R: std::io::BufRead> Iterator for JsonLines<R> {
     }
 }
 
+/// Why a record gives no triples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    /// The record is not a JSON object (the kind it is instead).
+    NotAnObject(&'static str),
+    /// The nested mappings would derive more than `limit` triples from it.
+    TooManyDerived { limit: usize },
+}
+
 /// How records are named and keyed, and which derived triples are added (`--mapping`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
@@ -497,18 +506,34 @@ impl Mapping {
     }
 
     /// Emits the triples of record number `index` (0-based in its file) and returns the name
-    /// of its root node. The record must be an object.
+    /// of its root node. The record must be an object, and give at most
+    /// [`MAX_DERIVED_TRIPLES`](crate::defaults::MAX_DERIVED_TRIPLES) derived triples.
     pub fn record(
         &self,
         value: &Json<'_>,
         index: usize,
         sink: &mut impl TripleSink,
-    ) -> Result<String, &'static str> {
+    ) -> Result<String, RecordError> {
+        self.record_within(value, index, crate::defaults::MAX_DERIVED_TRIPLES, sink)
+    }
+
+    /// [`record`](Self::record) with `limit` derived triples at most.
+    pub fn record_within(
+        &self,
+        value: &Json<'_>,
+        index: usize,
+        limit: usize,
+        sink: &mut impl TripleSink,
+    ) -> Result<String, RecordError> {
         let Json::Obj(pairs) = value else {
-            return Err(value.kind());
+            return Err(RecordError::NotAnObject(value.kind()));
         };
         let root = self.node_id(pairs).unwrap_or_else(|| format!("_:r{index}"));
-        self.object(pairs, &root, sink);
+        let mut allowance = super::derive::Allowance::new(limit);
+        self.object(pairs, &root, &mut allowance, sink);
+        if allowance.exceeded() {
+            return Err(RecordError::TooManyDerived { limit });
+        }
         Ok(root)
     }
 
@@ -523,22 +548,36 @@ impl Mapping {
             })
     }
 
-    fn object(&self, pairs: &[(Cow<'_, str>, Json<'_>)], name: &str, sink: &mut impl TripleSink) {
+    fn object(
+        &self,
+        pairs: &[(Cow<'_, str>, Json<'_>)],
+        name: &str,
+        allowance: &mut super::derive::Allowance,
+        sink: &mut impl TripleSink,
+    ) {
         for (k, v) in pairs {
             if *k == self.id_key && matches!(v, Json::Str(_) | Json::Num(_)) {
                 continue;
             }
             let rel = escape(k);
             let path = format!("{name}/{rel}");
-            self.value(name, &rel, v, path, sink);
+            self.value(name, &rel, v, path, allowance, sink);
             if self.kind != MappingKind::Plain {
-                super::derive::lift(self, name, k, v, sink);
+                super::derive::lift(self, name, k, v, allowance, sink);
             }
         }
     }
 
     /// The triples of `(s, rel, v)`; `path` is the position name a child object would get.
-    fn value(&self, s: &str, rel: &str, v: &Json<'_>, path: String, sink: &mut impl TripleSink) {
+    fn value(
+        &self,
+        s: &str,
+        rel: &str,
+        v: &Json<'_>,
+        path: String,
+        allowance: &mut super::derive::Allowance,
+        sink: &mut impl TripleSink,
+    ) {
         match v {
             Json::Null => {}
             Json::Bool(b) => sink.triple(s, rel, if *b { "true" } else { "false" }),
@@ -550,11 +589,11 @@ impl Mapping {
                 }
                 let child = self.node_id(pairs).unwrap_or(path);
                 sink.triple(s, rel, &child);
-                self.object(pairs, &child, sink);
+                self.object(pairs, &child, allowance, sink);
             }
             Json::Arr(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    self.value(s, rel, item, format!("{path}[{i}]"), sink);
+                    self.value(s, rel, item, format!("{path}[{i}]"), allowance, sink);
                 }
             }
         }
@@ -727,6 +766,9 @@ mod tests {
     fn non_object_record_is_refused() {
         let v = parse(b"[1]").unwrap();
         let mut out = Vec::new();
-        assert_eq!(Mapping::default().record(&v, 0, &mut out), Err("an array"));
+        assert_eq!(
+            Mapping::default().record(&v, 0, &mut out),
+            Err(RecordError::NotAnObject("an array"))
+        );
     }
 }

@@ -119,6 +119,18 @@ pub enum DataError {
         index: usize,
         found: &'static str,
     },
+    #[error(
+        "{path}:{line}: record {index} would give more than {limit} derived triples under \
+         --mapping {mapping} (its values are nested too deep or too many); check this record \
+         with --mapping plain, or split it"
+    )]
+    TooManyDerived {
+        path: String,
+        line: usize,
+        index: usize,
+        limit: usize,
+        mapping: MappingKind,
+    },
 }
 
 impl DataError {

@@ -319,7 +319,7 @@ pub fn rescore(
         let mut w = io::BufWriter::new(f);
         stats
             .write_pessimistic(&rules, &mut w, UNSEEN_NEGATIVE)
-            .map_err(|e| fail(format!("{e:#}")))?;
+            .map_err(|e| fail(format!("cannot write {}: {e:#}", out.display())))?;
         w.flush().map_err(|e| LearnError::io(out, e))
     };
     write()

@@ -855,6 +855,35 @@ fn completions_man_page_and_version() {
     for word in ["validate", "calibrate", "completions"] {
         assert!(man.contains(word), "the man page lacks {word}");
     }
+    // Every page pff(1) points to exists: `pff man CMD`, and all of them with --dir.
+    let page = stdout(&["man", "rules", "stats"]);
+    assert!(page.contains(".TH pff-rules-stats 1"), "{page}");
+    let dir = TempDir::new().unwrap();
+    let pages = dir.path().join("man");
+    pff(&["man", "--dir", pages.to_str().unwrap()])
+        .assert()
+        .code(0);
+    let referenced: Vec<String> = man
+        .split("pff\\-")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("(1)"))
+        .map(|(name, _)| format!("pff-{}.1", name.replace("\\-", "-")))
+        .collect();
+    assert!(
+        referenced.iter().any(|p| p == "pff-validate.1"),
+        "{referenced:?}"
+    );
+    for p in &referenced {
+        assert!(pages.join(p).is_file(), "{p} is referenced but not written");
+    }
+    let before = fs::read(pages.join("pff-validate.1")).unwrap();
+    fs::write(pages.join("pff-run.1"), "mine").unwrap();
+    pff(&["man", "--dir", pages.to_str().unwrap()])
+        .assert()
+        .code(2);
+    assert_eq!(fs::read_to_string(pages.join("pff-run.1")).unwrap(), "mine");
+    assert_eq!(fs::read(pages.join("pff-validate.1")).unwrap(), before);
+    pff(&["man", "nope"]).assert().code(2);
     pff(&["completions", "tcsh"]).assert().code(2);
 }
 

@@ -292,6 +292,9 @@ fn bad_options_are_refused_before_anything_runs() {
         2,
     );
     assert!(err.contains("90 is not before --time"), "{err}");
+    // A time AnyBURL would overflow on (its Java stack trace) is refused by pff.
+    let err = stderr_of(&mut s.learn("ok", &["--time", "18446744073709551615"]), 2);
+    assert!(err.contains("1..=2592000"), "{err}");
     assert!(!s.path("work").exists() || fs::read_dir(s.path("work")).unwrap().count() == 0);
 }
 

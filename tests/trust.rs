@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 
-use common::{manifest, pff, pff_run, read, sample_records, stderr_of};
+use common::{manifest, named, pff, pff_run, read, sample_records, stderr_of};
 
 /// `-o` (or `--rule-stats`) naming an input, directly or through a link, is refused and the
 /// input is left whole.
@@ -289,4 +289,77 @@ fn a_record_with_too_many_derived_triples_fails_alone() {
     let results = read(&out_dir.join("results.csv"));
     assert!(results.contains("derived triples"), "{results}");
     assert_eq!(results.lines().count(), 3, "{results}");
+}
+
+/// The dated run folders under `dir`, by name.
+fn dated_runs(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Item 24: an unchanged manifest with a fixed `execution_id` runs again every night. Without
+/// an output folder each run gets a dated folder of its own; `--baseline last` compares with the
+/// newest complete one (none on the first night); `--resume` continues the newest.
+#[test]
+fn an_unchanged_manifest_runs_every_night_into_dated_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = sample_records();
+    let m = manifest(dir.path(), &named(&recs), "");
+    let m = m.to_str().unwrap();
+    let night = |extra: &[&str]| {
+        let mut args = vec!["run", m, "-q"];
+        args.extend_from_slice(extra);
+        let mut cmd = pff(&args);
+        cmd.current_dir(dir.path());
+        cmd
+    };
+    let err = stderr_of(&mut night(&["--baseline", "last"]), 1);
+    assert!(err.contains("no earlier complete run"), "{err}");
+    night(&[]).assert().code(1);
+    let parent = dir.path().join("out/t");
+    let runs = dated_runs(&parent);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for r in &runs {
+        assert!(r.ends_with('Z') || r.contains("Z-"), "{r}");
+        let s: serde_json::Value =
+            serde_json::from_str(&read(&parent.join(r).join("summary.json"))).unwrap();
+        assert_eq!(s["complete"], true, "{r}");
+    }
+    // The third night against the second: every finding known, none new, none fixed.
+    let err = stderr_of(&mut night(&["--baseline", "last"]), 1);
+    assert!(
+        err.contains(&format!(
+            "the last complete run, {}",
+            parent.join(&runs[1]).display()
+        )) || err.contains(&runs[1]),
+        "{err}"
+    );
+    let runs = dated_runs(&parent);
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let s: serde_json::Value =
+        serde_json::from_str(&read(&parent.join(&runs[2]).join("summary.json"))).unwrap();
+    assert_eq!(s["baseline"]["new"]["error"], 0, "{s}");
+    assert!(s["baseline"]["known"].as_u64().unwrap() > 0, "{s}");
+    // Nothing to resume: the newest run is complete.
+    let err = stderr_of(&mut night(&["--resume"]), 2);
+    assert!(err.contains("nothing to resume"), "{err}");
+    // An interrupted night (no summary yet) is what --resume continues, in its own folder.
+    fs::remove_file(parent.join(&runs[2]).join("summary.json")).unwrap();
+    night(&["--resume"]).assert().code(1);
+    assert!(parent.join(&runs[2]).join("summary.json").exists());
+    assert_eq!(dated_runs(&parent).len(), 3);
+    // `last` needs dated runs; a fixed folder is refused with the fix.
+    let fixed = dir.path().join("fixed");
+    let err = stderr_of(&mut pff_run(m, &fixed, &["--baseline", "last"]), 2);
+    assert!(err.contains("--dated"), "{err}");
+    // --dated under a chosen folder.
+    pff_run(m, &fixed, &["--dated"]).assert().code(1);
+    pff_run(m, &fixed, &["--dated", "--baseline", "last"])
+        .assert()
+        .code(1);
+    assert_eq!(dated_runs(&fixed).len(), 2);
 }

@@ -48,13 +48,24 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print pff's manual page (roff; `pff man | man -l -`).
-    Man,
+    /// Print a manual page (roff; `pff man | man -l -`): pff's, or a command's
+    /// (`pff man validate`, `pff man rules stats`); with --dir, write every page into a folder.
+    Man(ManArgs),
     /// Print the machine, its profile and the plan a run would use.
     Doctor(DoctorArgs),
     /// Look at rules files.
     #[command(subcommand)]
     Rules(RulesCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The command whose page to print (none: pff's own, which lists the others).
+    pub command: Vec<String>,
+    /// Write every page (`pff.1`, `pff-validate.1`, `pff-rules-stats.1`, ...) into this folder
+    /// (made if missing); a page already there is never replaced.
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,11 +139,17 @@ pub struct RunArgs {
     /// manifest's `fail_on`, else error).
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
-    /// An earlier execution's output folder: each finding is marked new or known against it,
+    /// An earlier execution's output folder, or `last` (the newest complete dated run before
+    /// this one; none on the first night): each finding is marked new or known against it,
     /// and its findings that are gone are listed in `fixed.jsonl` (default: the manifest's
     /// `baseline`).
-    #[arg(long, value_name = "DIR")]
-    pub baseline: Option<PathBuf>,
+    #[arg(long, value_name = "DIR|last")]
+    pub baseline: Option<crate::manifest::BaselineChoice>,
+    /// Write this run into a new folder named by its UTC start time under the output folder
+    /// (`<output>/2026-12-03T074714Z`), so that the same manifest can run every night; always
+    /// so without --output and the manifest's `output` (default: the manifest's `dated`).
+    #[arg(long)]
+    pub dated: bool,
     /// With a baseline: exit 1 only for new findings at the --fail-on level.
     #[arg(long)]
     pub fail_on_new: bool,
@@ -225,8 +242,9 @@ pub struct LearnArgs {
     /// The Java to run it with: a program on PATH or a file.
     #[arg(long, value_name = "JAVA", env = "JAVA", default_value = "java")]
     pub java: String,
-    /// Seconds of learning (AnyBURL's snapshot clock; loading the triples comes before).
-    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds of learning (AnyBURL's snapshot clock; loading the triples comes before), from
+    /// 1 to 2592000 (30 days, the bound of every duration pff takes).
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     pub time: u64,
     /// Earlier snapshots to keep in the work folder, in seconds (e.g. 60,300).
     #[arg(long, value_name = "SECS,...", value_delimiter = ',')]

@@ -1,21 +1,21 @@
 //! Each command as a short pipeline of library calls, on settings resolved once.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 
 use super::args::{
-    CalibrateArgs, DoctorArgs, GenerateArgs, MergeArgs, RunArgs, TriplesArgs, ValidateArgs,
+    CalibrateArgs, DoctorArgs, GenerateArgs, ManArgs, MergeArgs, RunArgs, TriplesArgs, ValidateArgs,
 };
 use super::settings::{RunSettings, ValidateSettings, override_checks};
 use crate::check::SourceChecker;
 use crate::defaults;
 use crate::exit;
 use crate::hardware::{Machine, Plan, Requests};
-use crate::manifest::Manifest;
+use crate::manifest::{BaselineChoice, Manifest};
 use crate::pipeline::{self, RunConfig};
 use crate::report::RunInfo;
 use crate::rules::{RuleSource, load_rules};
@@ -322,6 +322,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
     ));
     let fail_on_new = args.fail_on_new || manifest.fail_on_new;
+    let output = run_folder(&settings, args.resume)?;
+    let baseline = run_baseline(&args, &manifest, &settings, &output)?;
     let outcome = pipeline::run(
         &rules,
         &settings.opts,
@@ -331,13 +333,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
             shard: settings.shard,
             mapping: settings.mapping.clone(),
             plan: &settings.plan,
-            output: settings.output.clone(),
+            output: output.clone(),
             resume: args.resume,
             fresh: args.fresh,
             quiet: args.quiet,
             reports: args.formats.clone(),
             fetch: settings.fetch.clone(),
-            baseline: args.baseline.clone().or_else(|| manifest.baseline.clone()),
+            baseline,
             fail_on_new,
         },
     )?;
@@ -379,9 +381,57 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
     }
     if !args.quiet {
-        print_ending(s, &settings.output);
+        print_ending(s, &output);
     }
     Ok(outcome.code)
+}
+
+/// The folder this run writes: the output folder, or under dated runs a new dated folder (the
+/// newest run's, to resume it).
+fn run_folder(settings: &RunSettings, resume: bool) -> Result<PathBuf> {
+    if !settings.dated {
+        return Ok(settings.output.clone());
+    }
+    if resume {
+        return pipeline::runs::to_resume(&settings.output).map_err(anyhow::Error::msg);
+    }
+    pipeline::runs::create(&settings.output).with_context(|| {
+        format!(
+            "cannot start a dated run under {}",
+            settings.output.display()
+        )
+    })
+}
+
+/// The baseline folder: as given, or for `last` the newest complete dated run before this one.
+fn run_baseline(
+    args: &RunArgs,
+    manifest: &Manifest,
+    settings: &RunSettings,
+    output: &Path,
+) -> Result<Option<PathBuf>> {
+    let choice = args.baseline.clone().or_else(|| manifest.baseline.clone());
+    match choice {
+        None => Ok(None),
+        Some(BaselineChoice::Folder(dir)) => Ok(Some(dir)),
+        Some(BaselineChoice::Last) if !settings.dated => bail!(
+            "--baseline last names the newest complete dated run, but this run is not dated \
+             ({} is its folder): add --dated (or `dated: true`), or name the baseline folder",
+            settings.output.display()
+        ),
+        Some(BaselineChoice::Last) => {
+            let last = pipeline::runs::newest_complete(&settings.output, output)
+                .with_context(|| format!("cannot list {}", settings.output.display()))?;
+            match &last {
+                Some(dir) => eprintln!("pff: baseline: the last complete run, {}", dir.display()),
+                None => eprintln!(
+                    "pff: baseline last: no earlier complete run under {}; every finding is new",
+                    settings.output.display()
+                ),
+            }
+            Ok(last)
+        }
+    }
 }
 
 /// The closing line of a run or merge against a baseline.
@@ -621,7 +671,15 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     let marker = pipeline::prepare_merge(&folder, &info, &formats)?;
     pipeline::write_atomic(&args.output.join(pipeline::MANIFEST_COPY), text.as_bytes())
         .with_context(|| format!("cannot write to {}", args.output.display()))?;
-    let mut baseline = match args.baseline.as_ref().or(manifest.baseline.as_ref()) {
+    let chosen = match (&args.baseline, &manifest.baseline) {
+        (Some(dir), _) | (None, Some(BaselineChoice::Folder(dir))) => Some(dir),
+        (None, Some(BaselineChoice::Last)) => bail!(
+            "the manifest's `baseline: last` names a dated run; a merge needs a baseline folder: \
+             pass --baseline DIR"
+        ),
+        (None, None) => None,
+    };
+    let mut baseline = match chosen {
         Some(dir) => {
             pipeline::Baseline::refuse_self(dir, &args.output)?;
             let b = pipeline::Baseline::load(dir, &marker.info)?;
@@ -788,13 +846,63 @@ pub fn completions(shell: clap_complete::Shell) -> Result<u8> {
     Ok(exit::CLEAN)
 }
 
-/// `pff man`: the manual page generated from the command definitions.
-pub fn man() -> Result<u8> {
-    let cmd = <super::Cli as clap::CommandFactory>::command();
+/// `pff man`: manual pages generated from the command definitions, one per command (the page
+/// of `pff validate` is `pff-validate(1)`).
+pub fn man(args: ManArgs) -> Result<u8> {
+    let mut root = <super::Cli as clap::CommandFactory>::command()
+        .disable_help_subcommand(true)
+        .propagate_version(true);
+    root.build();
+    if let Some(dir) = &args.dir {
+        fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+        let mut written = 0;
+        write_pages(&root, dir, &mut written)?;
+        eprintln!("pff: {written} manual pages in {}", dir.display());
+        return Ok(exit::CLEAN);
+    }
+    let mut cmd = &root;
+    for name in &args.command {
+        cmd = cmd.find_subcommand(name).ok_or_else(|| {
+            let known: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+            anyhow::anyhow!(
+                "`{}` has no command `{name}`; its commands: {}",
+                cmd.get_bin_name().unwrap_or("pff"),
+                known.join(", ")
+            )
+        })?;
+    }
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
     let mut out = io::stdout().lock();
-    clap_mangen::Man::new(cmd).render(&mut out)?;
-    out.flush().context("cannot write the manual page")?;
+    out.write_all(&page)
+        .and_then(|()| out.flush())
+        .context("cannot write the manual page")?;
     Ok(exit::CLEAN)
+}
+
+/// Writes the page of `cmd` and of each of its commands into `dir`, each a new file.
+fn write_pages(cmd: &clap::Command, dir: &Path, written: &mut usize) -> Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_pages(sub, dir, written)?;
+    }
+    let man = clap_mangen::Man::new(cmd.clone());
+    let path = dir.join(man.get_filename());
+    let mut page = Vec::new();
+    man.render(&mut page)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| {
+            format!(
+                "cannot write {} (a page already there is never replaced: choose an empty folder)",
+                path.display()
+            )
+        })?;
+    f.write_all(&page)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    *written += 1;
+    Ok(())
 }
 
 /// `pff doctor`: the machine, its profile and the plan a run would use.

@@ -276,7 +276,10 @@ fn write_triples(args: &LearnArgs, work: &Path) -> Result<u64> {
     let path = work.join(learn::TRIPLES_FILE);
     let file = fs::File::create(&path).map_err(|e| LearnError::io(&path, e))?;
     let mut out = BufWriter::new(file);
-    let n = super::commands::write_triples(&args.data, &args.input, &mut out)?;
+    // A full disk shows as a write error: name the file written (the data is named by the
+    // reader's own errors).
+    let n = super::commands::write_triples(&args.data, &args.input, &mut out)
+        .with_context(|| format!("while writing the training triples to {}", path.display()))?;
     out.flush().map_err(|e| LearnError::io(&path, e))?;
     if n == 0 {
         bail!("{} holds no triples to learn from", args.data.display());

@@ -47,7 +47,7 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => commands::doctor(args),
         Command::Completions { shell } => commands::completions(shell),
         Command::Generate(args) => commands::generate(args),
-        Command::Man => commands::man(),
+        Command::Man(args) => commands::man(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

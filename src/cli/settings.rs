@@ -158,7 +158,10 @@ pub struct RunSettings {
     pub plan: Plan,
     pub rule_batch: usize,
     pub shard: Option<Shard>,
+    /// The output folder, or with `dated` the folder that holds one dated folder per run.
     pub output: PathBuf,
+    /// Each run in a dated folder of its own under `output` ([`pipeline::runs`]).
+    pub dated: bool,
     /// Named as an execution records them (absolute, links kept): the rule ids in the task
     /// files and the final outputs are then the same for a run, a resume and a merge.
     pub rule_paths: Vec<PathBuf>,
@@ -188,15 +191,22 @@ impl RunSettings {
             .as_deref()
             .map(|s| Shard::parse(s, |v| std::env::var(v).ok()))
             .transpose()?;
-        let mut output = args
-            .output
-            .clone()
-            .or_else(|| m.output.clone())
-            .unwrap_or_else(|| Path::new("out").join(&m.execution_id));
+        let given = args.output.clone().or_else(|| m.output.clone());
+        let default_output = given.is_none();
+        let mut output = given.unwrap_or_else(|| Path::new("out").join(&m.execution_id));
         if let (Some(s), None) = (shard, &args.output) {
             // Each shard writes its own folder.
             output = output.join(format!("shard-{}-of-{}", s.index, s.count));
         }
+        // Shards of one execution run at different times and are merged by folder: theirs
+        // are never dated.
+        let dated = match shard {
+            Some(_) if args.dated || m.dated => {
+                bail!("--dated and --shard do not go together: each shard writes a fixed folder")
+            }
+            Some(_) => false,
+            None => args.dated || m.dated || default_output,
+        };
         let rules = if args.rules.is_empty() {
             &m.rules
         } else {
@@ -253,6 +263,7 @@ impl RunSettings {
                 .unwrap_or(defaults::RUN_RULE_BATCH),
             shard,
             output,
+            dated,
             rule_paths: rules.iter().map(|p| pipeline::absolute(p)).collect(),
             opts,
             fetch,
@@ -296,7 +307,11 @@ impl RunSettings {
                 .collect::<Vec<_>>()
                 .join(", "),
             self.mapping.describe(),
-            self.output.display()
+            if self.dated {
+                format!("{}/<UTC start time> (dated)", self.output.display())
+            } else {
+                self.output.display().to_string()
+            }
         )
     }
 }

@@ -86,9 +86,12 @@ struct Raw {
     /// PEM certificates of a private certificate authority, trusted besides the usual roots.
     #[serde(default)]
     ca_bundle: Option<Spanned<String>>,
-    /// An earlier execution's output folder to compare findings with.
+    /// An earlier execution's output folder to compare findings with, or `last`.
     #[serde(default)]
     baseline: Option<String>,
+    /// Each run in a dated folder of its own under the output folder.
+    #[serde(default)]
+    dated: Option<bool>,
     /// With a baseline: fail on new findings only.
     #[serde(default)]
     fail_on_new: Option<bool>,
@@ -172,8 +175,12 @@ pub struct Manifest {
     pub fetch: FetchSettings,
     /// The tasks, inline or read again from a tasks file on every pass.
     pub tasks: TaskList,
-    /// An earlier execution's output folder, resolved against the manifest's folder.
-    pub baseline: Option<PathBuf>,
+    /// An earlier execution's output folder (resolved against the manifest's folder), or the
+    /// newest complete dated run.
+    pub baseline: Option<BaselineChoice>,
+    /// Each run in a dated folder of its own under the output folder (`dated: true`; always
+    /// so under the default output).
+    pub dated: bool,
     /// With a baseline: fail on new findings only.
     pub fail_on_new: bool,
     /// Task sources found in the working directory rather than beside the manifest (the
@@ -448,7 +455,11 @@ impl Manifest {
             },
             tasks,
             sources_from_cwd: from_cwd,
-            baseline: raw.baseline.as_deref().map(|b| resolve(&base, b)),
+            baseline: raw.baseline.as_deref().map(|b| match b {
+                LAST => BaselineChoice::Last,
+                _ => BaselineChoice::Folder(resolve(&base, b)),
+            }),
+            dated: raw.dated.unwrap_or(false),
             fail_on_new: raw.fail_on_new.unwrap_or(false),
         })
     }
@@ -493,6 +504,29 @@ fn check_fields(raw: &Raw) -> Vec<Problem> {
     check_execution_id(raw, &mut problems);
     check_ranges(raw, &mut problems);
     problems
+}
+
+/// What `--baseline` / `baseline:` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaselineChoice {
+    /// An earlier execution's output folder.
+    Folder(PathBuf),
+    /// `last`: the newest complete dated run of this execution before this one (none on the
+    /// first night). A folder named `last` is written `./last`.
+    Last,
+}
+
+/// The word that makes a baseline the last complete dated run.
+pub const LAST: &str = "last";
+
+impl std::str::FromStr for BaselineChoice {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            LAST => BaselineChoice::Last,
+            _ => BaselineChoice::Folder(PathBuf::from(s)),
+        })
+    }
 }
 
 /// The execution id names a folder inside the output folder.

@@ -292,12 +292,24 @@ pub(super) fn locate(base: &Path, own: Option<&str>, template: Option<&str>, key
             missing: None,
         }
     } else {
-        let missing = format!(
-            "task source {spec} exists neither beside the manifest ({}) nor in the working \
-             directory ({})",
-            beside.display(),
-            here.display()
-        );
+        let folder = [&beside, &here.to_path_buf()]
+            .into_iter()
+            .find(|p| p.is_dir())
+            .cloned();
+        let missing = match folder {
+            Some(dir) => format!(
+                "task source {spec} is a folder ({}), not a file: a task is one file of records \
+                 (.json or .jsonl); list the folder's files as tasks (one each, or a \
+                 `tasks_file`)",
+                dir.display()
+            ),
+            None => format!(
+                "task source {spec} exists neither beside the manifest ({}) nor in the working \
+                 directory ({})",
+                beside.display(),
+                here.display()
+            ),
+        };
         Located {
             source: Source::File(beside),
             from_cwd: false,

@@ -391,3 +391,43 @@ fn only_the_wanted_tasks_are_walked() {
         );
     }
 }
+
+/// A key given twice is named with both lines, never the YAML library's "set DuplicateKeyPolicy
+/// in Options"; a key repeated in two tasks is not a repeat.
+#[test]
+fn a_repeated_key_is_named_with_its_first_line() {
+    let d = dir_with(&["a.json", "b.json"]);
+    let err = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: x\nfail_on: error\nfail_on: warning\ntasks:\n- msisdn: a.json\n  msisdn: b.json\n- msisdn: b.json\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("m.yaml:3:1: `fail_on` is given twice (first at line 2); keep one"),
+        "{err}"
+    );
+    assert!(
+        err.contains("m.yaml:6:3: `msisdn` is given twice in one task (first at line 5)"),
+        "{err}"
+    );
+    assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
+}
+
+/// A folder as a task's source is named as a folder, with the fix, not as missing.
+#[test]
+fn a_folder_as_a_task_source_is_named_as_one() {
+    let d = dir_with(&["a.json"]);
+    std::fs::create_dir(d.path().join("records")).unwrap();
+    let err = Manifest::parse(
+        &d.path().join("m.yaml"),
+        "execution_id: x\ntasks:\n- msisdn: k1\n  source: records\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("m.yaml:4:") && err.contains("task source records is a folder"),
+        "{err}"
+    );
+    assert!(!err.contains("exists neither"), "{err}");
+}

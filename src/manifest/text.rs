@@ -156,6 +156,7 @@ const TOP_KEYS: &[&str] = &[
     "ca_bundle",
     "baseline",
     "fail_on_new",
+    "dated",
     "max_rule_work",
     "task_time_budget_secs",
     "rule_batch",
@@ -164,11 +165,14 @@ const TOP_KEYS: &[&str] = &[
 ];
 const TASK_KEYS: &[&str] = &["msisdn", "sequence", "source", "payload"];
 
-/// Every unknown key of a manifest (top-level keys at column 1, task keys in the `tasks`
-/// list), each with the known key it was probably meant to be.
+/// Every unknown or repeated key of a manifest (top-level keys at column 1, task keys in the
+/// `tasks` list), each unknown one with the known key it was probably meant to be.
 fn unknown_keys(text: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut in_tasks = false;
+    // Where each key of the current map was first given: the top level, and the task.
+    let mut top_seen: std::collections::HashMap<String, usize> = Default::default();
+    let mut task_seen: std::collections::HashMap<String, usize> = Default::default();
     for (n, line) in text.lines().enumerate() {
         let key_at = |l: &str, indent: usize| {
             let k: String = l[indent..]
@@ -185,6 +189,9 @@ fn unknown_keys(text: &str) -> Vec<Problem> {
             && (line.starts_with("- ")
                 || (line.starts_with("  ") && !line[2..].starts_with([' ', '-', '#'])))
         {
+            if line.starts_with("- ") {
+                task_seen.clear();
+            }
             // A task's own keys sit at column 3; deeper lines are values (a payload).
             let Some(k) = key_at(line, 2) else {
                 continue;
@@ -193,6 +200,23 @@ fn unknown_keys(text: &str) -> Vec<Problem> {
         } else {
             continue;
         };
+        let seen = if indent == 0 {
+            &mut top_seen
+        } else {
+            &mut task_seen
+        };
+        if let Some(first) = seen.get(&key) {
+            problems.push(Problem {
+                line: n as u64 + 1,
+                column: indent as u64 + 1,
+                message: format!(
+                    "`{key}` is given twice{} (first at line {first}); keep one",
+                    if indent == 0 { "" } else { " in one task" }
+                ),
+            });
+            continue;
+        }
+        seen.insert(key.clone(), n + 1);
         if known.contains(&key.as_str()) {
             continue;
         }
@@ -297,20 +321,9 @@ pub(super) fn generated_execution_id() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let c = crate::files::Civil::of(secs);
     format!(
-        "exec-{year:04}{month:02}{day:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60
+        "exec-{:04}{:02}{:02}{:02}{:02}",
+        c.year, c.month, c.day, c.hour, c.minute
     )
 }

@@ -40,6 +40,7 @@ mod fetch;
 pub mod folder;
 mod outputs;
 mod reader;
+pub mod runs;
 mod shard;
 pub mod taskfile;
 mod worker;
@@ -70,7 +71,8 @@ pub enum RunError {
     },
     #[error(
         "output folder {0} already holds results of an execution; pass --resume to continue it, \
-         --fresh to discard them, or choose another --output"
+         --fresh to discard them, or choose another --output (with --dated, each run of the \
+         manifest goes into a new dated folder under the output)"
     )]
     NotEmpty(String),
     #[error("output folder {path} belongs to execution `{found}`, not `{expected}`")]

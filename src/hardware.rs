@@ -29,7 +29,11 @@ impl Machine {
         sys.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram());
         let cgroup_limit = cgroup_memory_limit();
         let total = sys.total_memory();
-        let memory = cgroup_limit.map_or(total, |l| l.min(total));
+        // An address-space limit (`ulimit -v`) bounds what this process can ever map.
+        let memory = [cgroup_limit, address_space_limit()]
+            .into_iter()
+            .flatten()
+            .fold(total, u64::min);
         let mut available = sys.available_memory().min(memory);
         if let (Some(limit), Some(used)) = (cgroup_limit, cgroup_memory_used()) {
             available = available.min(limit.saturating_sub(used));
@@ -166,6 +170,36 @@ pub fn system_available(m: &Machine) -> u64 {
         available = available.min(limit.saturating_sub(used));
     }
     available
+}
+
+/// How much source one task may hold per byte while it is checked, by the source's format
+/// (measured on the worst shapes found: a JSON document of many small objects takes 31 times
+/// its size while it is parsed whole; JSON Lines are mapped a record at a time, 1.5 times;
+/// a triples file becomes one graph). The README documents these as the per-task bound.
+pub fn task_memory_factor(format: crate::triples::Format) -> u64 {
+    match format {
+        crate::triples::Format::Json => 32,
+        crate::triples::Format::Tsv => 8,
+        crate::triples::Format::Jsonl => 2,
+    }
+}
+
+/// The memory this process can still take now, and what bounds it: the address-space limit
+/// (`ulimit -v`, counted against the mapped size), the cgroup limit, or the memory the
+/// system has available; the smallest.
+pub fn memory_room(m: &Machine) -> (u64, &'static str) {
+    let mut room = (system_available(m), "the memory the system has available");
+    if let Some(limit) = address_space_limit() {
+        let mapped = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |pages| pages * 4096);
+        let left = limit.saturating_sub(mapped);
+        if left < room.0 {
+            room = (left, "the address-space limit (ulimit -v)");
+        }
+    }
+    room
 }
 
 /// Resident set size of this process in bytes.
@@ -439,6 +473,11 @@ pub fn tune_allocator() {
     // SAFETY: mallopt only sets allocator parameters; called once at start, before threads.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        // Under an address-space limit, each thread's malloc arena would reserve 64 MB of it
+        // (counted by `ulimit -v` though never touched): share two.
+        if address_space_limit().is_some() {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }
 

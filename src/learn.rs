@@ -289,13 +289,14 @@ pub const UNSEEN_NEGATIVE: u64 = 5;
 /// `correct / (predicted + UNSEEN_NEGATIVE)`, in place of AnyBURL's estimates: AnyBURL scores
 /// rules on a sample and across records, and some of its confidences are far off (a rule it
 /// scores 1.0 holds on 45% of the accounts it applies to). Rules that never apply on `data`
-/// get confidence 0. Rule order and text are kept.
+/// get confidence 0. Rule order and text are kept. `stop` says when to give up (a signal).
 pub fn rescore(
     rules_path: &Path,
     data: &Path,
     format: Option<crate::triples::Format>,
     mapping: &crate::triples::json::Mapping,
     out: &Path,
+    stop: &dyn Fn() -> bool,
 ) -> Result<(), LearnError> {
     use crate::rules::RuleSource;
     let fail = |e: String| LearnError::Rescore(e);
@@ -312,8 +313,17 @@ pub fn rescore(
     };
     let checker = crate::check::SourceChecker::new(&rules, opts)
         .ok_or_else(|| fail("the rules do not fit in memory".into()))?;
-    let (_, stats) = crate::validate::check_file(checker.get(), data, format, mapping, |_| Ok(()))
-        .map_err(|e| fail(format!("{e:#}")))?;
+    // `stop` is asked after each chunk of records: a signal ends the count between chunks.
+    let (_, stats) = crate::validate::check_file(checker.get(), data, format, mapping, |_| {
+        if stop() {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "stopped by a signal",
+            ));
+        }
+        Ok(())
+    })
+    .map_err(|e| fail(format!("{e:#}")))?;
     let write = || -> Result<(), LearnError> {
         let f = File::create(out).map_err(|e| LearnError::io(out, e))?;
         let mut w = io::BufWriter::new(f);

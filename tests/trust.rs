@@ -363,3 +363,52 @@ fn an_unchanged_manifest_runs_every_night_into_dated_folders() {
         .code(1);
     assert_eq!(dated_runs(&fixed).len(), 2);
 }
+
+/// Memory: under an address-space limit (`ulimit -v`), a source that would need more than is
+/// left fails alone, before it is parsed, naming the limit; the other tasks are checked and
+/// pff never aborts on a failed allocation.
+#[test]
+fn a_task_too_big_for_the_address_space_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    // About 12 MB of small objects in one JSON document: up to 32 times that while parsed.
+    let mut big = String::from("[");
+    let mut i = 0;
+    while big.len() < 12_000_000 {
+        if i > 0 {
+            big.push(',');
+        }
+        big.push_str(&format!(
+            r#"{{"id":"B{i}","a":[{{"b":1}},{{"b":2}},{{"b":3}}]}}"#
+        ));
+        i += 1;
+    }
+    big.push(']');
+    let m = manifest(
+        dir.path(),
+        &[
+            ("big.json", &big),
+            ("fine.json", r#"{"id":"F","status":"Active"}"#),
+        ],
+        "",
+    );
+    let out = dir.path().join("out");
+    let script = format!(
+        "ulimit -v 400000 && exec {} run {} -q -o {}",
+        assert_cmd::cargo::cargo_bin("pff").display(),
+        m.display(),
+        out.display()
+    );
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "{status:?}");
+    let results = read(&out.join("results.csv"));
+    let big_row = results.lines().find(|l| l.starts_with("big.json")).unwrap();
+    assert!(
+        big_row.contains("FAILED") && big_row.contains("ulimit -v"),
+        "{results}"
+    );
+    assert!(results.contains("fine.json,validate,OK"), "{results}");
+}

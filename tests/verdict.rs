@@ -276,3 +276,286 @@ fn baselines_are_never_the_run_itself_and_never_skipped_silently() {
     assert!(err.contains(&name) && err.contains("count as new"), "{err}");
     assert!(read(&tonight.join("events.jsonl")).contains("baseline_file_skipped"));
 }
+
+/// What a generated task holds.
+#[derive(Debug, Clone)]
+enum Kind {
+    /// A record no rule applies to: checked, nothing to find.
+    Clean,
+    /// One of the sample records (some have planted errors).
+    Sample(usize),
+    /// Not JSON: the task fails.
+    Broken,
+    /// A JSON array: a clean record and a sample record in one task.
+    Pair(usize),
+}
+
+/// The per-record results `results.csv` gives, in order.
+fn csv_results(out: &Path) -> Vec<String> {
+    read(&out.join("results.csv"))
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap_or("").to_string())
+        .collect()
+}
+
+/// The task keys of `results.csv`'s rows, in order.
+fn csv_keys(out: &Path) -> Vec<String> {
+    read(&out.join("results.csv"))
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Runs a generated mix and checks that the exit code, `summary.json`, `results.csv` and every
+/// report format tell the same story.
+fn check_mix(kinds: &[Kind], work: Option<u64>, fail_on: &str) {
+    let samples = sample_records();
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<(String, String)> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let body = match k {
+                Kind::Clean => format!(r#"{{"id":"Z{i}","note":"nothing"}}"#),
+                Kind::Sample(s) => samples[s % samples.len()].1.clone(),
+                Kind::Broken => "{not json".to_string(),
+                Kind::Pair(s) => format!(
+                    r#"[{{"id":"Z{i}","note":"nothing"}}, {}]"#,
+                    samples[s % samples.len()].1
+                ),
+            };
+            (format!("t{i}.json"), body)
+        })
+        .collect();
+    let extra = format!(
+        "fail_on: {fail_on}\n{}{ALL_REPORTS}",
+        work.map_or(String::new(), |w| format!("max_rule_work: {w}\n"))
+    );
+    let m = manifest(dir.path(), &named(&files), &extra);
+    let out = dir.path().join("out");
+    let code = pff_run(&m, &out, &[]).output().unwrap().status.code();
+
+    // Each record's result, read from report.json: a failed task is one failed record.
+    let json: serde_json::Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
+    let records: Vec<(String, u64, &str)> = json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r["finding_counts"][k].as_u64().unwrap_or(0);
+            let cut = r["rules"]["truncated"].as_u64().unwrap_or(0)
+                + r["rules"]["skipped"].as_u64().unwrap_or(0);
+            let class = if r["error"].is_string() {
+                "FAILED"
+            } else if cut > 0 {
+                "INCOMPLETE"
+            } else if n("error") > 0 {
+                "ERRORS"
+            } else if n("warning") > 0 {
+                "WARNINGS"
+            } else {
+                "OK"
+            };
+            let task = r["task"].as_str().unwrap().to_string();
+            (task, r["index"].as_u64().unwrap_or(0), class)
+        })
+        .collect();
+    let per_task = |k: &Kind| if matches!(k, Kind::Pair(_)) { 2 } else { 1 };
+    assert_eq!(
+        records.len(),
+        kinds.iter().map(per_task).sum::<usize>(),
+        "{kinds:?}: {records:?}"
+    );
+    // What is known of each kind: a broken task fails, a clean record is OK.
+    let mut at = 0;
+    for k in kinds {
+        match k {
+            Kind::Broken => assert_eq!(records[at].2, "FAILED", "{kinds:?}: {records:?}"),
+            Kind::Clean | Kind::Pair(_) => assert_eq!(records[at].2, "OK", "{records:?}"),
+            Kind::Sample(_) => {}
+        }
+        at += per_task(k);
+    }
+    // results.csv has a row a task: the strongest result of its records.
+    const ORDER: [&str; 5] = ["FAILED", "INCOMPLETE", "ERRORS", "WARNINGS", "OK"];
+    let rows = csv_results(&out);
+    let keys = csv_keys(&out);
+    assert_eq!(rows.len(), kinds.len(), "{rows:?}");
+    for (key, row) in keys.iter().zip(&rows) {
+        let strongest = records
+            .iter()
+            .filter(|r| &r.0 == key)
+            .map(|r| ORDER.iter().position(|o| *o == r.2).unwrap())
+            .min()
+            .map(|i| ORDER[i]);
+        assert_eq!(Some(row.as_str()), strongest, "{key}: {rows:?} {records:?}");
+    }
+    let count = |c: &str| records.iter().filter(|r| r.2 == c).count();
+    let (failed, incomplete, errors, warnings) = (
+        count("FAILED"),
+        count("INCOMPLETE"),
+        count("ERRORS"),
+        count("WARNINGS"),
+    );
+
+    // The exit code: failed tasks, then cut short, then findings at the --fail-on level.
+    let fails = match fail_on {
+        "error" => errors > 0,
+        "warning" => errors + warnings > 0,
+        _ => false,
+    };
+    let broken = kinds.iter().any(|k| matches!(k, Kind::Broken));
+    let want = if broken {
+        3
+    } else if incomplete > 0 {
+        4
+    } else if fails {
+        1
+    } else {
+        0
+    };
+    assert_eq!(code, Some(want), "{kinds:?} {work:?} {fail_on}: {rows:?}");
+
+    // summary.json and report.json: the same verdict, the same counts.
+    let verdict = match want {
+        3 => "failed",
+        4 => "incomplete",
+        1 => "findings",
+        _ => "ok",
+    };
+    let s = summary(&out);
+    assert_eq!(s["verdict"], verdict, "{s}");
+    assert_eq!(s["records"], records.len(), "{s}");
+    assert_eq!(
+        s["tasks_failed"],
+        kinds.iter().filter(|k| matches!(k, Kind::Broken)).count()
+    );
+    assert_eq!(s["complete"], true);
+    if incomplete > 0 {
+        assert_eq!(s["cut_short"]["records"], incomplete, "{s}");
+    } else {
+        assert!(
+            s["cut_short"].is_null() || s["cut_short"]["records"] == 0,
+            "{s}"
+        );
+    }
+    assert_eq!(json["summary"]["verdict"], verdict);
+    assert_eq!(json["summary"]["failed_records"], failed);
+
+    // JSON Lines: a line a finding, a failed record or a record cut short, each naming its
+    // task; every task with an ERRORS row has an error finding.
+    let jsonl = read(&out.join("report.jsonl"));
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.iter().all(|l| l["task"].is_string()), "{jsonl}");
+    assert_eq!(
+        lines.iter().filter(|l| l["error"].is_string()).count(),
+        failed
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l["incomplete"] == true).count(),
+        incomplete,
+        "{jsonl}"
+    );
+    for (task, index, class) in &records {
+        let has = |sev: &str| {
+            lines.iter().any(|l| {
+                l["task"] == task.as_str() && l["record"] == *index && l["severity"] == sev
+            })
+        };
+        match *class {
+            "ERRORS" => assert!(has("error"), "{task}#{index}: {jsonl}"),
+            "WARNINGS" => assert!(has("warning") && !has("error"), "{task}#{index}: {jsonl}"),
+            _ => {}
+        }
+    }
+
+    let by_severity = |sev: &str| s["records_by_severity"][sev].as_u64().unwrap() as usize;
+    assert!(by_severity("error") >= errors, "{s}");
+    assert!(
+        by_severity("error") + by_severity("warning") >= errors + warnings,
+        "{s}"
+    );
+    // JUnit: a test case a record, an error for each failed or incomplete one.
+    let junit = read(&out.join("junit.xml"));
+    assert!(
+        junit.contains(&format!(
+            "tests=\"{}\" failures=\"{}\" errors=\"{}\"",
+            records.len(),
+            // A record cut short may still have findings: counted by severity in the summary.
+            match fail_on {
+                "error" => by_severity("error"),
+                "warning" => by_severity("error") + by_severity("warning"),
+                _ => 0,
+            },
+            failed + incomplete
+        )),
+        "{records:?}\n{junit}"
+    );
+
+    // SARIF: the run succeeded only when every record was checked in full.
+    let sarif: serde_json::Value = serde_json::from_str(&read(&out.join("report.sarif"))).unwrap();
+    assert_eq!(
+        sarif["runs"][0]["invocations"][0]["executionSuccessful"],
+        failed + incomplete == 0,
+        "{sarif}"
+    );
+
+    // Markdown and text: the verdict in words.
+    let md = read(&out.join("report.md"));
+    let txt = read(&out.join("report.txt"));
+    match verdict {
+        "failed" => {
+            assert!(
+                md.contains(&format!("**Failed:** {failed} records")),
+                "{md}"
+            );
+            assert!(txt.contains("verdict: FAILED"), "{txt}");
+        }
+        "incomplete" => {
+            assert!(
+                md.contains(&format!("**Incomplete:** {incomplete} records")),
+                "{md}"
+            );
+            assert!(txt.contains("verdict: INCOMPLETE"), "{txt}");
+        }
+        "findings" => assert!(txt.contains("verdict: findings"), "{txt}"),
+        _ => assert!(txt.contains("verdict: ok"), "{txt}"),
+    }
+
+    // The workbook: a row a record, with the same result.
+    let book = xlsx_rows(&out.join("report.xlsx"));
+    for r in ORDER {
+        let n = book.iter().filter(|row| row.iter().any(|c| c == r)).count();
+        assert_eq!(n, count(r), "{r} in the workbook: {book:?}");
+    }
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Random mixes of clean, finding, failed and cut-short tasks (some holding two records):
+    /// the exit code, `summary.json`, `results.csv` and every format agree.
+    #[test]
+    fn every_output_agrees_on_random_mixes(
+        kinds in proptest::collection::vec(
+            prop_oneof![
+                Just(Kind::Clean),
+                (0usize..12).prop_map(Kind::Sample),
+                Just(Kind::Broken),
+                (0usize..12).prop_map(Kind::Pair),
+            ],
+            1..6,
+        ),
+        work in prop_oneof![Just(None), Just(Some(0u64)), Just(Some(3u64))],
+        fail_on in prop_oneof![Just("error"), Just("warning"), Just("never")],
+    ) {
+        check_mix(&kinds, work, fail_on);
+    }
+}

@@ -131,8 +131,8 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
             return Ok(signal_code(sig));
         }
         Ending::Exited(st) => {
-            // From here a signal is caught by pff itself: the recount stops at its end and
-            // nothing is written.
+            // From here a signal is caught by pff itself: the recount stops at its next chunk
+            // of records and nothing is written.
             late_signal::catch();
             // Fault injection for the test of a late signal (debug builds only): a pause in
             // which the recount would run on a large training set.
@@ -148,18 +148,19 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
         }
     };
     let final_rules = if args.anyburl_confidence {
-        snapshot
+        Some(snapshot)
     } else {
         recount(&args, &snapshot, &work.dir)?
     };
-    if let Some(sig) = late_signal::caught() {
+    let (Some(final_rules), None) = (final_rules, late_signal::caught()) else {
+        let sig = late_signal::caught().unwrap_or(libc::SIGINT);
         eprintln!(
             "pff: interrupted after AnyBURL ended: nothing was written to {}. Its files are in {}",
             args.output.display(),
             work.dir.display()
         );
         return Ok(signal_code(sig));
-    }
+    };
     learn::install(&final_rules, &args.output)?;
     if !args.quiet {
         eprintln!(
@@ -173,17 +174,22 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
 }
 
 /// The snapshot's rules with their confidences counted on the training data, in the work
-/// folder.
-fn recount(args: &LearnArgs, snapshot: &Path, work: &Path) -> Result<PathBuf> {
+/// folder; none when a signal stopped the count (it stops between chunks of records).
+fn recount(args: &LearnArgs, snapshot: &Path, work: &Path) -> Result<Option<PathBuf>> {
     let t = Instant::now();
     let rescored = work.join(RESCORED);
-    learn::rescore(
+    let counted = learn::rescore(
         snapshot,
         &args.data,
         args.input.input_format.map(Format::from),
         &args.input.mapping(),
         &rescored,
-    )?;
+        &|| late_signal::caught().is_some(),
+    );
+    if late_signal::caught().is_some() {
+        return Ok(None);
+    }
+    counted?;
     if !args.quiet {
         eprintln!(
             "pff: confidences counted exactly on {} ({:.1} s)",
@@ -191,7 +197,7 @@ fn recount(args: &LearnArgs, snapshot: &Path, work: &Path) -> Result<PathBuf> {
             t.elapsed().as_secs_f64()
         );
     }
-    Ok(rescored)
+    Ok(Some(rescored))
 }
 
 /// What the progress bar shows each second: the learning time, and the last snapshot AnyBURL

@@ -459,6 +459,7 @@ impl Stages<'_> {
             rules_digest: &self.cfg.info.rules_digest,
             tasks_dir: self.tasks_dir,
             control: self.control,
+            machine: self.cfg.plan.machine,
         };
         // The tasks file (if any) is read again here, line by line, as the reader admits;
         // only the pending tasks' sources are looked for.

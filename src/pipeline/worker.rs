@@ -40,6 +40,8 @@ pub struct Shared<'a> {
     pub rules_digest: &'a str,
     pub tasks_dir: &'a Path,
     pub control: &'a Control,
+    /// For the memory a task may take ([`crate::hardware::memory_room`]).
+    pub machine: crate::hardware::Machine,
 }
 
 /// One worker: checks tasks until the queue closes. A task whose rules cannot be read back,
@@ -105,6 +107,25 @@ impl From<RulesError> for TaskError {
     }
 }
 
+/// How streaming a task's records stopped: its source is unreadable (the task fails), or
+/// writing or the rules failed (the run's error).
+enum Streamed {
+    Data(crate::triples::DataError),
+    Task(TaskError),
+}
+
+impl From<crate::triples::DataError> for Streamed {
+    fn from(e: crate::triples::DataError) -> Self {
+        Streamed::Data(e)
+    }
+}
+
+impl<E: Into<TaskError>> From<E> for Streamed {
+    fn from(e: E) -> Self {
+        Streamed::Task(e.into())
+    }
+}
+
 /// Checks one task and writes its result file under the temporary name `tmp`: records are
 /// written as they are checked, each record's findings one at a time, so a task with
 /// thousands of findings is never held whole. The file is one JSON object: the [`TaskHead`],
@@ -139,46 +160,76 @@ fn check_task(
     w.write_all(b",\"records\":[")?;
     let mut tail = TaskTail::default();
     let mut stats = RuleStats::new(total);
-    let prepared = bytes
+    // Records are read, mapped, checked and written one at a time: a task holds its source
+    // and one record's triples, never every record's at once.
+    let read = bytes
         .map_err(|e| {
             tail.retryable = e.retryable;
             e.message
         })
         .and_then(|b| {
-            input::format_of(&label, None, Some(Format::Json))
-                .and_then(|format| {
-                    input::prepare_records(&header.symbols, shared.mapping, &label, format, &b)
-                })
-                .map_err(|e| e.to_string())
+            let format =
+                input::format_of(&label, None, Some(Format::Json)).map_err(|e| e.to_string())?;
+            // The per-task bound: a source that would take more memory than is left fails
+            // alone (retryable: memory may be freed), before it is parsed.
+            let need = b.len() as u64 * crate::hardware::task_memory_factor(format);
+            let (room, bound) = crate::hardware::memory_room(&shared.machine);
+            if need > room {
+                tail.retryable = true;
+                return Err(format!(
+                    "checking this {} MB source needs up to {} MB, more than the {} MB left \
+                     under {bound}; give pff more memory, or split the source (JSON Lines \
+                     take the least)",
+                    b.len() >> 20,
+                    need >> 20,
+                    room >> 20
+                ));
+            }
+            Ok((b, format))
         });
-    match prepared {
+    match read {
         Err(e) => tail.error = Some(e),
-        Ok(records) => {
-            for (n, rec) in records.into_iter().enumerate() {
-                if n > 0 {
-                    w.write_all(b",")?;
-                }
-                match rec.triples {
-                    Err(e) => {
-                        // A record that failed inside a multi-record file fails the task.
-                        let e = e.to_string();
-                        let mut failed = RecordReport::failed(rec.id, e.clone());
-                        failed.task = Some(task.id.clone());
-                        json(&mut w, &failed)?;
-                        tail.add_record(&failed);
-                        tail.error.get_or_insert(e);
+        Ok((b, format)) => {
+            let mut n = 0usize;
+            let symbols = &header.symbols;
+            let streamed = input::read_records(&b[..], format, &label, symbols, 1, |raw| {
+                for rec in raw {
+                    if n > 0 {
+                        w.write_all(b",")?;
                     }
-                    Ok((b, name)) => {
-                        let g = b.finish();
-                        let record = RecordName { id: rec.id, name };
-                        let (mut report, kept, tallies) =
-                            checker.check(&g)?.into_parts(total, opts, &g, record);
-                        report.task = Some(task.id.clone());
-                        tail.add_record(&report);
-                        stats.add(&tallies);
-                        report.write_json_with(&mut w, kept.iter(&g, header, opts))?;
+                    n += 1;
+                    let id = rec.id;
+                    match rec.triples(symbols, shared.mapping, &label) {
+                        Err(e) => {
+                            // A record that failed inside a multi-record file fails the task.
+                            let e = e.to_string();
+                            let mut failed = RecordReport::failed(id, e.clone());
+                            failed.task = Some(task.id.clone());
+                            json(&mut w, &failed)?;
+                            tail.add_record(&failed);
+                            tail.error.get_or_insert(e);
+                        }
+                        Ok((b, name)) => {
+                            let g = b.finish();
+                            let record = RecordName { id, name };
+                            let (mut report, kept, tallies) =
+                                checker.check(&g)?.into_parts(total, opts, &g, record);
+                            report.task = Some(task.id.clone());
+                            tail.add_record(&report);
+                            stats.add(&tallies);
+                            report.write_json_with(&mut w, kept.iter(&g, header, opts))?;
+                        }
                     }
                 }
+                Ok(())
+            });
+            match streamed {
+                Ok(()) => {}
+                // The source as a whole is unreadable (a JSON document that does not parse).
+                Err(Streamed::Data(e)) => {
+                    tail.error.get_or_insert(e.to_string());
+                }
+                Err(Streamed::Task(e)) => return Err(e),
             }
         }
     }

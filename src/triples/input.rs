@@ -245,37 +245,6 @@ pub fn read_records<'s, E: From<DataError>>(
     }
 }
 
-/// A record of a task, read and mapped to triples, waiting for the rules (`pff run`).
-pub struct Prepared<'s> {
-    pub id: RecordId,
-    /// The record's triples and name, or why this record could not be read.
-    pub triples: Result<(GraphBuilder<'s>, String), DataError>,
-}
-
-/// Reads a whole source held in memory (one task of `pff run`) into triples over `symbols`
-/// (the rule set's), in input order; a record that cannot be read is kept with its reason.
-/// Fails when the source as a whole is unreadable.
-pub fn prepare_records<'s>(
-    symbols: &'s Symbols,
-    mapping: &Mapping,
-    label: &str,
-    format: Format,
-    bytes: &[u8],
-) -> Result<Vec<Prepared<'s>>, DataError> {
-    let mut out = Vec::new();
-    read_records(bytes, format, label, symbols, usize::MAX, |raw| {
-        for r in raw {
-            let id = r.id;
-            out.push(Prepared {
-                id,
-                triples: r.triples(symbols, mapping, label),
-            });
-        }
-        Ok::<(), DataError>(())
-    })?;
-    Ok(out)
-}
-
 /// Reads a data file into triples in arrival order (for `pff triples`), calling `sink` once
 /// per record with its builder; any bad record ends the reading.
 pub fn for_each_record_triples<E: From<DataError>>(

@@ -180,7 +180,7 @@ pub fn task_memory_factor(format: crate::triples::Format) -> u64 {
     match format {
         crate::triples::Format::Json => 32,
         crate::triples::Format::Tsv => 8,
-        crate::triples::Format::Jsonl => 2,
+        crate::triples::Format::Jsonl | crate::triples::Format::Csv(_) => 2,
     }
 }
 

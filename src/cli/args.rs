@@ -341,9 +341,14 @@ pub struct DoctorArgs {
 
 #[derive(Args, Debug)]
 pub struct InputArgs {
-    /// Read DATA as this format instead of guessing from its extension.
+    /// Read DATA as this format instead of guessing from its extension (`.json`, `.jsonl`,
+    /// `.csv`; `.tsv` and `.txt` are triples). `csv` is any delimited table with a header row.
     #[arg(long, value_enum)]
     pub input_format: Option<InputFormat>,
+    /// The delimiter of a table (`csv`): one character, or `tab`; implies a table
+    /// [default: ,].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
     /// The JSON key that names a node.
     #[arg(long, default_value = defaults::ID_KEY)]
     pub id_key: String,
@@ -357,7 +362,32 @@ pub struct InputArgs {
     pub name_key: String,
 }
 
+/// A table's delimiter: one ASCII character, or `tab`.
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" && s != "\r" => {
+            Ok(s.as_bytes()[0])
+        }
+        _ => Err(format!(
+            "`{s}` is not a delimiter: give one ASCII character other than a quote or a line \
+             break, or `tab`"
+        )),
+    }
+}
+
 impl InputArgs {
+    /// The data format these flags ask for (none: from the file's extension). A delimiter
+    /// alone means a table.
+    pub fn format(&self) -> Option<Format> {
+        let delimiter = self.delimiter.unwrap_or(b',');
+        match (self.input_format, self.delimiter) {
+            (Some(InputFormat::Csv), _) | (None, Some(_)) => Some(Format::Csv(delimiter)),
+            (Some(f), _) => Some(f.into()),
+            (None, None) => None,
+        }
+    }
+
     /// The mapping these flags ask for.
     pub fn mapping(&self) -> Mapping {
         Mapping {
@@ -372,6 +402,9 @@ impl InputArgs {
 pub enum InputFormat {
     Json,
     Jsonl,
+    /// A table with a header row (`--delimiter`, default comma).
+    Csv,
+    /// Triples: subject, relation, object a line.
     Tsv,
 }
 
@@ -381,6 +414,7 @@ impl From<InputFormat> for Format {
             InputFormat::Json => Format::Json,
             InputFormat::Jsonl => Format::Jsonl,
             InputFormat::Tsv => Format::Tsv,
+            InputFormat::Csv => Format::Csv(b','),
         }
     }
 }

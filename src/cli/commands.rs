@@ -19,7 +19,7 @@ use crate::manifest::{BaselineChoice, Manifest};
 use crate::pipeline::{self, RunConfig};
 use crate::report::RunInfo;
 use crate::rules::{RuleSource, load_rules};
-use crate::triples::{Format, input};
+use crate::triples::input;
 use crate::validate::{self, Event};
 
 /// Sizes rayon's global pool once; `None` keeps the machine's available parallelism.
@@ -166,7 +166,7 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
         severity,
     };
     let mut failed_records = Vec::new();
-    let format = args.input.input_format.map(Format::from);
+    let format = args.input.format();
     let checker = source_checker.get();
     let mapping = &settings.mapping;
     let (mut summary, stats) =
@@ -280,15 +280,10 @@ pub(super) fn write_triples(
     out: &mut impl Write,
 ) -> Result<u64> {
     let mut n = 0u64;
-    input::for_each_record_triples(
-        data,
-        input.input_format.map(Format::from),
-        &input.mapping(),
-        |b| {
-            n += crate::triples::tsv::write(&mut *out, b.unique_triples())? as u64;
-            Ok::<(), anyhow::Error>(())
-        },
-    )?;
+    input::for_each_record_triples(data, input.format(), &input.mapping(), |b| {
+        n += crate::triples::tsv::write(&mut *out, b.unique_triples())? as u64;
+        Ok::<(), anyhow::Error>(())
+    })?;
     Ok(n)
 }
 
@@ -745,7 +740,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
     let c = crate::calibrate::calibrate(
         source_checker.get(),
         &args.reference,
-        args.input.input_format.map(Format::from),
+        args.input.format(),
         &mapping,
         crate::calibrate::Targets {
             errors: args.errors,

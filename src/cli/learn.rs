@@ -12,7 +12,6 @@ use super::args::LearnArgs;
 use crate::exit;
 use crate::hardware::{Machine, Plan, Requests};
 use crate::learn::{self, Ending, LearnError, LearnOptions};
-use crate::triples::Format;
 
 /// The rescored rules, in the work folder.
 const RESCORED: &str = "rules-rescored";
@@ -181,7 +180,7 @@ fn recount(args: &LearnArgs, snapshot: &Path, work: &Path) -> Result<Option<Path
     let counted = learn::rescore(
         snapshot,
         &args.data,
-        args.input.input_format.map(Format::from),
+        args.input.format(),
         &args.input.mapping(),
         &rescored,
         &|| late_signal::caught().is_some(),

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use super::json::{self, Json, Mapping, RecordError};
-use super::{DataError, Format, GraphBuilder, tsv};
+use super::{DataError, Format, GraphBuilder, table, tsv};
 use crate::rules::Symbols;
 
 /// Where a record is in its source.
@@ -119,6 +119,10 @@ enum Body<'a, 's> {
     Value(&'a Json<'a>),
     /// A JSON Lines line, parsed when mapped.
     Line(Vec<u8>),
+    /// A table's row: the header's names and the row's cells (as many).
+    Row(std::sync::Arc<[String]>, csv::StringRecord),
+    /// A table's row that cannot be a record (ragged, not UTF-8): why.
+    Bad(DataError),
     /// A triples file, read whole into one graph.
     Graph(GraphBuilder<'s>),
 }
@@ -158,6 +162,22 @@ impl<'s> RawRecord<'_, 's> {
                 let v = json::parse(&text).map_err(|e| e.into_data_error(label, &text, line))?;
                 map(&v)
             }
+            Body::Row(header, cells) => {
+                // Empty cells are absent values, as a missing key is in JSON.
+                let pairs = header
+                    .iter()
+                    .zip(cells.iter())
+                    .filter(|(_, c)| !c.is_empty())
+                    .map(|(h, c)| {
+                        (
+                            std::borrow::Cow::Borrowed(h.as_str()),
+                            Json::Str(std::borrow::Cow::Borrowed(c)),
+                        )
+                    })
+                    .collect();
+                map(&Json::Obj(pairs))
+            }
+            Body::Bad(e) => Err(e),
             Body::Graph(b) => Ok((b, label.to_string())),
         }
     }
@@ -222,6 +242,19 @@ pub fn read_records<'s, E: From<DataError>>(
             }
             Ok(())
         }
+        Format::Csv(delimiter) => table::read(reader, delimiter, label, chunk, |rows| {
+            let raw = rows
+                .into_iter()
+                .map(|(id, row)| RawRecord {
+                    id,
+                    body: match row {
+                        table::Row::Cells(header, cells) => Body::Row(header, cells),
+                        table::Row::Bad(e) => Body::Bad(e),
+                    },
+                })
+                .collect();
+            each(raw)
+        }),
         Format::Jsonl => {
             let mut lines = json::JsonLines::new(reader);
             loop {

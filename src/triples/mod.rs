@@ -5,6 +5,7 @@ mod derive;
 mod graph;
 pub mod input;
 pub mod json;
+pub mod table;
 pub mod tsv;
 
 use std::borrow::Cow;
@@ -63,6 +64,9 @@ pub enum Format {
     Jsonl,
     /// `subject<TAB>relation<TAB>object` lines; the whole file is one graph.
     Tsv,
+    /// A table: a header row, then a record a row (RFC 4180, this delimiter byte); each
+    /// row is a flat record whose keys are the header's names, empty cells left out.
+    Csv(u8),
 }
 
 impl Format {
@@ -73,6 +77,7 @@ impl Format {
             "json" => Some(Format::Json),
             "jsonl" | "ndjson" => Some(Format::Jsonl),
             "tsv" | "txt" | "nt" => Some(Format::Tsv),
+            "csv" => Some(Format::Csv(b',')),
             _ => None,
         }
     }
@@ -93,8 +98,8 @@ pub enum DataError {
     )]
     IsDirectory { path: String },
     #[error(
-        "cannot tell the format of {path} from its name; use a .json, .jsonl/.ndjson or \
-         .tsv/.txt file, or say --input-format json|jsonl|tsv"
+        "cannot tell the format of {path} from its name; use a .json, .jsonl/.ndjson, .csv or \
+         .tsv/.txt (triples) file, or say --input-format json|jsonl|csv|tsv"
     )]
     UnknownFormat { path: String },
     #[error("{path}:{line}:{column}: invalid JSON: {message}")]

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Cell-level error detection on the public tables of ../shared/data/tables (issue 24).
+
+For each table: the rows of dirty.csv as JSON Lines (a key `_row` naming each row, values
+normalised as the tables' README says, empty cells left out, the first column being the row id),
+rules learned by `pff learn` on them alone (with the options on the one line of
+benches/tables.learn-options), the rows validated with pff's defaults, and the flagged cells
+scored against clean.csv. Also checks that `pff validate dirty.csv` straight from the CSV gives
+the same findings as the rows as JSON Lines.
+
+A finding flags one cell: its record's row and the column it blames (a culprit's relation, else
+the missing triple's). Usage:
+  ANYBURL_JAR=... benches/tables.py [--pff target/release/pff] [--time 120] [--tables a,b]
+      [--reuse]   (keep rules learned by an earlier run)
+"""
+import argparse
+import csv
+import html
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "..", "shared", "data", "tables")
+
+
+def norm(v):
+    return re.sub(r"\s+", " ", html.unescape(v)).strip()
+
+
+def read(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def to_jsonl(header, rows, out):
+    with open(out, "w", encoding="utf-8") as f:
+        for r in rows:
+            rec = {"_row": r[0]}
+            for h, v in zip(header[1:], r[1:]):
+                v = norm(v)
+                if v:
+                    rec[h] = v
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def truth(dirty, clean):
+    """Error cells (row id, column name) by position, after normalisation."""
+    header, drows = dirty
+    _, crows = clean
+    cells = set()
+    for d, c in zip(drows, crows):
+        for j in range(1, len(header)):
+            if norm(d[j]) != norm(c[j]):
+                cells.add((d[0], header[j]))
+    return cells
+
+
+def flagged(findings_path, levels):
+    """(row, column) -> strongest score among findings at these levels."""
+    cells = {}
+    with open(findings_path, encoding="utf-8") as f:
+        for line in f:
+            v = json.loads(line)
+            if v.get("severity") not in levels:
+                continue
+            t = v.get("culprit") or v["missing"]
+            key = (v["record_name"], t["relation"])
+            cells[key] = max(cells.get(key, 0.0), v["score"])
+    return cells
+
+
+def prf(flag, errors):
+    tp = len(set(flag) & errors)
+    p = tp / len(flag) if flag else 0.0
+    r = tp / len(errors) if errors else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f1
+
+
+def run(cmd, **kw):
+    print("$", " ".join(shlex.quote(c) for c in cmd), file=sys.stderr)
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pff", default=os.path.join(ROOT, "target", "release", "pff"))
+    ap.add_argument("--time", default="120")
+    ap.add_argument("--tables", default="hospital,flights")
+    ap.add_argument("--reuse", action="store_true")
+    a = ap.parse_args()
+    opts_file = os.path.join(ROOT, "benches", "tables.learn-options")
+    learn_opts = []
+    if os.path.exists(opts_file):
+        learn_opts = shlex.split(open(opts_file).read().strip())
+    for t in a.tables.split(","):
+        src = os.path.join(DATA, t)
+        work = os.path.join(ROOT, "target", "tables", t)
+        os.makedirs(work, exist_ok=True)
+        dirty = read(os.path.join(src, "dirty.csv"))
+        clean = read(os.path.join(src, "clean.csv"))
+        jl = os.path.join(work, "dirty.jsonl")
+        to_jsonl(*dirty, jl)
+        rules = os.path.join(work, "rules.txt")
+        if not (a.reuse and os.path.exists(rules)):
+            run([a.pff, "learn", jl, "-o", rules, "--force", "--id-key", "_row", "--time", a.time,
+                 "--threads", "2", "-q", "--work-dir", os.path.join(work, "learn")]
+                + learn_opts)
+        out = os.path.join(work, "findings.jsonl")
+        with open(out, "w") as f:
+            run([a.pff, "validate", jl, "--rules", rules, "--id-key", "_row", "-f", "jsonl",
+                 "--fail-on", "never", "--max-workers", "2"], stdout=f)
+        errors = truth(dirty, clean)
+        both = flagged(out, {"error", "warning"})
+        only_err = flagged(out, {"error"})
+        every = flagged(out, {"error", "warning", "info"})
+        p, r, f1 = prf(both, errors)
+        pe, re_, fe = prf(only_err, errors)
+        best = (0.0, 0.0)
+        for cut in sorted(set(every.values())):
+            fl = {k for k, s in every.items() if s >= cut}
+            best = max(best, (prf(fl, errors)[2], cut))
+        pointed = len(set(every) & errors) / len(errors) if errors else 0.0
+        print(f"{t}: {len(errors)} error cells; error+warning P {p:.2f} R {r:.2f} F1 {f1:.2f} "
+              f"({len(both)} flagged); error only P {pe:.2f} R {re_:.2f} F1 {fe:.2f} "
+              f"({len(only_err)}); best F1 {best[0]:.2f} at score {best[1]:.3f}; error cells any "
+              f"finding points at {pointed:.0%}")
+
+
+if __name__ == "__main__":
+    main()

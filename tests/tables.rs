@@ -1,0 +1,188 @@
+//! Tables in (issue 24): CSV and other delimited tables read as records, a row each, in every
+//! command that reads data.
+
+mod common;
+
+use std::fs;
+
+use common::{pff, read, stderr_of, write};
+
+/// Rules over a flat table: a zip code determines its city and state.
+const RULES: &str = "10\t9\t0.9\tcity(X,birmingham) <= zip(X,35233)\n\
+10\t9\t0.9\tstate(X,al) <= zip(X,35233)\n\
+10\t8\t0.8\tcity(X,dothan) <= zip(X,36301)\n";
+
+/// The same rows as CSV (quotes, an empty cell, a BOM) and as JSON Lines.
+const CSV: &str = "\u{feff}index,city,zip,state,note\n\
+1,birmingham,35233,al,\"plain, quoted\"\n\
+2,birminghxm,35233,al,\n\
+3,dothan,36301,xx,\"two\nlines\"\n\
+4,,35233,al,empty city\n";
+const JSONL: &str = "{\"index\":\"1\",\"city\":\"birmingham\",\"zip\":\"35233\",\"state\":\"al\",\"note\":\"plain, quoted\"}\n\
+{\"index\":\"2\",\"city\":\"birminghxm\",\"zip\":\"35233\",\"state\":\"al\"}\n\
+{\"index\":\"3\",\"city\":\"dothan\",\"zip\":\"36301\",\"state\":\"xx\",\"note\":\"two\\nlines\"}\n\
+{\"index\":\"4\",\"zip\":\"35233\",\"state\":\"al\",\"note\":\"empty city\"}\n";
+
+fn findings(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = pff(args).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `pff validate t.csv` finds exactly what the same rows as JSON Lines give, row by row
+/// (names from `--id-key`), and `pff triples` writes the same triples.
+#[test]
+fn a_table_checks_like_its_rows_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(&dir, "rules.txt", RULES.as_bytes());
+    let csv = write(&dir, "t.csv", CSV.as_bytes());
+    let jsonl = write(&dir, "t.jsonl", JSONL.as_bytes());
+    for id in ["id", "index"] {
+        let from = |data: &str| {
+            let mut v = findings(&[
+                "validate", data, "--rules", &rules, "-f", "jsonl", "--id-key", id, "--keep",
+                "info",
+            ]);
+            for f in &mut v {
+                f.as_object_mut().unwrap().remove("line");
+            }
+            v
+        };
+        let (a, b) = (from(&csv), from(&jsonl));
+        assert!(!a.is_empty());
+        assert_eq!(a, b, "--id-key {id}");
+    }
+    let names: Vec<String> = findings(&[
+        "validate", &csv, "--rules", &rules, "-f", "jsonl", "--id-key", "index",
+    ])
+    .iter()
+    .map(|f| f["record_name"].as_str().unwrap().to_string())
+    .collect();
+    assert!(
+        names.contains(&"2".to_string()) && names.contains(&"4".to_string()),
+        "{names:?}"
+    );
+    let triples = |data: &str| {
+        let out = pff(&["triples", data, "--id-key", "index"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    };
+    assert_eq!(triples(&csv), triples(&jsonl));
+    // The line of each row is its first line in the file (row 3's quoted line break counts).
+    let out = pff(&["validate", &csv, "--rules", &rules, "-f", "json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<u64> = report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 3, 4, 6]);
+}
+
+/// A row with another number of cells fails alone, named by file and line; the others are
+/// checked. A header without names fails the table.
+#[test]
+fn a_ragged_row_fails_alone_and_a_bad_header_fails_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(&dir, "rules.txt", RULES.as_bytes());
+    let csv = write(
+        &dir,
+        "t.csv",
+        b"city,zip\nbirminghxm,35233\ndothan,36301,extra\nbirmingham,35233\n",
+    );
+    let out = pff(&["validate", &csv, "--rules", &rules, "-f", "json"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("t.csv:3: this row has 3 cells and the header 2 columns"),
+        "{err}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["records"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(report["summary"]["failed_records"], 1);
+    let bad = write(&dir, "bad.csv", b"city,,zip\na,b,c\n");
+    let err = stderr_of(&mut pff(&["validate", &bad, "--rules", &rules]), 2);
+    assert!(
+        err.contains("bad.csv:1: column 2 of the header has no name"),
+        "{err}"
+    );
+}
+
+/// Other delimiters: `--delimiter ';'`, and a tab-separated table (`.tsv` stays the triples
+/// format: a table in TABs is `--input-format csv --delimiter tab`).
+#[test]
+fn delimiters_and_tab_separated_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(&dir, "rules.txt", RULES.as_bytes());
+    let semi = write(&dir, "t.csv", b"city;zip\nbirminghxm;35233\n");
+    let tabs = write(&dir, "t.tsv", b"city\tzip\nbirminghxm\t35233\n");
+    let base = findings(&[
+        "validate",
+        &semi,
+        "--rules",
+        &rules,
+        "-f",
+        "jsonl",
+        "--delimiter",
+        ";",
+    ]);
+    assert!(!base.is_empty(), "{base:?}");
+    let tabbed = findings(&[
+        "validate",
+        &tabs,
+        "--rules",
+        &rules,
+        "-f",
+        "jsonl",
+        "--input-format",
+        "csv",
+        "--delimiter",
+        "tab",
+    ]);
+    assert_eq!(base.len(), tabbed.len(), "{base:?}\n{tabbed:?}");
+    let err = stderr_of(
+        &mut pff(&["validate", &semi, "--rules", &rules, "--delimiter", "ab"]),
+        2,
+    );
+    assert!(err.contains("not a delimiter"), "{err}");
+}
+
+/// `pff run` reads a `.csv` source as a table: a task of several records.
+#[test]
+fn a_run_reads_csv_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir, "rules.txt", RULES.as_bytes());
+    fs::write(dir.path().join("t.csv"), CSV).unwrap();
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        "execution_id: t\nrules: rules.txt\nid_key: index\nfail_on: never\nreports: [jsonl]\ntasks:\n- msisdn: t.csv\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    pff(&[
+        "run",
+        m.to_str().unwrap(),
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .assert()
+    .code(0);
+    let s: serde_json::Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(s["records"], 4, "{s}");
+    let jsonl = read(&out.join("report.jsonl"));
+    assert!(jsonl.contains("\"record_name\":\"2\""), "{jsonl}");
+}

@@ -174,51 +174,95 @@ struct Consequences {
     keys: Vec<Key>,
 }
 
-/// One finding per node to fix: a wrong value breaks several expectations on its node (an
-/// offering id swapped conflicts with its external id and name; a status removed empties the
-/// slot and its derived ones). The strongest by `order` is the finding; the others are its
-/// consequences, listed with it and not ranked on their own. Linear in the findings.
-fn one_per_node(
+/// One finding per wrong value (after SAFRAN/HoloClean: blame the value, not the rule). A
+/// wrong value breaks several expectations on its node: an offering id swapped conflicts with
+/// its external id, name and price, whose rules all read the offering id. So a finding is a
+/// stronger finding's consequence (listed with it, not ranked on its own) when its rules read
+/// that finding's slot, or rest on a slot that finding's rules rest on too (one value explains
+/// both); one that shares no such reason is another wrong value, a finding of its own (typos
+/// in a table row's city and its measure name are two findings). Findings on relations a
+/// nested mapping derives (their focus is the node holding the value, not the subject) keep
+/// one finding per node: a removed status empties its slot and the derived ones alike.
+///
+/// `reads(r, h)`: whether `r` follows `h` so (the strongest few rules of each are read). Findings are taken
+/// strongest first by `order`; at most [`MAX_HEADS_TESTED`] heads a node are tested and past
+/// [`MAX_TESTED_PER_NODE`] findings a node the rest follow its strongest (bounded rule fetches).
+fn one_per_value(
     mut ranks: Vec<Rank>,
     order: impl Fn(&Rank, &Rank) -> std::cmp::Ordering,
-) -> (Vec<Rank>, FxHashMap<EntId, Consequences>) {
-    let mut heads: FxHashMap<EntId, usize> = FxHashMap::default();
-    for i in 0..ranks.len() {
-        let best = heads.entry(ranks[i].focus).or_insert(i);
-        if order(&ranks[i], &ranks[*best]).is_lt() {
-            *best = i;
-        }
+    mut reads: impl FnMut(&Rank, &Rank) -> Result<bool, FetchError>,
+) -> Result<(Vec<Rank>, FxHashMap<Key, Consequences>), FetchError> {
+    ranks.sort_unstable_by(&order);
+    let mut per_node: FxHashMap<EntId, u32> = FxHashMap::default();
+    for r in &ranks {
+        *per_node.entry(r.focus).or_default() += 1;
     }
-    let mut followers: FxHashMap<EntId, (u32, Vec<usize>)> = FxHashMap::default();
-    for (i, r) in ranks.iter().enumerate() {
-        if heads.get(&r.focus) == Some(&i) {
+    let derived = |r: &Rank| r.focus != r.key.0;
+    let mut heads_of: FxHashMap<EntId, (u32, Vec<usize>)> = FxHashMap::default();
+    let mut owner: Vec<Option<usize>> = vec![None; ranks.len()];
+    for i in 0..ranks.len() {
+        let r = &ranks[i];
+        let (seen, heads) = heads_of.entry(r.focus).or_default();
+        *seen += 1;
+        let Some(&first) = heads.first() else {
+            heads.push(i);
+            continue;
+        };
+        if per_node[&r.focus] == 1 {
             continue;
         }
-        let (n, top) = followers.entry(r.focus).or_default();
-        *n += 1;
-        top.push(i);
-        if top.len() > 4 * MAX_CONSEQUENCES {
-            top.sort_unstable_by(|&a, &b| order(&ranks[a], &ranks[b]));
-            top.truncate(MAX_CONSEQUENCES);
+        if derived(r) || derived(&ranks[first]) || *seen as usize > MAX_TESTED_PER_NODE {
+            owner[i] = Some(first);
+            continue;
+        }
+        let mut of = None;
+        for &h in heads.iter().take(MAX_HEADS_TESTED) {
+            if reads(r, &ranks[h])? {
+                of = Some(h);
+                break;
+            }
+        }
+        match of {
+            Some(h) => owner[i] = Some(h),
+            None if heads.len() < MAX_HEADS_TESTED => heads.push(i),
+            None => owner[i] = Some(first),
         }
     }
-    let consequences = followers
-        .into_iter()
-        .map(|(focus, (count, mut top))| {
-            top.sort_unstable_by(|&a, &b| order(&ranks[a], &ranks[b]));
-            top.truncate(MAX_CONSEQUENCES);
-            let keys = top.into_iter().map(|i| ranks[i].key).collect();
-            (focus, Consequences { count, keys })
-        })
-        .collect();
-    let mut is_head = vec![false; ranks.len()];
-    for &i in heads.values() {
-        is_head[i] = true;
+    let mut consequences: FxHashMap<Key, Consequences> = FxHashMap::default();
+    for (i, o) in owner.iter().enumerate() {
+        if let Some(h) = o {
+            // Strongest first: `ranks` is in order.
+            let c = consequences.entry(ranks[*h].key).or_default();
+            c.count += 1;
+            if c.keys.len() < MAX_CONSEQUENCES {
+                c.keys.push(ranks[i].key);
+            }
+        }
     }
-    let mut flags = is_head.into_iter();
-    ranks.retain(|_| flags.next().unwrap_or(false));
-    (ranks, consequences)
+    let mut flags = owner.into_iter();
+    ranks.retain(|_| flags.next().is_some_and(|o| o.is_none()));
+    Ok((ranks, consequences))
 }
+
+/// What a rule's prediction for its head's subject rests on: the relations of its body atoms
+/// on that subject (a zero rule's: none).
+fn reasons_of_rule(rule: &Rule) -> Vec<RelId> {
+    let Some(x) = rule.head.s.var() else {
+        return Vec::new();
+    };
+    rule.body
+        .iter()
+        .filter(|a| a.s.var() == Some(x) || a.o.var() == Some(x))
+        .map(|a| a.rel)
+        .collect()
+}
+
+/// The heads (independent wrong values) a node's finding is tested against, at most.
+const MAX_HEADS_TESTED: usize = 8;
+/// The findings of one node tested at all; the weaker rest follow its strongest.
+const MAX_TESTED_PER_NODE: usize = 64;
+/// The strongest rules of a finding whose bodies are read for [`one_per_value`].
+const RULES_READ: usize = 3;
 
 /// The score of a prediction for a slot that holds no value at all. On clean records a rule
 /// that predicts a value for an empty slot is almost never wrong (0 of the 2,000 strongest
@@ -430,9 +474,31 @@ impl RecordCheck {
                     name(a.key).cmp(&name(b.key))
                 })
         };
-        let (ranks, mut consequences) = one_per_node(ranks, order);
-        let sources = self.culprit_sources(g, &ranks, order);
         let mut fetched = FxHashMap::default();
+        let mut reasons: FxHashMap<Key, Vec<RelId>> = FxHashMap::default();
+        let (ranks, mut consequences) = one_per_value(ranks, order, |r, h| {
+            let mut reasons_of = |k: Key| -> Result<Vec<RelId>, FetchError> {
+                if let Some(v) = reasons.get(&k) {
+                    return Ok(v.clone());
+                }
+                let mut v = Vec::new();
+                if let Some(group) = groups.get(&k) {
+                    for &rule in group.top[..group.len as usize].iter().take(RULES_READ) {
+                        let rule = fetch_once(&mut fetched, rule, &mut fetch)?;
+                        v.extend(reasons_of_rule(&rule));
+                    }
+                }
+                v.sort_unstable();
+                v.dedup();
+                reasons.insert(k, v.clone());
+                Ok(v)
+            };
+            let (mine, theirs) = (reasons_of(r.key)?, reasons_of(h.key)?);
+            Ok(mine
+                .iter()
+                .any(|rel| *rel == h.key.1 || theirs.contains(rel)))
+        })?;
+        let sources = self.culprit_sources(g, &ranks, order);
         let culprits = culprit::find(g, &sources, self.max_steps, &mut |r| {
             fetch_once(&mut fetched, r, &mut fetch)
         })?;
@@ -456,7 +522,7 @@ impl RecordCheck {
             .iter()
             .filter_map(|r| {
                 let culprit = r.culprit.and_then(|i| culprits.get(i));
-                let node = consequences.remove(&r.focus).unwrap_or_default();
+                let node = consequences.remove(&r.key).unwrap_or_default();
                 self.kept(g, opts, r, culprit, node)
             })
             .collect();
@@ -563,18 +629,18 @@ impl RecordCheck {
 fn add_culprits(
     mut ranks: Vec<Rank>,
     culprits: &[culprit::Culprit],
-    consequences: &mut FxHashMap<EntId, Consequences>,
+    consequences: &mut FxHashMap<Key, Consequences>,
     groups: &FxHashMap<Key, Group>,
     order: impl Fn(&Rank, &Rank) -> std::cmp::Ordering,
 ) -> Vec<Rank> {
     if culprits.is_empty() {
         return ranks;
     }
-    let mut head: FxHashMap<EntId, usize> = ranks
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.focus, i))
-        .collect();
+    // Each node's strongest finding (`ranks` is in order: the first of a node).
+    let mut head: FxHashMap<EntId, usize> = FxHashMap::default();
+    for (i, r) in ranks.iter().enumerate() {
+        head.entry(r.focus).or_insert(i);
+    }
     let mut displaced = vec![false; ranks.len()];
     for (i, c) in culprits.iter().enumerate() {
         let strongest = c.explains.first().and_then(|e| groups.get(&e.0));
@@ -589,11 +655,13 @@ fn add_culprits(
         match head.get(&c.focus) {
             Some(&h) if order(&rank, &ranks[h]).is_ge() => continue,
             Some(&h) => {
-                // The node's finding follows the culprit: first of its consequences.
-                let node = consequences.entry(c.focus).or_default();
+                // The node's strongest finding follows the culprit, with its own consequences:
+                // first of the culprit's.
+                let mut node = consequences.remove(&ranks[h].key).unwrap_or_default();
                 node.count += 1;
                 node.keys.insert(0, ranks[h].key);
                 node.keys.truncate(MAX_CONSEQUENCES);
+                consequences.insert(c.triple, node);
                 displaced[h] = true;
             }
             None => {}
@@ -746,6 +814,44 @@ mod tests {
         assert_eq!(rels, ["productOfferingExternalId", "price", "status"]);
         assert_eq!(report.finding_counts.total(), 2);
         assert_eq!(report.findings[1].consequence_count, 0);
+    }
+
+    /// Three wrong values in one row, each found by rules that rest on a different column,
+    /// are three findings; a fourth conflict resting on a column another rests on follows it.
+    #[test]
+    fn independent_wrong_values_in_one_node_are_separate_findings() {
+        let rules = RuleSet::from_text(
+            "t.rules",
+            "10\t9\t0.9\tcity(X,birmingham) <= zip(X,35233)\n\
+             10\t9\t0.85\tcounty(X,jefferson) <= zip(X,35233)\n\
+             10\t9\t0.9\tmeasure(X,heart) <= code(X,h1)\n\
+             10\t9\t0.9\towner(X,gov) <= provider(X,p1)\n",
+        )
+        .unwrap();
+        let report = crate::check::report_of(
+            &rules,
+            &[
+                ("R1", "zip", "35233"),
+                ("R1", "city", "birminghxm"),
+                ("R1", "county", "jeffxrson"),
+                ("R1", "code", "h1"),
+                ("R1", "measure", "heaxt"),
+                ("R1", "provider", "p1"),
+                ("R1", "owner", "gxv"),
+            ],
+        );
+        let mut rels: Vec<_> = report
+            .findings
+            .iter()
+            .map(|f| f.missing.relation.as_str())
+            .collect();
+        rels.sort_unstable();
+        assert_eq!(rels, ["city", "measure", "owner"], "{:#?}", report.findings);
+        let city = report
+            .findings
+            .iter()
+            .find(|f| f.missing.relation == "city");
+        assert_eq!(city.map(|f| f.consequence_count), Some(1));
     }
 
     /// A slot that holds another value is a conflict naming it; a slot with no value at all is

@@ -171,6 +171,10 @@ mod tests {
             Some(Format::Jsonl)
         );
         assert_eq!(Format::from_path(Path::new("train.txt")), Some(Format::Tsv));
-        assert_eq!(Format::from_path(Path::new("a.csv")), None);
+        assert_eq!(
+            Format::from_path(Path::new("a.csv")),
+            Some(Format::Csv(b','))
+        );
+        assert_eq!(Format::from_path(Path::new("a.xls")), None);
     }
 }

@@ -45,6 +45,8 @@ struct RuleRow {
     predicted: u64,
     correct: u64,
     confidence: f64,
+    /// A body-less rule: a value's share among all, the prior of its head.
+    zero: bool,
 }
 
 impl RuleRow {
@@ -85,6 +87,9 @@ struct Group {
     /// The strongest members' rule indices, in [`member_order`].
     top: [u32; MAX_RULES_PER_FINDING],
     max_confidence: f64,
+    /// The confidence of the body-less rule among the members (the predicted value's share
+    /// of all values: what a rule must beat to say anything), 0 when none is.
+    prior: f64,
 }
 
 /// A group that made the record's findings, with its evidence.
@@ -107,6 +112,8 @@ pub(super) struct Kept {
     pub(super) consequence_count: u32,
     /// At or above `keep`: listed with its rules and their witnesses.
     with_evidence: bool,
+    /// Some rule beats the prior: may be an error.
+    pub(super) informative: bool,
     pub(super) strongest: MemberKey,
     pub(super) count: u32,
     top: Vec<u32>,
@@ -165,6 +172,8 @@ struct Rank {
     focus: EntId,
     /// A culprit (index in the record's culprits): `key` is the culprit triple.
     culprit: Option<usize>,
+    /// Some rule beats the prior ([`RecordCheck::evidence_of`]): else never an error.
+    informative: bool,
 }
 
 /// The findings that follow a node's strongest one: how many, and the strongest few.
@@ -257,6 +266,18 @@ fn reasons_of_rule(rule: &Rule) -> Vec<RelId> {
         .collect()
 }
 
+/// How much of the doubt a body-less rule leaves (`1 - prior`) a rule must remove to count as
+/// evidence beside it ([`RecordCheck::evidence_of`]).
+pub const LIFT: f64 = 0.25;
+
+/// A finding's severity: by its score, but never an error without informative evidence.
+pub(super) fn severity_of(opts: &Options, score: f64, informative: bool) -> Severity {
+    match opts.severity.of(score) {
+        Severity::Error if !informative => Severity::Warning,
+        s => s,
+    }
+}
+
 /// The heads (independent wrong values) a node's finding is tested against, at most.
 const MAX_HEADS_TESTED: usize = 8;
 /// The findings of one node tested at all; the weaker rest follow its strongest.
@@ -345,6 +366,39 @@ impl RecordCheck {
         }
     }
 
+    /// A finding's evidence: its score and whether it is informative.
+    ///
+    /// Rules that predict one value are not independent witnesses: AnyBURL emits a body-less
+    /// rule (the value's share of all values, its prior) and many rules whose bodies barely
+    /// beat it (`emergency_service(X,yes) <= state(X,al)` at the majority's own rate), and a
+    /// noisy-or over them counts one piece of evidence thirty times. When the group holds a
+    /// body-less rule, only rules that beat its prior by [`LIFT`] of the remaining doubt count:
+    /// the strongest of them leads, the others raise it halfway by their noisy-or (as
+    /// [`score_of`]); the body-less rule and the rules that do not beat it add nothing. A
+    /// group with no such rule scores its strongest weight alone and is not informative: its
+    /// finding is never an error (a column's majority value is no proof). Groups without a
+    /// body-less rule score as [`score_of`] over all members.
+    fn evidence_of(&self, group: &Group) -> Option<(f64, bool)> {
+        let strongest = self.key_of(group.top[0])?;
+        if group.prior <= 0.0 {
+            return Some((score_of(strongest.weight, group.sum), true));
+        }
+        let bar = group.prior + LIFT * (1.0 - group.prior);
+        let lifting: Vec<f64> = group.top[..group.len as usize]
+            .iter()
+            .filter_map(|&r| row_in(&self.rows, r))
+            .filter(|row| !row.zero && row.confidence >= bar)
+            .map(|row| row.key().weight)
+            .collect();
+        Some(match lifting.split_first() {
+            None => (strongest.weight, false),
+            Some((&s, rest)) => (
+                s + (1.0 - s) * 0.5 * crate::report::noisy_or(rest.iter().copied()),
+                true,
+            ),
+        })
+    }
+
     fn key_of(&self, rule: u32) -> Option<MemberKey> {
         row_in(&self.rows, rule).map(RuleRow::key)
     }
@@ -378,6 +432,7 @@ impl RecordCheck {
                 predicted: o.predicted,
                 correct: o.correct,
                 confidence: rule.confidence,
+                zero: rule.body.is_empty(),
             });
             self.counts.capped |= (o.violations.len() as u64) < o.violation_count();
             let n = o.violation_count();
@@ -401,19 +456,23 @@ impl RecordCheck {
                 rule: global,
             };
             for v in &o.violations {
-                self.add_violation((v.s, rule.head.rel, v.o), key);
+                self.add_violation((v.s, rule.head.rel, v.o), key, rule.body.is_empty());
             }
         }
     }
     /// Adds a violation of the rule in the last row to the group of its missing triple.
-    fn add_violation(&mut self, triple: (EntId, RelId, EntId), key: MemberKey) {
+    fn add_violation(&mut self, triple: (EntId, RelId, EntId), key: MemberKey, zero: bool) {
         let group = self.groups.entry(triple).or_insert(Group {
             sum: LogSum::default(),
             count: 0,
             len: 0,
             top: [0; MAX_RULES_PER_FINDING],
             max_confidence: 0.0,
+            prior: 0.0,
         });
+        if zero {
+            group.prior = group.prior.max(key.confidence);
+        }
         group.sum.add(key.weight);
         group.count += 1;
         group.max_confidence = group.max_confidence.max(key.confidence);
@@ -443,8 +502,7 @@ impl RecordCheck {
         let ranks: Vec<Rank> = groups
             .iter()
             .filter_map(|(&key, group)| {
-                let strongest = self.key_of(group.top[0])?;
-                let evidence = score_of(strongest.weight, group.sum);
+                let (evidence, informative) = self.evidence_of(group)?;
                 let empty = g.rel(key.1).with_subject(key.0).is_empty();
                 Some(Rank {
                     score: if empty {
@@ -457,6 +515,7 @@ impl RecordCheck {
                     key,
                     focus: focus_of(g, key),
                     culprit: None,
+                    informative,
                 })
             })
             .collect();
@@ -505,7 +564,7 @@ impl RecordCheck {
         let mut ranks = add_culprits(ranks, &culprits, &mut consequences, groups, order);
         let mut finding_counts = SeverityCounts::default();
         for r in &ranks {
-            finding_counts.add(opts.severity.of(r.score), 1);
+            finding_counts.add(severity_of(opts, r.score, r.informative), 1);
         }
         // Kept: the findings at or above `keep` (a prefix of the ranking: severity grows with
         // the score), at least the strongest few whatever their severity, at most the cap.
@@ -570,7 +629,8 @@ impl RecordCheck {
             focus: r.focus,
             consequences: node.keys,
             consequence_count: node.count,
-            with_evidence: opts.severity.of(r.score) >= opts.keep,
+            with_evidence: severity_of(opts, r.score, r.informative) >= opts.keep,
+            informative: r.informative,
             strongest: self.key_of(group.top[0])?,
             count: group.count,
             top: group.top[..group.len as usize].to_vec(),
@@ -651,6 +711,7 @@ fn add_culprits(
             key: c.triple,
             focus: c.focus,
             culprit: Some(i),
+            informative: true,
         };
         match head.get(&c.focus) {
             Some(&h) if order(&rank, &ranks[h]).is_ge() => continue,
@@ -852,6 +913,43 @@ mod tests {
             .iter()
             .find(|f| f.missing.relation == "city");
         assert_eq!(city.map(|f| f.consequence_count), Some(1));
+    }
+
+    /// A column's majority (a body-less rule) and rules that barely beat it are one piece of
+    /// evidence: thirty of them score no higher than the strongest alone, and never make an
+    /// error; a rule that beats the majority clearly counts.
+    #[test]
+    fn near_duplicates_of_a_majority_are_one_piece_of_evidence() {
+        use crate::report::Severity;
+        let mut text = String::from("100\t83\t0.83\temergency(X,yes) <= \n");
+        for i in 0..30 {
+            text.push_str(&format!("100\t84\t0.84\temergency(X,yes) <= col{i}(X,v)\n"));
+        }
+        let mut triples: Vec<(String, String, String)> = (0..30)
+            .map(|i| ("H".to_string(), format!("col{i}"), "v".to_string()))
+            .collect();
+        triples.push(("H".into(), "emergency".into(), "no".into()));
+        let run = |rules: &str, t: &[(String, String, String)]| {
+            let rules = RuleSet::from_text("m.rules", rules).unwrap();
+            let refs: Vec<(&str, &str, &str)> = t
+                .iter()
+                .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+                .collect();
+            crate::check::report_of(&rules, &refs)
+        };
+        let report = run(&text, &triples);
+        let f = &report.findings[0];
+        assert!(f.score <= 0.84 + 1e-9, "{f:#?}");
+        assert_ne!(f.severity, Severity::Error, "{f:#?}");
+        // Without the body-less rule nothing marks them as near-duplicates of a prior: the
+        // noisy-or over the others raises the score (the behaviour for groups with no prior).
+        let no_prior: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        assert!(run(&no_prior, &triples).findings[0].score > 0.9);
+        // A rule that clearly beats the majority is evidence: an error.
+        text.push_str("100\t97\t0.97\temergency(X,yes) <= type(X,acute)\n");
+        triples.push(("H".into(), "type".into(), "acute".into()));
+        let f = &run(&text, &triples).findings[0];
+        assert!(f.score >= 0.97 && f.severity == Severity::Error, "{f:#?}");
     }
 
     /// A slot that holds another value is a conflict naming it; a slot with no value at all is

@@ -7,10 +7,11 @@ is one the corruption removed or whose focus is the corrupted node. Prints how m
 rank first, in the first 3, 10 and 50, and the median number of error-level findings on the
 clean records (tmf/records.jsonl).
 
-Usage: benches/audit.py [path/to/pff] [--mapping tmf] [--rules FILE] [--name-key K]
+Usage: benches/audit.py [path/to/pff] [--rules FILE|RULESET] [--mapping M] [--name-key K]
                         [--error-confidence E --warning-confidence W] [--max-workers N]
-Without --rules: tmf/rules-900 under the plain mapping, or benches/data/tmf-rules-MAPPING.txt
-(learned by benches/learn.sh) under another mapping.
+Without --rules: the shipped rule set benches/data/tmf-ruleset with no other option (it records
+its encoding and cut points: the call a new user makes). With --mapping plain: tmf/rules-900
+under the plain mapping, pff's defaults.
 """
 import argparse
 import json
@@ -23,24 +24,29 @@ here = os.path.dirname(os.path.abspath(__file__))
 data = os.path.join(here, "..", "..", "shared", "data", "tmf")
 ap = argparse.ArgumentParser()
 ap.add_argument("pff", nargs="?", default=os.path.join(here, "..", "target", "release", "pff"))
-ap.add_argument("--mapping", default="plain")
-ap.add_argument("--name-key", default="charSpecExternalId",
-                help="the key naming a characteristic in these records (nested mappings)")
+ap.add_argument("--mapping")
+ap.add_argument("--name-key", help="the key naming a characteristic (nested mappings)")
 ap.add_argument("--rules")
 ap.add_argument("--error-confidence")
 ap.add_argument("--warning-confidence")
 ap.add_argument("--max-workers")
 args = ap.parse_args()
 pff = args.pff
-rules = args.rules or (os.path.join(data, "rules-900") if args.mapping == "plain"
-                       else os.path.join(here, "data", f"tmf-rules-{args.mapping}.txt"))
-extra = ["--mapping", args.mapping]
-if args.mapping != "plain":
+if args.rules:
+    rules = args.rules
+elif args.mapping == "plain":
+    rules = os.path.join(data, "rules-900")
+else:
+    rules = os.path.join(here, "data", "tmf-ruleset")
+extra = []
+if args.mapping:
+    extra += ["--mapping", args.mapping]
+if args.name_key:
     extra += ["--name-key", args.name_key]
 for flag in ("error_confidence", "warning_confidence", "max_workers"):
     if getattr(args, flag) is not None:
         extra += ["--" + flag.replace("_", "-"), getattr(args, flag)]
-print(f"rules {os.path.relpath(rules)}, mapping {args.mapping}")
+print(f"rules {os.path.relpath(rules)}, options {' '.join(extra) or 'none'}")
 
 
 def report(path):

@@ -3,9 +3,10 @@
 # tmf/config-learn.properties, 2 threads) and runs the audit benchmark with them (issue 14).
 # Needs AnyBURL (not shipped with pff): ANYBURL_JAR=path/to/AnyBURL-23-1.jar, Java 11+ on PATH.
 # Usage: benches/learn.sh [MAPPING [SECONDS]]   (default: tmf 900)
-# Writes benches/data/tmf-rules-MAPPING.txt (the committed one came from this script), keeps
-# AnyBURL's work folder (log, snapshots) in target/learn-MAPPING, and prints the audit figures
-# with cut points calibrated on train.jsonl.
+# Writes the rule set target/tmf-ruleset-MAPPING (rules.txt and ruleset.json; the shipped
+# benches/data/tmf-ruleset holds this script's rules of 2026-11, imported), keeps AnyBURL's work
+# folder (log, snapshots) in target/learn-MAPPING, records cut points calibrated on
+# records.jsonl in the rule set, and prints the audit figures with no option but --rules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapping=${1:-tmf}
@@ -15,20 +16,16 @@ T=../shared/data/tmf
 cargo build --release --quiet
 pff=./target/release/pff
 work=target/learn-$mapping
+set_dir=target/tmf-ruleset-$mapping
 rm -rf "$work"
 snaps=$(for s in 60 300 600; do if [ "$s" -lt "$secs" ]; then echo "$s"; fi; done | paste -sd, -)
 /usr/bin/time -f "learn: %e s wall, %M KB peak RSS of pff" \
-  "$pff" learn "$T/train.jsonl" -o "benches/data/tmf-rules-$mapping.txt" --force \
+  "$pff" learn "$T/train.jsonl" -o "$set_dir" --force \
   --mapping "$mapping" --name-key charSpecExternalId --time "$secs" \
   ${snaps:+--snapshots "$snaps"} --threads 2 \
   --memory-limit 14G --work-dir "$work" \
   --set SAMPLE_SIZE=500 --set SAFE_PREFIX_MODE=false --set REWRITE_REFLEXIV=true \
   --set EXCLUDE_AC2_RULES=false --set POLICY=2 --set SCORING_REGIME=5 \
   --set RULE_AC2_WEIGHT=0.016 --set RULE_ZERO_WEIGHT=0.03
-cuts=$("$pff" calibrate "$T/train.jsonl" --rules "benches/data/tmf-rules-$mapping.txt" \
-  --mapping "$mapping" --name-key charSpecExternalId --max-workers 2)
-printf '%s\n' "$cuts"
-e=$(sed -n 's/^error_confidence: //p' <<<"$cuts")
-w=$(sed -n 's/^warning_confidence: //p' <<<"$cuts")
-python3 benches/audit.py "$pff" --mapping "$mapping" --error-confidence "$e" \
-  --warning-confidence "$w" --max-workers 2
+"$pff" calibrate "$T/records.jsonl" --rules "$set_dir" --max-workers 2
+python3 benches/audit.py "$pff" --rules "$set_dir" --max-workers 2

@@ -1,7 +1,7 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`defaults`], [`files`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`], [`learn`] →
+//! [`defaults`], [`files`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`], [`learn`], [`ruleset`] →
 //! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
 pub mod calibrate;
@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod pipeline;
 pub mod report;
 pub mod rules;
+pub mod ruleset;
 pub mod scratch;
 pub mod stats;
 pub mod triples;

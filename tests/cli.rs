@@ -404,7 +404,10 @@ fn empty_rules_file_directory_and_missing_file() {
         &["holds no rules"],
     );
     let d = dir.path().display().to_string();
-    fails_with(&["validate", RECORDS, "--rules", &d], &["is a directory"]);
+    fails_with(
+        &["validate", RECORDS, "--rules", &d],
+        &["is a folder but not a rule set"],
+    );
     fails_with(
         &["validate", RECORDS, "--rules", "no/such/rules"],
         &["no/such/rules", "No such file"],
@@ -1034,4 +1037,16 @@ fn xlsx_reports_read_back_as_workbooks() {
             .count(),
         13
     );
+}
+
+/// The severity defaults in `--help` are the ones the code uses (one source: `defaults`).
+#[test]
+fn help_shows_the_default_cut_points() {
+    let help = stdout(&mut pff(&["validate", "--help"]));
+    for d in [
+        pff::defaults::ERROR_CONFIDENCE,
+        pff::defaults::WARNING_CONFIDENCE,
+    ] {
+        assert!(help.contains(&format!("else {d}]")), "{d}: {help}");
+    }
 }

@@ -396,3 +396,179 @@ fn an_unwritable_output_is_refused_before_learning() {
     assert!(err.contains("no-such-folder"), "{err}");
     assert!(!work.join("args.txt").exists(), "AnyBURL ran");
 }
+
+/// Issue 23: a rule set carries its encoding and cut points. `pff learn -o DIR` records the
+/// encoding and where the rules came from, `pff calibrate` records its cut points, and
+/// `validate` and `run` with nothing but the rule set check exactly as with every flag; a
+/// flag that contradicts the encoding is refused, naming both.
+#[test]
+fn a_rule_set_carries_its_encoding_and_cut_points() {
+    let s = setup();
+    let set = s.path("tmf-ruleset");
+    let set_s = set.to_str().unwrap();
+    let work = s.path("work");
+    let mut cmd = pff(&[
+        "learn",
+        "data/train.jsonl",
+        "-o",
+        set_s,
+        "--work-dir",
+        work.to_str().unwrap(),
+        "-q",
+        "--mapping",
+        "tmf",
+        "--name-key",
+        "charSpecExternalId",
+    ]);
+    cmd.env("ANYBURL_JAR", &s.jar).env("JAVA", &s.java);
+    cmd.assert().code(0);
+    let info = |set: &Path| -> serde_json::Value {
+        serde_json::from_str(&read(&set.join("ruleset.json"))).unwrap()
+    };
+    let i = info(&set);
+    assert_eq!(i["format"], "pff-ruleset");
+    assert_eq!(i["encoding"]["mapping"], "tmf", "{i}");
+    assert_eq!(i["encoding"]["name_key"], "charSpecExternalId");
+    assert_eq!(i["learned"]["data"], "data/train.jsonl");
+    assert_eq!(i["learned"]["anyburl"], "AnyBURL-test.jar");
+    assert!(i["learned"]["triples"].as_u64().unwrap() > 0);
+    assert!(i["severities"].is_null());
+    assert!(set.join("rules.txt").is_file());
+
+    // Calibration records its cut points in the rule set.
+    let out = pff(&["calibrate", "data/train.jsonl", "--rules", set_s])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let cut = |k: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+            .unwrap()
+            .to_string()
+    };
+    let (e, w) = (cut("error_confidence"), cut("warning_confidence"));
+    let i = info(&set);
+    assert_eq!(i["severities"]["error_confidence"].to_string(), e, "{i}");
+    assert_eq!(i["severities"]["reference"], "data/train.jsonl");
+
+    // Nothing but the rule set == every flag by hand.
+    let rules_txt = set.join("rules.txt");
+    let report = |args: &[&str]| {
+        let out = pff(args).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+        out.stdout
+    };
+    let bare = report(&[
+        "validate",
+        "data/records.jsonl",
+        "--rules",
+        set_s,
+        "-f",
+        "json",
+    ]);
+    let flagged = report(&[
+        "validate",
+        "data/records.jsonl",
+        "--rules",
+        rules_txt.to_str().unwrap(),
+        "--mapping",
+        "tmf",
+        "--name-key",
+        "charSpecExternalId",
+        "--error-confidence",
+        &e,
+        "--warning-confidence",
+        &w,
+        "-f",
+        "json",
+    ]);
+    assert_eq!(bare, flagged);
+    // A flag that says the same is fine; one that contradicts is refused, naming both.
+    report(&[
+        "validate",
+        "data/records.jsonl",
+        "--rules",
+        set_s,
+        "--mapping",
+        "tmf",
+    ]);
+    for (flag, value) in [
+        ("--mapping", "plain"),
+        ("--name-key", "name"),
+        ("--id-key", "x"),
+    ] {
+        let err = stderr_of(
+            &mut pff(&[
+                "validate",
+                "data/records.jsonl",
+                "--rules",
+                set_s,
+                flag,
+                value,
+            ]),
+            2,
+        );
+        assert!(
+            err.contains(&format!("{flag} {value} contradicts the rule set"))
+                && err.contains("--mapping tmf --name-key charSpecExternalId"),
+            "{err}"
+        );
+    }
+
+    // `pff run` with a manifest naming the rule set uses its encoding (recorded in
+    // execution.json) and cut points; a manifest key that contradicts it is refused.
+    let m = s.path("m.yaml");
+    let rec = root().join("data/records/CUST1001.json");
+    fs::write(
+        &m,
+        format!(
+            "execution_id: t\nrules: {set_s}\ntasks:\n- msisdn: {}\n",
+            rec.display()
+        ),
+    )
+    .unwrap();
+    let out = s.path("out");
+    let ran = pff(&[
+        "run",
+        m.to_str().unwrap(),
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(matches!(ran.status.code(), Some(0 | 1)), "{ran:?}");
+    let exec: serde_json::Value = serde_json::from_str(&read(&out.join("execution.json"))).unwrap();
+    assert!(
+        exec["mapping"]
+            .as_str()
+            .unwrap()
+            .starts_with("tmf name_key=charSpecExternalId"),
+        "{exec}"
+    );
+    assert_eq!(exec["checks"]["severity"]["error"].to_string(), e, "{exec}");
+    fs::write(
+        &m,
+        format!(
+            "execution_id: t\nrules: {set_s}\nmapping: nested\ntasks:\n- msisdn: {}\n",
+            rec.display()
+        ),
+    )
+    .unwrap();
+    let err = stderr_of(
+        &mut pff(&[
+            "run",
+            m.to_str().unwrap(),
+            "-q",
+            "-o",
+            s.path("out2").to_str().unwrap(),
+        ]),
+        2,
+    );
+    assert!(
+        err.contains("mapping: nested contradicts the rule set"),
+        "{err}"
+    );
+}

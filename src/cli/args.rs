@@ -81,6 +81,22 @@ pub enum RulesCommand {
         #[arg(long, default_value_t = 15)]
         top: usize,
     },
+    /// Make a rule set from an AnyBURL rules file learned elsewhere: a folder with the rules
+    /// (checked, copied unchanged) and `ruleset.json` recording the encoding they were learned
+    /// under (the mapping flags); `pff calibrate` then adds its cut points.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The AnyBURL rules file.
+    pub rules: PathBuf,
+    /// The rule set folder to make (must not exist).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// The encoding the rules were learned under (`--mapping`, `--name-key`, `--id-key`).
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Args, Debug)]
@@ -231,7 +247,9 @@ pub struct CalibrateArgs {
 pub struct LearnArgs {
     /// The records to learn from (.json, .jsonl or .tsv).
     pub data: PathBuf,
-    /// Where the rules go (refused if it exists, unless --force).
+    /// Where the rules go: a rule set folder (a name without an extension: `rules.txt` and
+    /// `ruleset.json`, which records the encoding and where the rules came from), or a plain
+    /// AnyBURL file (`NAME.txt`). Refused if it exists, unless --force.
     #[arg(short, long, value_name = "RULES")]
     pub output: PathBuf,
     #[command(flatten)]
@@ -349,17 +367,19 @@ pub struct InputArgs {
     /// [default: ,].
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
-    /// The JSON key that names a node.
-    #[arg(long, default_value = defaults::ID_KEY)]
-    pub id_key: String,
+    /// The JSON key (or table column) that names a node [default: the rule set's, else id].
+    #[arg(long, value_name = "KEY")]
+    pub id_key: Option<String>,
     /// How JSON records become triples: `plain` (records.md), `nested` (plus wrapper
     /// shortcuts and name/value lifting) or `tmf` (plus the current entry of status
-    /// histories); rules must have been learned under the same mapping.
-    #[arg(long, value_enum, default_value_t = MappingKind::Plain)]
-    pub mapping: MappingKind,
-    /// The key that names an entry of a name/value list (`nested`, `tmf`).
-    #[arg(long, value_name = "KEY", default_value = defaults::NAME_KEY)]
-    pub name_key: String,
+    /// histories); rules must have been learned under the same mapping [default: the rule
+    /// set's, else plain].
+    #[arg(long, value_enum)]
+    pub mapping: Option<MappingKind>,
+    /// The key that names an entry of a name/value list (`nested`, `tmf`) [default: the rule
+    /// set's, else name].
+    #[arg(long, value_name = "KEY")]
+    pub name_key: Option<String>,
 }
 
 /// A table's delimiter: one ASCII character, or `tab`.
@@ -388,12 +408,18 @@ impl InputArgs {
         }
     }
 
-    /// The mapping these flags ask for.
+    /// The mapping these flags ask for (defaults for what they leave out).
     pub fn mapping(&self) -> Mapping {
         Mapping {
-            id_key: self.id_key.clone(),
-            kind: self.mapping,
-            name_key: self.name_key.clone(),
+            id_key: self
+                .id_key
+                .clone()
+                .unwrap_or_else(|| defaults::ID_KEY.into()),
+            kind: self.mapping.unwrap_or_default(),
+            name_key: self
+                .name_key
+                .clone()
+                .unwrap_or_else(|| defaults::NAME_KEY.into()),
         }
     }
 }
@@ -462,12 +488,14 @@ pub struct ValidateArgs {
     /// Exit with 1 only when more than this share of records (0-1) has such a finding.
     #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
     pub fail_on_ratio: f64,
-    /// Confidence from which a violation is an error.
-    #[arg(long, default_value_t = defaults::ERROR_CONFIDENCE)]
-    pub error_confidence: f64,
-    /// Confidence from which a violation is a warning (below: info).
-    #[arg(long, default_value_t = defaults::WARNING_CONFIDENCE)]
-    pub warning_confidence: f64,
+    /// Score from which a finding is an error [default: the rule set's calibrated cut point,
+    /// else 0.89].
+    #[arg(long)]
+    pub error_confidence: Option<f64>,
+    /// Score from which a finding is a warning, below it info [default: the rule set's
+    /// calibrated cut point, else 0.867].
+    #[arg(long)]
+    pub warning_confidence: Option<f64>,
     /// Write findings of this severity or higher with their evidence; below it, counts and the
     /// strongest few only (the human format lists the `--top` strongest whatever this says).
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = defaults::KEEP)]

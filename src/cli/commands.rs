@@ -137,7 +137,7 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
     init_workers(args.max_workers)?;
     let settings = ValidateSettings::resolve(&args)?;
     let rules = RuleSource::open_filtered(
-        &args.rules,
+        &settings.rule_files,
         settings.keep,
         settings.rule_batch,
         &std::env::temp_dir(),
@@ -288,10 +288,11 @@ pub(super) fn write_triples(
 }
 
 /// `pff run`: a manifest's tasks, sized to the machine.
-pub fn run(args: RunArgs) -> Result<u8> {
+pub fn run(mut args: RunArgs) -> Result<u8> {
     let diag = Diagnostics::open(args.verbose, args.log.as_deref())?;
     let started = std::time::Instant::now();
     let mut manifest = load_run_manifest(&args, &diag)?;
+    super::settings::apply_rule_set(&mut args, &mut manifest)?;
     override_checks(&args, &mut manifest)?;
     let settings = RunSettings::resolve(&args, &manifest)?;
     for w in &settings.plan.warnings {
@@ -722,8 +723,9 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
         crate::files::check_outputs(&[("-o", o)], &inputs)?;
     }
     init_workers(args.max_workers)?;
+    let with = super::settings::rules_with(&args.rules, &args.input, None, None)?;
     let rules = RuleSource::open_filtered(
-        &args.rules,
+        &with.resolved.files,
         Box::new(|_| true),
         defaults::VALIDATE_RULE_BATCH,
         &std::env::temp_dir(),
@@ -736,7 +738,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
     };
     let source_checker = SourceChecker::new(&rules, opts)
         .context("the rules do not fit in memory and were not filed on disk")?;
-    let mapping = args.input.mapping();
+    let mapping = with.mapping;
     let c = crate::calibrate::calibrate(
         source_checker.get(),
         &args.reference,
@@ -770,6 +772,60 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
     let mut out = output(args.output.as_deref())?;
     out.write_all(text.as_bytes())?;
     out.finish().context("cannot write the cut points")?;
+    // One rule set named: its cut points are recorded with it, for every later check.
+    if let (Some(mut info), Some(dir), 1) =
+        (with.resolved.info, with.resolved.from, args.rules.len())
+    {
+        let reference = args.reference.display().to_string();
+        info.severities = Some(crate::ruleset::Severities {
+            error_confidence: c.error_confidence,
+            warning_confidence: c.warning_confidence,
+            reference_digest: if reference == input::STDIN {
+                "standard input".into()
+            } else {
+                crate::ruleset::file_digest(&args.reference)
+                    .with_context(|| format!("cannot read {reference}"))?
+            },
+            reference,
+        });
+        crate::ruleset::write_info(&dir, &info)?;
+        eprintln!(
+            "pff: cut points recorded in the rule set {} (validate and run use them)",
+            dir.display()
+        );
+    }
+    Ok(exit::CLEAN)
+}
+
+/// `pff rules import`: a rule set folder from a rules file learned elsewhere.
+pub fn rules_import(args: super::args::ImportArgs) -> Result<u8> {
+    if args.output.exists() {
+        bail!(
+            "{} exists; name a new folder for the rule set",
+            args.output.display()
+        );
+    }
+    // Only rules pff can read go in.
+    let rs = load_rules(&args.rules)?;
+    fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    crate::learn::install(&args.rules, &args.output.join(crate::ruleset::RULES_FILE))?;
+    let mut info = crate::ruleset::new_info(&args.input.mapping(), None);
+    info.imported = Some((
+        args.rules.display().to_string(),
+        crate::ruleset::file_digest(&args.rules)
+            .with_context(|| format!("cannot read {}", args.rules.display()))?,
+    ));
+    crate::ruleset::write_info(&args.output, &info)?;
+    eprintln!(
+        "pff: {} rules of {} -> rule set {} (encoding {}); `pff calibrate CLEAN --rules {}` \
+         records its cut points",
+        rs.rules.len(),
+        args.rules.display(),
+        args.output.display(),
+        crate::ruleset::describe(&info.encoding),
+        args.output.display()
+    );
     Ok(exit::CLEAN)
 }
 

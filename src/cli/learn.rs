@@ -12,6 +12,7 @@ use super::args::LearnArgs;
 use crate::exit;
 use crate::hardware::{Machine, Plan, Requests};
 use crate::learn::{self, Ending, LearnError, LearnOptions};
+use crate::ruleset;
 
 /// The rescored rules, in the work folder.
 const RESCORED: &str = "rules-rescored";
@@ -72,6 +73,13 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
             args.output.display()
         );
     }
+    if args.output.is_dir() && !ruleset::is_rule_set(&args.output) {
+        bail!(
+            "{} is a folder that is not a rule set pff made; --force replaces only a rule set \
+             (a folder with ruleset.json) or a rules file",
+            args.output.display()
+        );
+    }
     crate::files::check_outputs(&[("-o", &args.output)], &[&args.data])?;
     // Before learning for --time seconds: the rules must be writable at the end.
     learn::check_writable(&args.output)?;
@@ -86,7 +94,7 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     // files are only the half-written triples).
     let prepared = write_triples(&args, &work.dir).and_then(|n| {
         let config_path = work.dir.join(learn::CONFIG_FILE);
-        fs::write(&config_path, config).map_err(|e| LearnError::io(&config_path, e))?;
+        fs::write(&config_path, &config).map_err(|e| LearnError::io(&config_path, e))?;
         Ok(n)
     });
     let triples = match prepared {
@@ -160,7 +168,13 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
         );
         return Ok(signal_code(sig));
     };
-    learn::install(&final_rules, &args.output)?;
+    put_rules(
+        &args,
+        &final_rules,
+        triples,
+        &config,
+        started.elapsed().as_secs(),
+    )?;
     if !args.quiet {
         eprintln!(
             "pff: {n} rules learned in {:.0} s -> {}",
@@ -170,6 +184,51 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     }
     work.finish();
     Ok(exit::CLEAN)
+}
+
+/// Whether `-o` names a rule set folder (no extension) rather than a plain rules file.
+fn is_rule_set_output(out: &Path) -> bool {
+    out.extension().is_none()
+}
+
+/// Installs the rules at `-o`: a plain file as it is, or a rule set folder with `rules.txt`
+/// and `ruleset.json` (the encoding and where the rules came from).
+fn put_rules(args: &LearnArgs, rules: &Path, triples: u64, config: &str, secs: u64) -> Result<()> {
+    if !is_rule_set_output(&args.output) {
+        learn::install(rules, &args.output)?;
+        return Ok(());
+    }
+    let dir = &args.output;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let digest =
+        |p: &Path| ruleset::file_digest(p).with_context(|| format!("cannot read {}", p.display()));
+    let jar = args.anyburl.as_deref().unwrap_or(Path::new(""));
+    let provenance = ruleset::Provenance {
+        data: args.data.display().to_string(),
+        data_digest: if args.data.as_os_str() == "-" {
+            "standard input".into()
+        } else {
+            digest(&args.data)?
+        },
+        triples,
+        anyburl: jar
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+        anyburl_digest: digest(jar)?,
+        settings: config
+            .lines()
+            .filter(|l| !l.starts_with("PATH_"))
+            .map(String::from)
+            .collect(),
+        learning_secs: secs,
+        recounted: !args.anyburl_confidence,
+    };
+    learn::install(rules, &dir.join(ruleset::RULES_FILE))?;
+    ruleset::write_info(
+        dir,
+        &ruleset::new_info(&args.input.mapping(), Some(provenance)),
+    )?;
+    Ok(())
 }
 
 /// The snapshot's rules with their confidences counted on the training data, in the work

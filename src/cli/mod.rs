@@ -44,6 +44,7 @@ pub fn main() -> ExitCode {
         Command::Rules(RulesCommand::Stats { rules, json, top }) => {
             commands::rules_stats(&rules, json, top)
         }
+        Command::Rules(RulesCommand::Import(args)) => commands::rules_import(args),
         Command::Doctor(args) => commands::doctor(args),
         Command::Completions { shell } => commands::completions(shell),
         Command::Generate(args) => commands::generate(args),

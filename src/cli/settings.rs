@@ -14,6 +14,7 @@ use crate::manifest::{Manifest, check_secs};
 use crate::pipeline::{self, ExecutionInfo, FetchLimits, Shard};
 use crate::report::{OutputFormat, Severity, SeverityCuts};
 use crate::rules::Rule;
+use crate::ruleset;
 use crate::triples::json::Mapping;
 
 /// A time budget in seconds, checked as the manifest's durations are.
@@ -92,6 +93,159 @@ fn batch(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
+/// The rules named, and the settings they come with: the files to read, the encoding (a rule
+/// set's, unless a flag says the same; a flag that contradicts it is refused) and the cut
+/// points (a rule set's calibrated ones, unless a flag replaces them, with a note).
+pub struct RulesWith {
+    pub resolved: ruleset::Resolved,
+    pub mapping: Mapping,
+    pub cuts: SeverityCuts,
+}
+
+/// Lays flags over what the rule set records. `given` holds the flags (or manifest keys) set
+/// by the user; `what` names where they came from in messages (`--` for flags).
+pub fn rules_with(
+    paths: &[PathBuf],
+    input: &super::args::InputArgs,
+    error: Option<f64>,
+    warning: Option<f64>,
+) -> Result<RulesWith> {
+    let resolved = ruleset::resolve(paths)?;
+    let info = resolved.info.as_ref();
+    let from = resolved
+        .from
+        .as_ref()
+        .map_or(String::new(), |p| p.display().to_string());
+    let mapping = match info {
+        None => input.mapping(),
+        Some(i) => {
+            let e = &i.encoding;
+            let clash = |flag: &str, given: String, recorded: String| {
+                anyhow::anyhow!(
+                    "--{flag} {given} contradicts the rule set {from}, learned under {}; drop \
+                     the flag (the rule set's encoding is used without it), or use rules \
+                     learned under {given}",
+                    ruleset::describe(e),
+                )
+                .context(format!("the rule set records {flag} {recorded}"))
+            };
+            if let Some(m) = input.mapping
+                && m != e.mapping
+            {
+                return Err(clash("mapping", m.to_string(), e.mapping.to_string()));
+            }
+            if let Some(k) = &input.name_key
+                && *k != e.name_key
+                && e.mapping != crate::triples::MappingKind::Plain
+            {
+                return Err(clash("name-key", k.clone(), e.name_key.clone()));
+            }
+            if let Some(k) = &input.id_key
+                && *k != e.id_key
+            {
+                return Err(clash("id-key", k.clone(), e.id_key.clone()));
+            }
+            e.mapping()
+        }
+    };
+    let recorded = info.and_then(|i| i.severities.as_ref());
+    for (flag, given, kept) in [
+        (
+            "--error-confidence",
+            error,
+            recorded.map(|r| r.error_confidence),
+        ),
+        (
+            "--warning-confidence",
+            warning,
+            recorded.map(|r| r.warning_confidence),
+        ),
+    ] {
+        if let (Some(g), Some(k)) = (given, kept)
+            && g != k
+        {
+            eprintln!("pff: note: {flag} {g} replaces the rule set's calibrated {k} ({from})");
+        }
+    }
+    let cuts = SeverityCuts {
+        error: error
+            .or(recorded.map(|r| r.error_confidence))
+            .unwrap_or(defaults::ERROR_CONFIDENCE),
+        warning: warning
+            .or(recorded.map(|r| r.warning_confidence))
+            .unwrap_or(defaults::WARNING_CONFIDENCE),
+    };
+    Ok(RulesWith {
+        resolved,
+        mapping,
+        cuts,
+    })
+}
+
+/// `pff run`: the rules the flags or the manifest name, as files (a rule set folder gives its
+/// `rules.txt`), and what a rule set records laid under the manifest's keys and the flags: its
+/// encoding where neither sets one (one that contradicts it is refused), its cut points where
+/// neither does.
+pub fn apply_rule_set(args: &mut RunArgs, m: &mut Manifest) -> Result<()> {
+    let named = if args.rules.is_empty() {
+        &m.rules
+    } else {
+        &args.rules
+    };
+    let r = ruleset::resolve(named)?;
+    if args.rules.is_empty() {
+        m.rules = r.files.clone();
+    } else {
+        args.rules = r.files.clone();
+    }
+    let (Some(info), Some(from)) = (r.info, r.from) else {
+        return Ok(());
+    };
+    let e = &info.encoding;
+    let c = &mut m.checks;
+    let clash = |key: &str, given: &str, recorded: &str| {
+        anyhow::anyhow!(
+            "{key} {given} contradicts the rule set {}, learned under {} ({key} {recorded}); \
+             drop it (the rule set's encoding is used without it), or use rules learned under \
+             {given}",
+            from.display(),
+            ruleset::describe(e)
+        )
+    };
+    let mapping = args
+        .mapping
+        .map(|k| ("--mapping", k))
+        .or(c.given.mapping.then_some(("mapping:", c.mapping.kind)));
+    if let Some((key, k)) = mapping
+        && k != e.mapping
+    {
+        return Err(clash(key, &k.to_string(), &e.mapping.to_string()));
+    }
+    let name_key = args.name_key.clone().map(|k| ("--name-key", k)).or(c
+        .given
+        .name_key
+        .then(|| ("name_key:", c.mapping.name_key.clone())));
+    if let Some((key, k)) = name_key
+        && k != e.name_key
+        && e.mapping != crate::triples::MappingKind::Plain
+    {
+        return Err(clash(key, &k, &e.name_key));
+    }
+    if c.given.id_key && c.mapping.id_key != e.id_key {
+        return Err(clash("id_key:", &c.mapping.id_key, &e.id_key));
+    }
+    c.mapping = e.mapping();
+    if let Some(sev) = &info.severities {
+        if !c.given.error_confidence {
+            c.severity.error = sev.error_confidence;
+        }
+        if !c.given.warning_confidence {
+            c.severity.warning = sev.warning_confidence;
+        }
+    }
+    Ok(())
+}
+
 /// What `pff validate` checks and how.
 pub struct ValidateSettings {
     pub opts: check::Options,
@@ -100,22 +254,23 @@ pub struct ValidateSettings {
     /// Rules held in memory before they are filed on disk.
     pub rule_batch: usize,
     pub mapping: Mapping,
+    /// The rules files to read (a rule set's `rules.txt`).
+    pub rule_files: Vec<PathBuf>,
 }
 
 impl ValidateSettings {
     pub fn resolve(args: &ValidateArgs) -> Result<Self> {
-        check_levels(
-            args.min_confidence,
+        let with = rules_with(
+            &args.rules,
+            &args.input,
             args.error_confidence,
             args.warning_confidence,
         )?;
+        check_levels(args.min_confidence, with.cuts.error, with.cuts.warning)?;
         let (min_confidence, min_correct, max_body_len) =
             (args.min_confidence, args.min_correct, args.max_body_len);
         let opts = check::Options {
-            severity: SeverityCuts {
-                error: args.error_confidence,
-                warning: args.warning_confidence,
-            },
+            severity: with.cuts,
             findings: !args.counts_only,
             max_violations_per_rule: args.max_violations_per_rule,
             // The human format lists the strongest findings whatever their severity.
@@ -148,7 +303,8 @@ impl ValidateSettings {
             } else {
                 args.rule_batch.map_or(defaults::VALIDATE_RULE_BATCH, batch)
             },
-            mapping: args.input.mapping(),
+            mapping: with.mapping,
+            rule_files: with.resolved.files,
         })
     }
 }

@@ -219,6 +219,19 @@ pub struct Checks {
     pub max_rule_work: Option<u64>,
     /// Seconds one task may take; rules not started by then are skipped (reported).
     pub task_time_budget_secs: Option<f64>,
+    /// Which of the encoding and severity keys the manifest itself set (a rule set's recorded
+    /// values fill the others).
+    pub given: Given,
+}
+
+/// The manifest keys a rule set's record may fill in, and whether the manifest set each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Given {
+    pub mapping: bool,
+    pub name_key: bool,
+    pub id_key: bool,
+    pub error_confidence: bool,
+    pub warning_confidence: bool,
 }
 
 impl Checks {
@@ -402,6 +415,13 @@ impl Manifest {
                 problems,
             });
         }
+        let keys_given = Given {
+            mapping: raw.mapping.is_some(),
+            name_key: raw.name_key.is_some(),
+            id_key: raw.id_key.is_some(),
+            error_confidence: raw.error_confidence.is_some(),
+            warning_confidence: raw.warning_confidence.is_some(),
+        };
         Ok(Manifest {
             path: path.to_path_buf(),
             text: text.to_string(),
@@ -435,6 +455,7 @@ impl Manifest {
                         .warning_confidence
                         .map_or(defaults::WARNING_CONFIDENCE, |c| c.value),
                 },
+                given: keys_given,
                 mapping: Mapping {
                     id_key: raw.id_key.unwrap_or_else(|| defaults::ID_KEY.into()),
                     kind: raw.mapping.unwrap_or_default(),
@@ -645,7 +666,8 @@ fn rule_files(raw: &Raw, base: &Path, problems: &mut Vec<Problem>) -> Vec<PathBu
         Some(OneOrMany::Many(rs)) => rs.iter().map(|r| resolve(base, r)).collect(),
     };
     if let Some(spanned) = &raw.rules {
-        for p in rules.iter().filter(|p| !p.is_file()) {
+        // A rules file, or a rule set folder (checked when it is read).
+        for p in rules.iter().filter(|p| !p.is_file() && !p.is_dir()) {
             problems.push(at(
                 spanned,
                 format!("rules file {} does not exist", p.display()),

@@ -1,0 +1,335 @@
+//! Rule sets: rules that carry how to use them (`docs/rules.md`, "Rule sets").
+//!
+//! A rule set is a folder holding `rules.txt` (AnyBURL's format, unchanged: PyClause and any
+//! AnyBURL-reading tool read it as it is) and `ruleset.json`: the *encoding* the rules were
+//! learned under (mapping, name key, id key: what turns records into the triples they speak
+//! of), the *severities* calibrated for them (with the reference data's digest), and where
+//! they came from. `pff learn -o DIR` writes one, `pff calibrate` records its cut points in
+//! it, and `validate`, `run`, `calibrate` and `learn`'s recount use what it says with no flag
+//! to repeat. A plain rules file works exactly as before.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::triples::MappingKind;
+use crate::triples::json::Mapping;
+
+/// The rules file inside a rule set folder.
+pub const RULES_FILE: &str = "rules.txt";
+/// pff's record inside a rule set folder.
+pub const INFO_FILE: &str = "ruleset.json";
+/// What `ruleset.json` says it is.
+const FORMAT: &str = "pff-ruleset";
+/// The version of `ruleset.json` this build writes and reads.
+const VERSION: u32 = 1;
+
+/// `ruleset.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleSetInfo {
+    /// Always `pff-ruleset`.
+    pub format: String,
+    pub version: u32,
+    /// How records became the triples the rules were learned on.
+    pub encoding: Encoding,
+    /// The cut points `pff calibrate` found for these rules, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severities: Option<Severities>,
+    /// Where the rules came from, when `pff learn` made them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned: Option<Provenance>,
+    /// The rules file `pff rules import` copied (as given) and its digest, for rules learned
+    /// elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<(String, String)>,
+}
+
+/// Every option that changes the triples a record gives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encoding {
+    pub mapping: MappingKind,
+    pub name_key: String,
+    pub id_key: String,
+}
+
+impl Encoding {
+    pub fn of(m: &Mapping) -> Self {
+        Encoding {
+            mapping: m.kind,
+            name_key: m.name_key.clone(),
+            id_key: m.id_key.clone(),
+        }
+    }
+
+    pub fn mapping(&self) -> Mapping {
+        Mapping {
+            id_key: self.id_key.clone(),
+            kind: self.mapping,
+            name_key: self.name_key.clone(),
+        }
+    }
+}
+
+/// Calibrated cut points and what they were calibrated on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Severities {
+    pub error_confidence: f64,
+    pub warning_confidence: f64,
+    /// The clean reference records, as given, and a digest of their content.
+    pub reference: String,
+    pub reference_digest: String,
+}
+
+/// How `pff learn` made the rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The training data, as given, and a digest of its content.
+    pub data: String,
+    pub data_digest: String,
+    /// Training triples written for AnyBURL.
+    pub triples: u64,
+    /// The AnyBURL jar's file name and a digest of it.
+    pub anyburl: String,
+    pub anyburl_digest: String,
+    /// AnyBURL's configuration as pff wrote it (`config-learn.properties`).
+    pub settings: Vec<String>,
+    pub learning_secs: u64,
+    /// Confidences recounted exactly on the training data (else AnyBURL's own).
+    pub recounted: bool,
+}
+
+/// Why a rule set cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleSetError {
+    #[error("cannot read the rule set {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is not a rule set pff can read: {why}")]
+    Invalid { path: String, why: String },
+    #[error(
+        "{path} is a folder but not a rule set (no {INFO_FILE}); pass a rules file, or a folder \
+         `pff learn -o DIR` made"
+    )]
+    NotARuleSet { path: String },
+    #[error(
+        "the rule sets disagree on {what}: {a} ({pa}) and {b} ({pb}); check each with its own \
+         records"
+    )]
+    Disagree {
+        what: &'static str,
+        a: String,
+        pa: String,
+        b: String,
+        pb: String,
+    },
+}
+
+/// Rules as the user named them: the rules files to read, and what rule sets among them say.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    pub files: Vec<PathBuf>,
+    /// The recorded settings, when a rule set was named (all of them agree).
+    pub info: Option<RuleSetInfo>,
+    /// The rule set folder the info came from.
+    pub from: Option<PathBuf>,
+}
+
+/// Whether `path` is a rule set folder.
+pub fn is_rule_set(path: &Path) -> bool {
+    path.is_dir() && path.join(INFO_FILE).is_file()
+}
+
+/// Reads the `ruleset.json` of the rule set folder `dir`.
+pub fn read_info(dir: &Path) -> Result<RuleSetInfo, RuleSetError> {
+    let path = dir.join(INFO_FILE);
+    let shown = path.display().to_string();
+    let text = crate::files::read_bounded(&path, 1 << 20).map_err(|source| RuleSetError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let info: RuleSetInfo = serde_json::from_slice(&text).map_err(|e| RuleSetError::Invalid {
+        path: shown.clone(),
+        why: e.to_string(),
+    })?;
+    if info.format != FORMAT || info.version != VERSION {
+        return Err(RuleSetError::Invalid {
+            path: shown,
+            why: format!(
+                "it says {} version {}; this pff reads {FORMAT} version {VERSION}",
+                info.format, info.version
+            ),
+        });
+    }
+    Ok(info)
+}
+
+/// The rules files and recorded settings of the rules named on a command line or in a
+/// manifest: a rule set folder gives its `rules.txt` and `ruleset.json`, a file is itself.
+/// Several rule sets must agree on their encoding and severities.
+pub fn resolve(paths: &[PathBuf]) -> Result<Resolved, RuleSetError> {
+    let mut out = Resolved::default();
+    for p in paths {
+        if !p.is_dir() {
+            out.files.push(p.clone());
+            continue;
+        }
+        if !p.join(INFO_FILE).is_file() {
+            return Err(RuleSetError::NotARuleSet {
+                path: p.display().to_string(),
+            });
+        }
+        let info = read_info(p)?;
+        out.files.push(p.join(RULES_FILE));
+        match (&out.info, &out.from) {
+            (Some(a), Some(pa)) => {
+                let disagree = |what, x: String, y: String| RuleSetError::Disagree {
+                    what,
+                    a: x,
+                    pa: pa.display().to_string(),
+                    b: y,
+                    pb: p.display().to_string(),
+                };
+                if a.encoding != info.encoding {
+                    return Err(disagree(
+                        "the encoding",
+                        describe(&a.encoding),
+                        describe(&info.encoding),
+                    ));
+                }
+                let cuts = |i: &RuleSetInfo| {
+                    i.severities
+                        .as_ref()
+                        .map(|s| (s.error_confidence, s.warning_confidence))
+                };
+                if cuts(a) != cuts(&info) {
+                    return Err(disagree(
+                        "the severities",
+                        format!("{:?}", cuts(a)),
+                        format!("{:?}", cuts(&info)),
+                    ));
+                }
+            }
+            _ => {
+                out.info = Some(info);
+                out.from = Some(p.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The encoding as the flags that ask for it.
+pub fn describe(e: &Encoding) -> String {
+    let mut s = format!("--mapping {}", e.mapping);
+    if e.mapping != MappingKind::Plain {
+        s.push_str(&format!(" --name-key {}", e.name_key));
+    }
+    s.push_str(&format!(" --id-key {}", e.id_key));
+    s
+}
+
+/// A new rule set `info` with its rules: written into `dir` (made if missing, which must hold
+/// no `ruleset.json` or `rules.txt` it did not write) under temporary names, then renamed.
+pub fn write_info(dir: &Path, info: &RuleSetInfo) -> Result<(), RuleSetError> {
+    let path = dir.join(INFO_FILE);
+    let io = |source| RuleSetError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut text = serde_json::to_vec_pretty(info).map_err(|e| io(io::Error::other(e)))?;
+    text.push(b'\n');
+    let tmp = dir.join(format!(".{INFO_FILE}.tmp-{}", std::process::id()));
+    fs::write(&tmp, &text).map_err(io)?;
+    fs::rename(&tmp, &path).map_err(io)
+}
+
+/// A new `ruleset.json` for rules learned under `mapping`.
+pub fn new_info(mapping: &Mapping, learned: Option<Provenance>) -> RuleSetInfo {
+    RuleSetInfo {
+        format: FORMAT.into(),
+        version: VERSION,
+        encoding: Encoding::of(mapping),
+        severities: None,
+        learned,
+        imported: None,
+    }
+}
+
+/// A digest of a file's content (FNV-1a, streamed), for provenance.
+pub fn file_digest(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut f = fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(format!("fnv1a:{h:016x}"));
+        }
+        for &b in &buf[..n] {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(dir: &Path, name: &str, mapping: MappingKind) -> PathBuf {
+        let p = dir.join(name);
+        fs::create_dir(&p).unwrap();
+        fs::write(p.join(RULES_FILE), "1\t1\t1\ta(X,b) <= c(X,d)\n").unwrap();
+        let m = Mapping {
+            kind: mapping,
+            ..Mapping::default()
+        };
+        write_info(&p, &new_info(&m, None)).unwrap();
+        p
+    }
+
+    #[test]
+    fn folders_files_and_agreement() {
+        let d = tempfile::tempdir().unwrap();
+        let a = set(d.path(), "a", MappingKind::Tmf);
+        let b = set(d.path(), "b", MappingKind::Tmf);
+        let c = set(d.path(), "c", MappingKind::Plain);
+        let plain = d.path().join("plain.txt");
+        fs::write(&plain, "1\t1\t1\ta(X,b) <= c(X,d)\n").unwrap();
+        let r = resolve(&[a.clone(), plain.clone(), b]).unwrap();
+        assert_eq!(r.files.len(), 3);
+        assert_eq!(r.files[0], a.join(RULES_FILE));
+        assert_eq!(r.info.unwrap().encoding.mapping, MappingKind::Tmf);
+        let e = resolve(&[a, c]).unwrap_err().to_string();
+        assert!(
+            e.contains("--mapping tmf") && e.contains("--mapping plain"),
+            "{e}"
+        );
+        assert!(resolve(&[plain]).unwrap().info.is_none());
+        let empty = d.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        assert!(matches!(
+            resolve(&[empty]),
+            Err(RuleSetError::NotARuleSet { .. })
+        ));
+    }
+
+    #[test]
+    fn a_foreign_or_future_record_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let a = set(d.path(), "a", MappingKind::Nested);
+        fs::write(a.join(INFO_FILE), r#"{"format":"other","version":1}"#).unwrap();
+        assert!(read_info(&a).is_err());
+        let mut info = new_info(&Mapping::default(), None);
+        info.version = 99;
+        fs::write(a.join(INFO_FILE), serde_json::to_vec(&info).unwrap()).unwrap();
+        let e = read_info(&a).unwrap_err().to_string();
+        assert!(e.contains("version 99"), "{e}");
+    }
+}

@@ -1,12 +1,13 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`defaults`], [`files`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`], [`learn`], [`ruleset`] →
+//! [`defaults`], [`files`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`], [`learn`], [`ruleset`], [`encoding`] →
 //! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
 pub mod calibrate;
 pub mod check;
 pub mod defaults;
+pub mod encoding;
 pub mod engine;
 pub mod files;
 pub mod generate;

@@ -222,3 +222,65 @@ fn reports_and_dry_run_name_the_place_and_the_mapping() {
         "{plan}"
     );
 }
+
+/// Issue 23: rules checked under an encoding their relations do not exist in are named once,
+/// with the encoding under which the records give them; `--strict` refuses; the right
+/// encoding (and plain rules under tmf) gives no message.
+#[test]
+fn an_encoding_mismatch_is_named_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("r.txt");
+    let mut text = String::new();
+    for i in 0..5 {
+        text.push_str(&format!(
+            "10\t9\t0.9\tcharacteristic:clientCategory(X,pos) <= status.status(X,A{i})\n"
+        ));
+    }
+    text.push_str("10\t9\t0.9\tpaymentContext(X,Postpaid) <= contractSpecification(X,SPEC_POS)\n");
+    std::fs::write(&rules, text).unwrap();
+    let data = dir.path().join("d.jsonl");
+    std::fs::write(
+        &data,
+        r#"{"id":"K1","status":[{"status":"On"}],"characteristic":[{"charSpecExternalId":"clientCategory","value":"pos"}],"paymentContext":"Postpaid","contractSpecification":"SPEC_POS"}
+"#,
+    )
+    .unwrap();
+    let (r, d) = (rules.to_str().unwrap(), data.to_str().unwrap());
+    let err = |extra: &[&str], code: i32| {
+        let mut args = vec!["validate", d, "--rules", r, "--fail-on", "never"];
+        args.extend_from_slice(extra);
+        stderr_of(&mut pff(&args), code)
+    };
+    let plain = err(&[], 0);
+    assert!(
+        plain.contains(
+            "of 6 rules use relations the first records never give under --mapping plain"
+        ) && plain.contains("`characteristic:clientCategory` (5 rules)")
+            && plain.contains("--name-key charSpecExternalId"),
+        "{plain}"
+    );
+    let key = err(&["--mapping", "tmf"], 0);
+    assert!(key.contains("under --mapping tmf --name-key name"), "{key}");
+    let strict = err(&["--strict"], 2);
+    assert!(strict.contains("(--strict)"), "{strict}");
+    let right = err(&["--mapping", "tmf", "--name-key", "charSpecExternalId"], 0);
+    assert!(!right.contains("warning"), "{right}");
+    // `pff run` checks the first task read from a file.
+    let record = dir.path().join("k1.json");
+    std::fs::copy(&data, &record).unwrap();
+    let m = dir.path().join("m.yaml");
+    std::fs::write(
+        &m,
+        format!("execution_id: e
+rules: {r}
+fail_on: never
+tasks:
+- msisdn: k1.json
+"),
+    )
+    .unwrap();
+    let run = stderr_of(&mut pff_run(&m, dir.path().join("o"), &[]), 0);
+    assert!(run.contains("--name-key charSpecExternalId"), "{run}");
+    let strict = stderr_of(&mut pff_run(&m, dir.path().join("o2"), &["--strict"]), 2);
+    assert!(strict.contains("(--strict)"), "{strict}");
+}

@@ -209,6 +209,10 @@ pub struct RunArgs {
     /// 1000); `all` for no cap.
     #[arg(long, value_name = "N|all", value_parser = parse_limit)]
     pub max_violations: Option<usize>,
+    /// Refuse to run when most rules use relations the first task's records never give (rules
+    /// learned under another encoding); without it that is a warning.
+    #[arg(long)]
+    pub strict: bool,
     /// Run only shard K of N (0 <= K < N; tasks split by a stable hash of their id), or
     /// `auto/N` to take K from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID. Without --output,
     /// writes to <output>/shard-K-of-N.
@@ -488,6 +492,10 @@ pub struct ValidateArgs {
     /// Exit with 1 only when more than this share of records (0-1) has such a finding.
     #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
     pub fail_on_ratio: f64,
+    /// Refuse to check when most rules use relations the first records never give (rules
+    /// learned under another encoding); without it that is a warning.
+    #[arg(long)]
+    pub strict: bool,
     /// Score from which a finding is an error [default: the rule set's calibrated cut point,
     /// else 0.89].
     #[arg(long)]

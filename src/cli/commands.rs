@@ -19,7 +19,7 @@ use crate::manifest::{BaselineChoice, Manifest};
 use crate::pipeline::{self, RunConfig};
 use crate::report::RunInfo;
 use crate::rules::{RuleSource, load_rules};
-use crate::triples::input;
+use crate::triples::{Format, input};
 use crate::validate::{self, Event};
 
 /// Sizes rayon's global pool once; `None` keeps the machine's available parallelism.
@@ -143,6 +143,13 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
         &std::env::temp_dir(),
     )?;
     warn_without_counts(&rules);
+    check_encoding(
+        &args.data,
+        args.input.format(),
+        &settings.mapping,
+        &rules,
+        args.strict,
+    )?;
     let severity = settings.opts.severity;
     // Opened with a store folder: the rules are in memory or filed.
     let source_checker = SourceChecker::new(&rules, settings.opts)
@@ -307,6 +314,19 @@ pub fn run(mut args: RunArgs) -> Result<u8> {
     diag.line(&settings.describe(&manifest));
     settings.plan.preflight()?;
     let rules = open_run_rules(&settings, manifest.checks.min_confidence, args.quiet)?;
+    // The encoding, on the first task read from a file (an API is not asked twice).
+    let first_file = manifest
+        .tasks
+        .iter()?
+        .take(100)
+        .find_map(|t| match &t.ok()?.1.source {
+            crate::manifest::Source::File(p) => Some(p.clone()),
+            crate::manifest::Source::Url(_) => None,
+        });
+    if let Some(p) = first_file {
+        let format = input::format_of(&p.display().to_string(), None, Some(Format::Json)).ok();
+        check_encoding(&p, format, &manifest.checks.mapping, &rules, args.strict)?;
+    }
     diag.line(&format!(
         "rules: {} read in {:.2} s, {}",
         rules.len(),
@@ -715,6 +735,35 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     Ok(s.exit_code())
 }
 
+/// Says once when the rules mostly use relations the data's first records never give under
+/// `mapping` (an error under `strict`); triples files and standard input are not sampled.
+fn check_encoding(
+    data: &Path,
+    given: Option<crate::triples::Format>,
+    mapping: &crate::triples::json::Mapping,
+    rules: &RuleSource,
+    strict: bool,
+) -> Result<()> {
+    let Ok(format) = input::file_format(data, given) else {
+        return Ok(());
+    };
+    if format == crate::triples::Format::Tsv {
+        return Ok(());
+    }
+    let Some(sample) = crate::encoding::read_sample(data, format) else {
+        return Ok(());
+    };
+    let per_relation = rules.rules_per_relation();
+    if let Some(m) = crate::encoding::diagnose(&sample, format, mapping, &per_relation, rules.len())
+    {
+        if strict {
+            bail!("{m} (--strict)");
+        }
+        eprintln!("pff: warning: {m}");
+    }
+    Ok(())
+}
+
 /// `pff calibrate`: cut points from clean reference records.
 pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
     if let Some(o) = &args.output {
@@ -739,6 +788,13 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
     let source_checker = SourceChecker::new(&rules, opts)
         .context("the rules do not fit in memory and were not filed on disk")?;
     let mapping = with.mapping;
+    check_encoding(
+        &args.reference,
+        args.input.format(),
+        &mapping,
+        &rules,
+        false,
+    )?;
     let c = crate::calibrate::calibrate(
         source_checker.get(),
         &args.reference,

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 
 use super::reader::{open_rules_file, scan_rules};
 use super::store::{RuleStore, StoreBuilder};
-use super::{Frozen, Rule, RuleLines, RuleSet, RulesError};
+use super::{Frozen, RelId, Rule, RuleLines, RuleSet, RulesError};
 
 /// A rule's id (`file:line`), text and mined confidence.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +121,8 @@ pub struct RuleSource {
     holding: Holding,
     count: usize,
     stamps: Vec<Option<Stamp>>,
+    /// How many kept rules use each relation (by relation id), in their head or body.
+    per_relation: Vec<u32>,
 }
 
 /// Where a [`RuleSource`] holds its rules.
@@ -187,6 +189,7 @@ impl RuleSource {
         let mut rules = Vec::new();
         let mut kept = true;
         let mut count = 0usize;
+        let mut per_relation: Vec<u32> = Vec::new();
         let mut stamps = Vec::new();
         let mut builder: Option<StoreBuilder> = None;
         let mut store_err: Option<std::io::Error> = None;
@@ -200,6 +203,18 @@ impl RuleSource {
                     return;
                 }
                 count += 1;
+                let mut rels: Vec<RelId> = std::iter::once(r.head.rel)
+                    .chain(r.body.iter().map(|a| a.rel))
+                    .collect();
+                rels.sort_unstable();
+                rels.dedup();
+                for rel in rels {
+                    let i = rel as usize;
+                    if per_relation.len() <= i {
+                        per_relation.resize(i + 1, 0);
+                    }
+                    per_relation[i] += 1;
+                }
                 if kept {
                     if rules.len() < batch {
                         rules.push(r);
@@ -252,7 +267,18 @@ impl RuleSource {
             set: Arc::new(set),
             count,
             stamps,
+            per_relation,
         })
+    }
+
+    /// Each relation the kept rules use, with how many of them use it.
+    pub fn rules_per_relation(&self) -> Vec<(&str, u32)> {
+        self.per_relation
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (self.set.symbols.relations.name(i as RelId), *n))
+            .collect()
     }
 
     /// The number of rules.

@@ -271,12 +271,7 @@ fn an_encoding_mismatch_is_named_with_its_fix() {
     let m = dir.path().join("m.yaml");
     std::fs::write(
         &m,
-        format!("execution_id: e
-rules: {r}
-fail_on: never
-tasks:
-- msisdn: k1.json
-"),
+        format!("execution_id: e\nrules: {r}\nfail_on: never\ntasks:\n- msisdn: k1.json\n"),
     )
     .unwrap();
     let run = stderr_of(&mut pff_run(&m, dir.path().join("o"), &[]), 0);

@@ -25,6 +25,14 @@ const SAMPLE_DOCUMENT: u64 = 1 << 20;
 /// mapping leaves 87%, a wrong name key 31%, the predecessor's rules (`id` triples) 84%.
 pub const THRESHOLD: f64 = 0.2;
 
+/// How many rules use the id key as a relation, when at least [`THRESHOLD`] of them do: rules
+/// learned on a graph that holds `(X, id, X)` for every node, as the predecessor's does; they
+/// are checked with [`Mapping::id_triples`].
+pub fn wants_id_triples(per_relation: &[(&str, u32)], total: usize, id_key: &str) -> Option<u32> {
+    let n = per_relation.iter().find(|(r, _)| *r == id_key)?.1;
+    (f64::from(n) >= THRESHOLD * total as f64 && total > 0).then_some(n)
+}
+
 /// Rules whose relations the records never hold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mismatch {
@@ -211,7 +219,7 @@ pub fn diagnose(
             let m = Mapping {
                 kind,
                 name_key: k.clone(),
-                id_key: mapping.id_key.clone(),
+                ..mapping.clone()
             };
             if m == *mapping {
                 continue;

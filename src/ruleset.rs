@@ -52,6 +52,9 @@ pub struct Encoding {
     pub mapping: MappingKind,
     pub name_key: String,
     pub id_key: String,
+    /// `(node, id_key, node)` for every node named by its id.
+    #[serde(default)]
+    pub id_triples: bool,
 }
 
 impl Encoding {
@@ -60,6 +63,7 @@ impl Encoding {
             mapping: m.kind,
             name_key: m.name_key.clone(),
             id_key: m.id_key.clone(),
+            id_triples: m.id_triples,
         }
     }
 
@@ -68,6 +72,7 @@ impl Encoding {
             id_key: self.id_key.clone(),
             kind: self.mapping,
             name_key: self.name_key.clone(),
+            id_triples: self.id_triples,
         }
     }
 }
@@ -230,6 +235,9 @@ pub fn describe(e: &Encoding) -> String {
         s.push_str(&format!(" --name-key {}", e.name_key));
     }
     s.push_str(&format!(" --id-key {}", e.id_key));
+    if e.id_triples {
+        s.push_str(" --id-triples");
+    }
     s
 }
 

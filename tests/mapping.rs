@@ -279,3 +279,41 @@ fn an_encoding_mismatch_is_named_with_its_fix() {
     let strict = stderr_of(&mut pff_run(&m, dir.path().join("o2"), &["--strict"]), 2);
     assert!(strict.contains("(--strict)"), "{strict}");
 }
+
+/// Issue 23: rules learned on a graph that holds `(X, id, X)` for every node (the
+/// predecessor's, with AnyBURL's `me_myself_i` for "itself") are checked with those triples,
+/// taken up by themselves and said once: no finding claims that a node lacks the id it has.
+#[test]
+fn predecessor_rules_on_id_get_id_triples() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("r.txt");
+    std::fs::write(
+        &rules,
+        "100\t95\t0.95\tid(X,me_myself_i) <= characteristic(A,X)\n\
+         100\t95\t0.95\tid(X,me_myself_i) <= status(X,Active)\n\
+         100\t90\t0.9\tpaymentContext(X,Postpaid) <= status(X,Active)\n",
+    )
+    .unwrap();
+    let data = dir.path().join("d.jsonl");
+    std::fs::write(
+        &data,
+        "{\"id\":\"K1\",\"status\":\"Active\",\"characteristic\":[{\"name\":\"a\"}]}\n",
+    )
+    .unwrap();
+    let (r, d) = (rules.to_str().unwrap(), data.to_str().unwrap());
+    let out = pff(&["validate", d, "--rules", r, "-f", "jsonl", "--keep", "info"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 of 3 rules use `id` as a relation"), "{err}");
+    let findings = String::from_utf8_lossy(&out.stdout);
+    assert!(!findings.contains("has no `id`"), "{findings}");
+    assert!(findings.contains("has no `paymentContext`"), "{findings}");
+    // The triples say it too.
+    let t = pff(&["triples", d, "--id-triples"]).output().unwrap();
+    let t = String::from_utf8_lossy(&t.stdout);
+    assert!(
+        t.contains("K1\tid\tK1") && t.contains("K1/characteristic[0]\tid\tK1/characteristic[0]"),
+        "{t}"
+    );
+}

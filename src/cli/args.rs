@@ -384,6 +384,11 @@ pub struct InputArgs {
     /// set's, else name].
     #[arg(long, value_name = "KEY")]
     pub name_key: Option<String>,
+    /// Give every node named by its id the triple `(node, id, node)`, as the predecessor's
+    /// graph does (rules learned on it speak of `id`); taken up by itself when most rules use
+    /// the id key as a relation.
+    #[arg(long)]
+    pub id_triples: bool,
 }
 
 /// A table's delimiter: one ASCII character, or `tab`.
@@ -420,6 +425,7 @@ impl InputArgs {
                 .clone()
                 .unwrap_or_else(|| defaults::ID_KEY.into()),
             kind: self.mapping.unwrap_or_default(),
+            id_triples: self.id_triples,
             name_key: self
                 .name_key
                 .clone()

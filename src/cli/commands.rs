@@ -135,7 +135,7 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
     inputs.extend(args.rules.iter().map(|p| p.as_path()));
     crate::files::check_outputs(&outputs, &inputs)?;
     init_workers(args.max_workers)?;
-    let settings = ValidateSettings::resolve(&args)?;
+    let mut settings = ValidateSettings::resolve(&args)?;
     let rules = RuleSource::open_filtered(
         &settings.rule_files,
         settings.keep,
@@ -143,6 +143,7 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
         &std::env::temp_dir(),
     )?;
     warn_without_counts(&rules);
+    adopt_id_triples(&mut settings.mapping, &rules, settings.recorded);
     check_encoding(
         &args.data,
         args.input.format(),
@@ -299,9 +300,10 @@ pub fn run(mut args: RunArgs) -> Result<u8> {
     let diag = Diagnostics::open(args.verbose, args.log.as_deref())?;
     let started = std::time::Instant::now();
     let mut manifest = load_run_manifest(&args, &diag)?;
-    super::settings::apply_rule_set(&mut args, &mut manifest)?;
+    let recorded = super::settings::apply_rule_set(&mut args, &mut manifest)?
+        || manifest.checks.given.id_triples;
     override_checks(&args, &mut manifest)?;
-    let settings = RunSettings::resolve(&args, &manifest)?;
+    let mut settings = RunSettings::resolve(&args, &manifest)?;
     for w in &settings.plan.warnings {
         eprintln!("pff: warning: {w}");
     }
@@ -314,6 +316,8 @@ pub fn run(mut args: RunArgs) -> Result<u8> {
     diag.line(&settings.describe(&manifest));
     settings.plan.preflight()?;
     let rules = open_run_rules(&settings, manifest.checks.min_confidence, args.quiet)?;
+    adopt_id_triples(&mut manifest.checks.mapping, &rules, recorded);
+    settings.mapping = manifest.checks.mapping.clone();
     // The encoding, on the first task read from a file (an API is not asked twice).
     let first_file = manifest
         .tasks
@@ -735,6 +739,31 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     Ok(s.exit_code())
 }
 
+/// Rules that speak of the id key as a relation (learned on a graph with `(X, id, X)` for every
+/// node, as the predecessor's) are checked with those triples, said once; a rule set or the
+/// user decides otherwise.
+fn adopt_id_triples(
+    mapping: &mut crate::triples::json::Mapping,
+    rules: &RuleSource,
+    recorded: bool,
+) {
+    if mapping.id_triples || recorded {
+        return;
+    }
+    let per_relation = rules.rules_per_relation();
+    if let Some(n) = crate::encoding::wants_id_triples(&per_relation, rules.len(), &mapping.id_key)
+    {
+        mapping.id_triples = true;
+        eprintln!(
+            "pff: note: {n} of {} rules use `{}` as a relation, as in a graph that holds (X, {}, \
+             X) for every node: checking with those triples (--id-triples)",
+            rules.len(),
+            mapping.id_key,
+            mapping.id_key
+        );
+    }
+}
+
 /// Says once when the rules mostly use relations the data's first records never give under
 /// `mapping` (an error under `strict`); triples files and standard input are not sampled.
 fn check_encoding(
@@ -787,7 +816,8 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
     };
     let source_checker = SourceChecker::new(&rules, opts)
         .context("the rules do not fit in memory and were not filed on disk")?;
-    let mapping = with.mapping;
+    let mut mapping = with.mapping;
+    adopt_id_triples(&mut mapping, &rules, with.resolved.info.is_some());
     check_encoding(
         &args.reference,
         args.input.format(),

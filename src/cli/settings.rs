@@ -145,6 +145,9 @@ pub fn rules_with(
             {
                 return Err(clash("id-key", k.clone(), e.id_key.clone()));
             }
+            if input.id_triples && !e.id_triples {
+                return Err(clash("id-triples", "(given)".into(), "off".into()));
+            }
             e.mapping()
         }
     };
@@ -186,7 +189,8 @@ pub fn rules_with(
 /// `rules.txt`), and what a rule set records laid under the manifest's keys and the flags: its
 /// encoding where neither sets one (one that contradicts it is refused), its cut points where
 /// neither does.
-pub fn apply_rule_set(args: &mut RunArgs, m: &mut Manifest) -> Result<()> {
+/// True when a rule set was named (its encoding is then the one in force, nothing guessed).
+pub fn apply_rule_set(args: &mut RunArgs, m: &mut Manifest) -> Result<bool> {
     let named = if args.rules.is_empty() {
         &m.rules
     } else {
@@ -199,7 +203,7 @@ pub fn apply_rule_set(args: &mut RunArgs, m: &mut Manifest) -> Result<()> {
         args.rules = r.files.clone();
     }
     let (Some(info), Some(from)) = (r.info, r.from) else {
-        return Ok(());
+        return Ok(false);
     };
     let e = &info.encoding;
     let c = &mut m.checks;
@@ -234,6 +238,14 @@ pub fn apply_rule_set(args: &mut RunArgs, m: &mut Manifest) -> Result<()> {
     if c.given.id_key && c.mapping.id_key != e.id_key {
         return Err(clash("id_key:", &c.mapping.id_key, &e.id_key));
     }
+    if c.given.id_triples && c.mapping.id_triples != e.id_triples {
+        let v = |b: bool| b.to_string();
+        return Err(clash(
+            "id_triples:",
+            &v(c.mapping.id_triples),
+            &v(e.id_triples),
+        ));
+    }
     c.mapping = e.mapping();
     if let Some(sev) = &info.severities {
         if !c.given.error_confidence {
@@ -243,7 +255,7 @@ pub fn apply_rule_set(args: &mut RunArgs, m: &mut Manifest) -> Result<()> {
             c.severity.warning = sev.warning_confidence;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// What `pff validate` checks and how.
@@ -256,6 +268,8 @@ pub struct ValidateSettings {
     pub mapping: Mapping,
     /// The rules files to read (a rule set's `rules.txt`).
     pub rule_files: Vec<PathBuf>,
+    /// The encoding came from a rule set (nothing is guessed then).
+    pub recorded: bool,
 }
 
 impl ValidateSettings {
@@ -304,6 +318,7 @@ impl ValidateSettings {
                 args.rule_batch.map_or(defaults::VALIDATE_RULE_BATCH, batch)
             },
             mapping: with.mapping,
+            recorded: with.resolved.info.is_some(),
             rule_files: with.resolved.files,
         })
     }

@@ -92,6 +92,9 @@ struct Raw {
     /// Each run in a dated folder of its own under the output folder.
     #[serde(default)]
     dated: Option<bool>,
+    /// `(node, id_key, node)` for every node named by its id (the predecessor's graph).
+    #[serde(default)]
+    id_triples: Option<bool>,
     /// With a baseline: fail on new findings only.
     #[serde(default)]
     fail_on_new: Option<bool>,
@@ -230,6 +233,7 @@ pub struct Given {
     pub mapping: bool,
     pub name_key: bool,
     pub id_key: bool,
+    pub id_triples: bool,
     pub error_confidence: bool,
     pub warning_confidence: bool,
 }
@@ -419,6 +423,7 @@ impl Manifest {
             mapping: raw.mapping.is_some(),
             name_key: raw.name_key.is_some(),
             id_key: raw.id_key.is_some(),
+            id_triples: raw.id_triples.is_some(),
             error_confidence: raw.error_confidence.is_some(),
             warning_confidence: raw.warning_confidence.is_some(),
         };
@@ -460,6 +465,7 @@ impl Manifest {
                     id_key: raw.id_key.unwrap_or_else(|| defaults::ID_KEY.into()),
                     kind: raw.mapping.unwrap_or_default(),
                     name_key: raw.name_key.unwrap_or_else(|| defaults::NAME_KEY.into()),
+                    id_triples: raw.id_triples.unwrap_or(false),
                 },
                 max_violations: raw.max_violations.unwrap_or(defaults::MAX_VIOLATIONS),
                 max_rule_work: raw.max_rule_work,

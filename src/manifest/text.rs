@@ -157,6 +157,7 @@ const TOP_KEYS: &[&str] = &[
     "baseline",
     "fail_on_new",
     "dated",
+    "id_triples",
     "max_rule_work",
     "task_time_budget_secs",
     "rule_batch",

@@ -548,6 +548,7 @@ mod tests {
             kind: MappingKind::Tmf,
             name_key: "charSpecExternalId".into(),
             id_key: "uuid".into(),
+            id_triples: false,
         };
         assert_eq!(m.describe(), "tmf name_key=charSpecExternalId id_key=uuid");
     }

@@ -479,6 +479,9 @@ pub struct Mapping {
     pub kind: MappingKind,
     /// The key whose string names an entry of a name/value list (`nested` and `tmf` only).
     pub name_key: String,
+    /// Every node (every non-empty object) also gets `(node, id_key, node)`, as the
+    /// predecessor's graph holds (`--id-triples`).
+    pub id_triples: bool,
 }
 
 impl Default for Mapping {
@@ -487,6 +490,7 @@ impl Default for Mapping {
             id_key: crate::defaults::ID_KEY.to_string(),
             kind: MappingKind::Plain,
             name_key: crate::defaults::NAME_KEY.to_string(),
+            id_triples: false,
         }
     }
 }
@@ -501,6 +505,9 @@ impl Mapping {
         }
         if self.id_key != crate::defaults::ID_KEY {
             s.push_str(&format!(" id_key={}", self.id_key));
+        }
+        if self.id_triples {
+            s.push_str(" id_triples");
         }
         s
     }
@@ -555,6 +562,10 @@ impl Mapping {
         allowance: &mut super::derive::Allowance,
         sink: &mut impl TripleSink,
     ) {
+        // The predecessor's graph says of every node, named by its id or not, that it is itself.
+        if self.id_triples {
+            sink.triple(name, &escape(&self.id_key), name);
+        }
         for (k, v) in pairs {
             if *k == self.id_key && matches!(v, Json::Str(_) | Json::Num(_)) {
                 continue;

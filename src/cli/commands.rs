@@ -413,7 +413,7 @@ fn run_folder(settings: &RunSettings, resume: bool) -> Result<PathBuf> {
         return Ok(settings.output.clone());
     }
     if resume {
-        return pipeline::runs::to_resume(&settings.output).map_err(anyhow::Error::msg);
+        return Ok(pipeline::runs::to_resume(&settings.output)?);
     }
     pipeline::runs::create(&settings.output).with_context(|| {
         format!(

@@ -82,7 +82,7 @@ fn expand_headers(
             rest = &rest[at + end + 1..];
         }
         value.push_str(rest);
-        pipeline::check_header(name, &value).map_err(anyhow::Error::msg)?;
+        pipeline::check_header(name, &value)?;
         out.push((name.clone(), value));
     }
     Ok(out)

@@ -147,7 +147,7 @@ impl TaskLines {
                             Err(e) => {
                                 // Without a header no line can be read.
                                 self.dead = true;
-                                return Ok(Some(Err((line, e))));
+                                return Ok(Some(Err((line, e.to_string()))));
                             }
                         }
                         continue;
@@ -159,7 +159,7 @@ impl TaskLines {
             return Ok(Some(match task {
                 Ok(t) if t.key.is_empty() => Err((line, "empty task key".into())),
                 Ok(t) => Ok(t),
-                Err(e) => Err((line, e)),
+                Err(e) => Err((line, e.to_string())),
             }));
         }
     }
@@ -182,7 +182,31 @@ pub(super) fn read(
     Ok(())
 }
 
-fn header(text: &str) -> Result<Columns, String> {
+/// Why a line of a tasks file is not a task.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum LineError {
+    #[error(
+        "the CSV header `{0}` names no key column; name it msisdn, key or id (and optionally add \
+         a source column)"
+    )]
+    NoKeyColumn(String),
+    #[error("quoted CSV fields are not supported: keys and sources hold no commas")]
+    Quoted,
+    #[error("no key: the line has {0} fields")]
+    NoKey(usize),
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("each line must be a JSON object with a msisdn (or key/id)")]
+    NotAnObject,
+    #[error("no msisdn (or key/id) in the object")]
+    NoKeyField,
+    #[error("the key must be a string or a number")]
+    KeyType,
+    #[error("`source` must be a string")]
+    SourceType,
+}
+
+fn header(text: &str) -> Result<Columns, LineError> {
     let names: Vec<String> = text
         .split(',')
         .map(|c| c.trim().to_ascii_lowercase())
@@ -191,24 +215,17 @@ fn header(text: &str) -> Result<Columns, String> {
     let key = KEY_NAMES
         .iter()
         .find_map(|k| names.iter().position(|n| n == k))
-        .ok_or_else(|| {
-            format!(
-                "the CSV header `{text}` names no key column; name it msisdn, key or id \
-                 (and optionally add a source column)"
-            )
-        })?;
+        .ok_or_else(|| LineError::NoKeyColumn(text.to_string()))?;
     let source = names.iter().position(|n| n == "source");
     Ok(Columns { key, source })
 }
 
-fn csv_task(text: &str, c: &Columns, line: usize) -> Result<FileTask, String> {
+fn csv_task(text: &str, c: &Columns, line: usize) -> Result<FileTask, LineError> {
     if text.contains('"') {
-        return Err("quoted CSV fields are not supported: keys and sources hold no commas".into());
+        return Err(LineError::Quoted);
     }
     let fields: Vec<&str> = text.split(',').map(str::trim).collect();
-    let key = fields
-        .get(c.key)
-        .ok_or_else(|| format!("no key: the line has {} fields", fields.len()))?;
+    let key = fields.get(c.key).ok_or(LineError::NoKey(fields.len()))?;
     let source = c
         .source
         .and_then(|i| fields.get(i))
@@ -222,25 +239,23 @@ fn csv_task(text: &str, c: &Columns, line: usize) -> Result<FileTask, String> {
     })
 }
 
-fn json_task(text: &str, line: usize) -> Result<FileTask, String> {
+fn json_task(text: &str, line: usize) -> Result<FileTask, LineError> {
     let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let obj = v
-        .as_object()
-        .ok_or("each line must be a JSON object with a msisdn (or key/id)")?;
+        serde_json::from_str(text).map_err(|e| LineError::Json(e.to_string()))?;
+    let obj = v.as_object().ok_or(LineError::NotAnObject)?;
     let key = KEY_NAMES
         .iter()
         .find_map(|k| obj.get(*k))
-        .ok_or("no msisdn (or key/id) in the object")?;
+        .ok_or(LineError::NoKeyField)?;
     let key = match key {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Number(n) => n.to_string(),
-        _ => return Err("the key must be a string or a number".into()),
+        _ => return Err(LineError::KeyType),
     };
     let source = match obj.get("source") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err("`source` must be a string".into()),
+        Some(_) => return Err(LineError::SourceType),
     };
     Ok(FileTask {
         line,

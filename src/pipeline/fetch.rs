@@ -455,11 +455,20 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 }
 
 /// Why a header cannot be sent (its value is never shown: it may be a secret).
-pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
+    #[error("header name `{0}` is not a valid HTTP header name")]
+    Name(String),
+    #[error("header `{0}`: its value holds characters HTTP does not allow")]
+    Value(String),
+}
+
+/// Checks that a header can be sent.
+pub fn check_header(name: &str, value: &str) -> Result<(), HeaderError> {
     reqwest::header::HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("header name `{name}` is not a valid HTTP header name"))?;
+        .map_err(|_| HeaderError::Name(name.to_string()))?;
     reqwest::header::HeaderValue::from_str(value)
-        .map_err(|_| format!("header `{name}`: its value holds characters HTTP does not allow"))?;
+        .map_err(|_| HeaderError::Value(name.to_string()))?;
     Ok(())
 }
 

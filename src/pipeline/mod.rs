@@ -52,7 +52,7 @@ pub use execution::{
     EVENTS_FILE, EXECUTION_FILE, ExecutionInfo, MANIFEST_COPY, RecordedChecks, Rejected, absolute,
     prepare_merge, read_marker,
 };
-pub use fetch::{FetchLimits, Fetcher, SourceError, check_header};
+pub use fetch::{FetchLimits, Fetcher, HeaderError, SourceError, check_header};
 pub use folder::OutputFolder;
 pub use outputs::{RunSummary, finalize, spreadsheet_safe};
 pub use reader::MemoryStop;

@@ -115,20 +115,27 @@ pub fn newest_complete(parent: &Path, except: &Path) -> io::Result<Option<PathBu
         .find(|p| p != except && is_complete(p)))
 }
 
+/// Why there is no dated run to resume.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("cannot list {0}")]
+    List(String, #[source] io::Error),
+    #[error("there is no run under {0} to resume; run without --resume to start one")]
+    None(String),
+    #[error(
+        "the newest run under {0} ({1}) is complete: nothing to resume; run without --resume \
+         for a new one"
+    )]
+    Complete(String, String),
+}
+
 /// The run `--resume` continues under `parent`: the newest, when it is not complete.
-pub fn to_resume(parent: &Path) -> Result<PathBuf, String> {
-    let runs = list(parent).map_err(|e| format!("cannot list {}: {e}", parent.display()))?;
+pub fn to_resume(parent: &Path) -> Result<PathBuf, ResumeError> {
+    let shown = || parent.display().to_string();
+    let runs = list(parent).map_err(|e| ResumeError::List(shown(), e))?;
     match runs.last() {
-        None => Err(format!(
-            "there is no run under {} to resume; run without --resume to start one",
-            parent.display()
-        )),
-        Some(p) if is_complete(p) => Err(format!(
-            "the newest run under {} ({}) is complete: nothing to resume; run without --resume \
-             for a new one",
-            parent.display(),
-            p.display()
-        )),
+        None => Err(ResumeError::None(shown())),
+        Some(p) if is_complete(p) => Err(ResumeError::Complete(shown(), p.display().to_string())),
         Some(p) => Ok(p.clone()),
     }
 }
@@ -200,7 +207,12 @@ mod tests {
         );
         assert_eq!(to_resume(p).unwrap(), newest);
         done("2026-12-03T010000Z-10", true);
-        assert!(to_resume(p).unwrap_err().contains("nothing to resume"));
+        assert!(
+            to_resume(p)
+                .unwrap_err()
+                .to_string()
+                .contains("nothing to resume")
+        );
         assert_eq!(newest_complete(p, &p.join("other")).unwrap(), Some(newest));
     }
 

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -106,15 +107,18 @@ def main():
         clean = read(os.path.join(src, "clean.csv"))
         jl = os.path.join(work, "dirty.jsonl")
         to_jsonl(*dirty, jl)
-        rules = os.path.join(work, "rules.txt")
+        # A rule set: it records `--id-key _row` (and any encoding option of the line), so
+        # validation needs nothing but `--rules`.
+        rules = os.path.join(work, "ruleset")
         if not (a.reuse and os.path.exists(rules)):
+            shutil.rmtree(os.path.join(work, "learn"), ignore_errors=True)
             run([a.pff, "learn", jl, "-o", rules, "--force", "--id-key", "_row", "--time", a.time,
                  "--threads", "2", "-q", "--work-dir", os.path.join(work, "learn")]
                 + learn_opts)
         out = os.path.join(work, "findings.jsonl")
         with open(out, "w") as f:
-            run([a.pff, "validate", jl, "--rules", rules, "--id-key", "_row", "-f", "jsonl",
-                 "--fail-on", "never", "--max-workers", "2"], stdout=f)
+            run([a.pff, "validate", jl, "--rules", rules, "-f", "jsonl", "--fail-on", "never",
+                 "--max-workers", "2"], stdout=f)
         errors = truth(dirty, clean)
         both = flagged(out, {"error", "warning"})
         only_err = flagged(out, {"error"})

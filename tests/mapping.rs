@@ -276,6 +276,11 @@ fn an_encoding_mismatch_is_named_with_its_fix() {
     .unwrap();
     let run = stderr_of(&mut pff_run(&m, dir.path().join("o"), &[]), 0);
     assert!(run.contains("--name-key charSpecExternalId"), "{run}");
+    let summary = read(&dir.path().join("o/summary.json"));
+    assert!(
+        summary.contains("\"warnings\"") && summary.contains("characteristic:clientCategory"),
+        "{summary}"
+    );
     let strict = stderr_of(&mut pff_run(&m, dir.path().join("o2"), &["--strict"]), 2);
     assert!(strict.contains("(--strict)"), "{strict}");
 }

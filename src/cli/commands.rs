@@ -327,9 +327,16 @@ pub fn run(mut args: RunArgs) -> Result<u8> {
             crate::manifest::Source::File(p) => Some(p.clone()),
             crate::manifest::Source::Url(_) => None,
         });
+    let mut warnings = Vec::new();
     if let Some(p) = first_file {
         let format = input::format_of(&p.display().to_string(), None, Some(Format::Json)).ok();
-        check_encoding(&p, format, &manifest.checks.mapping, &rules, args.strict)?;
+        warnings.extend(check_encoding(
+            &p,
+            format,
+            &manifest.checks.mapping,
+            &rules,
+            args.strict,
+        )?);
     }
     diag.line(&format!(
         "rules: {} read in {:.2} s, {}",
@@ -361,6 +368,7 @@ pub fn run(mut args: RunArgs) -> Result<u8> {
             fetch: settings.fetch.clone(),
             baseline,
             fail_on_new,
+            warnings,
         },
     )?;
     diag.line(&format!(
@@ -772,25 +780,26 @@ fn check_encoding(
     mapping: &crate::triples::json::Mapping,
     rules: &RuleSource,
     strict: bool,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let Ok(format) = input::file_format(data, given) else {
-        return Ok(());
+        return Ok(None);
     };
     if format == crate::triples::Format::Tsv {
-        return Ok(());
+        return Ok(None);
     }
     let Some(sample) = crate::encoding::read_sample(data, format) else {
-        return Ok(());
+        return Ok(None);
     };
     let per_relation = rules.rules_per_relation();
-    if let Some(m) = crate::encoding::diagnose(&sample, format, mapping, &per_relation, rules.len())
-    {
-        if strict {
-            bail!("{m} (--strict)");
-        }
-        eprintln!("pff: warning: {m}");
+    let Some(m) = crate::encoding::diagnose(&sample, format, mapping, &per_relation, rules.len())
+    else {
+        return Ok(None);
+    };
+    if strict {
+        bail!("{m} (--strict)");
     }
-    Ok(())
+    eprintln!("pff: warning: {m}");
+    Ok(Some(m.to_string()))
 }
 
 /// `pff calibrate`: cut points from clean reference records.

@@ -211,6 +211,8 @@ pub struct RunConfig<'a> {
     pub baseline: Option<PathBuf>,
     /// Fail (exit 1) on new findings only (at the `fail_on` level).
     pub fail_on_new: bool,
+    /// What was noticed before the run (the encoding check), kept in `summary.json`.
+    pub warnings: Vec<String>,
 }
 
 /// How a run ended.
@@ -317,6 +319,7 @@ pub fn run(
         stop: &control.interrupt,
         baseline: baseline.as_mut(),
         fail_on_new: cfg.fail_on_new,
+        warnings: &cfg.warnings,
     };
     let finished = finalize(rules, m, cfg.shard, fin);
     progress.finish_and_clear();

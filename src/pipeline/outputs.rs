@@ -61,6 +61,10 @@ pub struct RunSummary {
     /// The first tasks without a result, with why (for the closing message).
     #[serde(skip)]
     pub unchecked: Vec<String>,
+    /// What was noticed before the run: rules whose relations the first records never give
+    /// under the encoding in force (`encoding.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl RunSummary {
@@ -116,6 +120,8 @@ pub struct Finish<'a> {
     pub baseline: Option<&'a mut Baseline>,
     /// Fail on new findings only (with a baseline).
     pub fail_on_new: bool,
+    /// What was noticed before the run (the encoding check).
+    pub warnings: &'a [String],
 }
 
 /// Writes the final outputs of an execution from its task files (this run's and earlier
@@ -139,6 +145,7 @@ pub fn finalize(
         stop,
         mut baseline,
         fail_on_new: new_only,
+        warnings: fin_warnings,
     } = fin;
     let stopped = || {
         if stop.load(Ordering::SeqCst) {
@@ -210,6 +217,7 @@ pub fn finalize(
         baseline: baseline_counts,
         rules: rules.rule_count(),
         unchecked: totals.unchecked,
+        warnings: fin_warnings.to_vec(),
     };
     summary.judge(&judge.0, judge.1);
     stopped()?;

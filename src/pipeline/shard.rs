@@ -386,6 +386,7 @@ pub fn merge(
         stop,
         baseline,
         fail_on_new,
+        warnings: &[],
     };
     finalize(rules, m, None, fin)
 }

@@ -285,6 +285,82 @@ const MAX_TESTED_PER_NODE: usize = 64;
 /// The strongest rules of a finding whose bodies are read for [`one_per_value`].
 const RULES_READ: usize = 3;
 
+/// What the predictions for one empty slot say together.
+struct Slot {
+    /// The strongest prediction (its missing triple) and its own evidence.
+    head: Key,
+    head_evidence: f64,
+    /// The evidence that the slot should hold some value, in fixed point (2^-32 steps, so the
+    /// sum does not depend on the order groups come in): the predictions are for different
+    /// values, exclusive hypotheses, so their probabilities add up (capped below 1). Rules
+    /// that disagree on the value agree that one is missing.
+    sum: u64,
+    informative: bool,
+    count: u32,
+}
+
+impl Slot {
+    fn evidence(&self) -> f64 {
+        (self.sum as f64 / LOG_STEPS).min(0.999)
+    }
+}
+
+/// Fixed-point steps per unit of evidence in [`Slot::sum`].
+const LOG_STEPS: f64 = (1u64 << 32) as f64;
+
+/// The empty slots with more than one predicted value, by (subject, relation). The values
+/// predicted under one condition (the same rule body: `act_arr_time(X,10:30 p.m.) <=
+/// flight(X,AA-1733)` and `act_arr_time(X,10:31 p.m.) <= flight(X,AA-1733)`) are exclusive
+/// outcomes of it, so their evidence adds up; different conditions are not, and the slot takes
+/// the strongest condition's sum. `bodies_of` gives a group's conditions (its strongest
+/// rules' body texts).
+fn empty_slots<'n>(
+    scored: &[(Key, &Group, f64, bool, bool)],
+    name: impl Fn(EntId) -> &'n str,
+    mut bodies_of: impl FnMut(&Group) -> Result<Vec<Arc<str>>, FetchError>,
+) -> Result<FxHashMap<(EntId, RelId), Slot>, FetchError> {
+    let mut per_slot: FxHashMap<(EntId, RelId), u32> = FxHashMap::default();
+    for &(key, _, _, _, empty) in scored {
+        if empty {
+            *per_slot.entry((key.0, key.1)).or_default() += 1;
+        }
+    }
+    let mut slots: FxHashMap<(EntId, RelId), Slot> = FxHashMap::default();
+    let mut sums: FxHashMap<((EntId, RelId), Arc<str>), u64> = FxHashMap::default();
+    for &(key, group, evidence, informative, empty) in scored {
+        let slot_key = (key.0, key.1);
+        if !empty || per_slot[&slot_key] < 2 {
+            continue;
+        }
+        let slot = slots.entry(slot_key).or_insert(Slot {
+            head: key,
+            head_evidence: evidence,
+            sum: 0,
+            informative: false,
+            count: 0,
+        });
+        // The head: the strongest, ties broken by the value's name (not its id, which depends
+        // on the order the rules came in).
+        let stronger = (evidence.to_bits(), std::cmp::Reverse(name(key.2)))
+            > (
+                slot.head_evidence.to_bits(),
+                std::cmp::Reverse(name(slot.head.2)),
+            );
+        if slot.count > 0 && stronger {
+            slot.head = key;
+            slot.head_evidence = evidence;
+        }
+        slot.informative |= informative;
+        slot.count += 1;
+        for body in bodies_of(group)? {
+            let sum = sums.entry((slot_key, body)).or_default();
+            *sum = sum.saturating_add((evidence.clamp(0.0, 1.0) * LOG_STEPS).round() as u64);
+            slot.sum = slot.sum.max(*sum);
+        }
+    }
+    Ok(slots)
+}
+
 /// The score of a prediction for a slot that holds no value at all. On clean records a rule
 /// that predicts a value for an empty slot is almost never wrong (0 of the 2,000 strongest
 /// findings of the 200 clean reference records are empty slots, while a slot that holds
@@ -499,24 +575,69 @@ impl RecordCheck {
         mut fetch: impl FnMut(u32) -> Result<Arc<Rule>, FetchError>,
     ) -> Result<Ranked, FetchError> {
         let groups = &self.groups;
-        let ranks: Vec<Rank> = groups
+        // (A slot of a relation a nested mapping derives is not summed: its values are the
+        // plain slot's, seen again.)
+        let scored: Vec<(Key, &Group, f64, bool, bool)> = groups
             .iter()
             .filter_map(|(&key, group)| {
                 let (evidence, informative) = self.evidence_of(group)?;
                 let empty = g.rel(key.1).with_subject(key.0).is_empty();
-                Some(Rank {
-                    score: if empty {
-                        empty_slot_score(evidence)
-                    } else {
-                        evidence
-                    },
+                Some((key, group, evidence, informative, empty))
+            })
+            .collect();
+        let summed: Vec<(Key, &Group, f64, bool, bool)> = scored
+            .iter()
+            .map(|&(key, group, e, i, empty)| {
+                (key, group, e, i, empty && focus_of(g, key) == key.0)
+            })
+            .collect();
+        let mut fetched = FxHashMap::default();
+        let slots = empty_slots(
+            &summed,
+            |e| g.entity_name(e),
+            |group| {
+                // The conditions of the group's strongest rule and of every rule tied with it
+                // (so that which one comes first in the file does not matter).
+                let strongest = self.key_of(group.top[0]);
+                let tied = |r: u32| {
+                    let k = self.key_of(r);
+                    k.zip(strongest).is_some_and(|(k, s)| {
+                        k.weight.to_bits() == s.weight.to_bits()
+                            && k.confidence.to_bits() == s.confidence.to_bits()
+                    })
+                };
+                let mut bodies: Vec<Arc<str>> = Vec::with_capacity(group.len as usize);
+                for &r in group.top[..group.len as usize].iter().filter(|&&r| tied(r)) {
+                    let rule = fetch_once(&mut fetched, r, &mut fetch)?;
+                    let body = rule.text.split_once("<=").map_or("", |(_, b)| b.trim());
+                    bodies.push(Arc::from(body));
+                }
+                bodies.sort_unstable();
+                bodies.dedup();
+                Ok(bodies)
+            },
+        )?;
+        let ranks: Vec<Rank> = scored
+            .iter()
+            .map(|&(key, group, evidence, informative, empty)| {
+                let (score, informative) = match slots.get(&(key.0, key.1)) {
+                    // The slot's strongest prediction speaks for the slot.
+                    Some(slot) if slot.head == key => (
+                        empty_slot_score(slot.evidence()),
+                        informative || slot.informative,
+                    ),
+                    _ if empty => (empty_slot_score(evidence), informative),
+                    _ => (evidence, informative),
+                };
+                Rank {
+                    score,
                     max_confidence: group.max_confidence,
                     count: group.count,
                     key,
                     focus: focus_of(g, key),
                     culprit: None,
                     informative,
-                })
+                }
             })
             .collect();
         // A total order that does not depend on the order of the rules: ties end on the
@@ -533,7 +654,6 @@ impl RecordCheck {
                     name(a.key).cmp(&name(b.key))
                 })
         };
-        let mut fetched = FxHashMap::default();
         let mut reasons: FxHashMap<Key, Vec<RelId>> = FxHashMap::default();
         let (ranks, mut consequences) = one_per_value(ranks, order, |r, h| {
             let mut reasons_of = |k: Key| -> Result<Vec<RelId>, FetchError> {
@@ -913,6 +1033,29 @@ mod tests {
             .iter()
             .find(|f| f.missing.relation == "city");
         assert_eq!(city.map(|f| f.consequence_count), Some(1));
+    }
+
+    /// An empty slot for which one condition predicts several values (other sources' times
+    /// for the same flight) is missing *a* value: the values' evidence adds up. Values
+    /// predicted under different conditions do not add (the strongest condition speaks).
+    #[test]
+    fn an_empty_slot_sums_the_values_one_condition_predicts() {
+        use crate::check::record::empty_slot_score;
+        let score = |rules: &str| {
+            let rules = RuleSet::from_text("f.rules", rules).unwrap();
+            let report =
+                crate::check::report_of(&rules, &[("R", "flight", "AA1"), ("R", "src", "s1")]);
+            report.findings[0].score
+        };
+        let one = score("10\t4\t0.4\tarr(X,t1) <= flight(X,AA1)\n");
+        let same = score(
+            "10\t4\t0.4\tarr(X,t1) <= flight(X,AA1)\n10\t4\t0.4\tarr(X,t2) <= flight(X,AA1)\n",
+        );
+        let other =
+            score("10\t4\t0.4\tarr(X,t1) <= flight(X,AA1)\n10\t4\t0.4\tarr(X,t2) <= src(X,s1)\n");
+        assert!((one - empty_slot_score(0.4)).abs() < 1e-9, "{one}");
+        assert!((same - empty_slot_score(0.8)).abs() < 1e-6, "{same}");
+        assert!((other - one).abs() < 1e-9, "{other}");
     }
 
     /// A column's majority (a body-less rule) and rules that barely beat it are one piece of

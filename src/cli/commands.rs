@@ -369,6 +369,8 @@ pub fn run(mut args: RunArgs) -> Result<u8> {
             baseline,
             fail_on_new,
             warnings,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            observer: std::sync::Arc::new(Terminal { quiet: args.quiet }),
         },
     )?;
     diag.line(&format!(
@@ -412,6 +414,40 @@ pub fn run(mut args: RunArgs) -> Result<u8> {
         print_ending(s, &output);
     }
     Ok(outcome.code)
+}
+
+/// A run's notices on standard error (warnings only without `--quiet`); a second signal quits
+/// at once with 128 + the signal, as the first one says.
+struct Terminal {
+    quiet: bool,
+}
+
+impl pipeline::Observer for Terminal {
+    fn notice(&self, notice: pipeline::Notice<'_>) {
+        match notice {
+            pipeline::Notice::Stopping => eprintln!(
+                "pff: stopping: finishing tasks in flight (signal again to quit at once); \
+                 `--resume` continues the execution"
+            ),
+            _ if self.quiet => {}
+            pipeline::Notice::TaskFileRejected {
+                file,
+                why,
+                moved_to,
+            } => eprintln!(
+                "pff: warning: {file} is not this task's result ({why}); moved to {moved_to}, the \
+                 task runs again"
+            ),
+            pipeline::Notice::BaselineFileSkipped { file, why } => eprintln!(
+                "pff: warning: baseline task file {file} cannot be read ({why}); its findings \
+                 count as new"
+            ),
+        }
+    }
+
+    fn second_signal(&self, sig: i32) {
+        std::process::exit(128 + sig);
+    }
 }
 
 /// The folder this run writes: the output folder, or under dated runs a new dated folder (the

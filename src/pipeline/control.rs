@@ -1,14 +1,16 @@
 //! What the stages of a run share to stop together: the stop flag, the signal, tasks in
 //! flight, and the first error that ends the run.
 
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 use super::RunError;
 
 /// Shared by the reader, the workers and the writer of a run.
-#[derive(Debug, Default)]
 pub struct Control {
+    /// Who hears what the run has to say as it happens (the command line prints it).
+    pub observer: Arc<dyn Observer>,
     /// Stop admitting tasks and cancel reads (a signal, or an error that ends the run).
     pub stop: AtomicBool,
     /// The first signal received (0: none).
@@ -21,7 +23,51 @@ pub struct Control {
     fatal: Mutex<Option<RunError>>,
 }
 
+/// What a run says to the person running it while it runs: the library never writes to a
+/// terminal or exits the process itself; the command line decides how to say it.
+#[derive(Debug)]
+pub enum Notice<'a> {
+    /// A first SIGINT/SIGTERM: tasks in flight are being finished.
+    Stopping,
+    /// A task file that is not its task's result was moved aside; the task runs again.
+    TaskFileRejected {
+        file: &'a str,
+        why: &'a str,
+        moved_to: &'a str,
+    },
+    /// A baseline task file could not be read; its findings count as new.
+    BaselineFileSkipped { file: &'a str, why: &'a str },
+}
+
+/// Hears a run's notices, and decides what a second signal does (the command line quits at
+/// once with 128 + the signal).
+pub trait Observer: Send + Sync {
+    fn notice(&self, notice: Notice<'_>);
+    /// A second SIGINT/SIGTERM arrived while the run was stopping.
+    fn second_signal(&self, sig: i32);
+}
+
+/// Hears nothing; a second signal is treated like the first (tests, library users).
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn notice(&self, _: Notice<'_>) {}
+    fn second_signal(&self, _: i32) {}
+}
+
 impl Control {
+    /// A control for a run heard by `observer`.
+    pub fn new(observer: Arc<dyn Observer>) -> Self {
+        Control {
+            observer,
+            stop: Default::default(),
+            signal: Default::default(),
+            interrupt: Default::default(),
+            in_flight: Default::default(),
+            fatal: Default::default(),
+        }
+    }
+
     /// Ends the run with `e` (the first error wins) and stops admission.
     pub fn fail(&self, e: RunError) {
         self.fatal
@@ -39,10 +85,23 @@ impl Control {
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
+}
 
-    /// A task left the pipeline (written, dropped or cancelled).
-    pub fn task_left(&self) {
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+/// A task in flight: counted in [`Control::in_flight`] from its admission until this guard is
+/// dropped, wherever the task ends (written, failed, cancelled, dropped with a closed queue):
+/// no path can forget to count it out, which would blind the memory guard.
+pub struct InFlight(Arc<Control>);
+
+impl InFlight {
+    pub fn admit(control: &Arc<Control>) -> Self {
+        control.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(control.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

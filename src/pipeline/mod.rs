@@ -47,6 +47,7 @@ mod worker;
 
 pub use baseline::Baseline;
 use control::Control;
+pub use control::{Notice, Observer, Quiet};
 use events::{Event, EventLog, StopEvent, TaskEvent};
 pub use execution::{
     EVENTS_FILE, EXECUTION_FILE, ExecutionInfo, MANIFEST_COPY, RecordedChecks, Rejected, absolute,
@@ -213,6 +214,10 @@ pub struct RunConfig<'a> {
     pub fail_on_new: bool,
     /// What was noticed before the run (the encoding check), kept in `summary.json`.
     pub warnings: Vec<String>,
+    /// The command line that started the run, written in the output folder's lock.
+    pub command: String,
+    /// Hears the run's notices and second signals ([`Observer`]).
+    pub observer: Arc<dyn Observer>,
 }
 
 /// How a run ended.
@@ -255,8 +260,7 @@ pub fn run(
     if let Some(dir) = &cfg.baseline {
         Baseline::refuse_self(dir, &cfg.output)?;
     }
-    let command: Vec<String> = std::env::args().collect();
-    let folder = OutputFolder::lock(&cfg.output, &command.join(" "))?;
+    let folder = OutputFolder::lock(&cfg.output, &cfg.command)?;
     let formats = m.report_formats(&cfg.reports);
     let prepared = execution::prepare_run(
         &folder,
@@ -278,11 +282,11 @@ pub fn run(
     let events_path = folder.path().join(EVENTS_FILE);
     let log = EventLog::open(&events_path).map_err(out_err(&events_path))?;
     // Signals are handled from here on, before anything is logged as started.
-    let control = Arc::new(Control::default());
+    let control = Arc::new(Control::new(cfg.observer.clone()));
     let runtime = reader::start_runtime(cfg.plan, &control)?;
-    report_rejected(&prepared.rejected, &log, cfg.quiet);
+    report_rejected(&prepared.rejected, &log, &*cfg.observer);
     if let Some(b) = &baseline {
-        report_skipped(b, &log, cfg.quiet);
+        report_skipped(b, &log, &*cfg.observer);
     }
     log.log(&start_event(rules, cfg, &prepared));
     let progress = progress_bar(cfg.quiet, prepared.selected, prepared.pending_count());
@@ -327,20 +331,19 @@ pub fn run(
     conclude(finished, &control, &log, bounds, prepared.rejected)
 }
 
-/// Warns about the task files that were moved aside, on stderr and in the log.
-fn report_rejected(rejected: &[Rejected], log: &EventLog, quiet: bool) {
+/// Tells of the task files that were moved aside, to the observer and in the log.
+fn report_rejected(rejected: &[Rejected], log: &EventLog, observer: &dyn Observer) {
     for Rejected {
         file,
         why,
         moved_to,
     } in rejected
     {
-        if !quiet {
-            eprintln!(
-                "pff: warning: {file} is not this task's result ({why}); moved to {moved_to}, the \
-                 task runs again"
-            );
-        }
+        observer.notice(Notice::TaskFileRejected {
+            file,
+            why,
+            moved_to,
+        });
         log.log(&Event::TaskFileRejected {
             file,
             why,
@@ -349,16 +352,11 @@ fn report_rejected(rejected: &[Rejected], log: &EventLog, quiet: bool) {
     }
 }
 
-/// Warns about the baseline's task files that could not be read (their findings count as
-/// new), on stderr and in the log.
-fn report_skipped(b: &Baseline, log: &EventLog, quiet: bool) {
+/// Tells of the baseline's task files that could not be read (their findings count as new),
+/// to the observer and in the log.
+fn report_skipped(b: &Baseline, log: &EventLog, observer: &dyn Observer) {
     for (file, why) in b.skipped() {
-        if !quiet {
-            eprintln!(
-                "pff: warning: baseline task file {file} cannot be read ({why}); its findings \
-                 count as new"
-            );
-        }
+        observer.notice(Notice::BaselineFileSkipped { file, why });
         log.log(&Event::BaselineFileSkipped { file, why });
     }
 }
@@ -526,13 +524,13 @@ impl Stages<'_> {
         let mut max_in_flight = 0;
         // This run's findings and failures so far, for the progress line.
         let (mut found, mut failed) = (crate::report::SeverityCounts::default(), 0usize);
-        for (i, task, written) in results {
+        for (i, task, written, counted) in results {
             let control = self.control;
             max_in_flight = max_in_flight.max(control.in_flight.load(Ordering::SeqCst));
             let path = task_file(self.tasks_dir, i, &task.id);
             // The worker wrote and synced the file; the rename makes it the task's result.
             let placed = written.and_then(|(tmp, lite)| fs::rename(&tmp, &path).map(|()| lite));
-            control.task_left();
+            drop(counted);
             let lite = match placed {
                 Ok(lite) => lite,
                 Err(e) => {

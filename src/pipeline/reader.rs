@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::RunError;
-use super::control::{Control, PanicGuard};
+use super::control::{Control, InFlight, Notice, PanicGuard};
 use super::events::{Event, EventLog};
 use super::fetch::{self, FetchLimits, Fetcher, SourceError};
 use crate::hardware::{Plan, current_rss, system_available};
@@ -16,7 +16,7 @@ use crate::manifest::{Source, Task};
 pub type ReadResult = Result<Vec<u8>, SourceError>;
 
 /// A task read and ready for a worker: its manifest position, the task, its bytes.
-pub type ReadTask = (usize, Task, ReadResult);
+pub type ReadTask = (usize, Task, ReadResult, InFlight);
 
 /// Why the memory guard stopped a run: over budget, or the machine short of memory, with
 /// nothing in flight (waiting could never help).
@@ -72,7 +72,7 @@ pub async fn read_all(
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
-        control.in_flight.fetch_add(1, Ordering::SeqCst);
+        let counted = InFlight::admit(&control);
         let (tx, fetcher, control) = (queue.clone(), fetcher.clone(), control.clone());
         // The send happens inside the spawned read, so a full queue holds the permit and
         // stops further reads: backpressure up to admission.
@@ -81,12 +81,10 @@ pub async fn read_all(
                 control: &control,
                 what: "a read",
             };
-            match read_source(&task.source, &fetcher, &control.stop).await {
-                Some(bytes) => {
-                    let _ = tx.send((i, task, bytes)).await;
-                }
-                // Cancelled by a stop: not a result, the task stays pending.
-                None => control.task_left(),
+            // Cancelled by a stop (`None`): not a result, the task stays pending (and its
+            // guard counts it out).
+            if let Some(bytes) = read_source(&task.source, &fetcher, &control.stop).await {
+                let _ = tx.send((i, task, bytes, counted)).await;
             }
             drop(permit);
         });
@@ -175,14 +173,12 @@ async fn watch_signals(
             _ = term.recv() => 15,
         };
         if control.signal.swap(sig, Ordering::SeqCst) != 0 {
-            std::process::exit(128 + sig);
+            control.observer.second_signal(sig);
+            continue;
         }
         control.stop.store(true, Ordering::SeqCst);
         control.interrupt.store(true, Ordering::SeqCst);
-        eprintln!(
-            "pff: stopping: finishing tasks in flight (signal again to quit at once); \
-             `--resume` continues the execution"
-        );
+        control.observer.notice(Notice::Stopping);
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::SyncSender;
 
-use super::control::{Control, panic_message};
+use super::control::{Control, InFlight, panic_message};
 use super::reader::{ReadResult, ReadTask};
 use super::taskfile::{TASK_FORMAT, TaskHead, TaskTail};
 use super::{RunError, folder, task_file};
@@ -29,7 +29,7 @@ pub struct Checked {
 
 /// A checked task: its manifest position, the task, and its result file under a temporary
 /// name (the writer renames it into place) or why it could not be written.
-pub type Output = (usize, Task, io::Result<(PathBuf, Checked)>);
+pub type Output = (usize, Task, io::Result<(PathBuf, Checked)>, InFlight);
 
 /// What every worker shares.
 pub struct Shared<'a> {
@@ -56,7 +56,9 @@ pub fn work(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .blocking_recv();
-        let Some((i, task, bytes)) = next else { break };
+        let Some((i, task, bytes, counted)) = next else {
+            break;
+        };
         let tmp = folder::temp_path(&task_file(shared.tasks_dir, i, &task.id));
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             check_task(shared, i, &task, bytes, &tmp)
@@ -68,7 +70,6 @@ pub fn work(
                 // The rules could not be read back: no task can be checked.
                 shared.control.fail(RunError::Rules(e));
                 let _ = fs::remove_file(&tmp);
-                shared.control.task_left();
                 continue;
             }
             Err(panic) => {
@@ -78,11 +79,10 @@ pub fn work(
                     panic_message(panic.as_ref())
                 )));
                 let _ = fs::remove_file(&tmp);
-                shared.control.task_left();
                 continue;
             }
         };
-        if results.send((i, task, out)).is_err() {
+        if results.send((i, task, out, counted)).is_err() {
             break;
         }
     }

@@ -122,12 +122,11 @@ pub fn rules_with(
             let e = &i.encoding;
             let clash = |flag: &str, given: String, recorded: String| {
                 anyhow::anyhow!(
-                    "--{flag} {given} contradicts the rule set {from}, learned under {}; drop \
-                     the flag (the rule set's encoding is used without it), or use rules \
-                     learned under {given}",
+                    "--{flag} {given} contradicts the rule set {from} ({flag} {recorded}), \
+                     learned under {}; drop the flag (the rule set's encoding is used without \
+                     it), or use rules learned under {given}",
                     ruleset::describe(e),
                 )
-                .context(format!("the rule set records {flag} {recorded}"))
             };
             if let Some(m) = input.mapping
                 && m != e.mapping

@@ -55,6 +55,9 @@ pub struct Encoding {
     /// `(node, id_key, node)` for every node named by its id.
     #[serde(default)]
     pub id_triples: bool,
+    /// Values also give their shapes.
+    #[serde(default)]
+    pub shapes: bool,
 }
 
 impl Encoding {
@@ -64,6 +67,7 @@ impl Encoding {
             name_key: m.name_key.clone(),
             id_key: m.id_key.clone(),
             id_triples: m.id_triples,
+            shapes: m.shapes,
         }
     }
 
@@ -73,6 +77,7 @@ impl Encoding {
             kind: self.mapping,
             name_key: self.name_key.clone(),
             id_triples: self.id_triples,
+            shapes: self.shapes,
         }
     }
 }
@@ -237,6 +242,9 @@ pub fn describe(e: &Encoding) -> String {
     s.push_str(&format!(" --id-key {}", e.id_key));
     if e.id_triples {
         s.push_str(" --id-triples");
+    }
+    if e.shapes {
+        s.push_str(" --shapes");
     }
     s
 }

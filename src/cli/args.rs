@@ -389,6 +389,11 @@ pub struct InputArgs {
     /// the id key as a relation.
     #[arg(long)]
     pub id_triples: bool,
+    /// Give every value's shape as a second value of its slot (digits as 9, letter runs as
+    /// a/A: `0.05%` is `‹9.99%›`), so that rules learn what a column's values look like
+    /// [default: the rule set's, else off].
+    #[arg(long)]
+    pub shapes: bool,
 }
 
 /// A table's delimiter: one ASCII character, or `tab`.
@@ -426,6 +431,7 @@ impl InputArgs {
                 .unwrap_or_else(|| defaults::ID_KEY.into()),
             kind: self.mapping.unwrap_or_default(),
             id_triples: self.id_triples,
+            shapes: self.shapes,
             name_key: self
                 .name_key
                 .clone()

@@ -147,6 +147,9 @@ pub fn rules_with(
             if input.id_triples && !e.id_triples {
                 return Err(clash("id-triples", "(given)".into(), "off".into()));
             }
+            if input.shapes && !e.shapes {
+                return Err(clash("shapes", "(given)".into(), "off".into()));
+            }
             e.mapping()
         }
     };
@@ -236,6 +239,10 @@ pub fn apply_rule_set(args: &mut RunArgs, m: &mut Manifest) -> Result<bool> {
     }
     if c.given.id_key && c.mapping.id_key != e.id_key {
         return Err(clash("id_key:", &c.mapping.id_key, &e.id_key));
+    }
+    if c.given.shapes && c.mapping.shapes != e.shapes {
+        let v = |b: bool| b.to_string();
+        return Err(clash("shapes:", &v(c.mapping.shapes), &v(e.shapes)));
     }
     if c.given.id_triples && c.mapping.id_triples != e.id_triples {
         let v = |b: bool| b.to_string();

@@ -95,6 +95,9 @@ struct Raw {
     /// `(node, id_key, node)` for every node named by its id (the predecessor's graph).
     #[serde(default)]
     id_triples: Option<bool>,
+    /// Every value's shape as a second value of its slot.
+    #[serde(default)]
+    shapes: Option<bool>,
     /// With a baseline: fail on new findings only.
     #[serde(default)]
     fail_on_new: Option<bool>,
@@ -234,6 +237,7 @@ pub struct Given {
     pub name_key: bool,
     pub id_key: bool,
     pub id_triples: bool,
+    pub shapes: bool,
     pub error_confidence: bool,
     pub warning_confidence: bool,
 }
@@ -424,6 +428,7 @@ impl Manifest {
             name_key: raw.name_key.is_some(),
             id_key: raw.id_key.is_some(),
             id_triples: raw.id_triples.is_some(),
+            shapes: raw.shapes.is_some(),
             error_confidence: raw.error_confidence.is_some(),
             warning_confidence: raw.warning_confidence.is_some(),
         };
@@ -466,6 +471,7 @@ impl Manifest {
                     kind: raw.mapping.unwrap_or_default(),
                     name_key: raw.name_key.unwrap_or_else(|| defaults::NAME_KEY.into()),
                     id_triples: raw.id_triples.unwrap_or(false),
+                    shapes: raw.shapes.unwrap_or(false),
                 },
                 max_violations: raw.max_violations.unwrap_or(defaults::MAX_VIOLATIONS),
                 max_rule_work: raw.max_rule_work,

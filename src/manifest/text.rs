@@ -158,6 +158,7 @@ const TOP_KEYS: &[&str] = &[
     "fail_on_new",
     "dated",
     "id_triples",
+    "shapes",
     "max_rule_work",
     "task_time_budget_secs",
     "rule_batch",

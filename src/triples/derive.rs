@@ -549,6 +549,7 @@ mod tests {
             name_key: "charSpecExternalId".into(),
             id_key: "uuid".into(),
             id_triples: false,
+            shapes: false,
         };
         assert_eq!(m.describe(), "tmf name_key=charSpecExternalId id_key=uuid");
     }

@@ -461,6 +461,38 @@ impl<R: std::io::BufRead> Iterator for JsonLines<R> {
     }
 }
 
+/// The shape of a value (`--shapes`, `docs/records.md`): each digit becomes `9`, each run of
+/// lowercase letters `a` and of uppercase letters `A` (other letters, as `a`), each run of
+/// whitespace one space, anything else stays; the whole between `‹` and `›`, so that a shape
+/// is never a value. `0.05` is `‹9.99›`, `0.05%` `‹9.99%›`, `12/02/2011 6:55 a.m.`
+/// `‹99/99/9999 9:99 a.a.›`, `Birmingham` `‹Aa›`.
+pub fn shape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len().min(64) + 6);
+    out.push('‹');
+    let mut last = None;
+    for c in value.chars() {
+        let class = if c.is_ascii_digit() {
+            '9'
+        } else if c.is_uppercase() {
+            'A'
+        } else if c.is_alphabetic() {
+            'a'
+        } else if c.is_whitespace() {
+            ' '
+        } else {
+            c
+        };
+        // Runs of letters and of whitespace are one; digits and punctuation are kept each.
+        if matches!(class, 'a' | 'A' | ' ') && last == Some(class) {
+            continue;
+        }
+        out.push(class);
+        last = Some(class);
+    }
+    out.push('›');
+    out
+}
+
 /// Why a record gives no triples.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordError {
@@ -482,6 +514,9 @@ pub struct Mapping {
     /// Every node (every non-empty object) also gets `(node, id_key, node)`, as the
     /// predecessor's graph holds (`--id-triples`).
     pub id_triples: bool,
+    /// Every scalar value also gives its shape as a second value of its slot
+    /// ([`shape`], `--shapes`): what a column's values look like becomes learnable.
+    pub shapes: bool,
 }
 
 impl Default for Mapping {
@@ -491,6 +526,7 @@ impl Default for Mapping {
             kind: MappingKind::Plain,
             name_key: crate::defaults::NAME_KEY.to_string(),
             id_triples: false,
+            shapes: false,
         }
     }
 }
@@ -508,6 +544,9 @@ impl Mapping {
         }
         if self.id_triples {
             s.push_str(" id_triples");
+        }
+        if self.shapes {
+            s.push_str(" shapes");
         }
         s
     }
@@ -592,8 +631,18 @@ impl Mapping {
         match v {
             Json::Null => {}
             Json::Bool(b) => sink.triple(s, rel, if *b { "true" } else { "false" }),
-            Json::Num(n) => sink.triple(s, rel, n),
-            Json::Str(x) => sink.triple(s, rel, &escape(x)),
+            Json::Num(n) => {
+                sink.triple(s, rel, n);
+                if self.shapes {
+                    sink.triple(s, rel, &shape(n));
+                }
+            }
+            Json::Str(x) => {
+                sink.triple(s, rel, &escape(x));
+                if self.shapes {
+                    sink.triple(s, rel, &escape(&shape(x)));
+                }
+            }
             Json::Obj(pairs) => {
                 if pairs.is_empty() {
                     return;
@@ -624,6 +673,42 @@ mod tests {
 
     fn t(s: &str, r: &str, o: &str) -> (String, String, String) {
         (s.into(), r.into(), o.into())
+    }
+
+    /// Shapes exactly as docs/records.md says, as second values of their slots.
+    #[test]
+    fn shapes_of_values() {
+        for (v, want) in [
+            ("0.05", "‹9.99›"),
+            ("0.05%", "‹9.99%›"),
+            ("12/02/2011 6:55 a.m.", "‹99/99/9999 9:99 a.a.›"),
+            ("6:55  a.m.", "‹9:99 a.a.›"),
+            ("Birmingham", "‹Aa›"),
+            ("scip-inf-1", "‹a-a-9›"),
+            ("São Paulo", "‹Aa Aa›"),
+            ("", "‹›"),
+        ] {
+            assert_eq!(shape(v), want, "{v}");
+        }
+        let v = parse(br#"{"id":"R","abv":"0.05%","n":12,"o":{"x":"a"}}"#).unwrap();
+        let m = Mapping {
+            shapes: true,
+            ..Mapping::default()
+        };
+        let mut out = Vec::new();
+        m.record(&v, 0, &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                t("R", "abv", "0.05%"),
+                t("R", "abv", "‹9.99%›"),
+                t("R", "n", "12"),
+                t("R", "n", "‹99›"),
+                t("R", "o", "R/o"),
+                t("R/o", "x", "a"),
+                t("R/o", "x", "‹a›"),
+            ]
+        );
     }
 
     #[test]

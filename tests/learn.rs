@@ -572,3 +572,48 @@ fn a_rule_set_carries_its_encoding_and_cut_points() {
         "{err}"
     );
 }
+
+/// Issue 24: a rule set records whether shapes were on, and checking with it uses them.
+#[test]
+fn a_rule_set_records_shapes() {
+    let s = setup();
+    let set = s.path("shaped");
+    let set_s = set.to_str().unwrap();
+    let mut cmd = pff(&[
+        "learn",
+        "data/train.jsonl",
+        "-o",
+        set_s,
+        "--work-dir",
+        s.path("work").to_str().unwrap(),
+        "-q",
+        "--shapes",
+    ]);
+    cmd.env("ANYBURL_JAR", &s.jar).env("JAVA", &s.java);
+    cmd.assert().code(0);
+    let info: serde_json::Value = serde_json::from_str(&read(&set.join("ruleset.json"))).unwrap();
+    assert_eq!(info["encoding"]["shapes"], true, "{info}");
+    // The shapes went into AnyBURL's training triples.
+    assert!(read(&s.path("work/triples.tsv")).contains('‹'));
+    let out = |args: &[&str]| pff(args).output().unwrap().stdout;
+    let rules_txt = set.join("rules.txt");
+    assert_eq!(
+        out(&[
+            "validate",
+            "data/records.jsonl",
+            "--rules",
+            set_s,
+            "-f",
+            "json"
+        ]),
+        out(&[
+            "validate",
+            "data/records.jsonl",
+            "--rules",
+            rules_txt.to_str().unwrap(),
+            "--shapes",
+            "-f",
+            "json"
+        ])
+    );
+}

@@ -263,6 +263,28 @@ fn an_encoding_mismatch_is_named_with_its_fix() {
     assert!(key.contains("under --mapping tmf --name-key name"), "{key}");
     let strict = err(&["--strict"], 2);
     assert!(strict.contains("(--strict)"), "{strict}");
+    // The reports say it too.
+    for (format, needle) in [
+        ("human", "warning: about"),
+        ("markdown", "**Warning:** about"),
+        ("json", "\"warnings\":[\"about"),
+        ("sarif", "\"level\": \"warning\""),
+    ] {
+        let out = pff(&[
+            "validate",
+            d,
+            "--rules",
+            r,
+            "--fail-on",
+            "never",
+            "-f",
+            format,
+        ])
+        .output()
+        .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(needle), "{format}: {text}");
+    }
     let right = err(&["--mapping", "tmf", "--name-key", "charSpecExternalId"], 0);
     assert!(!right.contains("warning"), "{right}");
     // `pff run` checks the first task read from a file.

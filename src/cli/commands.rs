@@ -144,7 +144,7 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
     )?;
     warn_without_counts(&rules);
     adopt_id_triples(&mut settings.mapping, &rules, settings.recorded);
-    check_encoding(
+    let encoding_warning = check_encoding(
         &args.data,
         args.input.format(),
         &settings.mapping,
@@ -188,6 +188,7 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
             }
         })?;
     summary.fail_on = Some(args.fail_on);
+    summary.warnings.extend(encoding_warning);
     // Records are judged by their strongest finding (by their violations in counts-only
     // mode, which has no findings).
     let policy = crate::report::FailPolicy {

@@ -157,7 +157,7 @@ pub fn finalize(
     let owned = |key: &str| shard.is_none_or(|s| s.owns(key));
     // Reports need every task: feed them only when every task file is there.
     let mut reports = if !formats.is_empty() && all_there(m, &out.join("tasks"), &owned)? {
-        Some(Reports::new(rules, m, formats, out, new_only))
+        Some(Reports::new(rules, m, formats, out, new_only, fin_warnings))
     } else {
         None
     };
@@ -545,6 +545,7 @@ impl Reports {
         formats: &[OutputFormat],
         out: &Path,
         new_only: bool,
+        warnings: &[String],
     ) -> Self {
         let info = RunInfo {
             // The execution, not the manifest's path: a merged run's reports equal an
@@ -560,6 +561,7 @@ impl Reports {
             summary: Summary {
                 rules_total: rules.rule_count(),
                 fail_on: Some(m.checks.fail_on),
+                warnings: warnings.to_vec(),
                 ..Summary::default()
             },
             fail_on: m.checks.fail_policy(),

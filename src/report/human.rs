@@ -183,6 +183,9 @@ impl Exporter for Human {
 
     fn finish(&mut self, out: &mut dyn Write, s: &Summary) -> io::Result<()> {
         writeln!(out)?;
+        for w in &s.warnings {
+            writeln!(out, "warning: {}", p(w))?;
+        }
         write!(
             out,
             "{} record{}, {} triples, {} findings ({} error, {} warning, {} info) from {} violations",

@@ -182,6 +182,9 @@ impl Exporter for Markdown {
                 s.failed_records
             )?,
         }
+        for w in &s.warnings {
+            writeln!(out, "**Warning:** {}\n", cell(w))?;
+        }
         writeln!(
             out,
             "| record | triples | findings | error | warning | info |"

@@ -725,6 +725,10 @@ pub struct Summary {
     /// Against a baseline: new, known and fixed findings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineCounts>,
+    /// What was noticed before checking: rules whose relations the records never give under
+    /// the encoding in force (`encoding.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// How a rule set fared on the data: which rules applied, and which lost confidence.

@@ -172,7 +172,12 @@ impl Exporter for Sarif {
     }
 
     fn finish(&mut self, out: &mut dyn Write, summary: &Summary) -> io::Result<()> {
-        let mut notes = std::mem::take(&mut self.notifications);
+        let mut notes: Vec<Value> = summary
+            .warnings
+            .iter()
+            .map(|w| json!({ "level": "warning", "message": { "text": w } }))
+            .collect();
+        notes.append(&mut self.notifications);
         if self.n_notifications > notes.len() {
             notes.push(json!({
                 "level": "note",

@@ -188,6 +188,11 @@ pub fn diagnose(
         let held: HashSet<&str> = t.iter().map(|(_, r, _)| r.as_str()).collect();
         missing(per_relation, total, &held)
     };
+    // No record of the sample could be read: nothing to compare (its errors are reported
+    // where the records are checked).
+    if triples(sample, format, mapping).is_empty() {
+        return None;
+    }
     let (unmatched, relations) = unmatched_under(mapping);
     if (unmatched as f64) < THRESHOLD * total as f64 {
         return None;
@@ -309,6 +314,20 @@ mod tests {
                 &tmf("charSpecExternalId"),
                 &plain_rules,
                 60
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn an_unreadable_sample_says_nothing() {
+        assert!(
+            diagnose(
+                b"{not json\n",
+                Format::Jsonl,
+                &Mapping::default(),
+                &[("a", 5)],
+                5
             )
             .is_none()
         );

@@ -151,3 +151,53 @@ impl Civil {
         }
     }
 }
+
+/// FNV-1a, 64 bits, fed in pieces: a stable hash (the same on every machine and release), for
+/// shard assignment, digests of rules, manifests and data. Not for secrets.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// Feeds a whole file, streamed (it may be larger than memory).
+    pub fn file(&mut self, path: &Path) -> std::io::Result<()> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path)?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.update(&buf[..n]);
+        }
+    }
+
+    /// Marks the end of one of several inputs (`rules_digest`'s separator between files).
+    pub fn separate(&mut self) {
+        self.0 ^= 0xff;
+    }
+
+    pub fn finish(self) -> u64 {
+        self.0
+    }
+}
+
+/// FNV-1a of `bytes`.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = Fnv1a::default();
+    h.update(bytes);
+    h.finish()
+}

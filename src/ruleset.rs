@@ -278,20 +278,9 @@ pub fn new_info(mapping: &Mapping, learned: Option<Provenance>) -> RuleSetInfo {
 
 /// A digest of a file's content (FNV-1a, streamed), for provenance.
 pub fn file_digest(path: &Path) -> io::Result<String> {
-    use std::io::Read;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut f = fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(format!("fnv1a:{h:016x}"));
-        }
-        for &b in &buf[..n] {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+    let mut h = crate::files::Fnv1a::default();
+    h.file(path)?;
+    Ok(format!("fnv1a:{:016x}", h.finish()))
 }
 
 #[cfg(test)]

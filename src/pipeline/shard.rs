@@ -107,37 +107,17 @@ impl Shard {
     }
 }
 
-/// FNV-1a, 64 bits: a stable hash (the same on every machine and release).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
+pub use crate::files::fnv1a;
 
 /// A digest of the rule files' contents, so shards of different rules are never merged. The
 /// files are streamed (a rules file may be larger than memory allows).
 pub fn rules_digest(paths: &[PathBuf]) -> io::Result<String> {
-    use std::io::Read;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut buf = vec![0u8; 1 << 16];
+    let mut h = crate::files::Fnv1a::default();
     for p in paths {
-        let mut f = fs::File::open(p)?;
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            for &b in &buf[..n] {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        h ^= 0xff;
+        h.file(p)?;
+        h.separate();
     }
-    Ok(format!("{h:016x}"))
+    Ok(format!("{:016x}", h.finish()))
 }
 
 pub(super) fn shard_name(s: Option<Shard>) -> String {

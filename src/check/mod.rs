@@ -15,6 +15,7 @@
 mod checker;
 mod culprit;
 mod findings;
+mod grouping;
 mod record;
 
 pub use checker::{Checker, InMemory, RecordChecker, RuleHome, SourceChecker, Stored};

@@ -1,0 +1,187 @@
+//! Unit tests of `record.rs`: grouping, scoring and the typed steps on small rule sets.
+use crate::check::{Checker, InMemory, Options, RecordChecker};
+use crate::report::FindingKind;
+use crate::rules::RuleSet;
+use crate::triples::{GraphBuilder, RecordId, RecordName, TripleSink};
+
+/// One wrong value breaks several expectations on its node: one finding, naming the node,
+/// with the others as its consequences (counted once); another node keeps its own.
+#[test]
+fn one_finding_per_node_with_its_consequences() {
+    let rules = RuleSet::from_text(
+        "p.rules",
+        "10\t9\t0.9\tproductOfferingExternalId(X,PLAN_A) <= productOfferingId(X,ID_A)\n\
+         10\t9\t0.95\tname(X,Plan A) <= productOfferingId(X,ID_A)\n\
+         10\t9\t0.8\tprice(X,P_A) <= productOfferingId(X,ID_A)\n\
+         10\t9\t0.7\tstatus(X,On) <= productOfferingId(X,ID_A)\n",
+    )
+    .unwrap();
+    // P1's id was swapped to ID_A: its external id, name and price disagree, status empty.
+    let report = crate::check::report_of(
+        &rules,
+        &[
+            ("P1", "productOfferingId", "ID_A"),
+            ("P1", "productOfferingExternalId", "PLAN_B"),
+            ("P1", "name", "Plan B"),
+            ("P1", "price", "P_B"),
+            ("P2", "productOfferingId", "ID_A"),
+            ("P2", "productOfferingExternalId", "PLAN_A"),
+            ("P2", "name", "Plan A"),
+            ("P2", "price", "P_A"),
+        ],
+    );
+    let per_node: Vec<_> = report.findings.iter().map(|f| f.focus.as_str()).collect();
+    assert_eq!(per_node, ["P1", "P2"], "{:#?}", report.findings);
+    let f = &report.findings[0];
+    // The strongest expectation heads the finding, the other three are its consequences,
+    // strongest first (the status rule is broken on both products: weight 0.35 each).
+    assert_eq!(f.missing.relation, "name");
+    assert_eq!(f.consequence_count, 3);
+    let rels: Vec<_> = f.consequences.iter().map(|t| t.relation.as_str()).collect();
+    assert_eq!(rels, ["productOfferingExternalId", "price", "status"]);
+    assert_eq!(report.finding_counts.total(), 2);
+    assert_eq!(report.findings[1].consequence_count, 0);
+}
+
+/// Three wrong values in one row, each found by rules that rest on a different column,
+/// are three findings; a fourth conflict resting on a column another rests on follows it.
+#[test]
+fn independent_wrong_values_in_one_node_are_separate_findings() {
+    let rules = RuleSet::from_text(
+        "t.rules",
+        "10\t9\t0.9\tcity(X,birmingham) <= zip(X,35233)\n\
+         10\t9\t0.85\tcounty(X,jefferson) <= zip(X,35233)\n\
+         10\t9\t0.9\tmeasure(X,heart) <= code(X,h1)\n\
+         10\t9\t0.9\towner(X,gov) <= provider(X,p1)\n",
+    )
+    .unwrap();
+    let report = crate::check::report_of(
+        &rules,
+        &[
+            ("R1", "zip", "35233"),
+            ("R1", "city", "birminghxm"),
+            ("R1", "county", "jeffxrson"),
+            ("R1", "code", "h1"),
+            ("R1", "measure", "heaxt"),
+            ("R1", "provider", "p1"),
+            ("R1", "owner", "gxv"),
+        ],
+    );
+    let mut rels: Vec<_> = report
+        .findings
+        .iter()
+        .map(|f| f.missing.relation.as_str())
+        .collect();
+    rels.sort_unstable();
+    assert_eq!(rels, ["city", "measure", "owner"], "{:#?}", report.findings);
+    let city = report
+        .findings
+        .iter()
+        .find(|f| f.missing.relation == "city");
+    assert_eq!(city.map(|f| f.consequence_count), Some(1));
+}
+
+/// An empty slot for which one condition predicts several values (other sources' times
+/// for the same flight) is missing *a* value: the values' evidence adds up. Values
+/// predicted under different conditions do not add (the strongest condition speaks).
+#[test]
+fn an_empty_slot_sums_the_values_one_condition_predicts() {
+    use crate::check::record::empty_slot_score;
+    let score = |rules: &str| {
+        let rules = RuleSet::from_text("f.rules", rules).unwrap();
+        let report = crate::check::report_of(&rules, &[("R", "flight", "AA1"), ("R", "src", "s1")]);
+        report.findings[0].score
+    };
+    let one = score("10\t4\t0.4\tarr(X,t1) <= flight(X,AA1)\n");
+    let same =
+        score("10\t4\t0.4\tarr(X,t1) <= flight(X,AA1)\n10\t4\t0.4\tarr(X,t2) <= flight(X,AA1)\n");
+    let other =
+        score("10\t4\t0.4\tarr(X,t1) <= flight(X,AA1)\n10\t4\t0.4\tarr(X,t2) <= src(X,s1)\n");
+    assert!((one - empty_slot_score(0.4)).abs() < 1e-9, "{one}");
+    assert!((same - empty_slot_score(0.8)).abs() < 1e-6, "{same}");
+    assert!((other - one).abs() < 1e-9, "{other}");
+}
+
+/// A column's majority (a body-less rule) and rules that barely beat it are one piece of
+/// evidence: thirty of them score no higher than the strongest alone, and never make an
+/// error; a rule that beats the majority clearly counts.
+#[test]
+fn near_duplicates_of_a_majority_are_one_piece_of_evidence() {
+    use crate::report::Severity;
+    let mut text = String::from("100\t83\t0.83\temergency(X,yes) <= \n");
+    for i in 0..30 {
+        text.push_str(&format!("100\t84\t0.84\temergency(X,yes) <= col{i}(X,v)\n"));
+    }
+    let mut triples: Vec<(String, String, String)> = (0..30)
+        .map(|i| ("H".to_string(), format!("col{i}"), "v".to_string()))
+        .collect();
+    triples.push(("H".into(), "emergency".into(), "no".into()));
+    let run = |rules: &str, t: &[(String, String, String)]| {
+        let rules = RuleSet::from_text("m.rules", rules).unwrap();
+        let refs: Vec<(&str, &str, &str)> = t
+            .iter()
+            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+            .collect();
+        crate::check::report_of(&rules, &refs)
+    };
+    let report = run(&text, &triples);
+    let f = &report.findings[0];
+    assert!(f.score <= 0.84 + 1e-9, "{f:#?}");
+    assert_ne!(f.severity, Severity::Error, "{f:#?}");
+    // Without the body-less rule nothing marks them as near-duplicates of a prior: the
+    // noisy-or over the others raises the score (the behaviour for groups with no prior).
+    let no_prior: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    assert!(run(&no_prior, &triples).findings[0].score > 0.9);
+    // A rule that clearly beats the majority is evidence: an error.
+    text.push_str("100\t97\t0.97\temergency(X,yes) <= type(X,acute)\n");
+    triples.push(("H".into(), "type".into(), "acute".into()));
+    let f = &run(&text, &triples).findings[0];
+    assert!(f.score >= 0.97 && f.severity == Severity::Error, "{f:#?}");
+}
+
+/// A slot that holds another value is a conflict naming it; a slot with no value at all is
+/// an empty slot, and its evidence counts twice.
+#[test]
+fn conflicts_name_the_present_value_and_empty_slots_score_higher() {
+    let rules = RuleSet::from_text(
+        "k.rules",
+        "10\t8\t0.8\tpaymentContext(X,Postpaid) <= contractSpecification(X,SPEC_POS)\n",
+    )
+    .unwrap();
+    let record = |with_context: bool| {
+        let mut b = GraphBuilder::new(&rules.symbols);
+        b.triple("K1", "contractSpecification", "SPEC_POS");
+        if with_context {
+            b.triple("K1", "paymentContext", "Control");
+        }
+        let g = b.finish();
+        let name = RecordName {
+            id: RecordId { index: 0, line: 1 },
+            name: "K1".into(),
+        };
+        Checker::new(InMemory::new(&rules), Options::default())
+            .report(&g, name)
+            .unwrap()
+            .0
+    };
+    let conflict = record(true);
+    let f = &conflict.findings[0];
+    assert_eq!(f.kind, FindingKind::Conflict);
+    assert_eq!(f.present, vec!["Control".to_string()]);
+    assert!(
+        f.message.contains("`paymentContext` is Control") && f.message.contains("Postpaid"),
+        "{}",
+        f.message
+    );
+    assert!((f.score - 0.8).abs() < 1e-9);
+    let empty = record(false);
+    let f = &empty.findings[0];
+    assert_eq!(f.kind, FindingKind::EmptySlot);
+    assert!(f.present.is_empty());
+    assert!(
+        f.message.contains("has no `paymentContext`"),
+        "{}",
+        f.message
+    );
+    assert!((f.score - 0.96).abs() < 1e-9, "{}", f.score);
+}

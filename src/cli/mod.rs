@@ -10,6 +10,7 @@ use clap::Parser;
 mod args;
 mod commands;
 mod learn;
+mod run;
 mod settings;
 
 pub use args::{Cli, Command, RulesCommand};
@@ -37,8 +38,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => commands::validate(args),
         Command::Triples(args) => commands::triples(args),
-        Command::Run(args) => commands::run(args),
-        Command::Merge(args) => commands::merge(args),
+        Command::Run(args) => run::run(args),
+        Command::Merge(args) => run::merge(args),
         Command::Calibrate(args) => commands::calibrate(args),
         Command::Learn(args) => learn::learn(args),
         Command::Rules(RulesCommand::Stats { rules, json, top }) => {

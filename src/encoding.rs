@@ -61,7 +61,7 @@ impl std::fmt::Display for Mismatch {
             "about {} of {} rules use relations the first records never give under {}: {}{}",
             self.unmatched,
             self.rules,
-            flags(&self.mapping),
+            self.mapping.flags(),
             shown.join(", "),
             if self.relations.len() > 5 {
                 format!(" and {} more", self.relations.len() - 5)
@@ -74,7 +74,7 @@ impl std::fmt::Display for Mismatch {
                 f,
                 "; these records give them under {} (then about {left} unmatched): the rules \
                  were probably learned so",
-                flags(m)
+                m.flags()
             ),
             None => write!(
                 f,
@@ -82,18 +82,6 @@ impl std::fmt::Display for Mismatch {
             ),
         }
     }
-}
-
-/// The encoding as the flags that ask for it.
-fn flags(m: &Mapping) -> String {
-    let mut s = format!("--mapping {}", m.kind);
-    if m.kind != MappingKind::Plain {
-        s.push_str(&format!(" --name-key {}", m.name_key));
-    }
-    if m.id_key != crate::defaults::ID_KEY {
-        s.push_str(&format!(" --id-key {}", m.id_key));
-    }
-    s
 }
 
 /// The start of a data file, enough for [`SAMPLE_RECORDS`] records; none when it cannot be
@@ -183,17 +171,18 @@ pub fn diagnose(
     if total == 0 {
         return None;
     }
-    let unmatched_under = |m: &Mapping| {
-        let t = triples(sample, format, m);
+    let unmatched_in = |t: &[(String, String, String)]| {
         let held: HashSet<&str> = t.iter().map(|(_, r, _)| r.as_str()).collect();
         missing(per_relation, total, &held)
     };
+    let unmatched_under = |m: &Mapping| unmatched_in(&triples(sample, format, m));
     // No record of the sample could be read: nothing to compare (its errors are reported
     // where the records are checked).
-    if triples(sample, format, mapping).is_empty() {
+    let given = triples(sample, format, mapping);
+    if given.is_empty() {
         return None;
     }
-    let (unmatched, relations) = unmatched_under(mapping);
+    let (unmatched, relations) = unmatched_in(&given);
     if (unmatched as f64) < THRESHOLD * total as f64 {
         return None;
     }

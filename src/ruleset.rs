@@ -233,20 +233,9 @@ pub fn resolve(paths: &[PathBuf]) -> Result<Resolved, RuleSetError> {
     Ok(out)
 }
 
-/// The encoding as the flags that ask for it.
+/// The encoding as the flags that ask for it ([`Mapping::flags`]).
 pub fn describe(e: &Encoding) -> String {
-    let mut s = format!("--mapping {}", e.mapping);
-    if e.mapping != MappingKind::Plain {
-        s.push_str(&format!(" --name-key {}", e.name_key));
-    }
-    s.push_str(&format!(" --id-key {}", e.id_key));
-    if e.id_triples {
-        s.push_str(" --id-triples");
-    }
-    if e.shapes {
-        s.push_str(" --shapes");
-    }
-    s
+    e.mapping().flags()
 }
 
 /// A new rule set `info` with its rules: written into `dir` (made if missing, which must hold

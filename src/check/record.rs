@@ -369,19 +369,18 @@ impl RecordCheck {
         let groups = &self.groups;
         // (A slot of a relation a nested mapping derives is not summed: its values are the
         // plain slot's, seen again.)
-        let scored: Vec<(Key, &Group, f64, bool, bool)> = groups
+        // Each group's evidence, whether its slot is empty, and its focus (found once).
+        let scored: Vec<(Key, &Group, f64, bool, bool, EntId)> = groups
             .iter()
             .filter_map(|(&key, group)| {
                 let (evidence, informative) = self.evidence_of(group)?;
                 let empty = g.rel(key.1).with_subject(key.0).is_empty();
-                Some((key, group, evidence, informative, empty))
+                Some((key, group, evidence, informative, empty, focus_of(g, key)))
             })
             .collect();
         let summed: Vec<(Key, &Group, f64, bool, bool)> = scored
             .iter()
-            .map(|&(key, group, e, i, empty)| {
-                (key, group, e, i, empty && focus_of(g, key) == key.0)
-            })
+            .map(|&(key, group, e, i, empty, focus)| (key, group, e, i, empty && focus == key.0))
             .collect();
         let mut fetched = FxHashMap::default();
         let slots = empty_slots(
@@ -411,7 +410,7 @@ impl RecordCheck {
         )?;
         let ranks: Vec<Rank> = scored
             .iter()
-            .map(|&(key, group, evidence, informative, empty)| {
+            .map(|&(key, group, evidence, informative, empty, focus)| {
                 let (score, informative) = match slots.get(&(key.0, key.1)) {
                     // The slot's strongest prediction speaks for the slot.
                     Some(slot) if slot.head == key => (
@@ -426,7 +425,7 @@ impl RecordCheck {
                     max_confidence: group.max_confidence,
                     count: group.count,
                     key,
-                    focus: focus_of(g, key),
+                    focus,
                     culprit: None,
                     informative,
                 }

@@ -551,6 +551,25 @@ impl Mapping {
         s
     }
 
+    /// The mapping as the flags that ask for it (`--mapping tmf --name-key K`, with `--id-key`
+    /// when not `id`, `--id-triples`, `--shapes`): what messages tell a person to pass.
+    pub fn flags(&self) -> String {
+        let mut s = format!("--mapping {}", self.kind);
+        if self.kind != MappingKind::Plain {
+            s.push_str(&format!(" --name-key {}", self.name_key));
+        }
+        if self.id_key != crate::defaults::ID_KEY {
+            s.push_str(&format!(" --id-key {}", self.id_key));
+        }
+        if self.id_triples {
+            s.push_str(" --id-triples");
+        }
+        if self.shapes {
+            s.push_str(" --shapes");
+        }
+        s
+    }
+
     /// Emits the triples of record number `index` (0-based in its file) and returns the name
     /// of its root node. The record must be an object, and give at most
     /// [`MAX_DERIVED_TRIPLES`](crate::defaults::MAX_DERIVED_TRIPLES) derived triples.

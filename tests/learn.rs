@@ -60,7 +60,13 @@ impl Setup {
 
     /// `pff learn data/train.jsonl -o OUT --work-dir WORK` with the stand-in.
     fn learn(&self, mode: &str, extra: &[&str]) -> assert_cmd::Command {
-        let out = self.path("rules.txt");
+        self.learn_to("rules.txt", mode, extra)
+    }
+
+    /// The same, writing to `out` (a name in the setup's folder: a rule set without an
+    /// extension).
+    fn learn_to(&self, out: &str, mode: &str, extra: &[&str]) -> assert_cmd::Command {
+        let out = self.path(out);
         let work = self.path("work");
         let mut args = vec![
             "learn",
@@ -406,22 +412,13 @@ fn a_rule_set_carries_its_encoding_and_cut_points() {
     let s = setup();
     let set = s.path("tmf-ruleset");
     let set_s = set.to_str().unwrap();
-    let work = s.path("work");
-    let mut cmd = pff(&[
-        "learn",
-        "data/train.jsonl",
-        "-o",
-        set_s,
-        "--work-dir",
-        work.to_str().unwrap(),
-        "-q",
-        "--mapping",
-        "tmf",
-        "--name-key",
-        "charSpecExternalId",
-    ]);
-    cmd.env("ANYBURL_JAR", &s.jar).env("JAVA", &s.java);
-    cmd.assert().code(0);
+    s.learn_to(
+        "tmf-ruleset",
+        "ok",
+        &["--mapping", "tmf", "--name-key", "charSpecExternalId"],
+    )
+    .assert()
+    .code(0);
     let info = |set: &Path| -> serde_json::Value {
         serde_json::from_str(&read(&set.join("ruleset.json"))).unwrap()
     };
@@ -579,18 +576,7 @@ fn a_rule_set_records_shapes() {
     let s = setup();
     let set = s.path("shaped");
     let set_s = set.to_str().unwrap();
-    let mut cmd = pff(&[
-        "learn",
-        "data/train.jsonl",
-        "-o",
-        set_s,
-        "--work-dir",
-        s.path("work").to_str().unwrap(),
-        "-q",
-        "--shapes",
-    ]);
-    cmd.env("ANYBURL_JAR", &s.jar).env("JAVA", &s.java);
-    cmd.assert().code(0);
+    s.learn_to("shaped", "ok", &["--shapes"]).assert().code(0);
     let info: serde_json::Value = serde_json::from_str(&read(&set.join("ruleset.json"))).unwrap();
     assert_eq!(info["encoding"]["shapes"], true, "{info}");
     // The shapes went into AnyBURL's training triples.
@@ -614,6 +600,64 @@ fn a_rule_set_records_shapes() {
             "--shapes",
             "-f",
             "json"
+        ])
+    );
+}
+
+/// `pff learn -o DIR` replaces only a rule set pff made (with --force), never another folder;
+/// `pff rules import` makes a rule set from a rules file, refusing an existing target, and
+/// checking with it equals checking with its flags.
+#[test]
+fn rule_set_folders_are_only_ever_pffs_own() {
+    let s = setup();
+    let mine = s.path("mine");
+    fs::create_dir(&mine).unwrap();
+    fs::write(mine.join("notes.txt"), "keep me").unwrap();
+    let err = stderr_of(&mut s.learn_to("mine", "ok", &["--force"]), 2);
+    assert!(err.contains("not a rule set pff made"), "{err}");
+    assert_eq!(read(&mine.join("notes.txt")), "keep me");
+
+    let set = s.path("imported");
+    let set_s = set.to_str().unwrap();
+    let rules = root().join("data/rules.txt");
+    let r = rules.to_str().unwrap();
+    let import = |out: &str| {
+        pff(&["rules", "import", r, "-o", out, "--mapping", "nested"])
+            .output()
+            .unwrap()
+    };
+    assert!(import(set_s).status.success());
+    let info: serde_json::Value = serde_json::from_str(&read(&set.join("ruleset.json"))).unwrap();
+    assert_eq!(info["encoding"]["mapping"], "nested", "{info}");
+    assert!(
+        info["imported"][1].as_str().unwrap().starts_with("fnv1a:"),
+        "{info}"
+    );
+    assert_eq!(read(&set.join("rules.txt")), read(&rules));
+    assert_eq!(import(set_s).status.code(), Some(2));
+    let out = |args: &[&str]| pff(args).output().unwrap().stdout;
+    assert_eq!(
+        out(&[
+            "validate",
+            "data/records.jsonl",
+            "--rules",
+            set_s,
+            "-f",
+            "json",
+            "--fail-on",
+            "never"
+        ]),
+        out(&[
+            "validate",
+            "data/records.jsonl",
+            "--rules",
+            set.join("rules.txt").to_str().unwrap(),
+            "--mapping",
+            "nested",
+            "-f",
+            "json",
+            "--fail-on",
+            "never"
         ])
     );
 }

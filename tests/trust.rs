@@ -412,3 +412,15 @@ fn a_task_too_big_for_the_address_space_fails_alone() {
     );
     assert!(results.contains("fine.json,validate,OK"), "{results}");
 }
+
+/// Shards are merged by folder: a dated shard folder is refused (manifest key or flag).
+#[test]
+fn shards_are_never_dated() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = sample_records();
+    let m = manifest(dir.path(), &named(&recs[..2]), "");
+    let out = dir.path().join("o");
+    let err = stderr_of(&mut pff_run(&m, &out, &["--dated", "--shard", "0/2"]), 2);
+    assert!(err.contains("--dated and --shard"), "{err}");
+    assert!(!out.exists());
+}

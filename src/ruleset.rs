@@ -233,6 +233,90 @@ pub fn resolve(paths: &[PathBuf]) -> Result<Resolved, RuleSetError> {
     Ok(out)
 }
 
+/// The encoding settings a user gave (flags, or a manifest's keys), each with where it was given
+/// (`--mapping`, `mapping:`): what [`Asked::settle`] lays over a rule set's record.
+#[derive(Debug, Clone, Default)]
+pub struct Asked {
+    /// `--mapping` / `mapping:`.
+    pub mapping: Option<(MappingKind, &'static str)>,
+    /// `--name-key` / `name_key:`.
+    pub name_key: Option<(String, &'static str)>,
+    /// `--id-key` / `id_key:`.
+    pub id_key: Option<(String, &'static str)>,
+    /// `--id-triples` / `id_triples:`.
+    pub id_triples: Option<(bool, &'static str)>,
+    /// `--shapes` / `shapes:`.
+    pub shapes: Option<(bool, &'static str)>,
+}
+
+/// A setting given by the user that contradicts what a rule set records.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{key} {given} contradicts the rule set {from} ({key} {recorded}), learned under {learned}; \
+     drop it (the rule set's encoding is used without it), or use rules learned under {given}"
+)]
+pub struct Contradiction {
+    /// Where the setting was given (`--mapping`, `mapping:`).
+    pub key: &'static str,
+    /// The value given.
+    pub given: String,
+    /// The value the rule set records.
+    pub recorded: String,
+    /// The rule set folder.
+    pub from: String,
+    /// The rule set's whole encoding, as flags.
+    pub learned: String,
+}
+
+impl Asked {
+    /// The encoding in force: a rule set's (`recorded`, from the folder `from`), where every
+    /// setting given must say the same (a name key only matters beyond the plain mapping);
+    /// without a rule set, the settings given over the defaults. One rule for every command.
+    pub fn settle(&self, recorded: Option<(&Encoding, &Path)>) -> Result<Mapping, Contradiction> {
+        let Some((e, from)) = recorded else {
+            let d = Mapping::default();
+            return Ok(Mapping {
+                kind: self.mapping.map_or(d.kind, |(k, _)| k),
+                name_key: self.name_key.clone().map_or(d.name_key, |(k, _)| k),
+                id_key: self.id_key.clone().map_or(d.id_key, |(k, _)| k),
+                id_triples: self.id_triples.is_some_and(|(b, _)| b),
+                shapes: self.shapes.is_some_and(|(b, _)| b),
+            });
+        };
+        let clash = |key: &'static str, given: String, recorded: String| Contradiction {
+            key,
+            given,
+            recorded,
+            from: from.display().to_string(),
+            learned: describe(e),
+        };
+        if let Some((k, key)) = self.mapping
+            && k != e.mapping
+        {
+            return Err(clash(key, k.to_string(), e.mapping.to_string()));
+        }
+        if let Some((k, key)) = &self.name_key
+            && *k != e.name_key
+            && e.mapping != MappingKind::Plain
+        {
+            return Err(clash(key, k.clone(), e.name_key.clone()));
+        }
+        if let Some((k, key)) = &self.id_key
+            && *k != e.id_key
+        {
+            return Err(clash(key, k.clone(), e.id_key.clone()));
+        }
+        for (given, recorded) in [(self.id_triples, e.id_triples), (self.shapes, e.shapes)] {
+            if let Some((b, key)) = given
+                && b != recorded
+            {
+                return Err(clash(key, b.to_string(), recorded.to_string()));
+            }
+        }
+        Ok(e.mapping())
+    }
+}
+
 /// The encoding as the flags that ask for it ([`Mapping::flags`]).
 pub fn describe(e: &Encoding) -> String {
     e.mapping().flags()

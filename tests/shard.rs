@@ -433,3 +433,58 @@ fn a_tasks_file_edited_during_the_run_stops_it_and_resume_completes() {
     let keys: Vec<&str> = csv.lines().skip(1).map(|l| &l[..1]).collect();
     assert_eq!(keys, ["a", "b", "c", "d"], "{csv}");
 }
+
+/// Issue 22: a merge rebuilds every setting from the shards' `execution.json` (their command
+/// line's cut points, `--keep`, `--fail-on`, reports): it equals the unsharded run given the
+/// same flags, without repeating them.
+#[test]
+fn a_merge_takes_its_settings_from_the_shards_records() {
+    let dir = TempDir::new().unwrap();
+    let m = manifest(dir.path());
+    let flags = [
+        "--error-confidence",
+        "0.5",
+        "--warning-confidence",
+        "0.3",
+        "--keep",
+        "info",
+        "--fail-on",
+        "error",
+        "--format",
+        "jsonl",
+    ];
+    let single = dir.path().join("single");
+    pff_run(&m, &single, &flags).assert().code(1);
+    let merged = shards_merged(&m, dir.path(), "flags", 3, &flags);
+    for f in OUTPUTS.iter().chain(&["report.jsonl"]) {
+        assert_eq!(read(&single.join(f)), read(&merged.join(f)), "{f}");
+    }
+    let spec: serde_json::Value =
+        serde_json::from_str(&read(&merged.join("execution.json"))).unwrap();
+    assert_eq!(spec["checks"]["severity"]["error"], 0.5);
+    assert_eq!(spec["checks"]["keep"], "info");
+    assert_eq!(spec["merged_from"], 3);
+}
+
+/// Issue 22: a resume runs with the settings the execution recorded; other check settings
+/// are refused, naming both, instead of mixing two settings in one execution.
+#[test]
+fn a_resume_with_other_check_settings_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let m = manifest(dir.path());
+    let out = dir.path().join("out");
+    pff_run(&m, &out, &["--max-violations", "3"])
+        .assert()
+        .code(1);
+    let err = common::stderr_of(
+        &mut pff_run(&m, &out, &["--resume", "--max-violations", "5"]),
+        2,
+    );
+    assert!(
+        err.contains("--max-violations 3") && err.contains("--max-violations 5"),
+        "{err}"
+    );
+    pff_run(&m, &out, &["--resume", "--max-violations", "3"])
+        .assert()
+        .code(1);
+}

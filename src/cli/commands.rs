@@ -358,7 +358,8 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
         crate::files::check_outputs(&[("-o", o)], &inputs)?;
     }
     init_workers(args.max_workers)?;
-    let with = super::settings::rules_with(&args.rules, &args.input, None, None)?;
+    let asked = super::settings::asked_by_flags(&args.input);
+    let with = super::settings::rules_with(&args.rules, &asked, None, None)?;
     let rules = RuleSource::open_filtered(
         &with.resolved.files,
         Box::new(|_| true),

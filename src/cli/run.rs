@@ -9,113 +9,59 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result, bail};
 
 use super::args::{MergeArgs, RunArgs};
-use super::commands::{adopt_id_triples, check_encoding, fail_reason};
-use super::settings::{RunSettings, override_checks};
+use super::commands::{check_encoding, fail_reason};
+use super::settings::RunDraft;
 use crate::defaults;
 use crate::exit;
 use crate::manifest::{BaselineChoice, Manifest};
-use crate::pipeline::{self, RunConfig};
+use crate::pipeline;
 use crate::rules::RuleSource;
 use crate::triples::{Format, input};
 
 /// `pff run`: a manifest's tasks, sized to the machine.
-pub fn run(mut args: RunArgs) -> Result<u8> {
+pub fn run(args: RunArgs) -> Result<u8> {
     let diag = Diagnostics::open(args.verbose, args.log.as_deref())?;
     let started = std::time::Instant::now();
-    let mut manifest = load_run_manifest(&args, &diag)?;
-    let recorded = super::settings::apply_rule_set(&mut args, &mut manifest)?
-        || manifest.checks.given.id_triples;
-    override_checks(&args, &mut manifest)?;
-    let mut settings = RunSettings::resolve(&args, &manifest)?;
-    for w in &settings.plan.warnings {
+    let manifest = load_run_manifest(&args, &diag)?;
+    let draft = RunDraft::resolve(&args, &manifest)?;
+    for w in &draft.plan.warnings {
         eprintln!("pff: warning: {w}");
     }
     if args.dry_run {
-        println!("{}", settings.plan.describe());
-        println!("{}", settings.describe(&manifest));
+        println!("{}", draft.plan.describe());
+        println!("{}", draft.describe(&manifest));
         return Ok(exit::CLEAN);
     }
-    diag.line(&settings.plan.describe());
-    diag.line(&settings.describe(&manifest));
-    settings.plan.preflight()?;
-    let rules = open_run_rules(&settings, manifest.checks.min_confidence, args.quiet)?;
-    adopt_id_triples(&mut manifest.checks.mapping, &rules, recorded);
-    settings.mapping = manifest.checks.mapping.clone();
-    // The encoding, on the first task read from a file (an API is not asked twice).
-    let first_file = manifest
-        .tasks
-        .iter()?
-        .take(100)
-        .find_map(|t| match &t.ok()?.1.source {
-            crate::manifest::Source::File(p) => Some(p.clone()),
-            crate::manifest::Source::Url(_) => None,
-        });
-    let mut warnings = Vec::new();
-    if let Some(p) = first_file {
-        let format = input::format_of(&p.display().to_string(), None, Some(Format::Json)).ok();
-        warnings.extend(check_encoding(
-            &p,
-            format,
-            &manifest.checks.mapping,
-            &rules,
-            args.strict,
-        )?);
-    }
-    diag.line(&format!(
-        "rules: {} read in {:.2} s, {}",
-        rules.len(),
-        started.elapsed().as_secs_f64(),
-        if rules.in_memory() {
-            "held in memory"
-        } else {
-            "filed on disk by anchor"
-        }
-    ));
-    let fail_on_new = args.fail_on_new || manifest.fail_on_new;
-    let output = run_folder(&settings, args.resume)?;
-    let baseline = run_baseline(&args, &manifest, &settings, &output)?;
-    let outcome = pipeline::run(
-        &rules,
-        &settings.opts,
-        &RunConfig {
-            manifest: &manifest,
-            info: settings.execution(&args.manifest, &manifest)?,
-            shard: settings.shard,
-            mapping: settings.mapping.clone(),
-            plan: &settings.plan,
-            output: output.clone(),
-            resume: args.resume,
-            fresh: args.fresh,
-            quiet: args.quiet,
-            reports: args.formats.clone(),
-            fetch: settings.fetch.clone(),
-            baseline,
-            fail_on_new,
-            warnings,
-            command: std::env::args().collect::<Vec<_>>().join(" "),
-            observer: std::sync::Arc::new(Terminal { quiet: args.quiet }),
-        },
-    )?;
-    diag.line(&format!(
-        "run ended after {:.2} s with exit code {}: at most {} tasks in flight, {} rule chunks \
-         held; {} task files moved aside",
-        started.elapsed().as_secs_f64(),
-        outcome.code,
-        outcome.max_in_flight,
-        outcome.max_rule_batches,
-        outcome.rejected.len()
-    ));
-    if let Some(s) = &outcome.summary {
-        diag.line(&format!(
-            "{}/{} tasks done, {} failed; findings {} error, {} warning, {} info",
-            s.tasks_done,
-            s.tasks,
-            s.tasks_failed,
-            s.findings.error,
-            s.findings.warning,
-            s.findings.info
-        ));
-    }
+    diag.line(&draft.plan.describe());
+    diag.line(&draft.describe(&manifest));
+    draft.plan.preflight()?;
+    let rules = open_run_rules(&draft, args.quiet)?;
+    let spec = draft.finish(&rules);
+    let spec = pipeline::ExecutionSpec {
+        warnings: sample_encoding(&spec.mapping(), &manifest, &rules, args.strict)?,
+        ..spec
+    };
+    diag.line(&rules_line(&rules, started));
+    let output = run_folder(&draft, args.resume)?;
+    let local = pipeline::Local {
+        baseline: run_baseline(&args, &manifest, &draft, &output)?,
+        plan: draft.plan,
+        output,
+        resume: args.resume,
+        fresh: args.fresh,
+        quiet: args.quiet,
+        fetch: draft.fetch,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        observer: std::sync::Arc::new(Terminal { quiet: args.quiet }),
+    };
+    let job = pipeline::Job {
+        spec: &spec,
+        tasks: &manifest.tasks,
+        manifest_text: &manifest.text,
+        local: &local,
+    };
+    let outcome = pipeline::run(&rules, &job)?;
+    diag.outcome(&outcome, started);
     let Some(s) = &outcome.summary else {
         eprintln!(
             "pff: stopped before the final outputs were written; `pff run {} --resume` writes them",
@@ -125,18 +71,57 @@ pub fn run(mut args: RunArgs) -> Result<u8> {
     };
     print_incomplete(s);
     if outcome.code == exit::VIOLATIONS {
-        match (&s.baseline, fail_on_new) {
+        let fail_on = spec.checks.fail_on;
+        match (&s.baseline, spec.fail_on_new) {
             (Some(b), true) => eprintln!(
                 "pff: {} (new against the baseline)",
-                fail_reason(&b.new, manifest.checks.fail_on)
+                fail_reason(&b.new, fail_on)
             ),
-            _ => eprintln!("pff: {}", fail_reason(&s.findings, manifest.checks.fail_on)),
+            _ => eprintln!("pff: {}", fail_reason(&s.findings, fail_on)),
         }
     }
     if !args.quiet {
-        print_ending(s, &output);
+        print_ending(s, &local.output);
     }
     Ok(outcome.code)
+}
+
+/// The encoding, checked on the first task read from a file (an API is not asked twice).
+fn sample_encoding(
+    mapping: &crate::triples::json::Mapping,
+    manifest: &Manifest,
+    rules: &RuleSource,
+    strict: bool,
+) -> Result<Vec<String>> {
+    let first_file = manifest
+        .tasks
+        .iter()?
+        .take(100)
+        .find_map(|t| match &t.ok()?.1.source {
+            crate::manifest::Source::File(p) => Some(p.clone()),
+            crate::manifest::Source::Url(_) => None,
+        });
+    let Some(p) = first_file else {
+        return Ok(Vec::new());
+    };
+    let format = input::format_of(&p.display().to_string(), None, Some(Format::Json)).ok();
+    Ok(check_encoding(&p, format, mapping, rules, strict)?
+        .into_iter()
+        .collect())
+}
+
+/// The diagnostic line about the rules read.
+fn rules_line(rules: &RuleSource, started: std::time::Instant) -> String {
+    format!(
+        "rules: {} read in {:.2} s, {}",
+        rules.len(),
+        started.elapsed().as_secs_f64(),
+        if rules.in_memory() {
+            "held in memory"
+        } else {
+            "filed on disk by anchor"
+        }
+    )
 }
 
 /// A run's notices on standard error (warnings only without `--quiet`); a second signal quits
@@ -175,7 +160,7 @@ impl pipeline::Observer for Terminal {
 
 /// The folder this run writes: the output folder, or under dated runs a new dated folder (the
 /// newest run's, to resume it).
-fn run_folder(settings: &RunSettings, resume: bool) -> Result<PathBuf> {
+fn run_folder(settings: &RunDraft, resume: bool) -> Result<PathBuf> {
     if !settings.dated {
         return Ok(settings.output.clone());
     }
@@ -194,7 +179,7 @@ fn run_folder(settings: &RunSettings, resume: bool) -> Result<PathBuf> {
 fn run_baseline(
     args: &RunArgs,
     manifest: &Manifest,
-    settings: &RunSettings,
+    settings: &RunDraft,
     output: &Path,
 ) -> Result<Option<PathBuf>> {
     let choice = args.baseline.clone().or_else(|| manifest.baseline.clone());
@@ -297,6 +282,30 @@ impl Diagnostics {
         Ok(Self { verbose, file })
     }
 
+    /// The lines about how a run ended.
+    fn outcome(&self, outcome: &pipeline::RunOutcome, started: std::time::Instant) {
+        self.line(&format!(
+            "run ended after {:.2} s with exit code {}: at most {} tasks in flight, {} rule \
+             chunks held; {} task files moved aside",
+            started.elapsed().as_secs_f64(),
+            outcome.code,
+            outcome.max_in_flight,
+            outcome.max_rule_batches,
+            outcome.rejected.len()
+        ));
+        if let Some(s) = &outcome.summary {
+            self.line(&format!(
+                "{}/{} tasks done, {} failed; findings {} error, {} warning, {} info",
+                s.tasks_done,
+                s.tasks,
+                s.tasks_failed,
+                s.findings.error,
+                s.findings.warning,
+                s.findings.info
+            ));
+        }
+    }
+
     fn line(&self, text: &str) {
         if self.verbose {
             for l in text.lines() {
@@ -373,7 +382,8 @@ fn adopt_execution_id(args: &RunArgs, manifest: &mut Manifest) -> Result<()> {
 
 /// A run's rules: read once, checked, and filed on disk beyond the batch (with a spinner on a
 /// terminal: filing a million rules takes seconds).
-fn open_run_rules(settings: &RunSettings, min_confidence: f64, quiet: bool) -> Result<RuleSource> {
+fn open_run_rules(settings: &RunDraft, quiet: bool) -> Result<RuleSource> {
+    let min_confidence = settings.spec.checks.min_confidence;
     let opened = std::time::Instant::now();
     let spinner = (!quiet && io::stderr().is_terminal()).then(|| {
         let pb = indicatif::ProgressBar::new_spinner();
@@ -382,7 +392,7 @@ fn open_run_rules(settings: &RunSettings, min_confidence: f64, quiet: bool) -> R
         pb
     });
     let n = settings.rule_batch;
-    let rules = RuleSource::open_indexed(&settings.rule_paths, min_confidence, n, &settings.output);
+    let rules = RuleSource::open_indexed(&settings.spec.rules, min_confidence, n, &settings.output);
     if let Some(pb) = spinner {
         pb.finish_and_clear();
     }
@@ -437,10 +447,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
             copy.display()
         );
     }
-    let mut manifest = Manifest::parse_recorded(&info.manifest, &text, info.tasks_file.as_deref())?;
-    if let Some(checks) = &info.checks {
-        checks.apply(&mut manifest.checks);
-    }
+    let manifest = Manifest::parse_recorded(&info.manifest, &text, info.tasks_file.as_deref())?;
     let digest = pipeline::rules_digest(&info.rules).context("cannot read the rules")?;
     if digest != info.rules_digest {
         bail!(
@@ -449,13 +456,24 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
         );
     }
     // The same rules, with the same indices, as the shards: the files filtered by the
-    // manifest's min_confidence.
-    let min_confidence = manifest.checks.min_confidence;
+    // recorded min_confidence.
+    let min_confidence = info.checks.min_confidence;
     let rules = RuleSource::open(&info.rules, min_confidence, defaults::RUN_RULE_BATCH)?;
-    let formats = manifest.report_formats(&args.formats);
+    // The shards' settings, with the reports and `--fail-on-new` of this command added.
+    let mut reports = info.reports.clone();
+    for f in &args.formats {
+        if !reports.contains(f) {
+            reports.push(*f);
+        }
+    }
+    let info = pipeline::ExecutionSpec {
+        reports,
+        fail_on_new: info.fail_on_new || args.fail_on_new,
+        ..info
+    };
     let command: Vec<String> = std::env::args().collect();
     let folder = pipeline::OutputFolder::lock(&args.output, &command.join(" "))?;
-    let marker = pipeline::prepare_merge(&folder, &info, &formats)?;
+    let marker = pipeline::prepare_merge(&folder, &info)?;
     pipeline::write_atomic(&args.output.join(pipeline::MANIFEST_COPY), text.as_bytes())
         .with_context(|| format!("cannot write to {}", args.output.display()))?;
     let chosen = match (&args.baseline, &manifest.baseline) {
@@ -480,16 +498,13 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
         }
         None => None,
     };
-    let fail_on_new = args.fail_on_new || manifest.fail_on_new;
     let never = AtomicBool::new(false);
     let to = pipeline::MergeTo {
         folder: &folder,
         marker,
-        formats: &formats,
         baseline: baseline.as_mut(),
-        fail_on_new,
     };
-    let s = pipeline::merge(&rules, &manifest, &shards, to, &never)?;
+    let s = pipeline::merge(&rules, &manifest.tasks, &shards, to, &never)?;
     eprintln!(
         "pff: merged {} shards of {}: {} tasks, {} failed; {} findings; results in {}",
         shards.len(),

@@ -11,9 +11,10 @@ use crate::check;
 use crate::defaults;
 use crate::hardware::{Machine, Plan, Requests};
 use crate::manifest::{Manifest, check_secs};
-use crate::pipeline::{self, ExecutionInfo, FetchLimits, Shard};
+use crate::pipeline::{self, ExecutionSpec, FetchLimits, Shard};
 use crate::report::{OutputFormat, Severity, SeverityCuts};
 use crate::rules::Rule;
+use crate::rules::RuleSource;
 use crate::ruleset;
 use crate::triples::json::Mapping;
 
@@ -35,28 +36,6 @@ fn check_levels(min_confidence: f64, error: f64, warning: f64) -> Result<()> {
         bail!("--warning-confidence and --error-confidence must be in [0, 1], warning <= error");
     }
     Ok(())
-}
-
-/// Lays the command line's check settings over the manifest's (a flag wins): what the run,
-/// its reports and `execution.json` (hence `pff merge`) then use.
-pub fn override_checks(args: &RunArgs, m: &mut Manifest) -> Result<()> {
-    let c = &mut m.checks;
-    c.fail_on = args.fail_on.unwrap_or(c.fail_on);
-    c.fail_on_count = args.fail_on_count.unwrap_or(c.fail_on_count);
-    c.fail_on_ratio = args.fail_on_ratio.unwrap_or(c.fail_on_ratio);
-    if !(0.0..=1.0).contains(&c.fail_on_ratio) {
-        bail!("--fail-on-ratio is a share of records in [0, 1]");
-    }
-    c.keep = args.keep.unwrap_or(c.keep);
-    c.severity.error = args.error_confidence.unwrap_or(c.severity.error);
-    c.severity.warning = args.warning_confidence.unwrap_or(c.severity.warning);
-    c.min_confidence = args.min_confidence.unwrap_or(c.min_confidence);
-    c.max_violations = args.max_violations.unwrap_or(c.max_violations);
-    c.mapping.kind = args.mapping.unwrap_or(c.mapping.kind);
-    if let Some(k) = &args.name_key {
-        c.mapping.name_key = k.clone();
-    }
-    check_levels(c.min_confidence, c.severity.error, c.severity.warning)
 }
 
 /// The manifest's headers with `${VAR}` read from the environment. A variable that is not set
@@ -102,68 +81,33 @@ pub struct RulesWith {
     pub cuts: SeverityCuts,
 }
 
-/// Lays flags over what the rule set records. `given` holds the flags (or manifest keys) set
-/// by the user; `what` names where they came from in messages (`--` for flags).
+/// The rules named by `paths` and the encoding and cut points in force: what the rule set
+/// records, the settings `asked` for (a contradiction refused) and the cut points given (`error`,
+/// `warning`: they replace the recorded ones, with a note), over the defaults.
 pub fn rules_with(
     paths: &[PathBuf],
-    input: &super::args::InputArgs,
+    asked: &ruleset::Asked,
     error: Option<f64>,
     warning: Option<f64>,
 ) -> Result<RulesWith> {
     let resolved = ruleset::resolve(paths)?;
-    let info = resolved.info.as_ref();
+    let recorded = resolved.info.as_ref().zip(resolved.from.as_deref());
+    let mapping = asked.settle(recorded.map(|(i, from)| (&i.encoding, from)))?;
+    let severities = resolved.info.as_ref().and_then(|i| i.severities.as_ref());
     let from = resolved
         .from
         .as_ref()
         .map_or(String::new(), |p| p.display().to_string());
-    let mapping = match info {
-        None => input.mapping(),
-        Some(i) => {
-            let e = &i.encoding;
-            let clash = |flag: &str, given: String, recorded: String| {
-                anyhow::anyhow!(
-                    "--{flag} {given} contradicts the rule set {from} ({flag} {recorded}), \
-                     learned under {}; drop the flag (the rule set's encoding is used without \
-                     it), or use rules learned under {given}",
-                    ruleset::describe(e),
-                )
-            };
-            if let Some(m) = input.mapping
-                && m != e.mapping
-            {
-                return Err(clash("mapping", m.to_string(), e.mapping.to_string()));
-            }
-            if let Some(k) = &input.name_key
-                && *k != e.name_key
-                && e.mapping != crate::triples::MappingKind::Plain
-            {
-                return Err(clash("name-key", k.clone(), e.name_key.clone()));
-            }
-            if let Some(k) = &input.id_key
-                && *k != e.id_key
-            {
-                return Err(clash("id-key", k.clone(), e.id_key.clone()));
-            }
-            if input.id_triples && !e.id_triples {
-                return Err(clash("id-triples", "(given)".into(), "off".into()));
-            }
-            if input.shapes && !e.shapes {
-                return Err(clash("shapes", "(given)".into(), "off".into()));
-            }
-            e.mapping()
-        }
-    };
-    let recorded = info.and_then(|i| i.severities.as_ref());
     for (flag, given, kept) in [
         (
             "--error-confidence",
             error,
-            recorded.map(|r| r.error_confidence),
+            severities.map(|r| r.error_confidence),
         ),
         (
             "--warning-confidence",
             warning,
-            recorded.map(|r| r.warning_confidence),
+            severities.map(|r| r.warning_confidence),
         ),
     ] {
         if let (Some(g), Some(k)) = (given, kept)
@@ -174,10 +118,10 @@ pub fn rules_with(
     }
     let cuts = SeverityCuts {
         error: error
-            .or(recorded.map(|r| r.error_confidence))
+            .or(severities.map(|r| r.error_confidence))
             .unwrap_or(defaults::ERROR_CONFIDENCE),
         warning: warning
-            .or(recorded.map(|r| r.warning_confidence))
+            .or(severities.map(|r| r.warning_confidence))
             .unwrap_or(defaults::WARNING_CONFIDENCE),
     };
     Ok(RulesWith {
@@ -187,81 +131,35 @@ pub fn rules_with(
     })
 }
 
-/// `pff run`: the rules the flags or the manifest name, as files (a rule set folder gives its
-/// `rules.txt`), and what a rule set records laid under the manifest's keys and the flags: its
-/// encoding where neither sets one (one that contradicts it is refused), its cut points where
-/// neither does.
-/// True when a rule set was named (its encoding is then the one in force, nothing guessed).
-pub fn apply_rule_set(args: &mut RunArgs, m: &mut Manifest) -> Result<bool> {
-    let named = if args.rules.is_empty() {
-        &m.rules
-    } else {
-        &args.rules
-    };
-    let r = ruleset::resolve(named)?;
-    if args.rules.is_empty() {
-        m.rules = r.files.clone();
-    } else {
-        args.rules = r.files.clone();
+/// The encoding settings given on a command line (`validate`, `calibrate`).
+pub fn asked_by_flags(input: &super::args::InputArgs) -> ruleset::Asked {
+    ruleset::Asked {
+        mapping: input.mapping.map(|m| (m, "--mapping")),
+        name_key: input.name_key.clone().map(|k| (k, "--name-key")),
+        id_key: input.id_key.clone().map(|k| (k, "--id-key")),
+        id_triples: input.id_triples.then_some((true, "--id-triples")),
+        shapes: input.shapes.then_some((true, "--shapes")),
     }
-    let (Some(info), Some(from)) = (r.info, r.from) else {
-        return Ok(false);
-    };
-    let e = &info.encoding;
-    let c = &mut m.checks;
-    let clash = |key: &str, given: &str, recorded: &str| {
-        anyhow::anyhow!(
-            "{key} {given} contradicts the rule set {}, learned under {} ({key} {recorded}); \
-             drop it (the rule set's encoding is used without it), or use rules learned under \
-             {given}",
-            from.display(),
-            ruleset::describe(e)
-        )
-    };
-    let mapping = args
-        .mapping
-        .map(|k| ("--mapping", k))
-        .or(c.given.mapping.then_some(("mapping:", c.mapping.kind)));
-    if let Some((key, k)) = mapping
-        && k != e.mapping
-    {
-        return Err(clash(key, &k.to_string(), &e.mapping.to_string()));
+}
+
+/// The encoding settings given to `pff run`: a flag, else the manifest's key when it set one.
+fn asked_by_run(args: &RunArgs, m: &Manifest) -> ruleset::Asked {
+    let c = &m.checks;
+    let (given, mapping) = (c.given, &c.mapping);
+    ruleset::Asked {
+        mapping: args
+            .mapping
+            .map(|k| (k, "--mapping"))
+            .or(given.mapping.then_some((mapping.kind, "mapping:"))),
+        name_key: args.name_key.clone().map(|k| (k, "--name-key")).or(given
+            .name_key
+            .then(|| (mapping.name_key.clone(), "name_key:"))),
+        id_key: given.id_key.then(|| (mapping.id_key.clone(), "id_key:")),
+        id_triples: given
+            .id_triples
+            .then_some((mapping.id_triples, "id_triples:")),
+        shapes: given.shapes.then_some((mapping.shapes, "shapes:")),
     }
-    let name_key = args.name_key.clone().map(|k| ("--name-key", k)).or(c
-        .given
-        .name_key
-        .then(|| ("name_key:", c.mapping.name_key.clone())));
-    if let Some((key, k)) = name_key
-        && k != e.name_key
-        && e.mapping != crate::triples::MappingKind::Plain
-    {
-        return Err(clash(key, &k, &e.name_key));
-    }
-    if c.given.id_key && c.mapping.id_key != e.id_key {
-        return Err(clash("id_key:", &c.mapping.id_key, &e.id_key));
-    }
-    if c.given.shapes && c.mapping.shapes != e.shapes {
-        let v = |b: bool| b.to_string();
-        return Err(clash("shapes:", &v(c.mapping.shapes), &v(e.shapes)));
-    }
-    if c.given.id_triples && c.mapping.id_triples != e.id_triples {
-        let v = |b: bool| b.to_string();
-        return Err(clash(
-            "id_triples:",
-            &v(c.mapping.id_triples),
-            &v(e.id_triples),
-        ));
-    }
-    c.mapping = e.mapping();
-    if let Some(sev) = &info.severities {
-        if !c.given.error_confidence {
-            c.severity.error = sev.error_confidence;
-        }
-        if !c.given.warning_confidence {
-            c.severity.warning = sev.warning_confidence;
-        }
-    }
-    Ok(true)
 }
 
 /// What `pff validate` checks and how.
@@ -282,7 +180,7 @@ impl ValidateSettings {
     pub fn resolve(args: &ValidateArgs) -> Result<Self> {
         let with = rules_with(
             &args.rules,
-            &args.input,
+            &asked_by_flags(&args.input),
             args.error_confidence,
             args.warning_confidence,
         )?;
@@ -330,143 +228,122 @@ impl ValidateSettings {
     }
 }
 
-/// What `pff run` does: the plan, where rules and outputs are, how tasks are checked.
-pub struct RunSettings {
+/// `pff run`'s settings, resolved once from the flags, the manifest, the rule set it names and
+/// the defaults. [`RunDraft::finish`] completes the execution's [`ExecutionSpec`] once the
+/// rules are read (the id triples a rule set needs are seen in its rules); nothing changes it
+/// after.
+pub struct RunDraft {
+    /// The execution's settings (its encoding may still take up id triples).
+    pub spec: ExecutionSpec,
+    /// Workers, queues and the memory budget on this machine.
     pub plan: Plan,
+    /// Rules held in memory before they are filed on disk.
     pub rule_batch: usize,
-    pub shard: Option<Shard>,
     /// The output folder, or with `dated` the folder that holds one dated folder per run.
     pub output: PathBuf,
     /// Each run in a dated folder of its own under `output` ([`pipeline::runs`]).
     pub dated: bool,
-    /// Named as an execution records them (absolute, links kept): the rule ids in the task
-    /// files and the final outputs are then the same for a run, a resume and a merge.
-    pub rule_paths: Vec<PathBuf>,
-    pub opts: check::Options,
+    /// How `http(s)` sources are fetched.
     pub fetch: FetchLimits,
-    pub mapping: Mapping,
-    /// `--tasks FILE`, absolute.
-    pub tasks_file: Option<PathBuf>,
+    /// The encoding is the rule set's or the manifest's: nothing is guessed from the rules.
+    pub recorded: bool,
 }
 
-impl RunSettings {
+impl RunDraft {
+    /// Resolves every setting of `pff run`: a flag wins, then the manifest, then the rule set,
+    /// then the default. An encoding setting that contradicts the rule set is refused.
     pub fn resolve(args: &RunArgs, m: &Manifest) -> Result<Self> {
         if args.max_workers == Some(0) {
             bail!("--max-workers must be at least 1");
         }
-        let plan = Plan::new(
-            Machine::detect(),
-            Requests {
-                cli_workers: args.max_workers,
-                manifest_workers: m.resources.max_workers,
-                resource_usage: m.resources.resource_usage,
-                memory_limit: args.memory_limit,
-            },
-        );
+        let named = if args.rules.is_empty() {
+            &m.rules
+        } else {
+            &args.rules
+        };
+        if named.is_empty() {
+            bail!("no rules: give the manifest a `rules:` entry or pass --rules FILE");
+        }
+        let with = rules_with(
+            named,
+            &asked_by_run(args, m),
+            args.error_confidence.or(m
+                .checks
+                .given
+                .error_confidence
+                .then_some(m.checks.severity.error)),
+            args.warning_confidence.or(m
+                .checks
+                .given
+                .warning_confidence
+                .then_some(m.checks.severity.warning)),
+        )?;
+        let recorded = with.resolved.info.is_some() || m.checks.given.id_triples;
         let shard = args
             .shard
             .as_deref()
             .map(|s| Shard::parse(s, |v| std::env::var(v).ok()))
             .transpose()?;
-        let given = args.output.clone().or_else(|| m.output.clone());
-        let default_output = given.is_none();
-        let mut output = given.unwrap_or_else(|| Path::new("out").join(&m.execution_id));
-        if let (Some(s), None) = (shard, &args.output) {
-            // Each shard writes its own folder.
-            output = output.join(format!("shard-{}-of-{}", s.index, s.count));
-        }
-        // Shards of one execution run at different times and are merged by folder: theirs
-        // are never dated.
-        let dated = match shard {
-            Some(_) if args.dated || m.dated => {
-                bail!("--dated and --shard do not go together: each shard writes a fixed folder")
-            }
-            Some(_) => false,
-            None => args.dated || m.dated || default_output,
-        };
-        let rules = if args.rules.is_empty() {
-            &m.rules
-        } else {
-            &args.rules
-        };
-        if rules.is_empty() {
-            bail!("no rules: give the manifest a `rules:` entry or pass --rules FILE");
-        }
-        let secs = args
-            .time_budget
-            .or(m.checks.task_time_budget_secs)
-            .unwrap_or(defaults::RUN_TIME_BUDGET_SECS);
-        let opts = check::Options {
-            max_violations: m.checks.max_violations,
-            severity: m.checks.severity,
-            keep: m.checks.keep,
-            parallel_rules: false,
-            max_rule_work: args
-                .max_rule_work
-                .or(m.checks.max_rule_work)
-                .unwrap_or(defaults::RUN_MAX_RULE_WORK),
-            time_budget: budget("--time-budget", Some(secs))?,
-            ..check::Options::default()
-        };
-        let d = FetchLimits::default();
-        let fetch = FetchLimits {
-            timeout: m
-                .fetch
-                .timeout_secs
-                .map_or(d.timeout, Duration::from_secs_f64),
-            max_bytes: m.fetch.max_bytes.unwrap_or(d.max_bytes),
-            retries: m.fetch.retries.unwrap_or(d.retries),
-            redirect_hosts: m.fetch.redirect_hosts.clone(),
-            headers: expand_headers(&m.fetch.headers, |v| std::env::var(v).ok())?,
-            rate_limit: m.fetch.rate_limit,
-            ca_bundle: match &m.fetch.ca_bundle {
-                None => Vec::new(),
-                Some(p) => {
-                    let pem = crate::files::read_bounded(p, crate::defaults::MAX_SETTINGS_FILE)
-                        .with_context(|| format!("cannot read the ca_bundle {}", p.display()))?;
-                    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-                        bail!("the ca_bundle {} holds no PEM certificate", p.display());
-                    }
-                    pem
-                }
-            },
+        let (output, dated) = output_of(args, m, shard)?;
+        let rule_paths: Vec<PathBuf> = with
+            .resolved
+            .files
+            .iter()
+            .map(|p| pipeline::absolute(p))
+            .collect();
+        let spec = ExecutionSpec {
+            spec_version: pipeline::SPEC_VERSION,
+            execution_id: m.execution_id.clone(),
+            manifest: pipeline::absolute(&args.manifest),
+            manifest_digest: format!("{:016x}", pipeline::fnv1a(m.text.as_bytes())),
+            rules_digest: pipeline::rules_digest(&rule_paths).context("cannot read the rules")?,
+            rules: rule_paths,
+            manifest_tasks: m.tasks.len(),
+            shard,
+            id_key: with.mapping.id_key.clone(),
+            mapping: with.mapping.describe(),
+            encoding: Some(ruleset::Encoding::of(&with.mapping)),
+            tasks_file: args.tasks.as_deref().map(pipeline::absolute),
+            checks: run_checks(args, m, with.cuts)?,
+            reports: m.report_formats(&args.formats),
+            fail_on_new: args.fail_on_new || m.fail_on_new,
+            warnings: Vec::new(),
+            merged_from: None,
+            outputs: Vec::new(),
         };
         Ok(Self {
-            plan,
+            plan: Plan::new(
+                Machine::detect(),
+                Requests {
+                    cli_workers: args.max_workers,
+                    manifest_workers: m.resources.max_workers,
+                    resource_usage: m.resources.resource_usage,
+                    memory_limit: args.memory_limit,
+                },
+            ),
             rule_batch: args
                 .rule_batch
                 .map(batch)
                 .or(m.resources.rule_batch)
                 .unwrap_or(defaults::RUN_RULE_BATCH),
-            shard,
             output,
             dated,
-            rule_paths: rules.iter().map(|p| pipeline::absolute(p)).collect(),
-            opts,
-            fetch,
-            mapping: m.checks.mapping.clone(),
-            tasks_file: args.tasks.as_deref().map(pipeline::absolute),
+            fetch: fetch_limits(m)?,
+            recorded,
+            spec,
         })
     }
 
-    /// What `execution.json` records of this run.
-    pub fn execution(&self, manifest_path: &Path, m: &Manifest) -> Result<ExecutionInfo> {
-        Ok(ExecutionInfo {
-            execution_id: m.execution_id.clone(),
-            manifest: pipeline::absolute(manifest_path),
-            manifest_digest: format!("{:016x}", pipeline::fnv1a(m.text.as_bytes())),
-            rules: self.rule_paths.clone(),
-            rules_digest: pipeline::rules_digest(&self.rule_paths)
-                .context("cannot read the rules")?,
-            manifest_tasks: m.tasks.len(),
-            shard: self.shard,
-            id_key: m.checks.mapping.id_key.clone(),
-            mapping: m.checks.mapping.describe(),
-            tasks_file: self.tasks_file.clone(),
-            checks: Some(pipeline::RecordedChecks::of(&m.checks)),
-            merged_from: None,
-            outputs: Vec::new(),
-        })
+    /// The execution's spec, complete: the encoding takes up id triples when the rules need
+    /// them (and nothing recorded the encoding).
+    pub fn finish(&self, rules: &RuleSource) -> ExecutionSpec {
+        let mut mapping = self.spec.mapping();
+        super::commands::adopt_id_triples(&mut mapping, rules, self.recorded);
+        ExecutionSpec {
+            encoding: Some(ruleset::Encoding::of(&mapping)),
+            mapping: mapping.describe(),
+            ..self.spec.clone()
+        }
     }
 
     /// What `--dry-run` prints besides the plan.
@@ -475,15 +352,16 @@ impl RunSettings {
         format!(
             "execution {}: {} tasks ({}), rules {} (held in memory up to {n} rules, else filed \
              on disk and read per record, {n} at a time), mapping {}, output {}",
-            m.execution_id,
-            m.tasks.len(),
+            self.spec.execution_id,
+            self.spec.manifest_tasks,
             m.tasks.key_rule(),
-            self.rule_paths
+            self.spec
+                .rules
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            self.mapping.describe(),
+            self.spec.mapping,
             if self.dated {
                 format!("{}/<UTC start time> (dated)", self.output.display())
             } else {
@@ -491,4 +369,83 @@ impl RunSettings {
             }
         )
     }
+}
+
+/// The output folder (or the folder of dated runs) and whether runs are dated: the default
+/// output is dated; a shard writes its own fixed folder.
+fn output_of(args: &RunArgs, m: &Manifest, shard: Option<Shard>) -> Result<(PathBuf, bool)> {
+    let given = args.output.clone().or_else(|| m.output.clone());
+    let default_output = given.is_none();
+    let mut output = given.unwrap_or_else(|| Path::new("out").join(&m.execution_id));
+    if let (Some(s), None) = (shard, &args.output) {
+        // Each shard writes its own folder.
+        output = output.join(format!("shard-{}-of-{}", s.index, s.count));
+    }
+    // Shards of one execution run at different times and are merged by folder: theirs are
+    // never dated.
+    let dated = match shard {
+        Some(_) if args.dated || m.dated => {
+            bail!("--dated and --shard do not go together: each shard writes a fixed folder")
+        }
+        Some(_) => false,
+        None => args.dated || m.dated || default_output,
+    };
+    Ok((output, dated))
+}
+
+/// The check settings of a run: a flag, else the manifest's key, else the rule set's cut
+/// points (`cuts`, already laid over the defaults), else the default.
+fn run_checks(args: &RunArgs, m: &Manifest, cuts: SeverityCuts) -> Result<pipeline::Checks> {
+    let c = &m.checks;
+    let checks = pipeline::Checks {
+        fail_on: args.fail_on.unwrap_or(c.fail_on),
+        fail_on_count: args.fail_on_count.unwrap_or(c.fail_on_count),
+        fail_on_ratio: args.fail_on_ratio.unwrap_or(c.fail_on_ratio),
+        keep: args.keep.unwrap_or(c.keep),
+        severity: cuts,
+        min_confidence: args.min_confidence.unwrap_or(c.min_confidence),
+        max_violations: args.max_violations.unwrap_or(c.max_violations),
+        max_rule_work: args
+            .max_rule_work
+            .or(c.max_rule_work)
+            .unwrap_or(defaults::RUN_MAX_RULE_WORK),
+        task_time_budget_secs: args
+            .time_budget
+            .or(c.task_time_budget_secs)
+            .unwrap_or(defaults::RUN_TIME_BUDGET_SECS),
+    };
+    if !(0.0..=1.0).contains(&checks.fail_on_ratio) {
+        bail!("--fail-on-ratio is a share of records in [0, 1]");
+    }
+    budget("--time-budget", Some(checks.task_time_budget_secs))?;
+    check_levels(checks.min_confidence, cuts.error, cuts.warning)?;
+    Ok(checks)
+}
+
+/// How `http(s)` sources are fetched: the manifest's settings over the defaults, headers
+/// expanded from the environment, the CA bundle read.
+fn fetch_limits(m: &Manifest) -> Result<FetchLimits> {
+    let d = FetchLimits::default();
+    Ok(FetchLimits {
+        timeout: m
+            .fetch
+            .timeout_secs
+            .map_or(d.timeout, Duration::from_secs_f64),
+        max_bytes: m.fetch.max_bytes.unwrap_or(d.max_bytes),
+        retries: m.fetch.retries.unwrap_or(d.retries),
+        redirect_hosts: m.fetch.redirect_hosts.clone(),
+        headers: expand_headers(&m.fetch.headers, |v| std::env::var(v).ok())?,
+        rate_limit: m.fetch.rate_limit,
+        ca_bundle: match &m.fetch.ca_bundle {
+            None => Vec::new(),
+            Some(p) => {
+                let pem = crate::files::read_bounded(p, crate::defaults::MAX_SETTINGS_FILE)
+                    .with_context(|| format!("cannot read the ca_bundle {}", p.display()))?;
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    bail!("the ca_bundle {} holds no PEM certificate", p.display());
+                }
+                pem
+            }
+        },
+    })
 }

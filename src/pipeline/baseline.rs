@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::execution::{ExecutionInfo, is_task_file_name, read_marker};
+use super::execution::{is_task_file_name, read_marker};
+use super::spec::ExecutionSpec;
 use super::taskfile::TaskDigest;
 use super::{RunError, fnv1a, folder};
 use crate::report::{BaselineCounts, BaselineState, Finding, RecordReport, Severity, Triple};
@@ -61,7 +62,7 @@ fn fingerprint_of(task: &str, index: usize, f: &Finding) -> u64 {
 impl Baseline {
     /// Reads the findings of the execution in `dir`; refuses one checked with other rules or
     /// another mapping (its findings would not compare).
-    pub fn load(dir: &Path, now: &ExecutionInfo) -> Result<Baseline, RunError> {
+    pub fn load(dir: &Path, now: &ExecutionSpec) -> Result<Baseline, RunError> {
         let refuse = |reason: String| RunError::Baseline {
             path: dir.display().to_string(),
             reason,

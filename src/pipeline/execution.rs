@@ -5,10 +5,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::folder::{self, OutputFolder};
-use super::shard::{Shard, shard_name};
+use super::spec::ExecutionSpec;
 use super::taskfile::{self, Expected, TaskState};
 use super::{RunError, out_err, task_file, write_atomic};
 use fixedbitset::FixedBitSet;
@@ -31,155 +29,19 @@ pub const FINAL_OUTPUTS: &[&str] = &[
     "rule-health.tsv",
 ];
 
-/// What `execution.json` records about an output folder.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ExecutionInfo {
-    pub execution_id: String,
-    /// The manifest as given, made absolute (symbolic links are not resolved: under a
-    /// Kubernetes ConfigMap they point into a folder that differs from pod to pod).
-    pub manifest: PathBuf,
-    /// A digest of the manifest's text (its copy is `execution.manifest.yaml`).
-    #[serde(default)]
-    pub manifest_digest: String,
-    /// The rule files, absolute (not resolved), and a digest of their contents.
-    pub rules: Vec<PathBuf>,
-    pub rules_digest: String,
-    /// Tasks in the manifest.
-    pub manifest_tasks: usize,
-    #[serde(default)]
-    pub shard: Option<Shard>,
-    /// The JSON key that named nodes (the mapping), for comparing with a baseline.
-    #[serde(default = "default_id_key")]
-    pub id_key: String,
-    /// The mapping as [`Mapping::describe`](crate::triples::json::Mapping::describe) writes
-    /// it: resuming, merging or comparing with a baseline needs the same one.
-    #[serde(default = "default_mapping")]
-    pub mapping: String,
-    /// The tasks file given on the command line (`--tasks`, absolute) in place of the
-    /// manifest's tasks: a resume and a merge read the same list.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tasks_file: Option<PathBuf>,
-    /// What the run checked and kept, after the command line's overrides (a merge reports
-    /// with these).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checks: Option<RecordedChecks>,
-    /// This folder is a `pff merge` of this many shards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merged_from: Option<u32>,
-    /// The files in the folder that an execution wrote (names in the folder): only these are
-    /// ever replaced or removed.
-    #[serde(default)]
-    pub outputs: Vec<String>,
-}
-
-/// Whether an earlier run of the same execution can be resumed by this one: the same shard,
-/// rules, mapping and task list.
-fn resumable(e: &ExecutionInfo, now: &ExecutionInfo, dir: &Path) -> Result<(), RunError> {
-    let what = |i: &ExecutionInfo| {
-        format!(
-            "{}, rules {}, mapping `{}` and {}",
-            shard_name(i.shard),
-            i.rules_digest,
-            i.mapping,
-            tasks_name(i.tasks_file.as_deref())
-        )
-    };
-    if e.shard != now.shard
-        || e.rules_digest != now.rules_digest
-        || e.mapping != now.mapping
-        || e.tasks_file != now.tasks_file
-    {
-        return Err(RunError::CannotResume {
-            path: dir.display().to_string(),
-            then: what(e),
-            now: what(now),
-        });
-    }
-    Ok(())
-}
-
-/// Where an execution's tasks came from, for messages.
-fn tasks_name(given: Option<&Path>) -> String {
-    given.map_or_else(
-        || "the manifest's tasks".to_string(),
-        |p| format!("--tasks {}", p.display()),
-    )
-}
-
-fn default_mapping() -> String {
-    "plain".to_string()
-}
-
-fn default_id_key() -> String {
-    crate::defaults::ID_KEY.to_string()
-}
-
-/// The check settings of an execution, as resolved from flags, manifest and defaults.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct RecordedChecks {
-    pub fail_on: crate::report::FailOn,
-    #[serde(default)]
-    pub fail_on_count: u64,
-    #[serde(default)]
-    pub fail_on_ratio: f64,
-    pub keep: crate::report::Severity,
-    pub severity: crate::report::SeverityCuts,
-    pub min_confidence: f64,
-    pub max_violations: usize,
-}
-
-impl RecordedChecks {
-    pub fn of(c: &crate::manifest::Checks) -> Self {
-        Self {
-            fail_on: c.fail_on,
-            fail_on_count: c.fail_on_count,
-            fail_on_ratio: c.fail_on_ratio,
-            keep: c.keep,
-            severity: c.severity,
-            min_confidence: c.min_confidence,
-            max_violations: c.max_violations,
-        }
-    }
-
-    /// Lays these settings over a manifest's.
-    pub fn apply(&self, c: &mut crate::manifest::Checks) {
-        c.fail_on = self.fail_on;
-        c.fail_on_count = self.fail_on_count;
-        c.fail_on_ratio = self.fail_on_ratio;
-        c.keep = self.keep;
-        c.severity = self.severity;
-        c.min_confidence = self.min_confidence;
-        c.max_violations = self.max_violations;
-    }
-}
-
-/// `p` made absolute against the working directory, with `.` and `..` removed lexically and
-/// symbolic links left as they are: the name an execution records for a file, the same from
-/// any working directory, and valid in every pod that mounts the same volume at the same path.
-pub fn absolute(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut out = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 /// `execution.json` of a folder being written: every output is recorded here before it is
 /// put in place.
 pub struct Marker {
     path: PathBuf,
-    pub info: ExecutionInfo,
+    pub info: ExecutionSpec,
 }
 
 impl Marker {
+    /// The folder the marker describes.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     fn write(&self) -> io::Result<()> {
         let mut bytes = serde_json::to_vec_pretty(&self.info).map_err(io::Error::other)?;
         bytes.push(b'\n');
@@ -198,7 +60,7 @@ impl Marker {
 
 /// Reads a folder's `execution.json`: `None` when there is none; an error when there is one
 /// that pff cannot have written (a link, or not an execution record).
-pub fn read_marker(dir: &Path) -> Result<Option<ExecutionInfo>, RunError> {
+pub fn read_marker(dir: &Path) -> Result<Option<ExecutionSpec>, RunError> {
     let path = dir.join(EXECUTION_FILE);
     if !folder::exists_nofollow(&path) {
         return Ok(None);
@@ -244,7 +106,7 @@ fn refuse_foreign(dir: &Path, owned: &[String], formats: &[OutputFormat]) -> Res
 
 /// `--fresh`: removes what the earlier execution recorded as written and its task files (those
 /// whose content names it), nothing else.
-fn discard(folder: &OutputFolder, earlier: &ExecutionInfo) -> Result<(), RunError> {
+fn discard(folder: &OutputFolder, earlier: &ExecutionSpec) -> Result<(), RunError> {
     let dir = folder.path();
     for name in &earlier.outputs {
         // A recorded name is a plain name in the folder, never a path.
@@ -309,12 +171,10 @@ impl Prepared {
 
 /// What a run asks of its folder.
 pub struct RunRequest<'a> {
-    pub info: &'a ExecutionInfo,
+    /// The execution (its shard, its reports).
+    pub info: &'a ExecutionSpec,
     pub manifest_text: &'a str,
     pub tasks: &'a TaskList,
-    /// The shard run (`None`: every task).
-    pub shard: Option<Shard>,
-    pub formats: &'a [OutputFormat],
     pub resume: bool,
     pub fresh: bool,
 }
@@ -352,13 +212,13 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
         if !req.resume {
             return Err(RunError::NotEmpty(dir.display().to_string()));
         }
-        resumable(e, req.info, dir)?;
+        e.resumable_by(req.info, dir)?;
     }
     let owned = earlier.map(|e| e.outputs).unwrap_or_default();
-    refuse_foreign(dir, &owned, req.formats)?;
+    refuse_foreign(dir, &owned, &req.info.reports)?;
     let mut marker = Marker {
         path: dir.join(EXECUTION_FILE),
-        info: ExecutionInfo {
+        info: ExecutionSpec {
             outputs: owned,
             ..req.info.clone()
         },
@@ -377,7 +237,7 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
     };
     for task in req.tasks.keys()? {
         let (i, key) = task?;
-        if !req.shard.is_none_or(|s| s.owns(&key)) {
+        if !req.info.shard.is_none_or(|s| s.owns(&key)) {
             continue;
         }
         prepared.selected += 1;
@@ -408,11 +268,7 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
 
 /// Prepares a locked folder for `pff merge`: empty, or an earlier merge of the same shards
 /// (same execution, rules and manifest). Never a run's or a shard's folder.
-pub fn prepare_merge(
-    folder: &OutputFolder,
-    merged: &ExecutionInfo,
-    formats: &[OutputFormat],
-) -> Result<Marker, RunError> {
+pub fn prepare_merge(folder: &OutputFolder, merged: &ExecutionSpec) -> Result<Marker, RunError> {
     let dir = folder.path();
     let owned = match read_marker(dir)? {
         Some(e)
@@ -464,10 +320,10 @@ pub fn prepare_merge(
             Vec::new()
         }
     };
-    refuse_foreign(dir, &owned, formats)?;
+    refuse_foreign(dir, &owned, &merged.reports)?;
     let mut marker = Marker {
         path: dir.join(EXECUTION_FILE),
-        info: ExecutionInfo {
+        info: ExecutionSpec {
             outputs: owned,
             ..merged.clone()
         },
@@ -479,16 +335,6 @@ pub fn prepare_merge(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn absolute_names_do_not_depend_on_the_working_directory() {
-        assert_eq!(
-            absolute(Path::new("/a/manifests/../data/./rules.txt")),
-            Path::new("/a/data/rules.txt")
-        );
-        let here = std::env::current_dir().unwrap();
-        assert_eq!(absolute(Path::new("x/../y")), here.join("y"));
-    }
 
     #[test]
     fn task_file_names() {

@@ -23,13 +23,11 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::check::{self, SourceChecker};
+use crate::check::SourceChecker;
 use crate::exit;
 use crate::hardware::{Plan, current_rss};
-use crate::manifest::Manifest;
-use crate::report::OutputFormat;
+use crate::manifest::TaskList;
 use crate::rules::{RuleSource, RulesError};
-use crate::triples::json::Mapping;
 use fixedbitset::FixedBitSet;
 
 mod baseline;
@@ -42,6 +40,7 @@ mod outputs;
 mod reader;
 pub mod runs;
 mod shard;
+mod spec;
 pub mod taskfile;
 mod worker;
 
@@ -50,8 +49,7 @@ use control::Control;
 pub use control::{Notice, Observer, Quiet};
 use events::{Event, EventLog, StopEvent, TaskEvent};
 pub use execution::{
-    EVENTS_FILE, EXECUTION_FILE, ExecutionInfo, MANIFEST_COPY, RecordedChecks, Rejected, absolute,
-    prepare_merge, read_marker,
+    EVENTS_FILE, EXECUTION_FILE, MANIFEST_COPY, Rejected, prepare_merge, read_marker,
 };
 pub use fetch::{FetchLimits, Fetcher, HeaderError, SourceError, check_header};
 pub use folder::OutputFolder;
@@ -60,6 +58,7 @@ pub use reader::MemoryStop;
 pub use shard::{
     MAX_SHARDS, MergeError, MergeTo, Shard, ShardError, check_shards, fnv1a, merge, rules_digest,
 };
+pub use spec::{Checks, ExecutionSpec, SPEC_VERSION, absolute};
 
 /// Why a run stopped before its end.
 #[derive(Debug, thiserror::Error)]
@@ -190,34 +189,41 @@ pub fn write_atomic_with<T, E: From<io::Error>>(
     written
 }
 
-/// What a run needs besides the validator.
-pub struct RunConfig<'a> {
-    pub manifest: &'a Manifest,
-    /// Written to `execution.json`; checked on `--resume` and by `pff merge`.
-    pub info: ExecutionInfo,
-    pub plan: &'a Plan,
+/// What one process running an execution needs besides its [`ExecutionSpec`]: the machine's
+/// plan, the folder it writes, how it starts, and what must never be recorded (fetch headers
+/// may hold secrets).
+pub struct Local {
+    /// Workers, queues and the memory budget on this machine.
+    pub plan: Plan,
+    /// The folder this run writes (a dated run's own folder).
     pub output: PathBuf,
+    /// Continue the execution recorded in the folder.
     pub resume: bool,
     /// Discard an earlier execution's results in the output folder and start afresh.
     pub fresh: bool,
+    /// No progress bar.
     pub quiet: bool,
-    /// Reports written at the end, besides the manifest's.
-    pub reports: Vec<OutputFormat>,
+    /// How `http(s)` sources are fetched.
     pub fetch: FetchLimits,
-    /// Run only this shard of the tasks.
-    pub shard: Option<Shard>,
-    /// How records become triples.
-    pub mapping: Mapping,
     /// An earlier execution's folder: findings are marked new or known against it.
     pub baseline: Option<PathBuf>,
-    /// Fail (exit 1) on new findings only (at the `fail_on` level).
-    pub fail_on_new: bool,
-    /// What was noticed before the run (the encoding check), kept in `summary.json`.
-    pub warnings: Vec<String>,
     /// The command line that started the run, written in the output folder's lock.
     pub command: String,
     /// Hears the run's notices and second signals ([`Observer`]).
     pub observer: Arc<dyn Observer>,
+}
+
+/// An execution to run: its settings, its tasks and the manifest text they came from, and
+/// this process's side of it.
+pub struct Job<'a> {
+    /// Every setting, as `execution.json` records it.
+    pub spec: &'a ExecutionSpec,
+    /// The tasks (inline, or a tasks file read again on every pass).
+    pub tasks: &'a TaskList,
+    /// The manifest's text, copied into the folder for `pff merge`.
+    pub manifest_text: &'a str,
+    /// This process's side.
+    pub local: &'a Local,
 }
 
 /// How a run ended.
@@ -250,49 +256,35 @@ fn task_file(dir: &Path, index: usize, key: &str) -> PathBuf {
     dir.join(format!("{index:06}-{safe}.json"))
 }
 
-/// Runs the manifest's tasks against `rules`, checked with `opts`.
-pub fn run(
-    rules: &RuleSource,
-    opts: &check::Options,
-    cfg: &RunConfig<'_>,
-) -> Result<RunOutcome, RunError> {
-    let m = cfg.manifest;
-    if let Some(dir) = &cfg.baseline {
-        Baseline::refuse_self(dir, &cfg.output)?;
-    }
-    let folder = OutputFolder::lock(&cfg.output, &cfg.command)?;
-    let formats = m.report_formats(&cfg.reports);
-    let prepared = execution::prepare_run(
-        &folder,
-        &execution::RunRequest {
-            info: &cfg.info,
-            manifest_text: &m.text,
-            tasks: &m.tasks,
-            shard: cfg.shard,
-            formats: &formats,
-            resume: cfg.resume,
-            fresh: cfg.fresh,
-        },
-    )?;
-    // The baseline is read before any work: one from other rules is refused at once.
-    let mut baseline = match &cfg.baseline {
-        Some(dir) => Some(Baseline::load(dir, &cfg.info)?),
-        None => None,
+/// Runs an execution's tasks against `rules`: the folder is locked and prepared (resume,
+/// `--fresh`), the pending tasks flow through the stages, and the final outputs are rebuilt
+/// from the task files.
+pub fn run(rules: &RuleSource, job: &Job<'_>) -> Result<RunOutcome, RunError> {
+    let (spec, local) = (job.spec, job.local);
+    let folder = lock_folder(local)?;
+    let request = execution::RunRequest {
+        info: spec,
+        manifest_text: job.manifest_text,
+        tasks: job.tasks,
+        resume: local.resume,
+        fresh: local.fresh,
     };
-    let events_path = folder.path().join(EVENTS_FILE);
-    let log = EventLog::open(&events_path).map_err(out_err(&events_path))?;
+    let prepared = execution::prepare_run(&folder, &request)?;
+    // The baseline is read before any work: one from other rules is refused at once.
+    let mut baseline = local
+        .baseline
+        .as_deref()
+        .map(|dir| Baseline::load(dir, spec))
+        .transpose()?;
+    let log = EventLog::open(&folder.path().join(EVENTS_FILE)).map_err(out_err(folder.path()))?;
     // Signals are handled from here on, before anything is logged as started.
-    let control = Arc::new(Control::new(cfg.observer.clone()));
-    let runtime = reader::start_runtime(cfg.plan, &control)?;
-    report_rejected(&prepared.rejected, &log, &*cfg.observer);
-    if let Some(b) = &baseline {
-        report_skipped(b, &log, &*cfg.observer);
-    }
-    log.log(&start_event(rules, cfg, &prepared));
-    let progress = progress_bar(cfg.quiet, prepared.selected, prepared.pending_count());
-    let checker = SourceChecker::new(rules, opts.clone()).ok_or(RunError::NotFiled)?;
+    let control = Arc::new(Control::new(local.observer.clone()));
+    let runtime = reader::start_runtime(&local.plan, &control)?;
+    announce(rules, job, &prepared, baseline.as_ref(), &log);
+    let progress = progress_bar(local.quiet, prepared.selected, prepared.pending_count());
+    let checker = SourceChecker::new(rules, spec.checks.options()).ok_or(RunError::NotFiled)?;
     let stages = Stages {
-        cfg,
+        job,
         checker: &checker,
         tasks_dir: folder.tasks(),
         control: &control,
@@ -300,9 +292,55 @@ pub fn run(
         progress: &progress,
     };
     let max_in_flight = stages.run(&prepared.pending, &runtime);
-    // The final outputs read every task file again: say so (over 40,000 tasks it takes seconds).
-    progress.set_message("writing the final outputs (results.csv, summary, reports)");
     let bounds = (max_in_flight, checker.max_chunks());
+    let finished = finish(
+        rules,
+        job,
+        &control,
+        &log,
+        &progress,
+        (prepared.marker, baseline.as_mut()),
+    );
+    progress.finish_and_clear();
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    conclude(finished?, &control, &log, bounds, prepared.rejected)
+}
+
+/// Locks the run's folder (a baseline that is the folder itself is refused first).
+fn lock_folder(local: &Local) -> Result<OutputFolder, RunError> {
+    if let Some(dir) = &local.baseline {
+        Baseline::refuse_self(dir, &local.output)?;
+    }
+    OutputFolder::lock(&local.output, &local.command)
+}
+
+/// Tells the observer and the log what preparing the folder and the baseline found, then
+/// logs the start.
+fn announce(
+    rules: &RuleSource,
+    job: &Job<'_>,
+    prepared: &execution::Prepared,
+    baseline: Option<&Baseline>,
+    log: &EventLog,
+) {
+    let observer = &*job.local.observer;
+    report_rejected(&prepared.rejected, log, observer);
+    if let Some(b) = baseline {
+        report_skipped(b, log, observer);
+    }
+    log.log(&start_event(rules, job, prepared));
+}
+
+/// After the stages: the failure that ended the run (logged), else the final outputs (or
+/// why they were not written: a signal while writing them).
+fn finish(
+    rules: &RuleSource,
+    job: &Job<'_>,
+    control: &Control,
+    log: &EventLog,
+    progress: &ProgressBar,
+    (mut marker, baseline): (execution::Marker, Option<&mut Baseline>),
+) -> Result<Result<RunSummary, RunError>, RunError> {
     if let Some(e) = control.take_failure() {
         let message = e.to_string();
         log.log(&Event::Stop(StopEvent {
@@ -310,25 +348,17 @@ pub fn run(
             message: Some(&message),
             ..StopEvent::default()
         }));
-        progress.finish_and_clear();
-        runtime.shutdown_timeout(Duration::from_millis(100));
         return Err(e);
     }
+    // The final outputs read every task file again: say so (over 40,000 tasks it takes seconds).
+    progress.set_message("writing the final outputs (results.csv, summary, reports)");
     control.interrupt.store(false, Ordering::SeqCst);
-    let mut marker = prepared.marker;
     let fin = outputs::Finish {
-        out: folder.path(),
-        formats: &formats,
         marker: &mut marker,
         stop: &control.interrupt,
-        baseline: baseline.as_mut(),
-        fail_on_new: cfg.fail_on_new,
-        warnings: &cfg.warnings,
+        baseline,
     };
-    let finished = finalize(rules, m, cfg.shard, fin);
-    progress.finish_and_clear();
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    conclude(finished, &control, &log, bounds, prepared.rejected)
+    Ok(finalize(rules, job.tasks, fin))
 }
 
 /// Tells of the task files that were moved aside, to the observer and in the log.
@@ -361,20 +391,17 @@ fn report_skipped(b: &Baseline, log: &EventLog, observer: &dyn Observer) {
     }
 }
 
-fn start_event<'a>(
-    rules: &RuleSource,
-    cfg: &RunConfig<'_>,
-    prepared: &execution::Prepared,
-) -> Event<'a> {
+fn start_event<'a>(rules: &RuleSource, job: &Job<'_>, prepared: &execution::Prepared) -> Event<'a> {
+    let (spec, plan) = (job.spec, &job.local.plan);
     Event::Start {
         tasks: prepared.selected,
         pending: prepared.pending_count(),
-        resume: cfg.resume,
+        resume: job.local.resume,
         retried: prepared.retried,
         rejected: prepared.rejected.len(),
-        shard: cfg.shard,
-        workers: cfg.plan.workers,
-        memory_budget: cfg.plan.memory_budget,
+        shard: spec.shard,
+        workers: plan.workers,
+        memory_budget: plan.memory_budget,
         rules: rules.len(),
         rules_in_memory: rules.in_memory(),
         rule_batch: rules.batch_size(),
@@ -437,7 +464,7 @@ fn conclude(
 
 /// The reader, the workers and the writer of a run, over one set of shared state.
 struct Stages<'a> {
-    cfg: &'a RunConfig<'a>,
+    job: &'a Job<'a>,
     checker: &'a SourceChecker<'a>,
     tasks_dir: &'a Path,
     control: &'a Arc<Control>,
@@ -449,23 +476,24 @@ impl Stages<'_> {
     /// Runs the pending tasks through the stages; the most tasks in flight at any time. A
     /// stage that cannot start or that panics fails the run through `control`.
     fn run(&self, pending: &FixedBitSet, runtime: &tokio::runtime::Runtime) -> usize {
-        let m = self.cfg.manifest;
-        let (in_tx, in_rx) = tokio::sync::mpsc::channel(self.cfg.plan.input_queue.max(1));
+        let (spec, plan) = (self.job.spec, &self.job.local.plan);
+        let (in_tx, in_rx) = tokio::sync::mpsc::channel(plan.input_queue.max(1));
         let in_rx = Mutex::new(in_rx);
-        let (res_tx, res_rx) = mpsc::sync_channel(self.cfg.plan.result_queue.max(1));
+        let (res_tx, res_rx) = mpsc::sync_channel(plan.result_queue.max(1));
+        let mapping = spec.mapping();
         let shared = worker::Shared {
             checker: self.checker.get(),
-            mapping: &self.cfg.mapping,
-            execution: &self.cfg.info.execution_id,
-            rules_digest: &self.cfg.info.rules_digest,
+            mapping: &mapping,
+            execution: &spec.execution_id,
+            rules_digest: &spec.rules_digest,
             tasks_dir: self.tasks_dir,
             control: self.control,
-            machine: self.cfg.plan.machine,
+            machine: plan.machine,
         };
         // The tasks file (if any) is read again here, line by line, as the reader admits;
         // only the pending tasks' sources are looked for.
         let wanted = |i: usize| pending.contains(i);
-        let tasks = match m.tasks.iter_where(&wanted) {
+        let tasks = match self.job.tasks.iter_where(&wanted) {
             Ok(t) => t,
             Err(e) => {
                 self.control.fail(e.into());
@@ -475,8 +503,8 @@ impl Stages<'_> {
         let pending = tasks.map(|t| t.map(|(i, t)| (i, t.into_owned())));
         std::thread::scope(|scope| {
             let (plan, limits, log, control) = (
-                self.cfg.plan,
-                self.cfg.fetch.clone(),
+                plan,
+                self.job.local.fetch.clone(),
                 self.log.clone(),
                 self.control.clone(),
             );
@@ -495,7 +523,7 @@ impl Stages<'_> {
                 ));
             };
             let mut handles = vec![spawn(scope, "pff-reader".into(), read, self.control)];
-            for n in 0..self.cfg.plan.workers {
+            for n in 0..plan.workers {
                 let (shared, in_rx, tx) = (&shared, &in_rx, res_tx.clone());
                 let work = move || worker::work(shared, in_rx, tx);
                 match spawn(scope, format!("pff-worker-{n}"), work, self.control) {

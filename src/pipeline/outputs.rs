@@ -12,10 +12,10 @@ use serde::Serialize;
 use super::baseline::Baseline;
 use super::execution::Marker;
 use super::folder;
-use super::shard::Shard;
+use super::spec::ExecutionSpec;
 use super::taskfile::{Expected, TaskDigest};
 use super::{RunError, out_err, task_file, write_atomic, write_atomic_with};
-use crate::manifest::Manifest;
+use crate::manifest::TaskList;
 use crate::report::{
     BaselineCounts, CutShort, Exporter, FailOn, FailPolicy, OutputFormat, RecordReport, RuleHealth,
     RunInfo, SeverityCounts, Summary, Verdict,
@@ -110,18 +110,13 @@ impl RunSummary {
 
 /// Where and how [`finalize`] writes.
 pub struct Finish<'a> {
-    pub out: &'a Path,
-    pub formats: &'a [OutputFormat],
-    /// Every output is recorded here before it is put in place.
+    /// The folder's ledger and the execution's settings: every output is recorded here
+    /// before it is put in place.
     pub marker: &'a mut Marker,
     /// Set by a signal: the work stops between task files.
     pub stop: &'a AtomicBool,
     /// Marks findings new or known, and lists the fixed ones (`fixed.jsonl`).
     pub baseline: Option<&'a mut Baseline>,
-    /// Fail on new findings only (with a baseline).
-    pub fail_on_new: bool,
-    /// What was noticed before the run (the encoding check).
-    pub warnings: &'a [String],
 }
 
 /// Writes the final outputs of an execution from its task files (this run's and earlier
@@ -134,19 +129,18 @@ pub struct Finish<'a> {
 /// ends the work between task files and before the outputs are renamed into place.
 pub fn finalize(
     rules: &dyn RuleCatalog,
-    m: &Manifest,
-    shard: Option<Shard>,
+    tasks: &TaskList,
     fin: Finish<'_>,
 ) -> Result<RunSummary, RunError> {
     let Finish {
-        out,
-        formats,
         marker,
         stop,
         mut baseline,
-        fail_on_new: new_only,
-        warnings: fin_warnings,
     } = fin;
+    let spec = marker.info.clone();
+    let out = marker.dir().to_path_buf();
+    let out = out.as_path();
+    let (formats, new_only, shard) = (&spec.reports, spec.fail_on_new, spec.shard);
     let stopped = || {
         if stop.load(Ordering::SeqCst) {
             Err(RunError::Interrupted)
@@ -156,29 +150,21 @@ pub fn finalize(
     };
     let owned = |key: &str| shard.is_none_or(|s| s.owns(key));
     // Reports need every task: feed them only when every task file is there.
-    let mut reports = if !formats.is_empty() && all_there(m, &out.join("tasks"), &owned)? {
-        Some(Reports::new(rules, m, formats, out, new_only, fin_warnings))
+    let mut reports = if !formats.is_empty() && all_there(tasks, &out.join("tasks"), &owned)? {
+        Some(Reports::new(rules, &spec, out))
     } else {
         None
     };
     let csv = Staged::create(&out.join("results.csv")).map_err(out_err(out))?;
     let mut totals = Totals::new(rules.rule_count(), csv).map_err(out_err(out))?;
     let sinks = (reports.as_mut(), baseline.as_deref_mut());
-    read_tasks(
-        m,
-        out,
-        &marker.info.rules_digest,
-        &owned,
-        stop,
-        &mut totals,
-        sinks,
-    )?;
+    read_tasks(tasks, &spec, out, &owned, stop, &mut totals, sinks)?;
     let baseline_counts = match baseline {
         Some(b) => Some(write_fixed(b, out, marker)?),
         None => None,
     };
     let complete = totals.done == totals.selected;
-    let judge = (m.checks.fail_policy(), new_only);
+    let judge = (spec.checks.fail_policy(), new_only);
     // One pass over the rules (they may be read from disk again, in batches): the rules with
     // predicted/correct/confidence recomputed on this execution's records, streamed to
     // rule-stats.txt, and the rules that applied.
@@ -200,14 +186,14 @@ pub fn finalize(
         .map_err(stats_err(out))?;
     let mut summary = RunSummary {
         rule_health: health.clone(),
-        execution_id: m.execution_id.clone(),
+        execution_id: spec.execution_id.clone(),
         complete,
         tasks: totals.selected,
         tasks_done: totals.done,
         tasks_failed: totals.failed,
         violations: totals.violations,
         findings: totals.findings,
-        fail_on: m.checks.fail_on,
+        fail_on: spec.checks.fail_on,
         tasks_by_severity: totals.by_severity,
         tasks_unchecked: totals.selected - totals.done,
         records: totals.records,
@@ -217,7 +203,7 @@ pub fn finalize(
         baseline: baseline_counts,
         rules: rules.rule_count(),
         unchecked: totals.unchecked,
-        warnings: fin_warnings.to_vec(),
+        warnings: spec.warnings.clone(),
     };
     summary.judge(&judge.0, judge.1);
     stopped()?;
@@ -242,16 +228,16 @@ pub fn finalize(
 /// Reads the task file of every task `owned`, in manifest order, one at a time (a tasks file
 /// is read again, never held), into `totals` (and the reports and the baseline).
 fn read_tasks(
-    m: &Manifest,
+    tasks: &TaskList,
+    spec: &ExecutionSpec,
     out: &Path,
-    rules_digest: &str,
     owned: &impl Fn(&str) -> bool,
     stop: &AtomicBool,
     totals: &mut Totals,
     (mut reports, mut baseline): (Option<&mut Reports>, Option<&mut Baseline>),
 ) -> Result<(), RunError> {
     let tasks_dir = out.join("tasks");
-    for task in m.tasks.keys()? {
+    for task in tasks.keys()? {
         if stop.load(Ordering::SeqCst) {
             return Err(RunError::Interrupted);
         }
@@ -261,8 +247,8 @@ fn read_tasks(
         }
         totals.selected += 1;
         let want = Expected {
-            execution: &m.execution_id,
-            rules_digest,
+            execution: &spec.execution_id,
+            rules_digest: &spec.rules_digest,
             index,
             task: &key,
         };
@@ -278,11 +264,11 @@ fn read_tasks(
 
 /// Whether every task file of the tasks `owned` is in the folder.
 fn all_there(
-    m: &Manifest,
+    tasks: &TaskList,
     tasks_dir: &Path,
     owned: &impl Fn(&str) -> bool,
 ) -> Result<bool, RunError> {
-    for task in m.tasks.keys()? {
+    for task in tasks.keys()? {
         let (index, key) = task?;
         if owned(&key) && !folder::is_plain_file(&task_file(tasks_dir, index, &key)) {
             return Ok(false);
@@ -539,35 +525,29 @@ impl ReportFile {
 }
 
 impl Reports {
-    fn new(
-        rules: &dyn RuleCatalog,
-        m: &Manifest,
-        formats: &[OutputFormat],
-        out: &Path,
-        new_only: bool,
-        warnings: &[String],
-    ) -> Self {
+    fn new(rules: &dyn RuleCatalog, spec: &ExecutionSpec, out: &Path) -> Self {
+        let checks = &spec.checks;
         let info = RunInfo {
             // The execution, not the manifest's path: a merged run's reports equal an
             // unsharded one's.
-            data: format!("execution {}", m.execution_id),
+            data: format!("execution {}", spec.execution_id),
             rules: rules.source_names().to_string(),
             rule_count: rules.rule_count(),
-            severity: m.checks.severity,
-            fail_on: Some(m.checks.fail_on),
+            severity: checks.severity,
+            fail_on: Some(checks.fail_on),
         };
         let mut r = Reports {
             exporters: Vec::new(),
             summary: Summary {
                 rules_total: rules.rule_count(),
-                fail_on: Some(m.checks.fail_on),
-                warnings: warnings.to_vec(),
+                fail_on: Some(checks.fail_on),
+                warnings: spec.warnings.clone(),
                 ..Summary::default()
             },
-            fail_on: m.checks.fail_policy(),
-            new_only,
+            fail_on: checks.fail_policy(),
+            new_only: spec.fail_on_new,
         };
-        for &format in formats {
+        for &format in &spec.reports {
             let mut file = ReportFile {
                 format,
                 exporter: format.exporter(10, false),

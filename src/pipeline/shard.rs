@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::baseline::Baseline;
-use super::execution::{ExecutionInfo, Marker};
+use super::execution::Marker;
 use super::folder::{self, OutputFolder};
 use super::outputs::{Finish, RunSummary, finalize};
+use super::spec::{ExecutionSpec, SPEC_VERSION};
 use super::taskfile::{self, Expected, TaskState};
 use super::{RunError, out_err, task_file, write_atomic};
-use crate::manifest::Manifest;
-use crate::report::OutputFormat;
+use crate::manifest::TaskList;
 use crate::rules::RuleCatalog;
 
 /// One of `count` disjoint parts of a manifest's tasks: a task belongs to shard
@@ -138,7 +138,7 @@ pub enum MergeError {
 }
 
 /// Checks that `shards` are the complete set of shards of one execution, with the same rules.
-pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo, MergeError> {
+pub fn check_shards(shards: &[(PathBuf, ExecutionSpec)]) -> Result<ExecutionSpec, MergeError> {
     let Some((first_dir, first)) = shards.first() else {
         return Err(MergeError::Incomplete("no shard folders given".into()));
     };
@@ -169,11 +169,21 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
                 first_dir.display()
             )));
         }
-        if info.checks != first.checks {
+        if info.spec_version < SPEC_VERSION {
             return Err(MergeError::Mismatch(format!(
-                "{d} was run with other check settings (--fail-on, --keep, cut points, \
-                 --min-confidence, --max-violations) than {}",
-                first_dir.display()
+                "{d} was run by an older pff, which did not record all its settings; run the \
+                 shards again with this one"
+            )));
+        }
+        if info.checks != first.checks || info.encoding != first.encoding {
+            return Err(MergeError::Mismatch(format!(
+                "{d} was run with other check settings ({}, mapping `{}`) than {} ({}, mapping \
+                 `{}`)",
+                info.checks.describe(),
+                info.mapping,
+                first_dir.display(),
+                first.checks.describe(),
+                first.mapping
             )));
         }
         if info.manifest_digest != first.manifest_digest {
@@ -208,7 +218,7 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
             }
         )));
     }
-    Ok(ExecutionInfo {
+    Ok(ExecutionSpec {
         shard: None,
         merged_from: Some(n),
         outputs: Vec::new(),
@@ -218,9 +228,9 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionInfo)]) -> Result<ExecutionInfo
 
 /// Whether two shards ran the same execution: its id, rules, mapping and task list.
 fn same_execution(
-    info: &ExecutionInfo,
+    info: &ExecutionSpec,
     d: &str,
-    first: &ExecutionInfo,
+    first: &ExecutionSpec,
     first_dir: &str,
 ) -> Result<(), MergeError> {
     let mismatch = |what: String| Err(MergeError::Mismatch(what));
@@ -259,34 +269,32 @@ fn same_execution(
 /// Where [`merge`] writes: the locked folder, its marker, the reports, and the findings are
 /// marked against `baseline` when there is one.
 pub struct MergeTo<'a> {
+    /// The merge's folder, locked.
     pub folder: &'a OutputFolder,
+    /// Its ledger, holding the merged execution's settings.
     pub marker: Marker,
-    pub formats: &'a [OutputFormat],
+    /// Findings are marked new or known against it.
     pub baseline: Option<&'a mut Baseline>,
-    /// Fail on new findings only (with a baseline).
-    pub fail_on_new: bool,
 }
 
 /// Checks every task file of every shard (all bad ones are named at once), copies them into
 /// `folder` and writes the final outputs, identical to those of one unsharded run.
 pub fn merge(
     rules: &dyn RuleCatalog,
-    m: &Manifest,
-    shards: &[(PathBuf, ExecutionInfo)],
+    tasks: &TaskList,
+    shards: &[(PathBuf, ExecutionSpec)],
     to: MergeTo<'_>,
     stop: &AtomicBool,
 ) -> Result<RunSummary, RunError> {
     let MergeTo {
         folder,
         mut marker,
-        formats,
         baseline,
-        fail_on_new,
     } = to;
     let info = marker.info.clone();
     // A shard's tasks, in manifest order (a tasks file is read again, never held).
     let owned = |shard: Shard| -> Result<_, RunError> {
-        Ok(m.tasks
+        Ok(tasks
             .keys()?
             .filter(move |t| t.as_ref().map_or(true, |(_, key)| shard.owns(key))))
     };
@@ -360,13 +368,9 @@ pub fn merge(
         }
     }
     let fin = Finish {
-        out: folder.path(),
-        formats,
         marker: &mut marker,
         stop,
         baseline,
-        fail_on_new,
-        warnings: &[],
     };
-    finalize(rules, m, None, fin)
+    finalize(rules, tasks, fin)
 }

@@ -65,8 +65,8 @@ fn output(path: Option<&Path>) -> Result<Output> {
             staged: None,
         });
     }
-    let tmp = crate::pipeline::folder::temp_path(p);
-    let f = crate::pipeline::folder::create_new(&tmp)
+    let tmp = crate::pipeline::store::folder::temp_path(p);
+    let f = crate::pipeline::store::folder::create_new(&tmp)
         .with_context(|| format!("cannot create {}", p.display()))?;
     Ok(Output {
         w: Box::new(BufWriter::new(f)),

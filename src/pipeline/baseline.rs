@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::execution::{is_task_file_name, read_marker};
+use super::RunError;
+use super::shard::fnv1a;
 use super::spec::ExecutionSpec;
-use super::taskfile::TaskDigest;
-use super::{RunError, fnv1a, folder};
+use super::store::folder;
+use super::store::ledger::read_marker;
+use super::store::taskfile::{TaskDigest, is_task_file_name};
 use crate::report::{BaselineCounts, BaselineState, Finding, RecordReport, Severity, Triple};
 
 /// A finding of the baseline.

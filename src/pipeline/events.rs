@@ -9,8 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::Shard;
-use super::folder;
+use super::shard::Shard;
+use super::store::folder;
 use crate::report::SeverityCounts;
 
 /// What happened in a run.

@@ -2,79 +2,21 @@
 //! preparation of a folder for a run or a merge (resume, `--fresh`, files that are not pff's).
 
 use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
-use super::folder::{self, OutputFolder};
+use super::RunError;
 use super::spec::ExecutionSpec;
-use super::taskfile::{self, Expected, TaskState};
-use super::{RunError, out_err, task_file, write_atomic};
+use super::store::folder::{self, OutputFolder};
+use super::store::ledger::{
+    EVENTS_FILE, EXECUTION_FILE, FINAL_OUTPUTS, MANIFEST_COPY, read_marker,
+};
+use super::store::taskfile::{self, TaskRef, TaskState, is_task_file_name};
+use super::store::{Marker, StoreError, write_err};
 use fixedbitset::FixedBitSet;
 
 use crate::manifest::TaskList;
 use crate::report::OutputFormat;
-
-/// The execution record's name.
-pub const EXECUTION_FILE: &str = "execution.json";
-/// The manifest as the execution read it (what `pff merge` reads: the original may be gone or
-/// moved, as a Kubernetes ConfigMap's files are).
-pub const MANIFEST_COPY: &str = "execution.manifest.yaml";
-/// The run's event log.
-pub const EVENTS_FILE: &str = "events.jsonl";
-/// Final outputs written by every complete run, besides the reports.
-pub const FINAL_OUTPUTS: &[&str] = &[
-    "summary.json",
-    "results.csv",
-    "rule-stats.txt",
-    "rule-health.tsv",
-];
-
-/// `execution.json` of a folder being written: every output is recorded here before it is
-/// put in place.
-pub struct Marker {
-    path: PathBuf,
-    pub info: ExecutionSpec,
-}
-
-impl Marker {
-    /// The folder the marker describes.
-    pub fn dir(&self) -> &Path {
-        self.path.parent().unwrap_or(Path::new("."))
-    }
-
-    fn write(&self) -> io::Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(&self.info).map_err(io::Error::other)?;
-        bytes.push(b'\n');
-        write_atomic(&self.path, &bytes)
-    }
-
-    /// Records `name` as written by this execution (before it is written).
-    pub fn record(&mut self, name: &str) -> io::Result<()> {
-        if self.info.outputs.iter().any(|o| o == name) {
-            return Ok(());
-        }
-        self.info.outputs.push(name.to_string());
-        self.write()
-    }
-}
-
-/// Reads a folder's `execution.json`: `None` when there is none; an error when there is one
-/// that pff cannot have written (a link, or not an execution record).
-pub fn read_marker(dir: &Path) -> Result<Option<ExecutionSpec>, RunError> {
-    let path = dir.join(EXECUTION_FILE);
-    if !folder::exists_nofollow(&path) {
-        return Ok(None);
-    }
-    let unsafe_err = |reason: String| RunError::Unsafe {
-        path: path.display().to_string(),
-        reason,
-    };
-    let bytes = folder::read_nofollow(&path)
-        .map_err(|e| unsafe_err(format!("cannot be read as a file ({e})")))?;
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| unsafe_err(format!("is not a pff execution record: {e}")))
-}
 
 /// The names of the files a run or merge writing `formats` puts in the folder.
 fn planned_outputs(formats: &[OutputFormat]) -> Vec<String> {
@@ -115,7 +57,7 @@ fn discard(folder: &OutputFolder, earlier: &ExecutionSpec) -> Result<(), RunErro
         }
         let p = dir.join(name);
         if folder::is_plain_file(&p) {
-            fs::remove_file(&p).map_err(out_err(&p))?;
+            fs::remove_file(&p).map_err(write_err(&p))?;
         }
     }
     let tasks = folder.tasks();
@@ -125,20 +67,13 @@ fn discard(folder: &OutputFolder, earlier: &ExecutionSpec) -> Result<(), RunErro
             if is_task_file_name(&e.file_name().to_string_lossy())
                 && taskfile::belongs_to(&p, &earlier.execution_id)
             {
-                fs::remove_file(&p).map_err(out_err(&p))?;
+                fs::remove_file(&p).map_err(write_err(&p))?;
             }
         }
     }
     let marker = dir.join(EXECUTION_FILE);
-    fs::remove_file(&marker).map_err(out_err(&marker))
-}
-
-/// `NNNNNN-<anything>.json`, the shape of a task file's name.
-pub(super) fn is_task_file_name(name: &str) -> bool {
-    name.len() > 12
-        && name.as_bytes()[..6].iter().all(u8::is_ascii_digit)
-        && name.as_bytes()[6] == b'-'
-        && name.ends_with(".json")
+    fs::remove_file(&marker).map_err(write_err(&marker))?;
+    Ok(())
 }
 
 /// A task file that was not its task's result, and where it was moved.
@@ -187,14 +122,15 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
     if let Some(e) = &earlier
         && let Some(n) = e.merged_from
     {
-        return Err(RunError::Unsafe {
+        return Err(StoreError::Unsafe {
             path: dir.display().to_string(),
             reason: format!(
                 "holds the merge of {n} shards of execution `{}`; pff run does not write into \
                  a merge's folder: choose another --output",
                 e.execution_id
             ),
-        });
+        }
+        .into());
     }
     if req.fresh
         && let Some(e) = earlier.take()
@@ -216,17 +152,18 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
     }
     let owned = earlier.map(|e| e.outputs).unwrap_or_default();
     refuse_foreign(dir, &owned, &req.info.reports)?;
-    let mut marker = Marker {
-        path: dir.join(EXECUTION_FILE),
-        info: ExecutionSpec {
+    let mut marker = Marker::new(
+        dir,
+        ExecutionSpec {
             outputs: owned,
             ..req.info.clone()
         },
-    };
-    marker.record(EVENTS_FILE).map_err(out_err(dir))?;
-    marker.record(MANIFEST_COPY).map_err(out_err(dir))?;
-    let copy = dir.join(MANIFEST_COPY);
-    write_atomic(&copy, req.manifest_text.as_bytes()).map_err(out_err(&copy))?;
+    );
+    marker.claim(EVENTS_FILE)?;
+    marker.put(MANIFEST_COPY, |w| {
+        w.write_all(req.manifest_text.as_bytes())
+            .map_err(StoreError::from_io(dir))
+    })?;
 
     let mut prepared = Prepared {
         marker,
@@ -237,23 +174,27 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
     };
     for task in req.tasks.keys()? {
         let (i, key) = task?;
-        if !req.info.shard.is_none_or(|s| s.owns(&key)) {
+        if !(TaskRef {
+            index: i,
+            key: &key,
+        })
+        .owned_by(req.info.shard)
+        {
             continue;
         }
         prepared.selected += 1;
-        let path = task_file(folder.tasks(), i, &key);
-        let want = Expected {
-            execution: &req.info.execution_id,
-            rules_digest: &req.info.rules_digest,
+        let task = TaskRef {
             index: i,
-            task: &key,
+            key: &key,
         };
+        let path = task.path(folder.tasks());
+        let want = task.expected(req.info);
         match taskfile::check(&path, &want) {
             TaskState::Done => continue,
             TaskState::Missing => {}
             TaskState::Retry(_) => prepared.retried += 1,
             TaskState::Bad(why) => {
-                let to = taskfile::set_aside(&path).map_err(out_err(&path))?;
+                let to = taskfile::set_aside(&path).map_err(write_err(&path))?;
                 prepared.rejected.push(Rejected {
                     file: path.display().to_string(),
                     why,
@@ -288,17 +229,18 @@ pub fn prepare_merge(folder: &OutputFolder, merged: &ExecutionSpec) -> Result<Ma
                 ),
                 (None, None) => format!("a run of execution `{}`", e.execution_id),
             };
-            return Err(RunError::Unsafe {
+            return Err(StoreError::Unsafe {
                 path: dir.display().to_string(),
                 reason: format!(
                     "holds {what}, not an earlier merge of these shards; merge into an empty \
                      folder"
                 ),
-            });
+            }
+            .into());
         }
         None => {
             let others: Vec<String> = fs::read_dir(dir)
-                .map_err(out_err(dir))?
+                .map_err(write_err(dir))?
                 .flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n != folder::LOCK_FILE && !n.starts_with(folder::TMP_PREFIX))
@@ -308,39 +250,27 @@ pub fn prepare_merge(folder: &OutputFolder, merged: &ExecutionSpec) -> Result<Ma
                 })
                 .collect();
             if !others.is_empty() {
-                return Err(RunError::Unsafe {
+                return Err(StoreError::Unsafe {
                     path: dir.display().to_string(),
                     reason: format!(
                         "is not empty ({}) and is not an earlier merge of these shards; merge \
                          into an empty folder",
                         others.join(", ")
                     ),
-                });
+                }
+                .into());
             }
             Vec::new()
         }
     };
     refuse_foreign(dir, &owned, &merged.reports)?;
-    let mut marker = Marker {
-        path: dir.join(EXECUTION_FILE),
-        info: ExecutionSpec {
+    let mut marker = Marker::new(
+        dir,
+        ExecutionSpec {
             outputs: owned,
             ..merged.clone()
         },
-    };
-    marker.record(MANIFEST_COPY).map_err(out_err(dir))?;
+    );
+    marker.claim(MANIFEST_COPY)?;
     Ok(marker)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn task_file_names() {
-        assert!(is_task_file_name("000012-5511.json"));
-        assert!(!is_task_file_name("notes.json"));
-        assert!(!is_task_file_name("000012-5511.json.rejected"));
-        assert!(!is_task_file_name("00001-x.json"));
-    }
 }

@@ -14,8 +14,8 @@
 //! `results.csv` and `summary.json` are built from the result files, so an interrupted and
 //! resumed execution ends with the same outputs as an uninterrupted one.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs::{self};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
@@ -35,40 +35,32 @@ mod control;
 mod events;
 mod execution;
 mod fetch;
-pub mod folder;
+mod merge;
 mod outputs;
 mod reader;
 pub mod runs;
 mod shard;
 mod spec;
-pub mod taskfile;
+pub mod store;
 mod worker;
 
 pub use baseline::Baseline;
 use control::Control;
 pub use control::{Notice, Observer, Quiet};
 use events::{Event, EventLog, StopEvent, TaskEvent};
-pub use execution::{
-    EVENTS_FILE, EXECUTION_FILE, MANIFEST_COPY, Rejected, prepare_merge, read_marker,
-};
+pub use execution::{Rejected, prepare_merge};
 pub use fetch::{FetchLimits, Fetcher, HeaderError, SourceError, check_header};
-pub use folder::OutputFolder;
+pub use merge::{MergeError, MergeTo, check_shards, merge};
 pub use outputs::{RunSummary, finalize, spreadsheet_safe};
 pub use reader::MemoryStop;
-pub use shard::{
-    MAX_SHARDS, MergeError, MergeTo, Shard, ShardError, check_shards, fnv1a, merge, rules_digest,
-};
+pub use shard::{MAX_SHARDS, Shard, ShardError, fnv1a, rules_digest};
 pub use spec::{Checks, ExecutionSpec, SPEC_VERSION, absolute};
+pub use store::ledger::{EVENTS_FILE, EXECUTION_FILE, MANIFEST_COPY, read_marker};
+pub use store::{OutputFolder, StoreError, write_atomic, write_atomic_with};
 
 /// Why a run stopped before its end.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot write to the output folder {path}")]
-    Output {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
     #[error(
         "output folder {0} already holds results of an execution; pass --resume to continue it, \
          --fresh to discard them, or choose another --output (with --dated, each run of the \
@@ -90,21 +82,11 @@ pub enum RunError {
         then: String,
         now: String,
     },
-    #[error("output folder {path} is in use by another pff ({holder}); wait for it or stop it")]
-    Locked { path: String, holder: String },
-    #[error("{path} {reason}")]
-    Unsafe { path: String, reason: String },
     #[error(
         "output folder {path} holds {files}, which pff did not write; move them away or choose \
          another --output (pff never overwrites a file it did not write)"
     )]
     Foreign { path: String, files: String },
-    #[error("cannot read {path}")]
-    Input {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
     /// The memory guard stopped the run.
     #[error(transparent)]
     Memory(#[from] reader::MemoryStop),
@@ -124,14 +106,11 @@ pub enum RunError {
         #[source]
         source: io::Error,
     },
-    /// A task file could be read but not understood: never silently left out.
-    #[error(
-        "task file {path} cannot be read back ({reason}); move it away and run with --resume \
-         to check its task again"
-    )]
-    TaskFile { path: String, reason: String },
     #[error("baseline {path} {reason}")]
     Baseline { path: String, reason: String },
+    /// The output folder (its lock, ledger, task files).
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error(transparent)]
     Merge(#[from] MergeError),
     #[error(transparent)]
@@ -157,36 +136,7 @@ impl RunError {
 }
 
 fn out_err(path: &Path) -> impl FnOnce(io::Error) -> RunError + '_ {
-    move |source| RunError::Output {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename: readers (and a crash) see
-/// the old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_with(path, |w| w.write_all(bytes))
-}
-
-/// Like [`write_atomic`], the contents streamed by `fill` (a file of any size in little memory).
-pub fn write_atomic_with<T, E: From<io::Error>>(
-    path: &Path,
-    fill: impl FnOnce(&mut io::BufWriter<File>) -> Result<T, E>,
-) -> Result<T, E> {
-    let tmp = folder::temp_path(path);
-    let written: Result<T, E> = (|| {
-        let mut w = io::BufWriter::with_capacity(1 << 16, folder::create_new(&tmp)?);
-        let value = fill(&mut w)?;
-        let f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        Ok(value)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+    move |source| store::write_err(path)(source).into()
 }
 
 /// What one process running an execution needs besides its [`ExecutionSpec`]: the machine's
@@ -239,21 +189,6 @@ pub struct RunOutcome {
     pub max_rule_batches: usize,
     /// Task files found that were not their task's result, moved aside.
     pub rejected: Vec<Rejected>,
-}
-
-fn task_file(dir: &Path, index: usize, key: &str) -> PathBuf {
-    let safe: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    dir.join(format!("{index:06}-{safe}.json"))
 }
 
 /// Runs an execution's tasks against `rules`: the folder is locked and prepared (resume,
@@ -311,7 +246,7 @@ fn lock_folder(local: &Local) -> Result<OutputFolder, RunError> {
     if let Some(dir) = &local.baseline {
         Baseline::refuse_self(dir, &local.output)?;
     }
-    OutputFolder::lock(&local.output, &local.command)
+    Ok(OutputFolder::lock(&local.output, &local.command)?)
 }
 
 /// Tells the observer and the log what preparing the folder and the baseline found, then
@@ -339,7 +274,7 @@ fn finish(
     control: &Control,
     log: &EventLog,
     progress: &ProgressBar,
-    (mut marker, baseline): (execution::Marker, Option<&mut Baseline>),
+    (mut marker, baseline): (store::Marker, Option<&mut Baseline>),
 ) -> Result<Result<RunSummary, RunError>, RunError> {
     if let Some(e) = control.take_failure() {
         let message = e.to_string();
@@ -555,7 +490,11 @@ impl Stages<'_> {
         for (i, task, written, counted) in results {
             let control = self.control;
             max_in_flight = max_in_flight.max(control.in_flight.load(Ordering::SeqCst));
-            let path = task_file(self.tasks_dir, i, &task.id);
+            let path = store::TaskRef {
+                index: i,
+                key: &task.id,
+            }
+            .path(self.tasks_dir);
             // The worker wrote and synced the file; the rename makes it the task's result.
             let placed = written.and_then(|(tmp, lite)| fs::rename(&tmp, &path).map(|()| lite));
             drop(counted);

@@ -1,20 +1,18 @@
 //! The final outputs of an execution, rebuilt from its task files: `results.csv`,
 //! `summary.json`, `rule-stats.txt`, `rule-health.tsv` and the reports.
 
-use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
 use super::baseline::Baseline;
-use super::execution::Marker;
-use super::folder;
 use super::spec::ExecutionSpec;
-use super::taskfile::{Expected, TaskDigest};
-use super::{RunError, out_err, task_file, write_atomic, write_atomic_with};
+use super::store::taskfile::{Expected, TaskDigest, TaskRef};
+use super::store::{Marker, Staged, StoreError, folder};
+use super::{RunError, out_err};
 use crate::manifest::TaskList;
 use crate::report::{
     BaselineCounts, CutShort, Exporter, FailOn, FailPolicy, OutputFormat, RecordReport, RuleHealth,
@@ -139,99 +137,73 @@ pub fn finalize(
     } = fin;
     let spec = marker.info.clone();
     let out = marker.dir().to_path_buf();
-    let out = out.as_path();
-    let (formats, new_only, shard) = (&spec.reports, spec.fail_on_new, spec.shard);
-    let stopped = || {
-        if stop.load(Ordering::SeqCst) {
-            Err(RunError::Interrupted)
-        } else {
-            Ok(())
-        }
+    let stopped = || match stop.load(Ordering::SeqCst) {
+        true => Err(RunError::Interrupted),
+        false => Ok(()),
     };
-    let owned = |key: &str| shard.is_none_or(|s| s.owns(key));
     // Reports need every task: feed them only when every task file is there.
-    let mut reports = if !formats.is_empty() && all_there(tasks, &out.join("tasks"), &owned)? {
-        Some(Reports::new(rules, &spec, out))
-    } else {
-        None
+    let mut reports = match !spec.reports.is_empty() && all_there(tasks, &spec, &out)? {
+        true => Some(Reports::new(rules, &spec, marker)),
+        false => None,
     };
-    let csv = Staged::create(&out.join("results.csv")).map_err(out_err(out))?;
-    let mut totals = Totals::new(rules.rule_count(), csv).map_err(out_err(out))?;
+    let mut totals =
+        Totals::new(rules.rule_count(), marker.stage("results.csv")?).map_err(out_err(&out))?;
     let sinks = (reports.as_mut(), baseline.as_deref_mut());
-    read_tasks(tasks, &spec, out, &owned, stop, &mut totals, sinks)?;
+    read_tasks(tasks, &spec, &out, stop, &mut totals, sinks)?;
+    // Lists the baseline's findings that are gone: those of the tasks checked tonight (a
+    // task that failed says nothing about its earlier findings: neither fixed nor new).
     let baseline_counts = match baseline {
-        Some(b) => Some(write_fixed(b, out, marker)?),
+        Some(b) => Some(marker.put("fixed.jsonl", |w| b.finish(w).map_err(out_err(&out)))?),
         None => None,
     };
-    let complete = totals.done == totals.selected;
-    let judge = (spec.checks.fail_policy(), new_only);
     // One pass over the rules (they may be read from disk again, in batches): the rules with
     // predicted/correct/confidence recomputed on this execution's records, streamed to
     // rule-stats.txt, and the rules that applied.
     stopped()?;
-    let health_rows = if complete {
-        marker.record("rule-stats.txt").map_err(out_err(out))?;
-        let rows = write_atomic_with(&out.join("rule-stats.txt"), |w| {
-            totals.stats.write_with_health(rules, w)
-        })
-        .map_err(stats_err(out))?;
-        Some(rows)
-    } else {
-        None
+    let health_rows = match totals.done == totals.selected {
+        true => Some(marker.put("rule-stats.txt", |w| {
+            totals
+                .stats
+                .write_with_health(rules, w)
+                .map_err(stats_err(&out))
+        })?),
+        false => None,
     };
     let health = health_rows
         .as_ref()
         .map(|r| r.summary(rules, crate::report::HEALTH_TOP))
         .transpose()
-        .map_err(stats_err(out))?;
-    let mut summary = RunSummary {
-        rule_health: health.clone(),
-        execution_id: spec.execution_id.clone(),
-        complete,
-        tasks: totals.selected,
-        tasks_done: totals.done,
-        tasks_failed: totals.failed,
-        violations: totals.violations,
-        findings: totals.findings,
-        fail_on: spec.checks.fail_on,
-        tasks_by_severity: totals.by_severity,
-        tasks_unchecked: totals.selected - totals.done,
-        records: totals.records,
-        records_by_severity: totals.records_by_severity,
-        cut_short: totals.cut_short,
-        verdict: Verdict::Ok,
-        baseline: baseline_counts,
-        rules: rules.rule_count(),
-        unchecked: totals.unchecked,
-        warnings: spec.warnings.clone(),
-    };
-    summary.judge(&judge.0, judge.1);
+        .map_err(stats_err(&out))?;
+    let broken = totals.stats.broken();
+    let summary = totals.summary(&spec, health.clone(), baseline_counts, rules);
     stopped()?;
-    write_summary(out, &summary, totals.csv, marker)?;
+    marker.commit(totals.csv)?;
+    marker.put("summary.json", |w| {
+        serde_json::to_writer_pretty(&mut *w, &summary)
+            .map_err(io::Error::from)
+            .and_then(|()| w.write_all(b"\n"))
+            .map_err(out_err(&out))
+    })?;
     if let (Some(health), Some(rows)) = (health, health_rows) {
-        marker.record("rule-health.tsv").map_err(out_err(out))?;
-        write_atomic_with(&out.join("rule-health.tsv"), |w| rows.write(rules, w))
-            .map_err(stats_err(out))?;
+        marker.put("rule-health.tsv", |w| {
+            rows.write(rules, w).map_err(stats_err(&out))
+        })?;
         if let Some(reports) = reports {
             stopped()?;
-            for f in formats {
-                marker.record(f.file_name()).map_err(out_err(out))?;
-            }
             reports
-                .finish(health, totals.stats.broken(), baseline_counts)
-                .map_err(out_err(out))?;
+                .finish(health, broken, baseline_counts, marker)
+                .map_err(out_err(&out))?;
         }
     }
     Ok(summary)
 }
 
-/// Reads the task file of every task `owned`, in manifest order, one at a time (a tasks file
-/// is read again, never held), into `totals` (and the reports and the baseline).
+/// Reads the task file of every task the execution owns, in manifest order, one at a time (a
+/// tasks file is read again, never held), into `totals` (and the reports and the baseline).
 fn read_tasks(
     tasks: &TaskList,
     spec: &ExecutionSpec,
     out: &Path,
-    owned: &impl Fn(&str) -> bool,
     stop: &AtomicBool,
     totals: &mut Totals,
     (mut reports, mut baseline): (Option<&mut Reports>, Option<&mut Baseline>),
@@ -242,19 +214,14 @@ fn read_tasks(
             return Err(RunError::Interrupted);
         }
         let (index, key) = task?;
-        if !owned(&key) {
+        let task = TaskRef { index, key: &key };
+        if !task.owned_by(spec.shard) {
             continue;
         }
         totals.selected += 1;
-        let want = Expected {
-            execution: &spec.execution_id,
-            rules_digest: &spec.rules_digest,
-            index,
-            task: &key,
-        };
-        let file = task_file(&tasks_dir, index, &key);
+        let file = task.path(&tasks_dir);
         let sinks = (reports.as_deref_mut(), baseline.as_deref_mut());
-        match read_task_file(&file, &want, sinks)? {
+        match read_task_file(&file, &task.expected(spec), sinks)? {
             Ok(d) => totals.add(d).map_err(out_err(out))?,
             Err(why) => totals.not_done(&file, why),
         }
@@ -262,31 +229,17 @@ fn read_tasks(
     Ok(())
 }
 
-/// Whether every task file of the tasks `owned` is in the folder.
-fn all_there(
-    tasks: &TaskList,
-    tasks_dir: &Path,
-    owned: &impl Fn(&str) -> bool,
-) -> Result<bool, RunError> {
+/// Whether every task file of the tasks the execution owns is in the folder `out`.
+fn all_there(tasks: &TaskList, spec: &ExecutionSpec, out: &Path) -> Result<bool, RunError> {
+    let tasks_dir = out.join("tasks");
     for task in tasks.keys()? {
         let (index, key) = task?;
-        if owned(&key) && !folder::is_plain_file(&task_file(tasks_dir, index, &key)) {
+        let task = TaskRef { index, key: &key };
+        if task.owned_by(spec.shard) && !folder::is_plain_file(&task.path(&tasks_dir)) {
             return Ok(false);
         }
     }
     Ok(true)
-}
-
-/// Lists the baseline's findings that are gone in `fixed.jsonl`: those of the tasks checked
-/// tonight. A task that failed (or was not done) says nothing about its earlier findings, so
-/// they are neither fixed nor new. Returns the counts against the baseline.
-fn write_fixed(
-    b: &mut Baseline,
-    out: &Path,
-    marker: &mut Marker,
-) -> Result<BaselineCounts, RunError> {
-    marker.record("fixed.jsonl").map_err(out_err(out))?;
-    write_atomic_with(&out.join("fixed.jsonl"), |w| b.finish(w)).map_err(out_err(out))
 }
 
 /// What the task files add up to; `results.csv` written row by row as they are read.
@@ -326,6 +279,40 @@ impl Totals {
             unchecked: Vec::new(),
             csv,
         })
+    }
+
+    /// The summary these totals make (judged under the execution's fail policy), and
+    /// `results.csv` to put in place.
+    fn summary(
+        &self,
+        spec: &ExecutionSpec,
+        rule_health: Option<RuleHealth>,
+        baseline: Option<BaselineCounts>,
+        rules: &dyn RuleCatalog,
+    ) -> RunSummary {
+        let mut summary = RunSummary {
+            rule_health,
+            execution_id: spec.execution_id.clone(),
+            complete: self.done == self.selected,
+            tasks: self.selected,
+            tasks_done: self.done,
+            tasks_failed: self.failed,
+            violations: self.violations,
+            findings: self.findings,
+            fail_on: spec.checks.fail_on,
+            tasks_by_severity: self.by_severity,
+            tasks_unchecked: self.selected - self.done,
+            records: self.records,
+            records_by_severity: self.records_by_severity,
+            cut_short: self.cut_short,
+            verdict: Verdict::Ok,
+            baseline,
+            rules: rules.rule_count(),
+            unchecked: self.unchecked.clone(),
+            warnings: spec.warnings.clone(),
+        };
+        summary.judge(&spec.checks.fail_policy(), spec.fail_on_new);
+        summary
     }
 
     /// A task without a result: counted, and the first few named.
@@ -373,13 +360,14 @@ fn read_task_file(
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("no result".into())),
         Err(source) => {
-            return Err(RunError::Input {
+            return Err(StoreError::Read {
                 path: file.display().to_string(),
                 source,
-            });
+            }
+            .into());
         }
     };
-    let unreadable = |e: serde_json::Error| RunError::TaskFile {
+    let unreadable = |e: serde_json::Error| StoreError::TaskFile {
         path: file.display().to_string(),
         reason: e.to_string(),
     };
@@ -421,72 +409,6 @@ fn read_task_file(
     Ok(Ok(d.without_records()))
 }
 
-/// `results.csv` (written as the tasks were read) and `summary.json`, each recorded before
-/// it is put in place.
-fn write_summary(
-    out: &Path,
-    summary: &RunSummary,
-    csv: Staged,
-    marker: &mut Marker,
-) -> Result<(), RunError> {
-    marker.record("results.csv").map_err(out_err(out))?;
-    csv.commit().map_err(out_err(out))?;
-    let mut s = serde_json::to_vec_pretty(summary).map_err(|e| out_err(out)(e.into()))?;
-    s.push(b'\n');
-    marker.record("summary.json").map_err(out_err(out))?;
-    write_atomic(&out.join("summary.json"), &s).map_err(out_err(out))
-}
-
-/// A file of the output folder being written under a temporary name: [`Staged::commit`]
-/// syncs it and renames it into place; dropped before, it is removed.
-struct Staged {
-    path: PathBuf,
-    tmp: PathBuf,
-    w: Option<io::BufWriter<fs::File>>,
-}
-
-impl Staged {
-    fn create(path: &Path) -> io::Result<Self> {
-        let tmp = folder::temp_path(path);
-        let file = folder::create_new(&tmp)?;
-        Ok(Staged {
-            path: path.to_path_buf(),
-            tmp,
-            w: Some(io::BufWriter::with_capacity(1 << 16, file)),
-        })
-    }
-
-    fn writer(&mut self) -> io::Result<&mut io::BufWriter<fs::File>> {
-        self.w
-            .as_mut()
-            .ok_or_else(|| io::Error::other("written after it was put in place"))
-    }
-
-    fn commit(mut self) -> io::Result<()> {
-        let Some(w) = self.w.take() else {
-            return Ok(());
-        };
-        let done = w
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)
-            .and_then(|h| h.sync_all())
-            .and_then(|()| fs::rename(&self.tmp, &self.path));
-        if done.is_err() {
-            let _ = fs::remove_file(&self.tmp);
-        }
-        done
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        // Left only when the run did not finish the file.
-        if self.w.take().is_some() {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
-}
-
 /// An error of a pass over the rules: the rules' own error when they could not be read again,
 /// else an output error.
 fn stats_err(out: &Path) -> impl Fn(StatsError) -> RunError + '_ {
@@ -525,7 +447,7 @@ impl ReportFile {
 }
 
 impl Reports {
-    fn new(rules: &dyn RuleCatalog, spec: &ExecutionSpec, out: &Path) -> Self {
+    fn new(rules: &dyn RuleCatalog, spec: &ExecutionSpec, marker: &Marker) -> Self {
         let checks = &spec.checks;
         let info = RunInfo {
             // The execution, not the manifest's path: a merged run's reports equal an
@@ -554,10 +476,13 @@ impl Reports {
                 file: None,
                 error: None,
             };
-            let opened = Staged::create(&out.join(format.file_name())).and_then(|mut staged| {
-                file.exporter.begin(staged.writer()?, &info)?;
-                Ok(staged)
-            });
+            let opened = marker
+                .stage(format.file_name())
+                .map_err(io::Error::other)
+                .and_then(|mut staged| {
+                    file.exporter.begin(staged.writer()?, &info)?;
+                    Ok(staged)
+                });
             match opened {
                 Ok(staged) => file.file = Some(staged),
                 Err(err) => file.fail(err),
@@ -585,6 +510,7 @@ impl Reports {
         health: RuleHealth,
         rules_violated: usize,
         baseline: Option<BaselineCounts>,
+        marker: &mut Marker,
     ) -> io::Result<()> {
         self.summary.rules_violated = rules_violated;
         self.summary.baseline = baseline;
@@ -596,7 +522,7 @@ impl Reports {
                 let done = staged
                     .writer()
                     .and_then(|w| f.exporter.finish(w, &self.summary))
-                    .and_then(|()| staged.commit());
+                    .and_then(|()| marker.commit(staged).map_err(io::Error::other));
                 if let Err(err) = done {
                     f.fail(err);
                 }

@@ -10,7 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::execution::EXECUTION_FILE;
+use super::store::ledger::EXECUTION_FILE;
 
 /// The name of a run started at `secs` after the epoch (UTC), as `YYYY-mm-ddTHHMMSSZ`.
 pub fn stamp(secs: u64) -> String {

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::SyncSender;
 
+use super::RunError;
 use super::control::{Control, InFlight, panic_message};
 use super::reader::{ReadResult, ReadTask};
-use super::taskfile::{TASK_FORMAT, TaskHead, TaskTail};
-use super::{RunError, folder, task_file};
+use super::store::folder;
+use super::store::taskfile::{TASK_FORMAT, TaskHead, TaskRef, TaskTail};
 use crate::check::RecordChecker;
 use crate::manifest::Task;
 use crate::report::{RecordReport, SeverityCounts};
@@ -59,7 +60,13 @@ pub fn work(
         let Some((i, task, bytes, counted)) = next else {
             break;
         };
-        let tmp = folder::temp_path(&task_file(shared.tasks_dir, i, &task.id));
+        let tmp = folder::temp_path(
+            &TaskRef {
+                index: i,
+                key: &task.id,
+            }
+            .path(shared.tasks_dir),
+        );
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             check_task(shared, i, &task, bytes, &tmp)
         }));

@@ -21,7 +21,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::RunError;
+use super::{StoreError, write_err};
 
 /// The lock file's name.
 pub const LOCK_FILE: &str = ".pff.lock";
@@ -39,8 +39,8 @@ pub struct OutputFolder {
 impl OutputFolder {
     /// Creates `path` (and `tasks/` in it) when missing and takes its lock. Refuses a folder
     /// locked by a live process (naming it), and a `tasks` that is not a real folder.
-    pub fn lock(path: &Path, command: &str) -> Result<OutputFolder, RunError> {
-        let out_err = super::out_err(path);
+    pub fn lock(path: &Path, command: &str) -> Result<OutputFolder, StoreError> {
+        let out_err = write_err(path);
         fs::create_dir_all(path).map_err(out_err)?;
         let lock_path = path.join(LOCK_FILE);
         let mut lock = OpenOptions::new()
@@ -50,19 +50,19 @@ impl OutputFolder {
             .truncate(false)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)
-            .map_err(super::out_err(&lock_path))?;
+            .map_err(write_err(&lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = lock.read_to_string(&mut holder);
-                return Err(RunError::Locked {
+                return Err(StoreError::Locked {
                     path: path.display().to_string(),
                     holder: holder.trim().replace('\n', ", "),
                 });
             }
             Err(fs::TryLockError::Error(e)) => {
-                return Err(super::out_err(&lock_path)(e));
+                return Err(write_err(&lock_path)(e));
             }
         }
         // Ours now: say who holds it (a stale holder's lines are replaced).
@@ -77,12 +77,12 @@ impl OutputFolder {
         );
         lock.set_len(0)
             .and_then(|()| lock.write_all(who.as_bytes()))
-            .map_err(super::out_err(&lock_path))?;
+            .map_err(write_err(&lock_path))?;
         let tasks = path.join("tasks");
         match fs::symlink_metadata(&tasks) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
-                return Err(RunError::Unsafe {
+                return Err(StoreError::Unsafe {
                     path: tasks.display().to_string(),
                     reason: "is not a folder (pff does not follow symbolic links in its output \
                              folder)"
@@ -90,9 +90,9 @@ impl OutputFolder {
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&tasks).map_err(super::out_err(&tasks))?;
+                fs::create_dir(&tasks).map_err(write_err(&tasks))?;
             }
-            Err(e) => return Err(super::out_err(&tasks)(e)),
+            Err(e) => return Err(write_err(&tasks)(e)),
         }
         let folder = OutputFolder {
             path: path.to_path_buf(),

@@ -14,11 +14,67 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::folder;
+use crate::pipeline::shard::Shard;
+use crate::pipeline::spec::ExecutionSpec;
 use crate::report::{CutShort, SeverityCounts};
 
 /// The version of the task file layout (`pff_task`).
 /// 2: the tail counts records, records by severity and rules cut short.
 pub const TASK_FORMAT: u32 = 2;
+
+/// `NNNNNN-<anything>.json`, the shape of a task file's name.
+pub fn is_task_file_name(name: &str) -> bool {
+    name.len() > 12
+        && name.as_bytes()[..6].iter().all(u8::is_ascii_digit)
+        && name.as_bytes()[6] == b'-'
+        && name.ends_with(".json")
+}
+
+/// A task of an execution: its position in the manifest and its key. It knows its file's
+/// name, what that file must say to be its result, and which shard owns it.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskRef<'a> {
+    /// The task's position in the manifest (or tasks file).
+    pub index: usize,
+    /// The task's key (its id).
+    pub key: &'a str,
+}
+
+impl<'a> TaskRef<'a> {
+    /// The task file's path in `tasks_dir`: `NNNNNN-<key>.json`, the key's characters other
+    /// than ASCII letters, digits, `-`, `_` and `.` replaced by `_`, at most 80 of them. The
+    /// one function that names a task file.
+    pub fn path(&self, tasks_dir: &Path) -> PathBuf {
+        let safe: String = self
+            .key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80)
+            .collect();
+        tasks_dir.join(format!("{:06}-{safe}.json", self.index))
+    }
+
+    /// What the task file must say to be this task's result in `spec`'s execution.
+    pub fn expected(&self, spec: &'a ExecutionSpec) -> Expected<'a> {
+        Expected {
+            execution: &spec.execution_id,
+            rules_digest: &spec.rules_digest,
+            index: self.index,
+            task: self.key,
+        }
+    }
+
+    /// Whether the task is run by `shard` (every task when `None`).
+    pub fn owned_by(&self, shard: Option<Shard>) -> bool {
+        shard.is_none_or(|s| s.owns(self.key))
+    }
+}
 
 /// What a task file must say to be a given task's result.
 #[derive(Debug, Clone, Copy)]
@@ -310,6 +366,23 @@ mod tests {
             TaskState::Missing
         ));
         assert!(belongs_to(&good, "e") && !belongs_to(&good, "f") && !belongs_to(&cut, "e"));
+    }
+
+    #[test]
+    fn task_file_names() {
+        assert!(is_task_file_name("000012-5511.json"));
+        assert!(!is_task_file_name("notes.json"));
+        assert!(!is_task_file_name("000012-5511.json.rejected"));
+        assert!(!is_task_file_name("00001-x.json"));
+        let t = TaskRef {
+            index: 12,
+            key: "+55 11/ä",
+        };
+        assert_eq!(
+            t.path(Path::new("tasks")),
+            Path::new("tasks/000012-_55_11__.json")
+        );
+        assert!(is_task_file_name("000012-_55_11__.json"));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use pff::check::{Checker, InMemory, Options, RecordChecker, Stored};
 use pff::engine::{CheckOptions, Engine};
 use pff::rules::store::RuleStore;
 use pff::rules::{RuleSet, load_rules};
-use pff::triples::json::{Mapping, parse};
+use pff::triples::Mapping;
+use pff::triples::json::parse;
 use pff::triples::{Graph, GraphBuilder};
 use pff::triples::{RecordId, RecordName};
 

@@ -20,8 +20,8 @@ use serde::Serialize;
 use crate::check::RecordChecker;
 use crate::report::Finding;
 use crate::rules::RulesError;
+use crate::triples::Mapping;
 use crate::triples::input::{self, RawRecord};
-use crate::triples::json::Mapping;
 use crate::triples::{DataError, Format, GraphBuilder, RecordName, TripleSink};
 use crate::validate::{ValidateError, chunk_records};
 

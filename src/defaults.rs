@@ -17,7 +17,7 @@ pub const MIN_CONFIDENCE: f64 = 0.0;
 pub const MAX_VIOLATIONS: usize = 1000;
 /// The lowest severity whose findings are written with their evidence (`--keep`, manifest
 /// `keep:`); below it, counts only (and the strongest few, see [`STRONGEST_LISTED`]).
-pub const KEEP: crate::report::Severity = crate::report::Severity::Warning;
+pub const KEEP: crate::severity::Severity = crate::severity::Severity::Warning;
 /// A record's strongest findings listed whatever their severity (those below `--keep` without
 /// evidence), so that its first findings are always there to read.
 pub const STRONGEST_LISTED: usize = 10;

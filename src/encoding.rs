@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 
-use crate::triples::json::Mapping;
+use crate::triples::Mapping;
 use crate::triples::{DataError, Format, MappingKind, input};
 
 /// Records sampled from the start of the data.

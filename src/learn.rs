@@ -294,7 +294,7 @@ pub fn rescore(
     rules_path: &Path,
     data: &Path,
     format: Option<crate::triples::Format>,
-    mapping: &crate::triples::json::Mapping,
+    mapping: &crate::triples::Mapping,
     out: &Path,
     stop: &dyn Fn() -> bool,
 ) -> Result<(), LearnError> {

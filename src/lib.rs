@@ -1,7 +1,7 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`defaults`], [`files`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`], [`learn`], [`ruleset`], [`encoding`] →
+//! [`severity`], [`defaults`], [`files`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`], [`learn`], [`ruleset`], [`encoding`] →
 //! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
 
 pub mod calibrate;
@@ -21,6 +21,7 @@ pub mod report;
 pub mod rules;
 pub mod ruleset;
 pub mod scratch;
+pub mod severity;
 pub mod stats;
 pub mod triples;
 pub mod validate;

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::triples::Mapping;
 use crate::triples::MappingKind;
-use crate::triples::json::Mapping;
 
 /// The rules file inside a rule set folder.
 pub const RULES_FILE: &str = "rules.txt";

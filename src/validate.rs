@@ -10,8 +10,8 @@ use crate::check::{RecordChecker, Tally};
 use crate::report::{RecordReport, Summary};
 use crate::rules::RulesError;
 use crate::stats::{RuleStats, StatsError};
+use crate::triples::Mapping;
 use crate::triples::input::{self, RawRecord};
-use crate::triples::json::Mapping;
 use crate::triples::{DataError, Format, RecordName};
 
 /// Records read and checked together: four per worker thread. Bounds the reports held in

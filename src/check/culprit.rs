@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::record::FetchError;
+use super::FetchError;
 use crate::engine::witness_bounded;
 use crate::rules::{EntId, RelId, Rule, Term};
 use crate::triples::Graph;

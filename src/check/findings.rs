@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::Options;
-use super::record::{Kept, TopMember};
+use super::kept::{Kept, TopMember};
 use crate::engine::witness_triples;
 use crate::report::{Finding, RuleEvidence, Triple, culprit_message, finding_message};
 use crate::rules::RuleSet;

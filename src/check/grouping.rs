@@ -9,8 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::Options;
 use super::culprit;
-use super::record::FetchError;
-use super::record::MAX_CONSEQUENCES;
+use super::{FetchError, MAX_CONSEQUENCES};
 use crate::report::Severity;
 use crate::rules::{EntId, RelId, Rule};
 

@@ -16,13 +16,20 @@ mod checker;
 mod culprit;
 mod findings;
 mod grouping;
+mod kept;
 mod record;
 
 pub use checker::{Checker, InMemory, RecordChecker, RuleHome, SourceChecker, Stored};
 pub use findings::KeptFindings;
-pub use record::{Checked, FetchError, MAX_CONSEQUENCES, Ranked, RecordCheck};
+pub use record::{Checked, Ranked, RecordCheck};
 
 use crate::report::{Severity, SeverityCuts};
+
+/// Consequences listed with a finding (all are counted).
+pub const MAX_CONSEQUENCES: usize = 5;
+
+/// Why the evidence of a record could not be gathered: a rule could not be read back.
+pub type FetchError = crate::rules::RulesError;
 
 /// One record's counts of one rule that applied: `(rule index, predicted, correct)`.
 pub type Tally = (u32, u64, u64);

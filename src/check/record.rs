@@ -11,7 +11,8 @@ use super::grouping::{
     Consequences, Key, LIFT, RULES_READ, Rank, add_culprits, empty_slot_score, empty_slots,
     one_per_value, reasons_of_rule, severity_of,
 };
-use super::{Options, Tally};
+use super::kept::{Kept, MemberKey, TopMember, member_order};
+use super::{FetchError, Options, Tally};
 use crate::engine::{CheckResult, witness_bounded};
 use crate::report::{
     FindingKind, LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, Severity, SeverityCounts,
@@ -19,27 +20,6 @@ use crate::report::{
 };
 use crate::rules::{EntId, RelId, Rule, RuleSet};
 use crate::triples::{Graph, RecordName};
-
-/// What ranks a violation inside its finding.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct MemberKey {
-    /// `confidence / on_record`: a rule broken everywhere on a record says little about any
-    /// one gap; a rule broken once points at it.
-    pub(super) weight: f64,
-    pub(super) confidence: f64,
-    line: u32,
-    /// The rule's index in the whole rule set.
-    rule: u32,
-}
-
-/// Strongest evidence first; ties by rule line, then rule order (deterministic).
-fn member_order(a: &MemberKey, b: &MemberKey) -> std::cmp::Ordering {
-    b.weight
-        .total_cmp(&a.weight)
-        .then(b.confidence.total_cmp(&a.confidence))
-        .then(a.line.cmp(&b.line))
-        .then(a.rule.cmp(&b.rule))
-}
 
 /// One rule that applied to the record.
 #[derive(Debug, Clone, Copy)]
@@ -70,16 +50,6 @@ fn row_in(rows: &[RuleRow], rule: u32) -> Option<&RuleRow> {
     Some(&rows[at])
 }
 
-/// A rule shown with its evidence in a finding.
-#[derive(Debug)]
-pub(super) struct TopMember {
-    pub(super) key: MemberKey,
-    pub(super) rule: Arc<Rule>,
-    pub(super) binding: Box<[EntId]>,
-    /// The rule's violations on this record.
-    pub(super) on_record: u64,
-}
-
 /// The violations that predict one missing triple, in constant space whatever the number of
 /// rules: what ranking needs, and the strongest [`MAX_RULES_PER_FINDING`] rules by index.
 #[derive(Debug)]
@@ -94,34 +64,6 @@ struct Group {
     /// The confidence of the body-less rule among the members (the predicted value's share
     /// of all values: what a rule must beat to say anything), 0 when none is.
     prior: f64,
-}
-
-/// A group that made the record's findings, with its evidence.
-#[derive(Debug)]
-pub(super) struct Kept {
-    pub(super) key: (EntId, RelId, EntId),
-    pub(super) kind: FindingKind,
-    /// A culprit: the present triple to fix (`key` is then the strongest conflict it
-    /// explains), and the conflicts it explains, strongest first.
-    pub(super) culprit: Option<Key>,
-    pub(super) explains: Vec<Key>,
-    /// The values the slot holds (conflicts), at most [`MAX_PRESENT`].
-    pub(super) present: Vec<EntId>,
-    pub(super) score: f64,
-    /// The node to fix: the missing triple's subject, or where a derived value lives.
-    pub(super) focus: EntId,
-    /// The other missing triples on the same focus, strongest first (at most
-    /// [`MAX_CONSEQUENCES`]), and how many there are.
-    pub(super) consequences: Vec<Key>,
-    pub(super) consequence_count: u32,
-    /// At or above `keep`: listed with its rules and their witnesses.
-    with_evidence: bool,
-    /// Some rule beats the prior: may be an error.
-    pub(super) informative: bool,
-    pub(super) strongest: MemberKey,
-    pub(super) count: u32,
-    top: Vec<u32>,
-    pub(super) evidence: Vec<TopMember>,
 }
 
 /// Findings of `level` or higher among `counts`.
@@ -144,9 +86,6 @@ fn present_values(g: &Graph<'_>, pairs: &[(EntId, EntId)]) -> Vec<EntId> {
 
 /// Present values listed in a conflict.
 const MAX_PRESENT: usize = 5;
-
-/// Consequences listed with a finding (all are counted).
-pub const MAX_CONSEQUENCES: usize = 5;
 
 /// The node a finding on `key` blames: the node of the record that holds the slot's present
 /// value (a derived triple's origin; the first present value by name), else the entry that
@@ -177,9 +116,6 @@ fn fetch_once(
     cache.insert(r, rule.clone());
     Ok(rule)
 }
-
-/// Why the evidence of a record could not be gathered: a rule could not be read back.
-pub type FetchError = crate::rules::RulesError;
 
 /// What a record's check counts besides its findings.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::defaults;
 use crate::report::{FailOn, OutputFormat, Severity};
-use crate::triples::json::Mapping;
+use crate::triples::Mapping;
 use crate::triples::{Format, MappingKind};
 
 #[derive(Parser, Debug)]

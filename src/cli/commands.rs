@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::args::{CalibrateArgs, DoctorArgs, GenerateArgs, ManArgs, TriplesArgs, ValidateArgs};
-use super::run::warn_without_counts;
+use super::notes::{adopt_id_triples, check_encoding, fail_reason, warn_without_counts};
 use super::settings::ValidateSettings;
 use crate::check::SourceChecker;
 use crate::defaults;
@@ -248,27 +248,6 @@ fn format_of_extension(path: &Path) -> Option<crate::report::OutputFormat> {
     })
 }
 
-/// Why a command exits 1: `6 error findings; --fail-on error`.
-pub(super) fn fail_reason(
-    c: &crate::report::SeverityCounts,
-    fail_on: crate::report::FailOn,
-) -> String {
-    let mut parts = Vec::new();
-    for (n, level) in [(c.error, "error"), (c.warning, "warning"), (c.info, "info")] {
-        if n > 0 {
-            parts.push(format!("{n} {level}"));
-        }
-        if level == format!("{fail_on:?}").to_lowercase() {
-            break;
-        }
-    }
-    format!(
-        "exit 1: {} findings; --fail-on {}",
-        parts.join(", "),
-        format!("{fail_on:?}").to_lowercase()
-    )
-}
-
 /// `pff triples`: a data file as AnyBURL training triples.
 pub fn triples(args: TriplesArgs) -> Result<u8> {
     if let Some(o) = &args.output {
@@ -293,61 +272,6 @@ pub(super) fn write_triples(
         Ok::<(), anyhow::Error>(())
     })?;
     Ok(n)
-}
-
-/// Rules that speak of the id key as a relation (learned on a graph with `(X, id, X)` for every
-/// node, as the predecessor's) are checked with those triples, said once; a rule set or the
-/// user decides otherwise.
-pub(super) fn adopt_id_triples(
-    mapping: &mut crate::triples::json::Mapping,
-    rules: &RuleSource,
-    recorded: bool,
-) {
-    if mapping.id_triples || recorded {
-        return;
-    }
-    let per_relation = rules.rules_per_relation();
-    if let Some(n) = crate::encoding::wants_id_triples(&per_relation, rules.len(), &mapping.id_key)
-    {
-        mapping.id_triples = true;
-        eprintln!(
-            "pff: note: {n} of {} rules use `{}` as a relation, as in a graph that holds (X, {}, \
-             X) for every node: checking with those triples (--id-triples)",
-            rules.len(),
-            mapping.id_key,
-            mapping.id_key
-        );
-    }
-}
-
-/// Says once when the rules mostly use relations the data's first records never give under
-/// `mapping` (an error under `strict`); triples files and standard input are not sampled.
-pub(super) fn check_encoding(
-    data: &Path,
-    given: Option<crate::triples::Format>,
-    mapping: &crate::triples::json::Mapping,
-    rules: &RuleSource,
-    strict: bool,
-) -> Result<Option<String>> {
-    let Ok(format) = input::file_format(data, given) else {
-        return Ok(None);
-    };
-    if format == crate::triples::Format::Tsv {
-        return Ok(None);
-    }
-    let Some(sample) = crate::encoding::read_sample(data, format) else {
-        return Ok(None);
-    };
-    let per_relation = rules.rules_per_relation();
-    let Some(m) = crate::encoding::diagnose(&sample, format, mapping, &per_relation, rules.len())
-    else {
-        return Ok(None);
-    };
-    if strict {
-        bail!("{m} (--strict)");
-    }
-    eprintln!("pff: warning: {m}");
-    Ok(Some(m.to_string()))
 }
 
 /// `pff calibrate`: cut points from clean reference records.

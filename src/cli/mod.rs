@@ -10,6 +10,7 @@ use clap::Parser;
 mod args;
 mod commands;
 mod learn;
+mod notes;
 mod run;
 mod settings;
 

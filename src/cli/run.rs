@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result, bail};
 
 use super::args::{MergeArgs, RunArgs};
-use super::commands::{check_encoding, fail_reason};
+use super::notes::{check_encoding, fail_reason, warn_without_counts};
 use super::settings::RunDraft;
 use crate::defaults;
 use crate::exit;
@@ -88,7 +88,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
 
 /// The encoding, checked on the first task read from a file (an API is not asked twice).
 fn sample_encoding(
-    mapping: &crate::triples::json::Mapping,
+    mapping: &crate::triples::Mapping,
     manifest: &Manifest,
     rules: &RuleSource,
     strict: bool,
@@ -408,19 +408,6 @@ fn open_run_rules(settings: &RunDraft, quiet: bool) -> Result<RuleSource> {
         );
     }
     Ok(rules)
-}
-
-/// Says so when rules came without counts (a plain list of rules): they are taken as certain.
-pub(super) fn warn_without_counts(rules: &RuleSource) {
-    let n = rules.header().without_counts;
-    if n > 0 {
-        eprintln!(
-            "pff: warning: {n} rule{} of {} have no counts (predicted TAB correct TAB confidence \
-             TAB rule, as AnyBURL writes them): each is taken with confidence 1.0",
-            if n == 1 { "" } else { "s" },
-            rules.header().source
-        );
-    }
 }
 
 /// `pff merge`: shard folders into one execution.

@@ -16,7 +16,7 @@ use crate::report::{OutputFormat, Severity, SeverityCuts};
 use crate::rules::Rule;
 use crate::rules::RuleSource;
 use crate::ruleset;
-use crate::triples::json::Mapping;
+use crate::triples::Mapping;
 
 /// A time budget in seconds, checked as the manifest's durations are.
 fn budget(flag: &str, secs: Option<f64>) -> Result<Option<Duration>> {
@@ -338,7 +338,7 @@ impl RunDraft {
     /// them (and nothing recorded the encoding).
     pub fn finish(&self, rules: &RuleSource) -> ExecutionSpec {
         let mut mapping = self.spec.mapping();
-        super::commands::adopt_id_triples(&mut mapping, rules, self.recorded);
+        super::notes::adopt_id_triples(&mut mapping, rules, self.recorded);
         ExecutionSpec {
             encoding: Some(ruleset::Encoding::of(&mapping)),
             mapping: mapping.describe(),

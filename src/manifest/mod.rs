@@ -12,7 +12,7 @@ use serde_saphyr::Spanned;
 
 use crate::defaults;
 use crate::report::{FailOn, OutputFormat, Severity, SeverityCuts};
-use crate::triples::json::Mapping;
+use crate::triples::Mapping;
 
 /// Step sequences pff knows; a task's `sequence` must name one.
 pub const SEQUENCES: &[(&str, &[&str])] = &[

@@ -13,7 +13,7 @@ use super::shard::{Shard, shard_name};
 use crate::check;
 use crate::report::{FailOn, FailPolicy, OutputFormat, Severity, SeverityCuts};
 use crate::ruleset::Encoding;
-use crate::triples::json::Mapping;
+use crate::triples::Mapping;
 
 /// The version of [`ExecutionSpec`] this build writes. 2: the whole check settings, the
 /// encoding, the reports and `fail_on_new` are recorded (a merge or a resume needs nothing

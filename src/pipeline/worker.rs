@@ -17,7 +17,7 @@ use crate::manifest::Task;
 use crate::report::{RecordReport, SeverityCounts};
 use crate::rules::RulesError;
 use crate::stats::RuleStats;
-use crate::triples::json::Mapping;
+use crate::triples::Mapping;
 use crate::triples::{Format, RecordName, input};
 
 /// What the writer needs of a checked task besides its file.

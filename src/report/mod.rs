@@ -22,36 +22,7 @@ pub use markdown::Markdown;
 pub use sarif::Sarif;
 pub use xlsx::Xlsx;
 
-/// How serious a finding is, from its score and the cut points.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-}
-
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
+pub use crate::severity::Severity;
 
 /// Confidence cut points: `>= error` is an error, `>= warning` a warning, else info.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

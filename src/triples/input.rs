@@ -7,7 +7,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::json::{self, Json, Mapping, RecordError};
+use super::json::{self, Json};
+use super::mapping::{Mapping, RecordError};
 use super::{DataError, Format, GraphBuilder, table, tsv};
 use crate::rules::Symbols;
 

@@ -1,5 +1,6 @@
 //! Unit tests of `json.rs`: the parser and the records.md mapping.
 use super::*;
+use crate::triples::mapping::{Mapping, RecordError, shape};
 
 fn triples(json: &str) -> Vec<(String, String, String)> {
     let v = parse(json.as_bytes()).unwrap();

@@ -5,6 +5,7 @@ mod derive;
 mod graph;
 pub mod input;
 pub mod json;
+pub mod mapping;
 pub mod table;
 pub mod tsv;
 
@@ -15,6 +16,7 @@ use std::path::Path;
 pub use derive::MappingKind;
 pub use graph::{Graph, GraphBuilder, RelIndex, no_symbols};
 pub use input::{RecordId, RecordName};
+pub use mapping::{Mapping, RecordError, shape};
 
 /// Receives triples by name (names already in their escaped form).
 pub trait TripleSink {

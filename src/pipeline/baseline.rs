@@ -14,7 +14,7 @@ use super::shard::fnv1a;
 use super::spec::ExecutionSpec;
 use super::store::folder;
 use super::store::ledger::read_marker;
-use super::store::taskfile::{TaskDigest, is_task_file_name};
+use super::store::taskfile::{TaskFile, is_task_file_name};
 use crate::report::{BaselineCounts, BaselineState, Finding, RecordReport, Severity, Triple};
 
 /// A finding of the baseline.
@@ -94,10 +94,7 @@ impl Baseline {
         let mut skipped = Vec::new();
         for file in files {
             let read = folder::read_nofollow(&file).map_err(|e| e.to_string());
-            let parsed = read.and_then(|bytes| {
-                serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes)
-                    .map_err(|e| format!("not a whole task result: {e}"))
-            });
+            let parsed = read.and_then(|bytes| TaskFile::<Vec<RecordReport>>::parse(&bytes));
             let d = match parsed {
                 Ok(d) => d,
                 Err(why) => {

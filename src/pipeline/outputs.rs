@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::baseline::Baseline;
 use super::spec::ExecutionSpec;
-use super::store::taskfile::{Expected, TaskDigest, TaskRef};
+use super::store::taskfile::{Expected, TaskFile, TaskRef};
 use super::store::{Marker, Staged, StoreError, folder};
 use super::{RunError, out_err};
 use crate::manifest::TaskList;
@@ -322,27 +322,27 @@ impl Totals {
         }
     }
 
-    fn add(&mut self, d: TaskDigest) -> io::Result<()> {
-        self.violations.merge(&d.violations);
-        self.findings.merge(&d.findings);
+    fn add(&mut self, d: TaskFile) -> io::Result<()> {
+        self.violations.merge(&d.tail.violations);
+        self.findings.merge(&d.tail.findings);
         // Folded in now, not kept: kept for every task they would grow with the run.
-        for &(rule, predicted, correct) in &d.rule_counts {
+        for &(rule, predicted, correct) in &d.tail.rule_counts {
             self.stats.add_rule(rule, predicted, correct);
         }
-        if let Some(s) = d.findings.strongest() {
+        if let Some(s) = d.tail.findings.strongest() {
             self.by_severity.add(s, 1);
         }
         self.done += 1;
-        self.failed += usize::from(d.error.is_some());
+        self.failed += usize::from(d.tail.error.is_some());
         self.records += d.counted_records();
-        self.records_by_severity.merge(&d.records_by_severity);
-        self.cut_short.merge(&d.cut_short);
+        self.records_by_severity.merge(&d.tail.records_by_severity);
+        self.cut_short.merge(&d.tail.cut_short);
         let row = results_row(
             &d.task,
             &d.sequence,
-            d.error.as_deref(),
-            &d.findings,
-            &d.cut_short,
+            d.tail.error.as_deref(),
+            &d.tail.findings,
+            &d.tail.cut_short,
         );
         self.csv.writer()?.write_all(row.as_bytes())
     }
@@ -355,7 +355,7 @@ fn read_task_file(
     file: &Path,
     want: &Expected<'_>,
     (mut reports, mut baseline): (Option<&mut Reports>, Option<&mut Baseline>),
-) -> Result<Result<TaskDigest, String>, RunError> {
+) -> Result<Result<TaskFile, String>, RunError> {
     let bytes = match folder::read_nofollow(file) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("no result".into())),
@@ -367,30 +367,29 @@ fn read_task_file(
             .into());
         }
     };
-    let unreadable = |e: serde_json::Error| StoreError::TaskFile {
+    let unreadable = |reason: String| StoreError::TaskFile {
         path: file.display().to_string(),
-        reason: e.to_string(),
+        reason,
     };
     if reports.is_none() && baseline.is_none() {
-        let d = serde_json::from_slice::<TaskDigest>(&bytes).map_err(unreadable)?;
+        let d = TaskFile::parse(&bytes).map_err(unreadable)?;
         return Ok(match d.mismatch(want) {
             Some(why) => Err(why),
             None => Ok(d),
         });
     }
-    let mut d =
-        serde_json::from_slice::<TaskDigest<Vec<RecordReport>>>(&bytes).map_err(unreadable)?;
+    let mut d = TaskFile::<Vec<RecordReport>>::parse(&bytes).map_err(unreadable)?;
     if let Some(why) = d.mismatch(want) {
         return Ok(Err(why));
     }
     if let Some(b) = baseline.as_deref_mut()
-        && d.error.is_none()
+        && d.tail.error.is_none()
     {
         b.checked(&d.task);
     }
     // A task that failed before any record was read is shown as one failed record.
     if d.records.is_empty()
-        && let Some(e) = &d.error
+        && let Some(e) = &d.tail.error
     {
         let mut failed =
             RecordReport::failed(crate::triples::RecordId { index: 0, line: 0 }, e.clone());

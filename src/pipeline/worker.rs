@@ -1,6 +1,7 @@
 //! The CPU side of a run: worker threads take read tasks from the queue, check their
 //! records, and stream each task's result file to a temporary name for the writer.
 
+use std::cell::RefCell;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,10 @@ use super::RunError;
 use super::control::{Control, InFlight, panic_message};
 use super::reader::{ReadResult, ReadTask};
 use super::store::folder;
-use super::store::taskfile::{TASK_FORMAT, TaskHead, TaskRef, TaskTail};
+use super::store::taskfile::{Status, TASK_FORMAT, TaskFile, TaskRef, TaskTail};
+use serde::ser::{Error as _, SerializeSeq};
+use serde::{Serialize, Serializer};
+
 use crate::check::RecordChecker;
 use crate::manifest::Task;
 use crate::report::{RecordReport, SeverityCounts};
@@ -114,29 +118,10 @@ impl From<RulesError> for TaskError {
     }
 }
 
-/// How streaming a task's records stopped: its source is unreadable (the task fails), or
-/// writing or the rules failed (the run's error).
-enum Streamed {
-    Data(crate::triples::DataError),
-    Task(TaskError),
-}
-
-impl From<crate::triples::DataError> for Streamed {
-    fn from(e: crate::triples::DataError) -> Self {
-        Streamed::Data(e)
-    }
-}
-
-impl<E: Into<TaskError>> From<E> for Streamed {
-    fn from(e: E) -> Self {
-        Streamed::Task(e.into())
-    }
-}
-
-/// Checks one task and writes its result file under the temporary name `tmp`: records are
-/// written as they are checked, each record's findings one at a time, so a task with
-/// thousands of findings is never held whole. The file is one JSON object: the [`TaskHead`],
-/// `records` (the record reports), then the [`TaskTail`].
+/// Checks one task and writes its result file under the temporary name `tmp`: one
+/// [`TaskFile`] whose records are checked and written one at a time as the file is serialised
+/// (each record's findings one at a time too), so a task with thousands of findings is never
+/// held whole; its [`TaskTail`], counted on the way, follows them.
 fn check_task(
     shared: &Shared<'_>,
     index: usize,
@@ -149,36 +134,67 @@ fn check_task(
     if std::env::var("PFF_DEBUG_PANIC_TASK").is_ok_and(|t| t == task.id) {
         panic!("PFF_DEBUG_PANIC_TASK={}", task.id);
     }
-    let checker = shared.checker;
     let label = task.source.to_string();
-    let (header, total, opts) = (checker.header(), checker.total(), checker.options());
-    let mut w = io::BufWriter::with_capacity(1 << 16, folder::create_new(tmp)?);
-    let head = TaskHead {
-        pff_task: TASK_FORMAT,
-        execution: shared.execution,
-        rules_digest: shared.rules_digest,
-        index,
-        task: &task.id,
-        sequence: &task.sequence,
-        source: &label,
-        payload: task.payload.as_ref(),
+    let tail = RefCell::new(TaskTail::default());
+    let source = admit(shared, bytes, &label, &mut tail.borrow_mut());
+    let records = Records {
+        shared,
+        task,
+        label: &label,
+        source,
+        tail: &tail,
+        stopped: RefCell::new(None),
     };
-    w.write_all(&head.open_object()?)?;
-    w.write_all(b",\"records\":[")?;
-    let mut tail = TaskTail::default();
-    let mut stats = RuleStats::new(total);
-    // Records are read, mapped, checked and written one at a time: a task holds its source
-    // and one record's triples, never every record's at once.
-    let read = bytes
+    let file = TaskFile {
+        pff_task: TASK_FORMAT,
+        execution: shared.execution.to_string(),
+        rules_digest: shared.rules_digest.to_string(),
+        index,
+        task: task.id.clone(),
+        sequence: task.sequence.clone(),
+        source: label.clone(),
+        payload: task.payload.clone(),
+        records: &records,
+        tail: Counted(&tail),
+    };
+    let mut w = io::BufWriter::with_capacity(1 << 16, folder::create_new(tmp)?);
+    let written = serde_json::to_writer(&mut w, &file);
+    if let Some(e) = records.stopped.take() {
+        return Err(e);
+    }
+    written.map_err(io::Error::from)?;
+    w.write_all(b"\n")?;
+    // No fsync per task: a kill loses nothing written (the page cache survives it), and a
+    // file torn by a power loss is caught when the execution is resumed (`taskfile::check`
+    // refuses a task file that does not parse whole) and its task runs again. Final outputs
+    // are synced (`write_atomic`).
+    w.into_inner().map_err(io::IntoInnerError::into_error)?;
+    let tail = tail.into_inner();
+    Ok(Checked {
+        failed: tail.error.is_some(),
+        retryable: tail.retryable,
+        error: tail.error,
+        findings: tail.findings,
+    })
+}
+
+/// The task's source and its format when it may be checked: read, of a known format, and
+/// within the memory left (a source that would take more fails alone, retryable: memory may
+/// be freed, before it is parsed). Else why not, in `tail`.
+fn admit(
+    shared: &Shared<'_>,
+    bytes: ReadResult,
+    label: &str,
+    tail: &mut TaskTail,
+) -> Option<(Vec<u8>, Format)> {
+    let admitted = bytes
         .map_err(|e| {
             tail.retryable = e.retryable;
             e.message
         })
         .and_then(|b| {
             let format =
-                input::format_of(&label, None, Some(Format::Json)).map_err(|e| e.to_string())?;
-            // The per-task bound: a source that would take more memory than is left fails
-            // alone (retryable: memory may be freed), before it is parsed.
+                input::format_of(label, None, Some(Format::Json)).map_err(|e| e.to_string())?;
             let need = b.len() as u64 * crate::hardware::task_memory_factor(format);
             let (room, bound) = crate::hardware::memory_room(&shared.machine);
             if need > room {
@@ -194,70 +210,123 @@ fn check_task(
             }
             Ok((b, format))
         });
-    match read {
-        Err(e) => tail.error = Some(e),
-        Ok((b, format)) => {
-            let mut n = 0usize;
-            let symbols = &header.symbols;
-            let streamed = input::read_records(&b[..], format, &label, symbols, 1, |raw| {
+    match admitted {
+        Ok(source) => Some(source),
+        Err(e) => {
+            tail.error = Some(e);
+            None
+        }
+    }
+}
+
+/// A task's records as its file's `records`: read, mapped, checked and serialised one at a
+/// time when the file is (a task holds its source and one record's triples, never every
+/// record's at once), counted into `tail`. Why the rules or the file stopped it is kept in
+/// `stopped` (the serialiser only carries a message).
+struct Records<'s, 'a> {
+    shared: &'s Shared<'a>,
+    task: &'s Task,
+    label: &'s str,
+    source: Option<(Vec<u8>, Format)>,
+    tail: &'s RefCell<TaskTail>,
+    stopped: RefCell<Option<TaskError>>,
+}
+
+/// The tail as counted while the records were written (they come first in the file).
+struct Counted<'s>(&'s RefCell<TaskTail>);
+
+impl Serialize for Counted<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.borrow().serialize(s)
+    }
+}
+
+impl Serialize for &Records<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        let mut stats = RuleStats::new(self.shared.checker.total());
+        if let Some((b, format)) = &self.source {
+            let symbols = &self.shared.checker.header().symbols;
+            let streamed = input::read_records(&b[..], *format, self.label, symbols, 1, |raw| {
                 for rec in raw {
-                    if n > 0 {
-                        w.write_all(b",")?;
-                    }
-                    n += 1;
-                    let id = rec.id;
-                    match rec.triples(symbols, shared.mapping, &label) {
-                        Err(e) => {
-                            // A record that failed inside a multi-record file fails the task.
-                            let e = e.to_string();
-                            let mut failed = RecordReport::failed(id, e.clone());
-                            failed.task = Some(task.id.clone());
-                            json(&mut w, &failed)?;
-                            tail.add_record(&failed);
-                            tail.error.get_or_insert(e);
-                        }
-                        Ok((b, name)) => {
-                            let g = b.finish();
-                            let record = RecordName { id, name };
-                            let (mut report, kept, tallies) =
-                                checker.check(&g)?.into_parts(total, opts, &g, record);
-                            report.task = Some(task.id.clone());
-                            tail.add_record(&report);
-                            stats.add(&tallies);
-                            report.write_json_with(&mut w, kept.iter(&g, header, opts))?;
-                        }
-                    }
+                    self.record(rec, &mut stats, &mut seq)?;
                 }
                 Ok(())
             });
             match streamed {
                 Ok(()) => {}
                 // The source as a whole is unreadable (a JSON document that does not parse).
-                Err(Streamed::Data(e)) => {
-                    tail.error.get_or_insert(e.to_string());
+                Err(Stop::Data(e)) => {
+                    self.tail.borrow_mut().error.get_or_insert(e.to_string());
                 }
-                Err(Streamed::Task(e)) => return Err(e),
+                Err(Stop::Task(e)) => {
+                    *self.stopped.borrow_mut() = Some(e);
+                    return Err(S::Error::custom("the task's check stopped"));
+                }
+                Err(Stop::Write(e)) => return Err(e),
             }
         }
+        let mut tail = self.tail.borrow_mut();
+        tail.status = match tail.error {
+            Some(_) => Status::Failed,
+            None => Status::Ok,
+        };
+        tail.retryable &= tail.error.is_some();
+        tail.rule_counts = stats.rule_counts();
+        seq.end()
     }
-    tail.status = if tail.error.is_some() { "failed" } else { "ok" };
-    tail.retryable &= tail.error.is_some();
-    tail.rule_counts = stats.rule_counts();
-    w.write_all(b"]")?;
-    w.write_all(&tail.close_object()?)?;
-    // No fsync per task: a kill loses nothing written (the page cache survives it), and a
-    // file torn by a power loss is caught when the execution is resumed (`taskfile::check`
-    // refuses a task file that does not parse whole) and its task runs again. Final outputs
-    // are synced (`write_atomic`).
-    w.into_inner().map_err(io::IntoInnerError::into_error)?;
-    Ok(Checked {
-        failed: tail.error.is_some(),
-        retryable: tail.retryable,
-        error: tail.error,
-        findings: tail.findings,
-    })
 }
 
-fn json(w: &mut impl Write, v: &impl serde::Serialize) -> io::Result<()> {
-    serde_json::to_writer(w, v).map_err(io::Error::from)
+impl Records<'_, '_> {
+    /// Maps, checks and writes one record; one that cannot be mapped fails the task (its
+    /// report says why).
+    fn record<Q: SerializeSeq>(
+        &self,
+        rec: crate::triples::input::RawRecord<'_, '_>,
+        stats: &mut RuleStats,
+        seq: &mut Q,
+    ) -> Result<(), Stop<Q::Error>> {
+        let checker = self.shared.checker;
+        let (header, total, opts) = (checker.header(), checker.total(), checker.options());
+        let id = rec.id;
+        match rec.triples(&header.symbols, self.shared.mapping, self.label) {
+            Err(e) => {
+                let e = e.to_string();
+                let mut failed = RecordReport::failed(id, e.clone());
+                failed.task = Some(self.task.id.clone());
+                seq.serialize_element(&failed).map_err(Stop::Write)?;
+                let mut tail = self.tail.borrow_mut();
+                tail.add_record(&failed);
+                tail.error.get_or_insert(e);
+            }
+            Ok((b, name)) => {
+                let g = b.finish();
+                let record = RecordName { id, name };
+                let (mut report, kept, tallies) = checker
+                    .check(&g)
+                    .map_err(|e| Stop::Task(e.into()))?
+                    .into_parts(total, opts, &g, record);
+                report.task = Some(self.task.id.clone());
+                self.tail.borrow_mut().add_record(&report);
+                stats.add(&tallies);
+                let streamed = report.streaming(kept.iter(&g, header, opts));
+                seq.serialize_element(&streamed).map_err(Stop::Write)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How streaming a task's records stopped: its source is unreadable (the task fails), the
+/// rules could not be read back (the run's error), or the file could not be written.
+enum Stop<E> {
+    Data(crate::triples::DataError),
+    Task(TaskError),
+    Write(E),
+}
+
+impl<E> From<crate::triples::DataError> for Stop<E> {
+    fn from(e: crate::triples::DataError) -> Self {
+        Stop::Data(e)
+    }
 }

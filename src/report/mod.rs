@@ -542,9 +542,10 @@ pub struct RuleCounts {
     pub skipped: usize,
 }
 
-/// What one record (or one triples file) gave.
+/// What one record (or one triples file) gave. `F` is its findings: held (`Vec<Finding>`), or
+/// [`Streamed`] one at a time as the report is written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecordReport {
+pub struct RecordReport<F = Vec<Finding>> {
     /// The task key the record came from (`pff run`: the MSISDN people search for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
@@ -568,12 +569,12 @@ pub struct RecordReport {
     /// Every finding (distinct missing triple), by severity, kept or not.
     pub finding_counts: SeverityCounts,
     /// The findings kept, highest score first.
-    pub findings: Vec<Finding>,
+    pub findings: F,
     /// True when findings were left out by a cap.
     pub truncated: bool,
 }
 
-impl RecordReport {
+impl<F> RecordReport<F> {
     /// How reports name this record: its task key (with the record's index when it is not the
     /// task's first), else `record N NAME`.
     pub fn label(&self) -> String {
@@ -594,7 +595,9 @@ impl RecordReport {
             self.violations.strongest()
         }
     }
+}
 
+impl RecordReport {
     pub fn failed(id: crate::triples::RecordId, error: String) -> Self {
         Self {
             task: None,
@@ -612,55 +615,48 @@ impl RecordReport {
         }
     }
 
-    /// Writes this report as JSON, the same bytes `serde_json` writes for it, except that the
-    /// findings come from `findings`, one at a time (this report's own are ignored): a record
-    /// with thousands of findings never holds them all.
+    /// This report with its findings to come from `findings`, one at a time, when it is
+    /// serialised (this report's own are left out): the same type, so the same bytes
+    /// `serde_json` writes for a report holding them, and a record with thousands of findings
+    /// never holds them all.
+    pub fn streaming<I: Iterator<Item = Finding>>(&self, findings: I) -> RecordReport<Streamed<I>> {
+        RecordReport {
+            task: self.task.clone(),
+            sequence: self.sequence.clone(),
+            index: self.index,
+            line: self.line,
+            name: self.name.clone(),
+            error: self.error.clone(),
+            triples: self.triples,
+            rules: self.rules,
+            violations: self.violations,
+            finding_counts: self.finding_counts,
+            findings: Streamed(std::cell::RefCell::new(Some(findings))),
+            truncated: self.truncated,
+        }
+    }
+
+    /// Writes this report as JSON with its findings from `findings` ([`RecordReport::streaming`]).
     pub fn write_json_with(
         &self,
         w: &mut impl Write,
         findings: impl Iterator<Item = Finding>,
     ) -> io::Result<()> {
-        struct Lazy<I>(std::cell::RefCell<Option<I>>);
-        impl<I: Iterator<Item = Finding>> Serialize for Lazy<I> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let items = self.0.borrow_mut().take();
-                s.collect_seq(items.into_iter().flatten())
-            }
-        }
-        fn none(e: &&Option<String>) -> bool {
-            e.is_none()
-        }
-        /// [`RecordReport`]'s fields, in its order, under its names.
-        #[derive(Serialize)]
-        struct View<'a, F> {
-            #[serde(skip_serializing_if = "none")]
-            task: &'a Option<String>,
-            index: usize,
-            line: usize,
-            name: &'a Option<String>,
-            #[serde(skip_serializing_if = "none")]
-            error: &'a Option<String>,
-            triples: usize,
-            rules: RuleCounts,
-            violations: SeverityCounts,
-            finding_counts: SeverityCounts,
-            findings: F,
-            truncated: bool,
-        }
-        let view = View {
-            task: &self.task,
-            index: self.index,
-            line: self.line,
-            name: &self.name,
-            error: &self.error,
-            triples: self.triples,
-            rules: self.rules,
-            violations: self.violations,
-            finding_counts: self.finding_counts,
-            findings: Lazy(std::cell::RefCell::new(Some(findings))),
-            truncated: self.truncated,
-        };
-        serde_json::to_writer(w, &view).map_err(io::Error::from)
+        serde_json::to_writer(w, &self.streaming(findings)).map_err(io::Error::from)
+    }
+}
+
+/// Items serialised as a sequence as they come from an iterator, once: what a streamed
+/// report's findings are.
+pub struct Streamed<I>(std::cell::RefCell<Option<I>>);
+
+impl<I: Iterator> Serialize for Streamed<I>
+where
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let items = self.0.borrow_mut().take();
+        s.collect_seq(items.into_iter().flatten())
     }
 }
 

@@ -6,6 +6,7 @@
 //! names anything else, is not this task's result: `--resume` moves it aside and runs the
 //! task again, `pff merge` refuses and names it.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -85,78 +86,145 @@ pub struct Expected<'a> {
     pub task: &'a str,
 }
 
-/// A task file as read back. `R` is the records: skipped (`IgnoredAny`) unless reports are
-/// written.
-#[derive(Debug, Deserialize)]
-pub struct TaskDigest<R = IgnoredAny> {
-    pub pff_task: u32,
-    pub execution: String,
-    pub rules_digest: String,
-    pub index: usize,
-    pub task: String,
-    pub sequence: String,
-    #[serde(default)]
-    pub error: Option<String>,
-    /// The failure may pass (a timeout, too many open files): `--resume` runs the task again.
-    #[serde(default)]
-    pub retryable: bool,
-    pub violations: SeverityCounts,
-    pub findings: SeverityCounts,
-    /// `[rule index, predicted, correct]` for the rules that applied.
-    #[serde(default)]
-    pub rule_counts: Vec<(usize, u64, u64)>,
-    /// Records the task held (read, checked or failed).
-    #[serde(default)]
-    pub record_count: u64,
-    /// Records by the severity of their strongest finding (the unit of the fail policy).
-    #[serde(default)]
-    pub records_by_severity: SeverityCounts,
-    /// Records whose rules were cut short.
-    #[serde(default)]
-    pub cut_short: CutShort,
-    pub records: R,
+/// Whether a task was checked or failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every record was read and checked.
+    #[default]
+    Ok,
+    /// The task failed (its source, a record); `error` says why.
+    Failed,
 }
 
-impl<R> TaskDigest<R> {
-    /// The same digest with its records dropped.
-    pub fn without_records(self) -> TaskDigest {
-        TaskDigest {
+/// A task file: one JSON object, written by a worker and read back by `finalize`, `--resume`,
+/// `--fresh`, baselines and `pff merge` — all through this one type. `R` is the records
+/// (streamed as they are checked when written; skipped with `IgnoredAny`, or read whole, when
+/// read back); `T` the [`TaskTail`], which follows them (counted while they are written).
+/// Every field must be there and known: a file that lacks one, or holds one this pff does
+/// not know, is an error naming it ([`TaskFile::parse`]), never a silent drop.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TaskFile<R = IgnoredAny, T = TaskTail> {
+    /// [`TASK_FORMAT`].
+    pub pff_task: u32,
+    /// The execution's id.
+    pub execution: String,
+    /// The digest of the rules the task was checked with.
+    pub rules_digest: String,
+    /// The task's position in the manifest.
+    pub index: usize,
+    /// The task's key.
+    pub task: String,
+    /// The task's request (`sequence:`).
+    pub sequence: String,
+    /// Where its data came from (a file or a URL).
+    pub source: String,
+    /// The manifest's `payload:` of the task, as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
+    /// The record reports.
+    pub records: R,
+    /// The counts, after the records.
+    #[serde(flatten)]
+    pub tail: T,
+}
+
+/// The fields a task file ends with, after its records.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct TaskTail {
+    /// `ok` or `failed`.
+    pub status: Status,
+    /// The first reason, when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The failure may pass (a timeout, too many open files): `--resume` runs the task again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
+    /// (rule, missing triple) violations by severity.
+    pub violations: SeverityCounts,
+    /// Findings by severity.
+    pub findings: SeverityCounts,
+    /// `[rule index, predicted, correct]` for the rules that applied.
+    pub rule_counts: Vec<(usize, u64, u64)>,
+    /// Records the task held (read, checked or failed).
+    pub record_count: u64,
+    /// Records by the severity of their strongest finding (the unit of the fail policy).
+    pub records_by_severity: SeverityCounts,
+    /// Records whose rules were cut short.
+    pub cut_short: CutShort,
+    /// Fields this pff does not know, read only to be refused ([`TaskFile::parse`]).
+    #[serde(flatten, skip_serializing)]
+    pub unknown: BTreeMap<String, IgnoredAny>,
+}
+
+/// Only the format number, to say why a file of another format does not parse.
+#[derive(Deserialize)]
+struct Version {
+    pff_task: u32,
+}
+
+impl<R: serde::de::DeserializeOwned> TaskFile<R> {
+    /// Reads a task file's bytes: the file whole, of this format, with every field known, or
+    /// why not (a file of another format says so by its number).
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let file: Self =
+            serde_json::from_slice(bytes).map_err(|e| {
+                match serde_json::from_slice::<Version>(bytes) {
+                    Ok(v) if v.pff_task != TASK_FORMAT => {
+                        format!("task file format {}, not {TASK_FORMAT}", v.pff_task)
+                    }
+                    _ => format!("not a whole task result: {e}"),
+                }
+            })?;
+        if file.pff_task != TASK_FORMAT {
+            return Err(format!(
+                "task file format {}, not {TASK_FORMAT}",
+                file.pff_task
+            ));
+        }
+        if !file.tail.unknown.is_empty() {
+            let names: Vec<&str> = file.tail.unknown.keys().map(String::as_str).collect();
+            return Err(format!(
+                "fields this pff does not know: {} (written by another version of pff?)",
+                names.join(", ")
+            ));
+        }
+        Ok(file)
+    }
+}
+
+impl<R> TaskFile<R> {
+    /// Records the verdict counts for this task: a task that failed before any record was
+    /// read counts as one (failed) record, as the reports show it.
+    pub fn counted_records(&self) -> u64 {
+        if self.tail.error.is_some() {
+            self.tail.record_count.max(1)
+        } else {
+            self.tail.record_count
+        }
+    }
+
+    /// The same file with its records dropped.
+    pub fn without_records(self) -> TaskFile {
+        TaskFile {
             pff_task: self.pff_task,
             execution: self.execution,
             rules_digest: self.rules_digest,
             index: self.index,
             task: self.task,
             sequence: self.sequence,
-            error: self.error,
-            retryable: self.retryable,
-            violations: self.violations,
-            findings: self.findings,
-            rule_counts: self.rule_counts,
-            record_count: self.record_count,
-            records_by_severity: self.records_by_severity,
-            cut_short: self.cut_short,
+            source: self.source,
+            payload: self.payload,
             records: IgnoredAny,
+            tail: self.tail,
         }
     }
+}
 
-    /// Records the verdict counts for this task: a task that failed before any record was
-    /// read counts as one (failed) record, as the reports show it.
-    pub fn counted_records(&self) -> u64 {
-        if self.error.is_some() {
-            self.record_count.max(1)
-        } else {
-            self.record_count
-        }
-    }
-
+impl<R, T> TaskFile<R, T> {
     /// Why this is not the result `want` names, if it is not.
     pub fn mismatch(&self, want: &Expected<'_>) -> Option<String> {
-        if self.pff_task != TASK_FORMAT {
-            Some(format!(
-                "task file format {}, not {TASK_FORMAT}",
-                self.pff_task
-            ))
-        } else if self.execution != want.execution {
+        if self.execution != want.execution {
             Some(format!("it belongs to execution `{}`", self.execution))
         } else if self.rules_digest != want.rules_digest {
             Some(format!(
@@ -174,57 +242,9 @@ impl<R> TaskDigest<R> {
     }
 }
 
-/// The first fields a task file is written with (the rest is streamed by the worker).
-#[derive(Debug, Serialize)]
-pub struct TaskHead<'a> {
-    pub pff_task: u32,
-    pub execution: &'a str,
-    pub rules_digest: &'a str,
-    pub index: usize,
-    pub task: &'a str,
-    pub sequence: &'a str,
-    pub source: &'a str,
-    /// The manifest's `payload:` of the task, as it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload: Option<&'a serde_json::Value>,
-}
-
-impl TaskHead<'_> {
-    /// `{"pff_task":1,...,"source":"..."` without the closing brace: the records follow.
-    pub fn open_object(&self) -> io::Result<Vec<u8>> {
-        let mut v = serde_json::to_vec(self).map_err(io::Error::other)?;
-        v.pop(); // the closing `}`
-        Ok(v)
-    }
-}
-
-/// The fields a task file ends with, after its records.
-#[derive(Debug, Default, Serialize)]
-pub struct TaskTail {
-    /// `ok` or `failed`.
-    pub status: &'static str,
-    /// The first reason, when failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The failure may pass: `--resume` runs the task again.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub retryable: bool,
-    /// Counts by severity of the (rule, missing triple) violations and of the findings.
-    pub violations: SeverityCounts,
-    pub findings: SeverityCounts,
-    /// `[rule index, predicted, correct]` for the rules that applied.
-    pub rule_counts: Vec<(usize, u64, u64)>,
-    /// Records the task held.
-    pub record_count: u64,
-    /// Records by the severity of their strongest finding.
-    pub records_by_severity: SeverityCounts,
-    /// Records whose rules were cut short.
-    pub cut_short: CutShort,
-}
-
 impl TaskTail {
     /// Counts one record's report.
-    pub fn add_record(&mut self, r: &crate::report::RecordReport) {
+    pub fn add_record<F>(&mut self, r: &crate::report::RecordReport<F>) {
         self.record_count += 1;
         self.violations.merge(&r.violations);
         self.findings.merge(&r.finding_counts);
@@ -232,14 +252,6 @@ impl TaskTail {
         if let Some(s) = r.strongest() {
             self.records_by_severity.add(s, 1);
         }
-    }
-
-    /// `,"status":...}` and a newline: what follows the records' closing bracket.
-    pub fn close_object(&self) -> io::Result<Vec<u8>> {
-        let mut v = serde_json::to_vec(self).map_err(io::Error::other)?;
-        v[0] = b',';
-        v.push(b'\n');
-        Ok(v)
     }
 }
 
@@ -270,11 +282,11 @@ pub fn check(path: &Path, want: &Expected<'_>) -> TaskState {
         Ok(b) => b,
         Err(e) => return TaskState::Bad(format!("cannot be read: {e}")),
     };
-    match serde_json::from_slice::<TaskDigest>(&bytes) {
-        Err(e) => TaskState::Bad(format!("is not a whole task result ({e})")),
+    match TaskFile::<IgnoredAny>::parse(&bytes) {
+        Err(why) => TaskState::Bad(why),
         Ok(d) => match d.mismatch(want) {
             Some(why) => TaskState::Bad(why),
-            None if d.retryable => TaskState::Retry(d.error.unwrap_or_default()),
+            None if d.tail.retryable => TaskState::Retry(d.tail.error.unwrap_or_default()),
             None => TaskState::Done,
         },
     }
@@ -309,8 +321,8 @@ pub fn belongs_to(path: &Path, execution: &str) -> bool {
     folder::is_plain_file(path)
         && folder::read_nofollow(path)
             .ok()
-            .and_then(|b| serde_json::from_slice::<TaskDigest>(&b).ok())
-            .is_some_and(|d| d.pff_task == TASK_FORMAT && d.execution == execution)
+            .and_then(|b| TaskFile::<IgnoredAny>::parse(&b).ok())
+            .is_some_and(|d| d.execution == execution)
 }
 
 #[cfg(test)]
@@ -328,7 +340,9 @@ mod tests {
             "{{\"pff_task\":2,\"execution\":\"{execution}\",\"rules_digest\":\"d\",\"index\":{index},\
              \"task\":\"{task}\",\"sequence\":\"validate\",\"source\":\"s\",\"records\":[],\
              \"status\":\"ok\"{extra},\"violations\":{{\"error\":0,\"warning\":0,\"info\":0}},\
-             \"findings\":{{\"error\":0,\"warning\":0,\"info\":0}},\"rule_counts\":[]}}\n"
+             \"findings\":{{\"error\":0,\"warning\":0,\"info\":0}},\"rule_counts\":[],\
+             \"record_count\":0,\"records_by_severity\":{{\"error\":0,\"warning\":0,\"info\":0}},\
+             \"cut_short\":{{\"records\":0,\"rules_skipped\":0,\"rules_truncated\":0}}}}\n"
         )
     }
 
@@ -366,6 +380,28 @@ mod tests {
             TaskState::Missing
         ));
         assert!(belongs_to(&good, "e") && !belongs_to(&good, "f") && !belongs_to(&cut, "e"));
+    }
+
+    #[test]
+    fn a_field_missing_unknown_or_of_another_format_is_named() {
+        let whole = result("e", 3, "t", "");
+        assert!(TaskFile::<IgnoredAny>::parse(whole.as_bytes()).is_ok());
+        let missing = whole.replace(",\"record_count\":0", "");
+        let e = TaskFile::<IgnoredAny>::parse(missing.as_bytes()).unwrap_err();
+        assert!(e.contains("missing field `record_count`"), "{e}");
+        let unknown = whole.replace("\"status\"", "\"colour\":\"red\",\"status\"");
+        let e = TaskFile::<IgnoredAny>::parse(unknown.as_bytes()).unwrap_err();
+        assert!(e.contains("does not know: colour"), "{e}");
+        let old = whole.replace("\"pff_task\":2", "\"pff_task\":1");
+        let e = TaskFile::<IgnoredAny>::parse(old.as_bytes()).unwrap_err();
+        assert_eq!(e, "task file format 1, not 2");
+        let e = TaskFile::<IgnoredAny>::parse(
+            missing
+                .replace("\"pff_task\":2", "\"pff_task\":1")
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(e, "task file format 1, not 2");
     }
 
     #[test]

@@ -102,6 +102,60 @@ fn focus_of(g: &Graph<'_>, key: (EntId, RelId, EntId)) -> EntId {
         .unwrap_or(key.0)
 }
 
+/// Rules fetched for one record, each once: a record's ranking and evidence ask for the
+/// same rules (from the store, each would be a read).
+struct Fetched<F> {
+    cache: FxHashMap<u32, Arc<Rule>>,
+    fetch: F,
+}
+
+impl<F: FnMut(u32) -> Result<Arc<Rule>, FetchError>> Fetched<F> {
+    /// Rule `r`, fetched at most once.
+    fn get(&mut self, r: u32) -> Result<Arc<Rule>, FetchError> {
+        fetch_once(&mut self.cache, r, &mut self.fetch)
+    }
+}
+
+/// The ranking's total order, which does not depend on the order of the rules: score, rule
+/// count, highest confidence, then the missing triple's names (subject, object, relation).
+fn rank_order<'g>(g: &'g Graph<'_>) -> impl Fn(&Rank, &Rank) -> std::cmp::Ordering + Copy + 'g {
+    move |a: &Rank, b: &Rank| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.count.cmp(&a.count))
+            .then(b.max_confidence.total_cmp(&a.max_confidence))
+            .then_with(|| {
+                let name = |k: (EntId, RelId, EntId)| {
+                    (g.entity_name(k.0), g.entity_name(k.2), g.relation_name(k.1))
+                };
+                name(a.key).cmp(&name(b.key))
+            })
+    }
+}
+
+/// The findings kept, in order: those at or above `keep` (a prefix of the ranking: severity
+/// grows with the score), at least the strongest few whatever their severity, at most the
+/// cap; with the counts of all by severity, and whether the cap cut some at `keep`.
+fn keep_ranks(
+    mut ranks: Vec<Rank>,
+    opts: &Options,
+    order: impl Fn(&Rank, &Rank) -> std::cmp::Ordering,
+) -> (Vec<Rank>, SeverityCounts, bool) {
+    let mut finding_counts = SeverityCounts::default();
+    for r in &ranks {
+        finding_counts.add(severity_of(opts, r.score, r.informative), 1);
+    }
+    let at_keep = at_or_above(&finding_counts, opts.keep) as usize;
+    let strongest = crate::defaults::STRONGEST_LISTED.min(ranks.len());
+    let n = at_keep.max(strongest).min(opts.max_violations);
+    if n < ranks.len() {
+        ranks.select_nth_unstable_by(n, &order);
+        ranks.truncate(n);
+    }
+    ranks.sort_unstable_by(&order);
+    (ranks, finding_counts, at_keep > opts.max_violations)
+}
+
 /// Rule `r` from `cache`, else fetched once and kept there (a record's ranking and evidence
 /// ask for the same rules: from the store, each would be a read).
 fn fetch_once(
@@ -300,13 +354,62 @@ impl RecordCheck {
         self,
         g: &Graph<'_>,
         opts: &Options,
-        mut fetch: impl FnMut(u32) -> Result<Arc<Rule>, FetchError>,
+        fetch: impl FnMut(u32) -> Result<Arc<Rule>, FetchError>,
     ) -> Result<Ranked, FetchError> {
+        let mut rules = Fetched {
+            cache: FxHashMap::default(),
+            fetch,
+        };
+        let order = rank_order(g);
+        let ranks = self.scored(g, &mut rules)?;
+        let mut reasons: FxHashMap<Key, Vec<RelId>> = FxHashMap::default();
+        let (ranks, mut consequences) = one_per_value(ranks, order, |r, h| {
+            let mine = self.reasons(r.key, &mut reasons, &mut rules)?;
+            let theirs = self.reasons(h.key, &mut reasons, &mut rules)?;
+            Ok(mine
+                .iter()
+                .any(|rel| *rel == h.key.1 || theirs.contains(rel)))
+        })?;
+        let sources = self.culprit_sources(g, &ranks, order);
+        let culprits = culprit::find(g, &sources, self.max_steps, &mut |r| rules.get(r))?;
         let groups = &self.groups;
-        // (A slot of a relation a nested mapping derives is not summed: its values are the
-        // plain slot's, seen again.)
+        let ranks = add_culprits(
+            ranks,
+            &culprits,
+            &mut consequences,
+            |k| groups.get(k).map(|g| g.max_confidence),
+            order,
+        );
+        let (ranks, finding_counts, findings_cut) = keep_ranks(ranks, opts, order);
+        let kept = ranks
+            .iter()
+            .filter_map(|r| {
+                let culprit = r.culprit.and_then(|i| culprits.get(i));
+                let node = consequences.remove(&r.key).unwrap_or_default();
+                self.kept(g, opts, r, culprit, node)
+            })
+            .collect();
+        Ok(Ranked {
+            counts: self.counts,
+            rows: self.rows,
+            max_steps: self.max_steps,
+            fetched: rules.cache,
+            kept,
+            finding_counts,
+            findings_cut,
+        })
+    }
+
+    /// Every group scored: its evidence ([`Self::evidence_of`]), an empty slot's predictions
+    /// summed ([`empty_slots`]; a slot of a relation a nested mapping derives is not summed:
+    /// its values are the plain slot's, seen again), and its focus.
+    fn scored<F>(&self, g: &Graph<'_>, rules: &mut Fetched<F>) -> Result<Vec<Rank>, FetchError>
+    where
+        F: FnMut(u32) -> Result<Arc<Rule>, FetchError>,
+    {
         // Each group's evidence, whether its slot is empty, and its focus (found once).
-        let scored: Vec<(Key, &Group, f64, bool, bool, EntId)> = groups
+        let scored: Vec<(Key, &Group, f64, bool, bool, EntId)> = self
+            .groups
             .iter()
             .filter_map(|(&key, group)| {
                 let (evidence, informative) = self.evidence_of(group)?;
@@ -318,33 +421,12 @@ impl RecordCheck {
             .iter()
             .map(|&(key, group, e, i, empty, focus)| (key, group, e, i, empty && focus == key.0))
             .collect();
-        let mut fetched = FxHashMap::default();
         let slots = empty_slots(
             &summed,
             |e| g.entity_name(e),
-            |group| {
-                // The conditions of the group's strongest rule and of every rule tied with it
-                // (so that which one comes first in the file does not matter).
-                let strongest = self.key_of(group.top[0]);
-                let tied = |r: u32| {
-                    let k = self.key_of(r);
-                    k.zip(strongest).is_some_and(|(k, s)| {
-                        k.weight.to_bits() == s.weight.to_bits()
-                            && k.confidence.to_bits() == s.confidence.to_bits()
-                    })
-                };
-                let mut bodies: Vec<Arc<str>> = Vec::with_capacity(group.len as usize);
-                for &r in group.top[..group.len as usize].iter().filter(|&&r| tied(r)) {
-                    let rule = fetch_once(&mut fetched, r, &mut fetch)?;
-                    let body = rule.text.split_once("<=").map_or("", |(_, b)| b.trim());
-                    bodies.push(Arc::from(body));
-                }
-                bodies.sort_unstable();
-                bodies.dedup();
-                Ok(bodies)
-            },
+            |group| self.strongest_bodies(group, rules),
         )?;
-        let ranks: Vec<Rank> = scored
+        Ok(scored
             .iter()
             .map(|&(key, group, evidence, informative, empty, focus)| {
                 let (score, informative) = match slots.get(&(key.0, key.1)) {
@@ -366,87 +448,63 @@ impl RecordCheck {
                     informative,
                 }
             })
-            .collect();
-        // A total order that does not depend on the order of the rules: ties end on the
-        // missing triple's names (subject, object, relation).
-        let order = |a: &Rank, b: &Rank| {
-            b.score
-                .total_cmp(&a.score)
-                .then(b.count.cmp(&a.count))
-                .then(b.max_confidence.total_cmp(&a.max_confidence))
-                .then_with(|| {
-                    let name = |k: (EntId, RelId, EntId)| {
-                        (g.entity_name(k.0), g.entity_name(k.2), g.relation_name(k.1))
-                    };
-                    name(a.key).cmp(&name(b.key))
-                })
-        };
-        let mut reasons: FxHashMap<Key, Vec<RelId>> = FxHashMap::default();
-        let (ranks, mut consequences) = one_per_value(ranks, order, |r, h| {
-            let mut reasons_of = |k: Key| -> Result<Vec<RelId>, FetchError> {
-                if let Some(v) = reasons.get(&k) {
-                    return Ok(v.clone());
-                }
-                let mut v = Vec::new();
-                if let Some(group) = groups.get(&k) {
-                    for &rule in group.top[..group.len as usize].iter().take(RULES_READ) {
-                        let rule = fetch_once(&mut fetched, rule, &mut fetch)?;
-                        v.extend(reasons_of_rule(&rule));
-                    }
-                }
-                v.sort_unstable();
-                v.dedup();
-                reasons.insert(k, v.clone());
-                Ok(v)
-            };
-            let (mine, theirs) = (reasons_of(r.key)?, reasons_of(h.key)?);
-            Ok(mine
-                .iter()
-                .any(|rel| *rel == h.key.1 || theirs.contains(rel)))
-        })?;
-        let sources = self.culprit_sources(g, &ranks, order);
-        let culprits = culprit::find(g, &sources, self.max_steps, &mut |r| {
-            fetch_once(&mut fetched, r, &mut fetch)
-        })?;
-        let mut ranks = add_culprits(
-            ranks,
-            &culprits,
-            &mut consequences,
-            |k| groups.get(k).map(|g| g.max_confidence),
-            order,
-        );
-        let mut finding_counts = SeverityCounts::default();
-        for r in &ranks {
-            finding_counts.add(severity_of(opts, r.score, r.informative), 1);
-        }
-        // Kept: the findings at or above `keep` (a prefix of the ranking: severity grows with
-        // the score), at least the strongest few whatever their severity, at most the cap.
-        let at_keep = at_or_above(&finding_counts, opts.keep) as usize;
-        let strongest = crate::defaults::STRONGEST_LISTED.min(ranks.len());
-        let n = at_keep.max(strongest).min(opts.max_violations);
-        let findings_cut = at_keep > opts.max_violations;
-        if n < ranks.len() {
-            ranks.select_nth_unstable_by(n, order);
-            ranks.truncate(n);
-        }
-        ranks.sort_unstable_by(order);
-        let kept = ranks
-            .iter()
-            .filter_map(|r| {
-                let culprit = r.culprit.and_then(|i| culprits.get(i));
-                let node = consequences.remove(&r.key).unwrap_or_default();
-                self.kept(g, opts, r, culprit, node)
+            .collect())
+    }
+
+    /// The conditions of a group's strongest rule and of every rule tied with it (so that
+    /// which one comes first in the file does not matter), sorted and distinct.
+    fn strongest_bodies<F>(
+        &self,
+        group: &Group,
+        rules: &mut Fetched<F>,
+    ) -> Result<Vec<Arc<str>>, FetchError>
+    where
+        F: FnMut(u32) -> Result<Arc<Rule>, FetchError>,
+    {
+        let strongest = self.key_of(group.top[0]);
+        let tied = |r: u32| {
+            let k = self.key_of(r);
+            k.zip(strongest).is_some_and(|(k, s)| {
+                k.weight.to_bits() == s.weight.to_bits()
+                    && k.confidence.to_bits() == s.confidence.to_bits()
             })
-            .collect();
-        Ok(Ranked {
-            counts: self.counts,
-            rows: self.rows,
-            max_steps: self.max_steps,
-            fetched,
-            kept,
-            finding_counts,
-            findings_cut,
-        })
+        };
+        let mut bodies: Vec<Arc<str>> = Vec::with_capacity(group.len as usize);
+        for &r in group.top[..group.len as usize].iter().filter(|&&r| tied(r)) {
+            let rule = rules.get(r)?;
+            let body = rule.text.split_once("<=").map_or("", |(_, b)| b.trim());
+            bodies.push(Arc::from(body));
+        }
+        bodies.sort_unstable();
+        bodies.dedup();
+        Ok(bodies)
+    }
+
+    /// The slots the strongest rules of the group on `k` rest on ([`reasons_of_rule`]), found
+    /// once per group.
+    fn reasons<F>(
+        &self,
+        k: Key,
+        known: &mut FxHashMap<Key, Vec<RelId>>,
+        rules: &mut Fetched<F>,
+    ) -> Result<Vec<RelId>, FetchError>
+    where
+        F: FnMut(u32) -> Result<Arc<Rule>, FetchError>,
+    {
+        if let Some(v) = known.get(&k) {
+            return Ok(v.clone());
+        }
+        let mut v = Vec::new();
+        if let Some(group) = self.groups.get(&k) {
+            for &rule in group.top[..group.len as usize].iter().take(RULES_READ) {
+                let rule = rules.get(rule)?;
+                v.extend(reasons_of_rule(&rule));
+            }
+        }
+        v.sort_unstable();
+        v.dedup();
+        known.insert(k, v.clone());
+        Ok(v)
     }
 
     /// A finding kept, with what its node's other findings and its culprit (if it is one) add.

@@ -4,6 +4,7 @@ use std::fs;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 
+use crate::report::Summary;
 use anyhow::{Context, Result, bail};
 
 use super::args::{CalibrateArgs, DoctorArgs, GenerateArgs, ManArgs, TriplesArgs, ValidateArgs};
@@ -120,16 +121,7 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
         .format_given
         .or_else(|| args.output.as_deref().and_then(format_of_extension))
         .unwrap_or(crate::report::OutputFormat::Human);
-    let mut outputs = Vec::new();
-    if let Some(o) = &args.output {
-        outputs.push(("-o", o.as_path()));
-    }
-    if let Some(o) = &args.rule_stats {
-        outputs.push(("--rule-stats", o.as_path()));
-    }
-    let mut inputs = vec![args.data.as_path()];
-    inputs.extend(args.rules.iter().map(|p| p.as_path()));
-    crate::files::check_outputs(&outputs, &inputs)?;
+    check_validate_outputs(&args)?;
     init_workers(args.max_workers)?;
     let mut settings = ValidateSettings::resolve(&args)?;
     let rules = RuleSource::open_filtered(
@@ -151,12 +143,6 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
     // Opened with a store folder: the rules are in memory or filed.
     let source_checker = SourceChecker::new(&rules, settings.opts)
         .context("the rules do not fit in memory and were not filed on disk")?;
-    if args.format == crate::report::OutputFormat::Xlsx
-        && args.output.is_none()
-        && io::stdout().is_terminal()
-    {
-        bail!("an xlsx report is a binary workbook: write it to a file with -o report.xlsx");
-    }
     let mut out = output(args.output.as_deref())?;
     let color = args.output.is_none()
         && io::stdout().is_terminal()
@@ -170,11 +156,13 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
         severity,
     };
     let mut failed_records = Vec::new();
-    let format = args.input.format();
-    let checker = source_checker.get();
-    let mapping = &settings.mapping;
-    let (mut summary, stats) =
-        validate::check_file(checker, &args.data, format, mapping, |event| match event {
+    let (checker, format) = (source_checker.get(), args.input.format());
+    let (mut summary, stats) = validate::check_file(
+        checker,
+        &args.data,
+        format,
+        &settings.mapping,
+        |event| match event {
             Event::Begin => exporter.begin(&mut out, &info),
             Event::Record(report) => {
                 if let Some(e) = &report.error {
@@ -182,20 +170,13 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
                 }
                 exporter.record(&mut out, report)
             }
-        })?;
+        },
+    )?;
     summary.fail_on = Some(args.fail_on);
     summary.warnings.extend(encoding_warning);
     // Records are judged by their strongest finding (by their violations in counts-only
     // mode, which has no findings).
-    let policy = crate::report::FailPolicy {
-        on: args.fail_on,
-        count: args.fail_on_count,
-        ratio: args.fail_on_ratio,
-    };
-    if !(0.0..=1.0).contains(&policy.ratio) {
-        bail!("--fail-on-ratio is a share of records in [0, 1]");
-    }
-    summary.judge(&policy, false);
+    summary.judge(&settings.fail_policy, false);
     exporter.finish(&mut out, &summary)?;
     out.finish().context("cannot write the report")?;
     if let Some(path) = &args.rule_stats {
@@ -204,7 +185,33 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
         w.finish()
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    for e in &failed_records {
+    Ok(validate_ending(&args, &summary, &failed_records))
+}
+
+/// Refuses outputs that are inputs, and an xlsx workbook for a terminal.
+fn check_validate_outputs(args: &ValidateArgs) -> Result<()> {
+    let mut outputs = Vec::new();
+    if let Some(o) = &args.output {
+        outputs.push(("-o", o.as_path()));
+    }
+    if let Some(o) = &args.rule_stats {
+        outputs.push(("--rule-stats", o.as_path()));
+    }
+    let mut inputs = vec![args.data.as_path()];
+    inputs.extend(args.rules.iter().map(|p| p.as_path()));
+    crate::files::check_outputs(&outputs, &inputs)?;
+    if args.format == crate::report::OutputFormat::Xlsx
+        && args.output.is_none()
+        && io::stdout().is_terminal()
+    {
+        bail!("an xlsx report is a binary workbook: write it to a file with -o report.xlsx");
+    }
+    Ok(())
+}
+
+/// `pff validate`'s closing lines on standard error and its exit code.
+fn validate_ending(args: &ValidateArgs, summary: &Summary, failed_records: &[String]) -> u8 {
+    for e in failed_records {
         eprintln!("pff: error: {e}");
     }
     if !failed_records.is_empty() && (io::stderr().is_terminal() || args.output.is_some()) {
@@ -224,12 +231,12 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
     if summary.verdict == crate::report::Verdict::Findings {
         eprintln!("pff: {}", fail_reason(&summary.findings, args.fail_on));
     }
-    Ok(exit::code(exit::Ending {
+    exit::code(exit::Ending {
         failed_records: failed_records.len(),
         incomplete: !summary.cut_short.is_none(),
         fails: summary.verdict == crate::report::Verdict::Findings,
         ..exit::Ending::default()
-    }))
+    })
 }
 
 /// The report format a file name asks for by its extension.
@@ -318,8 +325,25 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
         },
         args.corruptions,
     )?;
+    let text = calibration_text(&args, &c, rules.len());
+    let mut out = output(args.output.as_deref())?;
+    out.write_all(text.as_bytes())?;
+    out.finish().context("cannot write the cut points")?;
+    // One rule set named: its cut points are recorded with it, for every later check.
+    if let (Some(info), Some(dir), 1) = (with.resolved.info, with.resolved.from, args.rules.len()) {
+        record_cut_points(&args.reference, info, &dir, &c)?;
+    }
+    Ok(exit::CLEAN)
+}
+
+/// What `pff calibrate` writes: the cut points as manifest keys, with how they were found.
+fn calibration_text(
+    args: &CalibrateArgs,
+    c: &crate::calibrate::Calibration,
+    rules: usize,
+) -> String {
     let pct = |n: usize| 100.0 * n as f64 / c.corruptions.max(1) as f64;
-    let text = format!(
+    format!(
         "# pff calibrate on {} ({} clean records, {} unreadable; {} rules): the median clean \
          record keeps at most {} error and {} error+warning findings.\n# {} corruptions made: \
          {:.0}% pointed at by a finding, {:.0}% at warning or above, {:.0}% at error.\n\
@@ -327,7 +351,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
         args.reference.display(),
         c.records,
         c.unreadable,
-        rules.len(),
+        rules,
         args.errors,
         args.errors + args.warnings,
         c.corruptions,
@@ -336,33 +360,35 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
         pct(c.found_error),
         c.error_confidence,
         c.warning_confidence
+    )
+}
+
+/// Records calibrated cut points in the rule set folder `dir`, with the reference data's
+/// digest.
+fn record_cut_points(
+    reference_path: &Path,
+    mut info: crate::ruleset::RuleSetInfo,
+    dir: &Path,
+    c: &crate::calibrate::Calibration,
+) -> Result<()> {
+    let reference = reference_path.display().to_string();
+    info.severities = Some(crate::ruleset::Severities {
+        error_confidence: c.error_confidence,
+        warning_confidence: c.warning_confidence,
+        reference_digest: if reference == input::STDIN {
+            "standard input".into()
+        } else {
+            crate::ruleset::file_digest(reference_path)
+                .with_context(|| format!("cannot read {reference}"))?
+        },
+        reference,
+    });
+    crate::ruleset::write_info(dir, &info)?;
+    eprintln!(
+        "pff: cut points recorded in the rule set {} (validate and run use them)",
+        dir.display()
     );
-    let mut out = output(args.output.as_deref())?;
-    out.write_all(text.as_bytes())?;
-    out.finish().context("cannot write the cut points")?;
-    // One rule set named: its cut points are recorded with it, for every later check.
-    if let (Some(mut info), Some(dir), 1) =
-        (with.resolved.info, with.resolved.from, args.rules.len())
-    {
-        let reference = args.reference.display().to_string();
-        info.severities = Some(crate::ruleset::Severities {
-            error_confidence: c.error_confidence,
-            warning_confidence: c.warning_confidence,
-            reference_digest: if reference == input::STDIN {
-                "standard input".into()
-            } else {
-                crate::ruleset::file_digest(&args.reference)
-                    .with_context(|| format!("cannot read {reference}"))?
-            },
-            reference,
-        });
-        crate::ruleset::write_info(&dir, &info)?;
-        eprintln!(
-            "pff: cut points recorded in the rule set {} (validate and run use them)",
-            dir.display()
-        );
-    }
-    Ok(exit::CLEAN)
+    Ok(())
 }
 
 /// `pff rules import`: a rule set folder from a rules file learned elsewhere.

@@ -61,28 +61,10 @@ impl Work {
     }
 }
 
+/// `pff learn`: AnyBURL on the training data's triples, the rules recounted exactly and
+/// installed at `-o` (a rules file or a rule set folder).
 pub fn learn(args: LearnArgs) -> Result<u8> {
-    let jar = args.anyburl.clone().ok_or(LearnError::NoJar)?;
-    if !jar.is_file() {
-        return Err(LearnError::JarMissing(jar.display().to_string()).into());
-    }
-    let java = learn::find_java(&args.java)?;
-    if args.output.exists() && !args.force {
-        bail!(
-            "{} exists; pass --force to replace it, or choose another -o",
-            args.output.display()
-        );
-    }
-    if args.output.is_dir() && !ruleset::is_rule_set(&args.output) {
-        bail!(
-            "{} is a folder that is not a rule set pff made; --force replaces only a rule set \
-             (a folder with ruleset.json) or a rules file",
-            args.output.display()
-        );
-    }
-    crate::files::check_outputs(&[("-o", &args.output)], &[&args.data])?;
-    // Before learning for --time seconds: the rules must be writable at the end.
-    learn::check_writable(&args.output)?;
+    let (java, jar) = check_learn_args(&args)?;
     let machine = Machine::detect();
     let opts = options(&args, &machine)?;
     let config = opts.config()?;
@@ -118,16 +100,61 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     let pb = progress(args.quiet, args.time);
     let started = Instant::now();
     let times = opts.snapshot_times()?;
-    let ending = learn::run_anyburl(
-        &java,
-        &jar,
-        heap,
-        &work.dir,
-        watch(&pb, &work.dir, times, args.time),
-    );
+    let watcher = watch(&pb, &work.dir, times, args.time);
+    let ending = learn::run_anyburl(&java, &jar, heap, &work.dir, watcher);
     pb.finish_and_clear();
+    let (n, final_rules) = match after_anyburl(&args, ending?, &work)? {
+        Ok(done) => done,
+        Err(code) => return Ok(code),
+    };
+    let secs = started.elapsed().as_secs();
+    put_rules(&args, &final_rules, triples, &config, secs)?;
+    if !args.quiet {
+        eprintln!(
+            "pff: {n} rules learned in {:.0} s -> {}",
+            started.elapsed().as_secs_f64(),
+            args.output.display()
+        );
+    }
+    work.finish();
+    Ok(exit::CLEAN)
+}
+
+/// The Java and the AnyBURL jar to run, once `-o` is known to be writable at the end (checked
+/// before learning for `--time` seconds) and never to replace what is not pff's.
+fn check_learn_args(args: &LearnArgs) -> Result<(PathBuf, PathBuf)> {
+    let jar = args.anyburl.clone().ok_or(LearnError::NoJar)?;
+    if !jar.is_file() {
+        return Err(LearnError::JarMissing(jar.display().to_string()).into());
+    }
+    let java = learn::find_java(&args.java)?;
+    if args.output.exists() && !args.force {
+        bail!(
+            "{} exists; pass --force to replace it, or choose another -o",
+            args.output.display()
+        );
+    }
+    if args.output.is_dir() && !ruleset::is_rule_set(&args.output) {
+        bail!(
+            "{} is a folder that is not a rule set pff made; --force replaces only a rule set \
+             (a folder with ruleset.json) or a rules file",
+            args.output.display()
+        );
+    }
+    crate::files::check_outputs(&[("-o", &args.output)], &[&args.data])?;
+    learn::check_writable(&args.output)?;
+    Ok((java, jar))
+}
+
+/// What AnyBURL's ending leaves: the number of rules and the final rules file (recounted
+/// unless `--anyburl-confidence`), or the exit code of a signal (nothing is written then).
+fn after_anyburl(
+    args: &LearnArgs,
+    ending: Ending,
+    work: &Work,
+) -> Result<std::result::Result<(usize, PathBuf), u8>> {
     let log = work.dir.join(learn::LOG_FILE);
-    let (n, snapshot) = match ending? {
+    let (n, snapshot) = match ending {
         Ending::Interrupted(sig) => {
             eprintln!(
                 "pff: interrupted: AnyBURL was stopped; nothing was written to {}. Its files \
@@ -135,7 +162,7 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
                 args.output.display(),
                 work.dir.display()
             );
-            return Ok(signal_code(sig));
+            return Ok(Err(signal_code(sig)));
         }
         Ending::Exited(st) => {
             // From here a signal is caught by pff itself: the recount stops at its next chunk
@@ -157,33 +184,20 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     let final_rules = if args.anyburl_confidence {
         Some(snapshot)
     } else {
-        recount(&args, &snapshot, &work.dir)?
+        recount(args, &snapshot, &work.dir)?
     };
-    let (Some(final_rules), None) = (final_rules, late_signal::caught()) else {
-        let sig = late_signal::caught().unwrap_or(libc::SIGINT);
-        eprintln!(
-            "pff: interrupted after AnyBURL ended: nothing was written to {}. Its files are in {}",
-            args.output.display(),
-            work.dir.display()
-        );
-        return Ok(signal_code(sig));
-    };
-    put_rules(
-        &args,
-        &final_rules,
-        triples,
-        &config,
-        started.elapsed().as_secs(),
-    )?;
-    if !args.quiet {
-        eprintln!(
-            "pff: {n} rules learned in {:.0} s -> {}",
-            started.elapsed().as_secs_f64(),
-            args.output.display()
-        );
+    match (final_rules, late_signal::caught()) {
+        (Some(rules), None) => Ok(Ok((n, rules))),
+        (_, sig) => {
+            eprintln!(
+                "pff: interrupted after AnyBURL ended: nothing was written to {}. Its files are \
+                 in {}",
+                args.output.display(),
+                work.dir.display()
+            );
+            Ok(Err(signal_code(sig.unwrap_or(libc::SIGINT))))
+        }
     }
-    work.finish();
-    Ok(exit::CLEAN)
 }
 
 /// Whether `-o` names a rule set folder (no extension) rather than a plain rules file.

@@ -410,17 +410,11 @@ fn open_run_rules(settings: &RunDraft, quiet: bool) -> Result<RuleSource> {
     Ok(rules)
 }
 
-/// `pff merge`: shard folders into one execution.
-pub fn merge(args: MergeArgs) -> Result<u8> {
-    let mut shards = Vec::new();
-    for dir in &args.shards {
-        let info = pipeline::read_marker(dir)?
-            .ok_or_else(|| pipeline::MergeError::NotAnOutput(dir.display().to_string()))?;
-        shards.push((dir.clone(), info));
-    }
-    let info = pipeline::check_shards(&shards)?;
+/// The manifest as the shards read it, kept in the first shard's folder `dir` (the original
+/// may be gone), checked against the digest they recorded.
+fn recorded_manifest(dir: &Path, info: &pipeline::ExecutionSpec) -> Result<String> {
     // The manifest as the shards read it, kept in their folders: the original may be gone.
-    let copy = shards[0].0.join(pipeline::MANIFEST_COPY);
+    let copy = dir.join(pipeline::MANIFEST_COPY);
     let text =
         crate::files::read_bounded_text(&copy, defaults::MAX_SETTINGS_FILE).with_context(|| {
             format!(
@@ -434,7 +428,16 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
             copy.display()
         );
     }
-    let manifest = Manifest::parse_recorded(&info.manifest, &text, info.tasks_file.as_deref())?;
+    Ok(text)
+}
+
+/// The rules the shards checked with (the same files, unchanged, filtered by the recorded
+/// `min_confidence`: the same rules with the same indices), and the merged execution's spec:
+/// the shards', with this command's reports and `--fail-on-new` added.
+fn merged_spec(
+    args: &MergeArgs,
+    info: pipeline::ExecutionSpec,
+) -> Result<(RuleSource, pipeline::ExecutionSpec)> {
     let digest = pipeline::rules_digest(&info.rules).context("cannot read the rules")?;
     if digest != info.rules_digest {
         bail!(
@@ -458,6 +461,21 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
         fail_on_new: info.fail_on_new || args.fail_on_new,
         ..info
     };
+    Ok((rules, info))
+}
+
+/// `pff merge`: shard folders into one execution.
+pub fn merge(args: MergeArgs) -> Result<u8> {
+    let mut shards = Vec::new();
+    for dir in &args.shards {
+        let info = pipeline::read_marker(dir)?
+            .ok_or_else(|| pipeline::MergeError::NotAnOutput(dir.display().to_string()))?;
+        shards.push((dir.clone(), info));
+    }
+    let info = pipeline::check_shards(&shards)?;
+    let text = recorded_manifest(&shards[0].0, &info)?;
+    let manifest = Manifest::parse_recorded(&info.manifest, &text, info.tasks_file.as_deref())?;
+    let (rules, info) = merged_spec(&args, info)?;
     let command: Vec<String> = std::env::args().collect();
     let folder = pipeline::OutputFolder::lock(&args.output, &command.join(" "))?;
     let marker = pipeline::prepare_merge(&folder, &info)?;

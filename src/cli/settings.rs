@@ -12,7 +12,7 @@ use crate::defaults;
 use crate::hardware::{Machine, Plan, Requests};
 use crate::manifest::{Manifest, check_secs};
 use crate::pipeline::{self, ExecutionSpec, FetchLimits, Shard};
-use crate::report::{OutputFormat, Severity, SeverityCuts};
+use crate::report::{FailPolicy, OutputFormat, Severity, SeverityCuts};
 use crate::rules::Rule;
 use crate::rules::RuleSource;
 use crate::ruleset;
@@ -174,6 +174,8 @@ pub struct ValidateSettings {
     pub rule_files: Vec<PathBuf>,
     /// The encoding came from a rule set (nothing is guessed then).
     pub recorded: bool,
+    /// When findings fail the command.
+    pub fail_policy: FailPolicy,
 }
 
 impl ValidateSettings {
@@ -185,6 +187,14 @@ impl ValidateSettings {
             args.warning_confidence,
         )?;
         check_levels(args.min_confidence, with.cuts.error, with.cuts.warning)?;
+        let fail_policy = FailPolicy {
+            on: args.fail_on,
+            count: args.fail_on_count,
+            ratio: args.fail_on_ratio,
+        };
+        if !(0.0..=1.0).contains(&fail_policy.ratio) {
+            bail!("--fail-on-ratio is a share of records in [0, 1]");
+        }
         let (min_confidence, min_correct, max_body_len) =
             (args.min_confidence, args.min_correct, args.max_body_len);
         let opts = check::Options {
@@ -222,6 +232,7 @@ impl ValidateSettings {
                 args.rule_batch.map_or(defaults::VALIDATE_RULE_BATCH, batch)
             },
             mapping: with.mapping,
+            fail_policy,
             recorded: with.resolved.info.is_some(),
             rule_files: with.resolved.files,
         })

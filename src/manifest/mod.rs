@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::defaults;
-use crate::report::{FailOn, OutputFormat, Severity, SeverityCuts};
-use crate::triples::Mapping;
+use crate::report::{FailOn, OutputFormat, Severity};
 
 /// Step sequences pff knows; a task's `sequence` must name one.
 pub const SEQUENCES: &[(&str, &[&str])] = &[
@@ -194,86 +192,6 @@ pub struct Manifest {
     pub sources_from_cwd: usize,
 }
 
-/// How much of the machine a run may use (`None`: the command line or the plan decides).
-#[derive(Debug, Clone, Default)]
-pub struct Resources {
-    pub max_workers: Option<usize>,
-    /// Percent of the machine to use (1..=100).
-    pub resource_usage: Option<f64>,
-    /// Rules held in memory at once: a larger rule set is filed on disk and read in chunks of
-    /// at most this many per record.
-    pub rule_batch: Option<usize>,
-}
-
-/// What is checked and what is kept (defaults from [`crate::defaults`]).
-#[derive(Debug, Clone)]
-pub struct Checks {
-    pub min_confidence: f64,
-    pub fail_on: FailOn,
-    /// Records with a finding at or above `fail_on` that a run tolerates: more fail it.
-    pub fail_on_count: u64,
-    /// Share of records with such a finding that a run tolerates.
-    pub fail_on_ratio: f64,
-    /// Findings at or above this severity are written with their evidence.
-    pub keep: Severity,
-    /// Severity cut points on a finding's score.
-    pub severity: SeverityCuts,
-    /// How records become triples (`id_key`, `mapping`, `name_key`).
-    pub mapping: Mapping,
-    pub max_violations: usize,
-    /// Bindings one rule may try on one record before it is cut short (reported).
-    pub max_rule_work: Option<u64>,
-    /// Seconds one task may take; rules not started by then are skipped (reported).
-    pub task_time_budget_secs: Option<f64>,
-    /// Which of the encoding and severity keys the manifest itself set (a rule set's recorded
-    /// values fill the others).
-    pub given: Given,
-}
-
-/// The manifest keys a rule set's record may fill in, and whether the manifest set each.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Given {
-    pub mapping: bool,
-    pub name_key: bool,
-    pub id_key: bool,
-    pub id_triples: bool,
-    pub shapes: bool,
-    pub error_confidence: bool,
-    pub warning_confidence: bool,
-}
-
-impl Checks {
-    /// When findings fail the run.
-    pub fn fail_policy(&self) -> crate::report::FailPolicy {
-        crate::report::FailPolicy {
-            on: self.fail_on,
-            count: self.fail_on_count,
-            ratio: self.fail_on_ratio,
-        }
-    }
-}
-
-/// The lowest `rate_limit`: one fetch an hour (a lower rate is a typo, and its gap would not
-/// fit a duration).
-pub const MIN_RATE_LIMIT: f64 = 1.0 / 3600.0;
-
-/// How `http(s)` sources are fetched (and the size limit of every source).
-#[derive(Debug, Clone, Default)]
-pub struct FetchSettings {
-    pub timeout_secs: Option<f64>,
-    pub max_bytes: Option<u64>,
-    pub retries: Option<u32>,
-    /// Hosts an `http(s)` source may redirect to besides its own.
-    pub redirect_hosts: Vec<String>,
-    /// Headers sent with every fetch, as written (`${VAR}` not yet expanded: the manifest and
-    /// its copy never hold a secret).
-    pub headers: Vec<(String, String)>,
-    /// Fetches started per second, at most.
-    pub rate_limit: Option<f64>,
-    /// A private certificate authority's PEM file, resolved against the manifest's folder.
-    pub ca_bundle: Option<PathBuf>,
-}
-
 /// The longest duration pff accepts for a budget or a timeout: 30 days.
 pub const MAX_SECS: f64 = 30.0 * 24.0 * 3600.0;
 
@@ -397,7 +315,7 @@ impl Manifest {
         check_sources: bool,
     ) -> Result<Manifest, ManifestError> {
         let shown = path.display().to_string();
-        let raw = parse_raw(&shown, text)?;
+        let mut raw = parse_raw(&shown, text)?;
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let mut problems = check_fields(&raw);
         let rules = rule_files(&raw, &base, &mut problems);
@@ -423,15 +341,7 @@ impl Manifest {
                 problems,
             });
         }
-        let keys_given = Given {
-            mapping: raw.mapping.is_some(),
-            name_key: raw.name_key.is_some(),
-            id_key: raw.id_key.is_some(),
-            id_triples: raw.id_triples.is_some(),
-            shapes: raw.shapes.is_some(),
-            error_confidence: raw.error_confidence.is_some(),
-            warning_confidence: raw.warning_confidence.is_some(),
-        };
+        let (checks, fetch) = (checks_of(&mut raw), fetch_of(&mut raw, &base));
         Ok(Manifest {
             path: path.to_path_buf(),
             text: text.to_string(),
@@ -449,43 +359,8 @@ impl Manifest {
                     .rule_batch
                     .map(|v| usize::try_from(v.value).unwrap_or(usize::MAX)),
             },
-            checks: Checks {
-                min_confidence: raw
-                    .min_confidence
-                    .map_or(defaults::MIN_CONFIDENCE, |c| c.value),
-                fail_on: raw.fail_on.unwrap_or_default(),
-                fail_on_count: raw.fail_on_count.unwrap_or(0),
-                fail_on_ratio: raw.fail_on_ratio.map_or(0.0, |r| r.value),
-                keep: raw.keep.unwrap_or(defaults::KEEP),
-                severity: SeverityCuts {
-                    error: raw
-                        .error_confidence
-                        .map_or(defaults::ERROR_CONFIDENCE, |c| c.value),
-                    warning: raw
-                        .warning_confidence
-                        .map_or(defaults::WARNING_CONFIDENCE, |c| c.value),
-                },
-                given: keys_given,
-                mapping: Mapping {
-                    id_key: raw.id_key.unwrap_or_else(|| defaults::ID_KEY.into()),
-                    kind: raw.mapping.unwrap_or_default(),
-                    name_key: raw.name_key.unwrap_or_else(|| defaults::NAME_KEY.into()),
-                    id_triples: raw.id_triples.unwrap_or(false),
-                    shapes: raw.shapes.unwrap_or(false),
-                },
-                max_violations: raw.max_violations.unwrap_or(defaults::MAX_VIOLATIONS),
-                max_rule_work: raw.max_rule_work,
-                task_time_budget_secs: raw.task_time_budget_secs.map(|t| t.value),
-            },
-            fetch: FetchSettings {
-                timeout_secs: raw.fetch_timeout_secs.map(|t| t.value),
-                max_bytes: raw.fetch_max_bytes,
-                retries: raw.fetch_retries.map(|r| r.value),
-                redirect_hosts: raw.fetch_redirect_hosts,
-                headers: raw.headers.into_iter().collect(),
-                rate_limit: raw.rate_limit.map(|r| r.value),
-                ca_bundle: raw.ca_bundle.map(|c| resolve(&base, &c.value)),
-            },
+            checks,
+            fetch,
             tasks,
             sources_from_cwd: from_cwd,
             baseline: raw.baseline.as_deref().map(|b| match b {
@@ -689,12 +564,15 @@ fn rule_files(raw: &Raw, base: &Path, problems: &mut Vec<Problem>) -> Vec<PathBu
     rules
 }
 
+mod checks;
 mod seen;
 mod tasklist;
 mod tasks;
 mod tasks_file;
 mod text;
 
+pub use checks::{Checks, FetchSettings, Given, MIN_RATE_LIMIT, Resources};
+use checks::{checks_of, fetch_of};
 use tasklist::tasks;
 pub use tasks::{TaskList, Tasks, TasksError};
 use text::{generated_execution_id, parse_raw, read_file_payloads};

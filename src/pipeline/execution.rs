@@ -118,6 +118,43 @@ pub struct RunRequest<'a> {
 /// pff did not write; applies `--fresh`; records the execution; checks every task file there.
 pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepared, RunError> {
     let dir = folder.path();
+    let owned = earlier_outputs(folder, req)?;
+    refuse_foreign(dir, &owned, &req.info.reports)?;
+    let mut marker = Marker::new(
+        dir,
+        ExecutionSpec {
+            outputs: owned,
+            ..req.info.clone()
+        },
+    );
+    marker.claim(EVENTS_FILE)?;
+    marker.put(MANIFEST_COPY, |w| {
+        w.write_all(req.manifest_text.as_bytes())
+            .map_err(StoreError::from_io(dir))
+    })?;
+    let mut prepared = Prepared {
+        marker,
+        selected: 0,
+        pending: FixedBitSet::with_capacity(req.tasks.len()),
+        rejected: Vec::new(),
+        retried: 0,
+    };
+    for task in req.tasks.keys()? {
+        let (index, key) = task?;
+        let task = TaskRef { index, key: &key };
+        if task.owned_by(req.info.shard) {
+            prepared.selected += 1;
+            prepared.check(folder, task, req.info)?;
+        }
+    }
+    Ok(prepared)
+}
+
+/// What an earlier execution in the folder wrote (nothing when there is none, or `--fresh`
+/// discarded it): refuses a merge's folder, another execution's, one that is not resumed, and
+/// one that cannot be resumed by this run.
+fn earlier_outputs(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Vec<String>, RunError> {
+    let dir = folder.path();
     let mut earlier = read_marker(dir)?;
     if let Some(e) = &earlier
         && let Some(n) = e.merged_from
@@ -150,61 +187,35 @@ pub fn prepare_run(folder: &OutputFolder, req: &RunRequest<'_>) -> Result<Prepar
         }
         e.resumable_by(req.info, dir)?;
     }
-    let owned = earlier.map(|e| e.outputs).unwrap_or_default();
-    refuse_foreign(dir, &owned, &req.info.reports)?;
-    let mut marker = Marker::new(
-        dir,
-        ExecutionSpec {
-            outputs: owned,
-            ..req.info.clone()
-        },
-    );
-    marker.claim(EVENTS_FILE)?;
-    marker.put(MANIFEST_COPY, |w| {
-        w.write_all(req.manifest_text.as_bytes())
-            .map_err(StoreError::from_io(dir))
-    })?;
+    Ok(earlier.map(|e| e.outputs).unwrap_or_default())
+}
 
-    let mut prepared = Prepared {
-        marker,
-        selected: 0,
-        pending: FixedBitSet::with_capacity(req.tasks.len()),
-        rejected: Vec::new(),
-        retried: 0,
-    };
-    for task in req.tasks.keys()? {
-        let (i, key) = task?;
-        if !(TaskRef {
-            index: i,
-            key: &key,
-        })
-        .owned_by(req.info.shard)
-        {
-            continue;
-        }
-        prepared.selected += 1;
-        let task = TaskRef {
-            index: i,
-            key: &key,
-        };
+impl Prepared {
+    /// Checks `task`'s file: done, to run, to run again, or not its result (moved aside, and
+    /// run again).
+    fn check(
+        &mut self,
+        folder: &OutputFolder,
+        task: TaskRef<'_>,
+        spec: &ExecutionSpec,
+    ) -> Result<(), RunError> {
         let path = task.path(folder.tasks());
-        let want = task.expected(req.info);
-        match taskfile::check(&path, &want) {
-            TaskState::Done => continue,
+        match taskfile::check(&path, &task.expected(spec)) {
+            TaskState::Done => return Ok(()),
             TaskState::Missing => {}
-            TaskState::Retry(_) => prepared.retried += 1,
+            TaskState::Retry(_) => self.retried += 1,
             TaskState::Bad(why) => {
                 let to = taskfile::set_aside(&path).map_err(write_err(&path))?;
-                prepared.rejected.push(Rejected {
+                self.rejected.push(Rejected {
                     file: path.display().to_string(),
                     why,
                     moved_to: to.display().to_string(),
                 });
             }
         }
-        prepared.pending.grow_and_insert(i);
+        self.pending.grow_and_insert(task.index);
+        Ok(())
     }
-    Ok(prepared)
 }
 
 /// Prepares a locked folder for `pff merge`: empty, or an earlier merge of the same shards

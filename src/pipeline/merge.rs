@@ -57,29 +57,6 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionSpec)]) -> Result<ExecutionSpec
                 first_dir.display()
             )));
         }
-        if info.spec_version < SPEC_VERSION {
-            return Err(MergeError::Mismatch(format!(
-                "{d} was run by an older pff, which did not record all its settings; run the \
-                 shards again with this one"
-            )));
-        }
-        if info.checks != first.checks || info.encoding != first.encoding {
-            return Err(MergeError::Mismatch(format!(
-                "{d} was run with other check settings ({}, mapping `{}`) than {} ({}, mapping \
-                 `{}`)",
-                info.checks.describe(),
-                info.mapping,
-                first_dir.display(),
-                first.checks.describe(),
-                first.mapping
-            )));
-        }
-        if info.manifest_digest != first.manifest_digest {
-            return Err(MergeError::Mismatch(format!(
-                "{d} was run from another manifest than {}",
-                first_dir.display()
-            )));
-        }
         if let Some(other) = seen.insert(shard.index, dir) {
             return Err(MergeError::Mismatch(format!(
                 "shard {}/{n} given twice: {} and {d}",
@@ -88,6 +65,17 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionSpec)]) -> Result<ExecutionSpec
             )));
         }
     }
+    missing_shards(n, &seen)?;
+    Ok(ExecutionSpec {
+        shard: None,
+        merged_from: Some(n),
+        outputs: Vec::new(),
+        ..first.clone()
+    })
+}
+
+/// Refuses a merge that lacks some of the `n` shards (`seen`: the shards given, by index).
+fn missing_shards(n: u32, seen: &std::collections::BTreeMap<u32, &Path>) -> Result<(), MergeError> {
     let missing: Vec<u32> = (0..n).filter(|i| !seen.contains_key(i)).collect();
     if !missing.is_empty() {
         let shown: Vec<String> = missing
@@ -106,15 +94,11 @@ pub fn check_shards(shards: &[(PathBuf, ExecutionSpec)]) -> Result<ExecutionSpec
             }
         )));
     }
-    Ok(ExecutionSpec {
-        shard: None,
-        merged_from: Some(n),
-        outputs: Vec::new(),
-        ..first.clone()
-    })
+    Ok(())
 }
 
-/// Whether two shards ran the same execution: its id, rules, mapping and task list.
+/// Whether two shards ran the same execution: its id, rules, mapping, task list, manifest and
+/// settings, by a pff that recorded them all.
 fn same_execution(
     info: &ExecutionSpec,
     d: &str,
@@ -151,6 +135,29 @@ fn same_execution(
             name(&first.tasks_file)
         ));
     }
+    if info.spec_version < SPEC_VERSION {
+        return mismatch(format!(
+            "{d} was run by an older pff, which did not record all its settings; run the \
+             shards again with this one"
+        ));
+    }
+    if info.checks != first.checks || info.encoding != first.encoding {
+        return mismatch(format!(
+            "{d} was run with other check settings ({}, mapping `{}`) than {} ({}, mapping \
+             `{}`)",
+            info.checks.describe(),
+            info.mapping,
+            first_dir,
+            first.checks.describe(),
+            first.mapping
+        ));
+    }
+    if info.manifest_digest != first.manifest_digest {
+        return mismatch(format!(
+            "{d} was run from another manifest than {}",
+            first_dir
+        ));
+    }
     Ok(())
 }
 
@@ -163,6 +170,74 @@ pub struct MergeTo<'a> {
     pub marker: Marker,
     /// Findings are marked new or known against it.
     pub baseline: Option<&'a mut Baseline>,
+}
+
+/// A shard's tasks, in manifest order (a tasks file is read again, never held).
+fn owned(
+    tasks: &TaskList,
+    shard: Shard,
+) -> Result<
+    impl Iterator<Item = Result<(usize, std::borrow::Cow<'_, str>), crate::manifest::TasksError>>,
+    RunError,
+> {
+    Ok(tasks
+        .keys()?
+        .filter(move |t| t.as_ref().map_or(true, |(_, key)| shard.owns(key))))
+}
+
+/// Checks every task file of every shard against `info`'s execution: all bad ones are named
+/// at once, with the command that finishes or reruns their shard.
+fn check_task_files(
+    tasks: &TaskList,
+    shards: &[(PathBuf, ExecutionSpec)],
+    info: &ExecutionSpec,
+) -> Result<(), RunError> {
+    let mut bad = Vec::new();
+    for (dir, sinfo) in shards {
+        let Some(shard) = sinfo.shard else { continue };
+        let tasks_dir = dir.join("tasks");
+        if !fs::symlink_metadata(&tasks_dir).is_ok_and(|m| m.is_dir()) {
+            bad.push(format!(
+                "{}: not a folder (links are not followed)",
+                tasks_dir.display()
+            ));
+            continue;
+        }
+        let (k, n) = (shard.index, shard.count);
+        for task in owned(tasks, shard)? {
+            let (i, t) = task?;
+            let task = TaskRef { index: i, key: &t };
+            let from = task.path(&tasks_dir);
+            match taskfile::check(&from, &task.expected(info)) {
+                TaskState::Done | TaskState::Retry(_) => {}
+                TaskState::Missing => bad.push(format!(
+                    "{}: no result for task `{t}`; finish it with `pff run --shard {k}/{n} \
+                     --resume`",
+                    from.display(),
+                )),
+                TaskState::Bad(why) => bad.push(format!(
+                    "{}: {why}; rerun the shard with `pff run --shard {k}/{n} --resume`",
+                    from.display(),
+                )),
+            }
+        }
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "{} task file{} cannot be merged:",
+        bad.len(),
+        if bad.len() == 1 { "" } else { "s" }
+    );
+    for b in bad.iter().take(20) {
+        msg.push_str("\n  ");
+        msg.push_str(b);
+    }
+    if bad.len() > 20 {
+        msg.push_str(&format!("\n  and {} more", bad.len() - 20));
+    }
+    Err(MergeError::Incomplete(msg).into())
 }
 
 /// Checks every task file of every shard (all bad ones are named at once), copies them into
@@ -179,65 +254,10 @@ pub fn merge(
         mut marker,
         baseline,
     } = to;
-    let info = marker.info.clone();
-    // A shard's tasks, in manifest order (a tasks file is read again, never held).
-    let owned = |shard: Shard| -> Result<_, RunError> {
-        Ok(tasks
-            .keys()?
-            .filter(move |t| t.as_ref().map_or(true, |(_, key)| shard.owns(key))))
-    };
-    let mut bad = Vec::new();
+    check_task_files(tasks, shards, &marker.info)?;
     for (dir, sinfo) in shards {
         let Some(shard) = sinfo.shard else { continue };
-        let tasks = dir.join("tasks");
-        if !fs::symlink_metadata(&tasks).is_ok_and(|m| m.is_dir()) {
-            bad.push(format!(
-                "{}: not a folder (links are not followed)",
-                tasks.display()
-            ));
-            continue;
-        }
-        for task in owned(shard)? {
-            let (i, t) = task?;
-            let task = TaskRef { index: i, key: &t };
-            let from = task.path(&tasks);
-            let want = task.expected(&info);
-            match taskfile::check(&from, &want) {
-                TaskState::Done | TaskState::Retry(_) => {}
-                TaskState::Missing => bad.push(format!(
-                    "{}: no result for task `{}`; finish it with `pff run --shard {}/{} --resume`",
-                    from.display(),
-                    t,
-                    shard.index,
-                    shard.count
-                )),
-                TaskState::Bad(why) => bad.push(format!(
-                    "{}: {why}; rerun the shard with `pff run --shard {}/{} --resume`",
-                    from.display(),
-                    shard.index,
-                    shard.count
-                )),
-            }
-        }
-    }
-    if !bad.is_empty() {
-        let mut msg = format!(
-            "{} task file{} cannot be merged:",
-            bad.len(),
-            if bad.len() == 1 { "" } else { "s" }
-        );
-        for b in bad.iter().take(20) {
-            msg.push_str("\n  ");
-            msg.push_str(b);
-        }
-        if bad.len() > 20 {
-            msg.push_str(&format!("\n  and {} more", bad.len() - 20));
-        }
-        return Err(MergeError::Incomplete(msg).into());
-    }
-    for (dir, sinfo) in shards {
-        let Some(shard) = sinfo.shard else { continue };
-        for task in owned(shard)? {
+        for task in owned(tasks, shard)? {
             if stop.load(Ordering::SeqCst) {
                 return Err(RunError::Interrupted);
             }

@@ -97,48 +97,7 @@ impl Exporter for Markdown {
             "### Record {key} `{name}`\n\n| severity | score | expected triple | the slot now | rules | strongest rule | evidence |\n|---|---|---|---|---|---|---|\n"
         );
         for f in r.findings.iter().take(self.top) {
-            let (rule, evidence) = f.top().map_or((String::new(), String::new()), |t| {
-                let ev: Vec<String> = t.evidence.iter().map(|e| e.to_string()).collect();
-                (
-                    format!("`{}` `{}`", code(&t.rule_id), code(&t.rule)),
-                    if ev.is_empty() {
-                        String::new()
-                    } else {
-                        format!("`{}`", code(&ev.join(", ")))
-                    },
-                )
-            });
-            let mut present = if !f.explains.is_empty() {
-                let e: Vec<String> = f.explains.iter().map(|t| t.to_string()).collect();
-                format!(
-                    "probably wrong: conflicts elsewhere follow from it: {}",
-                    e.join(", ")
-                )
-            } else if f.present.is_empty() {
-                "empty slot".to_string()
-            } else {
-                format!("is {}", f.present.join(", "))
-            };
-            let shown = f.culprit.as_ref().unwrap_or(&f.missing);
-            if f.focus != shown.subject {
-                present.push_str(&format!(" (at {})", f.focus));
-            }
-            if f.consequence_count > 0 {
-                present.push_str(&format!(
-                    "; {} more expected of {}",
-                    f.consequence_count, f.focus
-                ));
-            }
-            d.push_str(&format!(
-                "| {} | {:.3} | `{}` | {} | {} | {} | {} |\n",
-                f.severity.name(),
-                f.score,
-                code(&shown.to_string()),
-                cell(&present),
-                f.rule_count,
-                rule,
-                evidence
-            ));
+            d.push_str(&finding_row(f));
         }
         let more = r
             .finding_counts
@@ -222,4 +181,50 @@ impl Exporter for Markdown {
         }
         Ok(())
     }
+}
+
+/// A finding as a row of its record's table.
+fn finding_row(f: &crate::report::Finding) -> String {
+    let (rule, evidence) = f.top().map_or((String::new(), String::new()), |t| {
+        let ev: Vec<String> = t.evidence.iter().map(|e| e.to_string()).collect();
+        (
+            format!("`{}` `{}`", code(&t.rule_id), code(&t.rule)),
+            if ev.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`", code(&ev.join(", ")))
+            },
+        )
+    });
+    let mut present = if !f.explains.is_empty() {
+        let e: Vec<String> = f.explains.iter().map(|t| t.to_string()).collect();
+        format!(
+            "probably wrong: conflicts elsewhere follow from it: {}",
+            e.join(", ")
+        )
+    } else if f.present.is_empty() {
+        "empty slot".to_string()
+    } else {
+        format!("is {}", f.present.join(", "))
+    };
+    let shown = f.culprit.as_ref().unwrap_or(&f.missing);
+    if f.focus != shown.subject {
+        present.push_str(&format!(" (at {})", f.focus));
+    }
+    if f.consequence_count > 0 {
+        present.push_str(&format!(
+            "; {} more expected of {}",
+            f.consequence_count, f.focus
+        ));
+    }
+    format!(
+        "| {} | {:.3} | `{}` | {} | {} | {} | {} |\n",
+        f.severity.name(),
+        f.score,
+        code(&shown.to_string()),
+        cell(&present),
+        f.rule_count,
+        rule,
+        evidence
+    )
 }

@@ -59,13 +59,9 @@ fn split_rule_id(id: &str) -> (&str, u64) {
     }
 }
 
-impl Exporter for Sarif {
-    fn begin(&mut self, _: &mut dyn Write, info: &RunInfo) -> io::Result<()> {
-        self.data = uri(&info.data);
-        Ok(())
-    }
-
-    fn record(&mut self, _: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
+impl Sarif {
+    /// A notification for a record that was not checked, or not fully.
+    fn notify(&mut self, r: &RecordReport) {
         let cut = r.rules.skipped + r.rules.truncated;
         let problem = match &r.error {
             Some(e) => Some(("error", format!("{}: not checked: {e}", r.label()))),
@@ -94,74 +90,24 @@ impl Exporter for Sarif {
                 }));
             }
         }
+    }
+}
+
+impl Exporter for Sarif {
+    fn begin(&mut self, _: &mut dyn Write, info: &RunInfo) -> io::Result<()> {
+        self.data = uri(&info.data);
+        Ok(())
+    }
+
+    fn record(&mut self, _: &mut dyn Write, r: &RecordReport) -> io::Result<()> {
+        self.notify(r);
         for f in &r.findings {
             let Some(top) = f.top() else { continue };
             let (file, line) = split_rule_id(&top.rule_id);
-            self.rules.entry(top.rule_id.clone()).or_insert_with(|| {
-                json!({
-                    "id": top.rule_id,
-                    "name": format!("rule-{line}"),
-                    "shortDescription": { "text": top.rule },
-                    "fullDescription": { "text": format!("AnyBURL rule {}: {}", top.rule_id, top.rule) },
-                    "properties": {
-                        "confidence": top.confidence,
-                        "minedPredicted": top.mined_predicted,
-                        "minedCorrect": top.mined_correct,
-                    },
-                })
-            });
-            let evidence: Vec<String> = top.evidence.iter().map(|e| e.to_string()).collect();
-            let mut result = json!({
-                "ruleId": top.rule_id,
-                "level": level(f.severity),
-                "message": { "text": format!("{}: {}", r.label(), f.message) },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": file },
-                        "region": { "startLine": line },
-                    },
-                    "logicalLocations": [{ "name": f.focus, "kind": "object" }],
-                }],
-                "relatedLocations": [{
-                    "id": 0,
-                    "message": { "text": r.label() },
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": self.data },
-                        "region": { "startLine": r.line },
-                    },
-                }],
-                "partialFingerprints": {
-                    "missingTriple/v1": format!("{}\t{}\t{}", f.missing.subject, f.missing.relation, f.missing.object),
-                },
-                "properties": {
-                    "record": r.index,
-                    "score": f.score,
-                    "ruleCount": f.rule_count,
-                    "kind": f.kind,
-                    "missing": f.missing,
-                    "present": f.present,
-                    "focus": f.focus,
-                    "consequences": f.consequences,
-                    "consequenceCount": f.consequence_count,
-                    "evidence": evidence,
-                },
-            });
-            // A culprit is known by the value it blames (the conflict it shows has its own
-            // result and fingerprint).
-            if let Some(c) = &f.culprit {
-                result["partialFingerprints"] = json!({
-                    "culprit/v1": format!("{}\t{}\t{}", c.subject, c.relation, c.object),
-                });
-                result["properties"]["culprit"] = json!(c);
-                result["properties"]["explains"] = json!(f.explains);
-            }
-            // SARIF's own words for a finding against a baseline.
-            if let Some(state) = f.baseline {
-                result["baselineState"] = json!(match state {
-                    BaselineState::New => "new",
-                    BaselineState::Known => "unchanged",
-                });
-            }
+            self.rules
+                .entry(top.rule_id.clone())
+                .or_insert_with(|| rule_of(top, line));
+            let result = result_of(r, f, top, (file, line), &self.data);
             if self.n_results > 0 {
                 self.results.write_all(b",\n")?;
             }
@@ -219,4 +165,84 @@ impl Exporter for Sarif {
         out.write_all(after.as_bytes())?;
         writeln!(out)
     }
+}
+
+/// A rule as SARIF's `tool.driver.rules` lists it.
+fn rule_of(top: &crate::report::RuleEvidence, line: u64) -> Value {
+    json!({
+        "id": top.rule_id,
+        "name": format!("rule-{line}"),
+        "shortDescription": { "text": top.rule },
+        "fullDescription": { "text": format!("AnyBURL rule {}: {}", top.rule_id, top.rule) },
+        "properties": {
+            "confidence": top.confidence,
+            "minedPredicted": top.mined_predicted,
+            "minedCorrect": top.mined_correct,
+        },
+    })
+}
+
+/// A finding as a SARIF result: where its rule is (`file`, `line`), the record it is on in
+/// `data`, its
+/// fingerprint (a culprit's by the value it blames), its state against a baseline.
+fn result_of(
+    r: &RecordReport,
+    f: &crate::report::Finding,
+    top: &crate::report::RuleEvidence,
+    (file, line): (&str, u64),
+    data: &str,
+) -> Value {
+    let evidence: Vec<String> = top.evidence.iter().map(|e| e.to_string()).collect();
+    let mut result = json!({
+        "ruleId": top.rule_id,
+        "level": level(f.severity),
+        "message": { "text": format!("{}: {}", r.label(), f.message) },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": file },
+                "region": { "startLine": line },
+            },
+            "logicalLocations": [{ "name": f.focus, "kind": "object" }],
+        }],
+        "relatedLocations": [{
+            "id": 0,
+            "message": { "text": r.label() },
+            "physicalLocation": {
+                "artifactLocation": { "uri": data },
+                "region": { "startLine": r.line },
+            },
+        }],
+        "partialFingerprints": {
+            "missingTriple/v1": format!("{}\t{}\t{}", f.missing.subject, f.missing.relation, f.missing.object),
+        },
+        "properties": {
+            "record": r.index,
+            "score": f.score,
+            "ruleCount": f.rule_count,
+            "kind": f.kind,
+            "missing": f.missing,
+            "present": f.present,
+            "focus": f.focus,
+            "consequences": f.consequences,
+            "consequenceCount": f.consequence_count,
+            "evidence": evidence,
+        },
+    });
+    // A culprit is known by the value it blames (the conflict it shows has its own
+    // result and fingerprint).
+    if let Some(c) = &f.culprit {
+        result["partialFingerprints"] = json!({
+            "culprit/v1": format!("{}\t{}\t{}", c.subject, c.relation, c.object),
+        });
+        result["properties"]["culprit"] = json!(c);
+        result["properties"]["explains"] = json!(f.explains);
+    }
+    // SARIF's own words for a finding against a baseline.
+    if let Some(state) = f.baseline {
+        result["baselineState"] = json!(match state {
+            BaselineState::New => "new",
+            BaselineState::Known => "unchanged",
+        });
+    }
+    result
 }

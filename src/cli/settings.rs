@@ -267,28 +267,7 @@ impl RunDraft {
         if args.max_workers == Some(0) {
             bail!("--max-workers must be at least 1");
         }
-        let named = if args.rules.is_empty() {
-            &m.rules
-        } else {
-            &args.rules
-        };
-        if named.is_empty() {
-            bail!("no rules: give the manifest a `rules:` entry or pass --rules FILE");
-        }
-        let with = rules_with(
-            named,
-            &asked_by_run(args, m),
-            args.error_confidence.or(m
-                .checks
-                .given
-                .error_confidence
-                .then_some(m.checks.severity.error)),
-            args.warning_confidence.or(m
-                .checks
-                .given
-                .warning_confidence
-                .then_some(m.checks.severity.warning)),
-        )?;
+        let with = run_rules(args, m)?;
         let recorded = with.resolved.info.is_some() || m.checks.given.id_triples;
         let shard = args
             .shard
@@ -380,6 +359,33 @@ impl RunDraft {
             }
         )
     }
+}
+
+/// The rules `pff run` checks with (the flags', else the manifest's), and the encoding and
+/// cut points in force: the rule set's, the flags' and the manifest's keys laid over them.
+fn run_rules(args: &RunArgs, m: &Manifest) -> Result<RulesWith> {
+    let named = if args.rules.is_empty() {
+        &m.rules
+    } else {
+        &args.rules
+    };
+    if named.is_empty() {
+        bail!("no rules: give the manifest a `rules:` entry or pass --rules FILE");
+    }
+    rules_with(
+        named,
+        &asked_by_run(args, m),
+        args.error_confidence.or(m
+            .checks
+            .given
+            .error_confidence
+            .then_some(m.checks.severity.error)),
+        args.warning_confidence.or(m
+            .checks
+            .given
+            .warning_confidence
+            .then_some(m.checks.severity.warning)),
+    )
 }
 
 /// The output folder (or the folder of dated runs) and whether runs are dated: the default

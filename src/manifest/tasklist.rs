@@ -202,7 +202,7 @@ fn count_lines(path: &Path) -> std::io::Result<usize> {
 /// keys); problems named by file and line (the first 50, then a count). The tasks are read
 /// again by each pass of a run ([`TaskList::File`]).
 fn file_tasks(
-    check: FileCheck<'_>,
+    mut check: FileCheck<'_>,
     path: &Path,
     locate_problem: impl Fn(String) -> Problem,
     problems: &mut Vec<Problem>,
@@ -229,32 +229,7 @@ fn file_tasks(
     };
     let mut found = FileProblems::default();
     let mut suspects = Suspects::default();
-    let first_pass = count_lines(path).and_then(|lines| {
-        let mut bloom = Bloom::new(lines);
-        let mut count = 0usize;
-        let mut read = TaskLines::new(path, std::fs::File::open(path)?);
-        while let Some(line) = read.next_line()? {
-            let t = match line {
-                Ok(t) => t,
-                Err((line, message)) => {
-                    found.add(0, line, message);
-                    continue;
-                }
-            };
-            count += 1;
-            if bloom.insert(&t.key) {
-                suspects.add(&t.key);
-            }
-            if check.sources {
-                let at = locate(check.base, t.source.as_deref(), check.template, &t.key);
-                *check.from_cwd += usize::from(at.from_cwd);
-                if let Some(m) = at.missing {
-                    found.add(1, t.line, m);
-                }
-            }
-        }
-        Ok(count)
-    });
+    let first_pass = first_pass(path, &mut check, &mut found, &mut suspects);
     let mut count = match first_pass {
         Ok(count) => count,
         Err(e) => {
@@ -294,6 +269,41 @@ fn file_tasks(
         count,
         stamp,
     })
+}
+
+/// The first pass over a tasks file: every line read, keys seen twice by the Bloom filter
+/// kept as suspects, sources looked for (when asked); the number of tasks.
+fn first_pass(
+    path: &Path,
+    check: &mut FileCheck<'_>,
+    found: &mut FileProblems,
+    suspects: &mut Suspects,
+) -> std::io::Result<usize> {
+    let lines = count_lines(path)?;
+    let mut bloom = Bloom::new(lines);
+    let mut count = 0usize;
+    let mut read = TaskLines::new(path, std::fs::File::open(path)?);
+    while let Some(line) = read.next_line()? {
+        let t = match line {
+            Ok(t) => t,
+            Err((line, message)) => {
+                found.add(0, line, message);
+                continue;
+            }
+        };
+        count += 1;
+        if bloom.insert(&t.key) {
+            suspects.add(&t.key);
+        }
+        if check.sources {
+            let at = locate(check.base, t.source.as_deref(), check.template, &t.key);
+            *check.from_cwd += usize::from(at.from_cwd);
+            if let Some(m) = at.missing {
+                found.add(1, t.line, m);
+            }
+        }
+    }
+    Ok(count)
 }
 
 /// What checking a tasks file needs from the manifest.

@@ -86,22 +86,17 @@ fn bad_lines_message(path: &str, errors: &[LineError], total: usize) -> String {
     s
 }
 
-/// Parses one line (without its line end). `Ok(None)` for blank lines and `#` comments.
-pub fn parse_rule_line(
-    line: &str,
-    line_no: usize,
-    symbols: &mut impl Names,
-) -> Result<Option<Rule>, LineError> {
-    let col = |byte: usize| line[..byte.min(line.len())].chars().count() + 1;
-    let fail = |byte: usize, message: String| LineError {
-        line: line_no,
-        column: col(byte),
-        message,
-    };
-    if line.trim().is_empty() || line.starts_with('#') {
-        return Ok(None);
-    }
-    let (predicted, correct, confidence, text, text_at) = if line.contains('\t') {
+/// A rule line split: predicted, correct, confidence, the rule's text, where the text starts.
+type Counted<'l> = (Option<u64>, Option<u64>, f64, &'l str, usize);
+
+/// A rule line's counts (`predicted TAB correct TAB confidence TAB rule`, as AnyBURL writes
+/// them; none for a plain rule, taken as certain), its rule text and the byte where the text
+/// starts. Counts separated by spaces are refused with the fix.
+fn split_counts<'l>(
+    line: &'l str,
+    fail: &impl Fn(usize, String) -> LineError,
+) -> Result<Counted<'l>, LineError> {
+    Ok(if line.contains('\t') {
         let mut fields = line.splitn(4, '\t');
         let (Some(p), Some(c), Some(conf), Some(text)) =
             (fields.next(), fields.next(), fields.next(), fields.next())
@@ -160,7 +155,25 @@ pub fn parse_rule_line(
             ));
         }
         (None, None, 1.0, line, 0)
+    })
+}
+
+/// Parses one line (without its line end). `Ok(None)` for blank lines and `#` comments.
+pub fn parse_rule_line(
+    line: &str,
+    line_no: usize,
+    symbols: &mut impl Names,
+) -> Result<Option<Rule>, LineError> {
+    let col = |byte: usize| line[..byte.min(line.len())].chars().count() + 1;
+    let fail = |byte: usize, message: String| LineError {
+        line: line_no,
+        column: col(byte),
+        message,
     };
+    if line.trim().is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let (predicted, correct, confidence, text, text_at) = split_counts(line, &fail)?;
     let (head, body) = parse_rule_text(text).map_err(|e| fail(text_at + e.offset, e.message))?;
     let parts =
         Rule::from_parsed(head, &body, symbols).map_err(|m| fail(text_at, m.to_string()))?;

@@ -144,6 +144,68 @@ struct RuleBatch {
     rules: Arc<RuleSet>,
 }
 
+/// The kept rules as one checking pass reads them: in memory up to `batch`, then filed in a
+/// store under `store_in` (or, without one, listed to be read again from the files), with how
+/// many rules use each relation.
+struct Gathered<'p> {
+    batch: usize,
+    store_in: Option<&'p Path>,
+    /// The rules held, while they fit the batch.
+    rules: Vec<Rule>,
+    /// Every rule so far fits the batch.
+    kept: bool,
+    count: usize,
+    per_relation: Vec<u32>,
+    builder: Option<StoreBuilder>,
+    /// Why the store could not be written (the pass stops adding).
+    store_err: Option<std::io::Error>,
+}
+
+impl Gathered<'_> {
+    /// Adds one kept rule.
+    fn add(&mut self, r: Rule) {
+        self.count += 1;
+        let mut rels: Vec<RelId> = std::iter::once(r.head.rel)
+            .chain(r.body.iter().map(|a| a.rel))
+            .collect();
+        rels.sort_unstable();
+        rels.dedup();
+        for rel in rels {
+            let i = rel as usize;
+            if self.per_relation.len() <= i {
+                self.per_relation.resize(i + 1, 0);
+            }
+            self.per_relation[i] += 1;
+        }
+        if self.kept {
+            if self.rules.len() < self.batch {
+                self.rules.push(r);
+                return;
+            }
+            // The batch is full: from here the rules are filed (those held first).
+            self.kept = false;
+            if let Some(dir) = self.store_in {
+                let started = StoreBuilder::new(dir).and_then(|mut b| {
+                    for r in &self.rules {
+                        b.push(r)?;
+                    }
+                    Ok(b)
+                });
+                match started {
+                    Ok(b) => self.builder = Some(b),
+                    Err(e) => self.store_err = Some(e),
+                }
+            }
+            self.rules = Vec::new();
+        }
+        if let Some(b) = &mut self.builder
+            && let Err(e) = b.push(&r)
+        {
+            self.store_err = Some(e);
+        }
+    }
+}
+
 impl RuleSource {
     /// Reads and checks the files, keeping the rules whose confidence is at least
     /// `min_confidence`, in batches of `batch` rules (at least 1). More rules than a batch are
@@ -186,59 +248,25 @@ impl RuleSource {
     ) -> Result<Self, RulesError> {
         let batch = batch.max(1);
         let mut set = RuleSet::default();
-        let mut rules = Vec::new();
-        let mut kept = true;
-        let mut count = 0usize;
-        let mut per_relation: Vec<u32> = Vec::new();
         let mut stamps = Vec::new();
-        let mut builder: Option<StoreBuilder> = None;
-        let mut store_err: Option<std::io::Error> = None;
+        let mut g = Gathered {
+            batch,
+            store_in,
+            rules: Vec::new(),
+            kept: true,
+            count: 0,
+            per_relation: Vec::new(),
+            builder: None,
+            store_err: None,
+        };
         for p in paths {
             let p = p.as_ref();
             // Taken before reading: a change made while the file is read shows later.
             stamps.push(stamp(p));
             let (shown, reader) = open_rules_file(p)?;
             scan_rules(&mut set, &shown, reader, |r| {
-                if !keep(&r) || store_err.is_some() {
-                    return;
-                }
-                count += 1;
-                let mut rels: Vec<RelId> = std::iter::once(r.head.rel)
-                    .chain(r.body.iter().map(|a| a.rel))
-                    .collect();
-                rels.sort_unstable();
-                rels.dedup();
-                for rel in rels {
-                    let i = rel as usize;
-                    if per_relation.len() <= i {
-                        per_relation.resize(i + 1, 0);
-                    }
-                    per_relation[i] += 1;
-                }
-                if kept {
-                    if rules.len() < batch {
-                        rules.push(r);
-                        return;
-                    }
-                    kept = false;
-                    if let Some(dir) = store_in {
-                        let started = StoreBuilder::new(dir).and_then(|mut b| {
-                            for r in &rules {
-                                b.push(r)?;
-                            }
-                            Ok(b)
-                        });
-                        match started {
-                            Ok(b) => builder = Some(b),
-                            Err(e) => store_err = Some(e),
-                        }
-                    }
-                    rules = Vec::new();
-                }
-                if let Some(b) = &mut builder
-                    && let Err(e) = b.push(&r)
-                {
-                    store_err = Some(e);
+                if keep(&r) && g.store_err.is_none() {
+                    g.add(r);
                 }
             })?;
         }
@@ -246,15 +274,16 @@ impl RuleSource {
             dir: store_in.map_or(String::new(), |d| d.display().to_string()),
             source,
         };
-        if let Some(e) = store_err {
+        if let Some(e) = g.store_err {
             return Err(store_error(e));
         }
-        let store = builder
+        let store = g
+            .builder
             .map(|b| b.finish(set.symbols.relations.len(), set.symbols.entities.len()))
             .transpose()
             .map_err(store_error)?;
-        set.rules = rules;
-        let holding = match (kept, store) {
+        set.rules = g.rules;
+        let holding = match (g.kept, store) {
             (true, _) => Holding::InMemory,
             (false, Some(store)) => Holding::Filed(store),
             (false, None) => Holding::Listed,
@@ -265,9 +294,9 @@ impl RuleSource {
             keep,
             batch,
             set: Arc::new(set),
-            count,
+            count: g.count,
             stamps,
-            per_relation,
+            per_relation: g.per_relation,
         })
     }
 
@@ -407,6 +436,29 @@ struct Batches<'a> {
 }
 
 impl Batches<'_> {
+    /// Opens the next rules file when none is open (refused when it changed since the
+    /// checking pass); false when none is left.
+    fn open_next(&mut self) -> Result<bool, RulesError> {
+        if self.lines.is_some() {
+            return Ok(true);
+        }
+        let src = self.src;
+        let Some(path) = src.paths.get(self.file) else {
+            return Ok(false);
+        };
+        let shown = path.display().to_string();
+        if stamp(path) != src.stamps[self.file] {
+            return Err(RulesError::Changed {
+                path: shown,
+                detail: "its size or modification time differs".into(),
+            });
+        }
+        let (_, reader) = open_rules_file(path)?;
+        let names = Frozen(src.set.symbols.clone());
+        self.lines = Some((shown, RuleLines::with_symbols(reader, names)));
+        Ok(true)
+    }
+
     fn changed(
         &mut self,
         path: &str,
@@ -437,23 +489,13 @@ impl Iterator for Batches<'_> {
         }
         let mut rules = Vec::with_capacity(src.batch.min(src.count - self.offset.min(src.count)));
         while rules.len() < src.batch {
-            if self.lines.is_none() {
-                let Some(path) = src.paths.get(self.file) else {
-                    break;
-                };
-                let shown = path.display().to_string();
-                if stamp(path) != src.stamps[self.file] {
-                    return self.changed(&shown, "its size or modification time differs");
+            match self.open_next() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
                 }
-                let reader = match open_rules_file(path) {
-                    Ok((_, r)) => r,
-                    Err(e) => {
-                        self.done = true;
-                        return Some(Err(e));
-                    }
-                };
-                let names = Frozen(src.set.symbols.clone());
-                self.lines = Some((shown, RuleLines::with_symbols(reader, names)));
             }
             let Some((shown, lines)) = self.lines.as_mut() else {
                 break;

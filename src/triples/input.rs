@@ -207,24 +207,7 @@ pub fn read_records<'s, E: From<DataError>>(
             }])
         }
         Format::Json => {
-            let mut text = Vec::new();
-            let max = crate::defaults::MAX_JSON_DOCUMENT;
-            use std::io::Read as _;
-            (&mut reader)
-                .take(max + 1)
-                .read_to_end(&mut text)
-                .map_err(|e| DataError::io(label, e))?;
-            if text.len() as u64 > max {
-                return Err(DataError::io(
-                    label,
-                    std::io::Error::other(format!(
-                        "a JSON document over {} MiB is not read whole; write it as JSON Lines \
-                         (one record a line), which is streamed",
-                        max >> 20
-                    )),
-                )
-                .into());
-            }
+            let text = read_document(&mut reader, label)?;
             let doc = json::parse(&text).map_err(|e| e.into_data_error(label, &text, 1))?;
             let records = json::records(&doc);
             for (c, part) in records.chunks(chunk).enumerate() {
@@ -277,6 +260,29 @@ pub fn read_records<'s, E: From<DataError>>(
             }
         }
     }
+}
+
+/// A JSON document read whole, refused beyond [`crate::defaults::MAX_JSON_DOCUMENT`] (with
+/// the fix: JSON Lines are streamed).
+fn read_document(reader: &mut impl BufRead, label: &str) -> Result<Vec<u8>, DataError> {
+    use std::io::Read as _;
+    let mut text = Vec::new();
+    let max = crate::defaults::MAX_JSON_DOCUMENT;
+    reader
+        .take(max + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| DataError::io(label, e))?;
+    if text.len() as u64 > max {
+        return Err(DataError::io(
+            label,
+            std::io::Error::other(format!(
+                "a JSON document over {} MiB is not read whole; write it as JSON Lines (one \
+                 record a line), which is streamed",
+                max >> 20
+            )),
+        ));
+    }
+    Ok(text)
 }
 
 /// Reads a data file into triples in arrival order (for `pff triples`), calling `sink` once

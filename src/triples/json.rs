@@ -255,32 +255,7 @@ impl<'a> Parser<'a> {
                         b'n' => out.push('\n'),
                         b'r' => out.push('\r'),
                         b't' => out.push('\t'),
-                        b'u' => {
-                            let at = self.i - 2;
-                            let hi = self.hex4()?;
-                            let c = if (0xD800..0xDC00).contains(&hi) {
-                                if !self.s[self.i..].starts_with("\\u") {
-                                    self.i = at;
-                                    return self.fail("lone surrogate in a `\\u` escape");
-                                }
-                                self.i += 2;
-                                let lo = self.hex4()?;
-                                if !(0xDC00..0xE000).contains(&lo) {
-                                    self.i = at;
-                                    return self.fail("lone surrogate in a `\\u` escape");
-                                }
-                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                            } else {
-                                hi
-                            };
-                            match char::from_u32(c) {
-                                Some(c) => out.push(c),
-                                None => {
-                                    self.i = at;
-                                    return self.fail("lone surrogate in a `\\u` escape");
-                                }
-                            }
-                        }
+                        b'u' => out.push(self.unicode_escape()?),
                         _ => {
                             self.i -= 1;
                             return self.fail("invalid escape");
@@ -303,6 +278,35 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+    }
+
+    /// The character of a `\uXXXX` escape (its `\u` just read), a surrogate pair taken
+    /// whole; a lone surrogate is an error at the escape.
+    fn unicode_escape(&mut self) -> Result<char, SyntaxError> {
+        let at = self.i - 2;
+        let hi = self.hex4()?;
+        let c = if (0xD800..0xDC00).contains(&hi) {
+            if !self.s[self.i..].starts_with("\\u") {
+                self.i = at;
+                return self.fail("lone surrogate in a `\\u` escape");
+            }
+            self.i += 2;
+            let lo = self.hex4()?;
+            if !(0xDC00..0xE000).contains(&lo) {
+                self.i = at;
+                return self.fail("lone surrogate in a `\\u` escape");
+            }
+            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+        } else {
+            hi
+        };
+        char::from_u32(c).map_or_else(
+            || {
+                self.i = at;
+                self.fail("lone surrogate in a `\\u` escape")
+            },
+            Ok,
+        )
     }
 
     fn enter(&self, depth: usize) -> Result<(), SyntaxError> {

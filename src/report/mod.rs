@@ -5,8 +5,11 @@ mod human;
 mod json;
 mod junit;
 mod markdown;
+mod message;
 mod sarif;
+mod score;
 mod spool;
+mod summary;
 mod xlsx;
 
 use std::io::{self, Write};
@@ -19,7 +22,10 @@ pub use human::Human;
 pub use json::{Json, JsonLines};
 pub use junit::Junit;
 pub use markdown::Markdown;
+pub use message::{culprit_message, finding_message};
 pub use sarif::Sarif;
+pub use score::{LogSum, combined_score, noisy_or, score_of};
+pub use summary::{RuleDrift, RuleHealth, Summary};
 pub use xlsx::Xlsx;
 
 pub use crate::severity::Severity;
@@ -413,119 +419,7 @@ fn is_zero(n: &usize) -> bool {
 /// Rules listed per finding (all are counted in `rule_count` and the score).
 pub const MAX_RULES_PER_FINDING: usize = 10;
 
-/// Fixed-point steps per unit of log-probability in [`LogSum`].
-const LOG_SCALE: f64 = (1u64 << 32) as f64;
-
-/// A sum of `ln(1 - p)` in fixed point (2^-32 steps), each `p` capped at 0.999. Integer sums
-/// are exact, so a noisy-or built from it does not depend on the order its terms arrive in:
-/// rules checked in batches, in parallel or all at once give the same score, to the last bit.
-/// Every term is at most 0, so saturating at `i64::MIN` (a product far below 1e-300) is
-/// order-independent too.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LogSum(i64);
-
-impl LogSum {
-    fn term(p: f64) -> i64 {
-        ((1.0 - p.clamp(0.0, 0.999)).ln() * LOG_SCALE).round() as i64
-    }
-
-    pub fn add(&mut self, p: f64) {
-        self.0 = self.0.saturating_add(Self::term(p));
-    }
-
-    /// `1 - prod(1 - p)` over the terms added.
-    pub fn noisy_or(self) -> f64 {
-        1.0 - (self.0 as f64 / LOG_SCALE).exp()
-    }
-
-    /// The noisy-or of the terms added but one, `p` (which must be one of them).
-    pub fn noisy_or_without(self, p: f64) -> f64 {
-        LogSum(self.0.saturating_sub(Self::term(p))).noisy_or()
-    }
-}
-
-/// Noisy-or of probabilities, each capped at 0.999: `1 - prod(1 - p)` (via [`LogSum`]).
-pub fn noisy_or(ps: impl IntoIterator<Item = f64>) -> f64 {
-    let mut sum = LogSum::default();
-    for p in ps {
-        sum.add(p);
-    }
-    sum.noisy_or()
-}
-
-/// A finding's score from its rules' weights: the strongest weight, raised halfway toward
-/// certainty by the noisy-or of the others. Mined rules that agree are strongly correlated
-/// (AnyBURL emits many variants of one regularity), so full noisy-or would let fifty weak
-/// variants outvote one strong rule; the strongest rule leads, agreement breaks ties.
-pub fn combined_score(weights: impl IntoIterator<Item = f64>) -> f64 {
-    let mut sum = LogSum::default();
-    let mut strongest = None::<f64>;
-    for w in weights {
-        sum.add(w);
-        strongest = Some(strongest.map_or(w, |s| s.max(w)));
-    }
-    strongest.map_or(0.0, |s| score_of(s, sum))
-}
-
 pub use crate::defaults::HEALTH_TOP;
-
-/// The one-line message of a finding: the slot and what it holds, what the rules expect, how
-/// many and how strongly.
-pub fn finding_message(
-    missing: &Triple,
-    present: &[String],
-    rules: usize,
-    strongest: f64,
-    score: f64,
-) -> String {
-    let slot = if present.is_empty() {
-        format!("{} has no `{}`", missing.subject, missing.relation)
-    } else {
-        format!(
-            "{}: `{}` is {}",
-            missing.subject,
-            missing.relation,
-            present.join(", ")
-        )
-    };
-    if rules == 1 {
-        format!(
-            "{slot}; a rule with confidence {strongest:.2} expects {} (score {score:.3})",
-            missing.object
-        )
-    } else {
-        format!(
-            "{slot}; {rules} rules expect {} (strongest confidence {strongest:.2}, score {score:.3})",
-            missing.object
-        )
-    }
-}
-
-/// The one-line explanation of a culprit: the value, and the conflicts on other nodes that
-/// follow from it (`explains`, strongest first).
-pub fn culprit_message(culprit: &Triple, explains: &[Triple], score: f64) -> String {
-    let strongest = explains.first().map_or_else(String::new, |t| {
-        format!(
-            ", the strongest: rules expect {} to have `{}` {}",
-            t.subject, t.relation, t.object
-        )
-    });
-    format!(
-        "{}: `{}` is {}, probably wrong: {} conflicts on other nodes follow from it{strongest} \
-         (score {score:.3})",
-        culprit.subject,
-        culprit.relation,
-        culprit.object,
-        explains.len()
-    )
-}
-
-/// [`combined_score`] from the strongest weight and the [`LogSum`] of every weight (the
-/// strongest included): what a finding built batch by batch keeps.
-pub fn score_of(strongest: f64, all: LogSum) -> f64 {
-    let s = strongest.clamp(0.0, 1.0);
-    s + (1.0 - s) * 0.5 * all.noisy_or_without(strongest)
-}
 
 /// Rule counts on one record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -657,109 +551,6 @@ where
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let items = self.0.borrow_mut().take();
         s.collect_seq(items.into_iter().flatten())
-    }
-}
-
-/// Totals of a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    pub records: usize,
-    pub failed_records: usize,
-    pub triples: usize,
-    /// (rule, missing triple) violations by severity.
-    pub violations: SeverityCounts,
-    /// Findings (distinct missing triples per record) by severity.
-    pub findings: SeverityCounts,
-    /// Records by the severity of their strongest finding (what `--fail-on-count` and
-    /// `--fail-on-ratio` count).
-    #[serde(default)]
-    pub records_by_severity: SeverityCounts,
-    /// Rules violated on at least one record.
-    pub rules_violated: usize,
-    pub rules_total: usize,
-    pub fail_on: Option<FailOn>,
-    /// True when the check did not pass: the verdict is not `ok`.
-    pub failed: bool,
-    /// Findings over the fail policy, a record that could not be checked, or rules cut short.
-    #[serde(default)]
-    pub verdict: Verdict,
-    /// Records whose rules were cut short.
-    #[serde(default, skip_serializing_if = "CutShort::is_none")]
-    pub cut_short: CutShort,
-    /// How the rules fared on this data.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule_health: Option<RuleHealth>,
-    /// Against a baseline: new, known and fixed findings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<BaselineCounts>,
-    /// What was noticed before checking: rules whose relations the records never give under
-    /// the encoding in force (`encoding.rs`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-/// How a rule set fared on the data: which rules applied, and which lost confidence.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RuleHealth {
-    /// Rules whose body matched at least once.
-    pub applied: usize,
-    /// Rules whose body never matched (they said nothing about this data).
-    pub never_applied: usize,
-    /// The rules whose observed confidence fell furthest below the mined one, worst first.
-    pub drift: Vec<RuleDrift>,
-}
-
-/// One rule's mined confidence next to what the data shows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleDrift {
-    pub rule_id: String,
-    pub rule: String,
-    pub mined_confidence: f64,
-    /// `correct / predicted` on this data.
-    pub observed_confidence: f64,
-    pub predicted: u64,
-    pub correct: u64,
-    /// Records on which the rule applied, held (no violation), was broken.
-    pub records_applied: u64,
-    pub records_held: u64,
-    pub records_broken: u64,
-}
-
-impl Summary {
-    pub fn add(&mut self, r: &RecordReport) {
-        self.records += 1;
-        if r.error.is_some() {
-            self.failed_records += 1;
-        }
-        self.cut_short.add_record(&r.rules);
-        self.triples += r.triples;
-        self.violations.merge(&r.violations);
-        self.findings.merge(&r.finding_counts);
-        if let Some(s) = r.strongest() {
-            self.records_by_severity.add(s, 1);
-        }
-    }
-}
-
-impl Summary {
-    /// Settles `verdict` and `failed` under `policy` (records judged by their strongest
-    /// finding; with `new_only` and a baseline, new findings only): a failed record first,
-    /// then rules cut short, then findings.
-    pub fn judge(&mut self, policy: &FailPolicy, new_only: bool) {
-        let fails = match (&self.baseline, new_only) {
-            (Some(b), true) => policy.on.fails(&b.new),
-            _ => policy.fails(&self.records_by_severity, self.records as u64),
-        };
-        self.verdict = if self.failed_records > 0 {
-            Verdict::Failed
-        } else if !self.cut_short.is_none() {
-            Verdict::Incomplete
-        } else if fails {
-            Verdict::Findings
-        } else {
-            Verdict::Ok
-        };
-        self.failed = self.verdict != Verdict::Ok;
     }
 }
 

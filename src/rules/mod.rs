@@ -4,6 +4,7 @@
 //! interned *over* those symbols ([`crate::intern::Layered`]), so a rule constant and an
 //! entity of the data with the same name share one id.
 
+mod codec;
 pub mod parse;
 mod reader;
 mod source;

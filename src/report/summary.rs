@@ -1,0 +1,109 @@
+//! The totals of a command's records ([`Summary`]) and how the rules fared on them
+//! ([`RuleHealth`]); the verdict is judged here, once, on records.
+
+use serde::{Deserialize, Serialize};
+
+use super::{BaselineCounts, CutShort, FailOn, FailPolicy, RecordReport, SeverityCounts, Verdict};
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub records: usize,
+    pub failed_records: usize,
+    pub triples: usize,
+    /// (rule, missing triple) violations by severity.
+    pub violations: SeverityCounts,
+    /// Findings (distinct missing triples per record) by severity.
+    pub findings: SeverityCounts,
+    /// Records by the severity of their strongest finding (what `--fail-on-count` and
+    /// `--fail-on-ratio` count).
+    #[serde(default)]
+    pub records_by_severity: SeverityCounts,
+    /// Rules violated on at least one record.
+    pub rules_violated: usize,
+    pub rules_total: usize,
+    pub fail_on: Option<FailOn>,
+    /// True when the check did not pass: the verdict is not `ok`.
+    pub failed: bool,
+    /// Findings over the fail policy, a record that could not be checked, or rules cut short.
+    #[serde(default)]
+    pub verdict: Verdict,
+    /// Records whose rules were cut short.
+    #[serde(default, skip_serializing_if = "CutShort::is_none")]
+    pub cut_short: CutShort,
+    /// How the rules fared on this data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_health: Option<RuleHealth>,
+    /// Against a baseline: new, known and fixed findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineCounts>,
+    /// What was noticed before checking: rules whose relations the records never give under
+    /// the encoding in force (`encoding.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// How a rule set fared on the data: which rules applied, and which lost confidence.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleHealth {
+    /// Rules whose body matched at least once.
+    pub applied: usize,
+    /// Rules whose body never matched (they said nothing about this data).
+    pub never_applied: usize,
+    /// The rules whose observed confidence fell furthest below the mined one, worst first.
+    pub drift: Vec<RuleDrift>,
+}
+
+/// One rule's mined confidence next to what the data shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleDrift {
+    pub rule_id: String,
+    pub rule: String,
+    pub mined_confidence: f64,
+    /// `correct / predicted` on this data.
+    pub observed_confidence: f64,
+    pub predicted: u64,
+    pub correct: u64,
+    /// Records on which the rule applied, held (no violation), was broken.
+    pub records_applied: u64,
+    pub records_held: u64,
+    pub records_broken: u64,
+}
+
+impl Summary {
+    pub fn add(&mut self, r: &RecordReport) {
+        self.records += 1;
+        if r.error.is_some() {
+            self.failed_records += 1;
+        }
+        self.cut_short.add_record(&r.rules);
+        self.triples += r.triples;
+        self.violations.merge(&r.violations);
+        self.findings.merge(&r.finding_counts);
+        if let Some(s) = r.strongest() {
+            self.records_by_severity.add(s, 1);
+        }
+    }
+}
+
+impl Summary {
+    /// Settles `verdict` and `failed` under `policy` (records judged by their strongest
+    /// finding; with `new_only` and a baseline, new findings only): a failed record first,
+    /// then rules cut short, then findings.
+    pub fn judge(&mut self, policy: &FailPolicy, new_only: bool) {
+        let fails = match (&self.baseline, new_only) {
+            (Some(b), true) => policy.on.fails(&b.new),
+            _ => policy.fails(&self.records_by_severity, self.records as u64),
+        };
+        self.verdict = if self.failed_records > 0 {
+            Verdict::Failed
+        } else if !self.cut_short.is_none() {
+            Verdict::Incomplete
+        } else if fails {
+            Verdict::Findings
+        } else {
+            Verdict::Ok
+        };
+        self.failed = self.verdict != Verdict::Ok;
+    }
+}

@@ -401,8 +401,8 @@ impl Plan {
         let mut s = format!(
             "machine: {} CPUs, {} MB memory{}, {} MB available\n\
              profile: {} (worker cap {}, memory share {:.0}%)\n\
-             plan: {} workers, {} inputs read at once, queues of {} inputs and {} results, \
-             memory budget {} MB, system reserve {} MB",
+             plan: {} workers, {} inputs read at once, queues of {} inputs and {} results \
+             (at most {} tasks in flight), memory budget {} MB, system reserve {} MB",
             m.cpus,
             m.memory / MIB,
             m.cgroup_limit
@@ -415,6 +415,7 @@ impl Plan {
             self.io_concurrency,
             self.input_queue,
             self.result_queue,
+            self.max_in_flight(),
             self.memory_budget / MIB,
             self.system_reserve / MIB
         );

@@ -13,6 +13,7 @@ pub struct Interner {
 }
 
 impl Interner {
+    /// An empty table.
     pub fn new() -> Self {
         Self::default()
     }
@@ -39,10 +40,12 @@ impl Interner {
         &self.names[id as usize]
     }
 
+    /// How many names are interned.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether no name is interned.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
@@ -58,6 +61,7 @@ pub struct Layered<'b> {
 }
 
 impl<'b> Layered<'b> {
+    /// A layer over `base`: new names get ids after the base's.
     pub fn new(base: &'b Interner) -> Self {
         Self {
             base,
@@ -65,6 +69,7 @@ impl<'b> Layered<'b> {
         }
     }
 
+    /// The id of `name`, interned in this layer when neither holds it.
     pub fn intern(&mut self, name: &str) -> Id {
         match self.base.get(name) {
             Some(id) => id,
@@ -72,12 +77,14 @@ impl<'b> Layered<'b> {
         }
     }
 
+    /// The id of `name`, if the base or this layer holds it.
     pub fn get(&self, name: &str) -> Option<Id> {
         self.base
             .get(name)
             .or_else(|| self.local.get(name).map(|id| id + self.base_len()))
     }
 
+    /// The name of `id` (from the base or this layer).
     pub fn name(&self, id: Id) -> &str {
         let base = self.base_len();
         if id < base {

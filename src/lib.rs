@@ -1,30 +1,37 @@
 //! pff: validate data against mined AnyBURL rules.
 //!
 //! Layers, lowest first (a layer never imports one above it):
-//! [`severity`], [`defaults`], [`files`], [`intern`], [`lines`], [`scratch`] → [`rules`], [`triples`] → [`engine`] → [`report`] → [`check`], [`stats`] → [`validate`], [`calibrate`], [`learn`], [`ruleset`], [`encoding`] →
-//! [`hardware`], [`manifest`] → [`pipeline`] → `cli`.
+//! [`severity`], [`defaults`], `files`, [`intern`], `lines`, `scratch` → [`rules`],
+//! [`triples`] → [`engine`] → [`report`] → [`check`], `stats` → `validate`, `calibrate`,
+//! `learn`, `ruleset`, `encoding` → `hardware`, [`manifest`] → `pipeline` → `cli`.
+//!
+//! The public API is the checking itself: rules, triples, the engine, a record's check and
+//! its report, and the manifest. The commands (`pipeline`, `learn`, `calibrate`, ...) are
+//! this crate's own, driven by the `pff` binary through `cli`.
 
-pub mod calibrate;
+#![warn(missing_docs)]
+
+pub(crate) mod calibrate;
 pub mod check;
 pub mod defaults;
-pub mod encoding;
+pub(crate) mod encoding;
 pub mod engine;
-pub mod files;
-pub mod generate;
-pub mod hardware;
+pub(crate) mod files;
+pub(crate) mod generate;
+pub(crate) mod hardware;
 pub mod intern;
-pub mod learn;
-pub mod lines;
+pub(crate) mod learn;
+pub(crate) mod lines;
 pub mod manifest;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod report;
 pub mod rules;
-pub mod ruleset;
-pub mod scratch;
+pub(crate) mod ruleset;
+pub(crate) mod scratch;
 pub mod severity;
-pub mod stats;
+pub(crate) mod stats;
 pub mod triples;
-pub mod validate;
+pub(crate) mod validate;
 
 /// Process exit codes.
 pub mod exit {
@@ -39,7 +46,9 @@ pub mod exit {
     /// Everything was read, but some record's rules were cut short by the work bound
     /// (`--max-rule-work`) or a time budget: what was found stands, absence proves nothing.
     pub const INCOMPLETE: u8 = 4;
+    /// Stopped by SIGINT (Ctrl-C): 128 + 2.
     pub const SIGINT: u8 = 130;
+    /// Stopped by SIGTERM: 128 + 15.
     pub const SIGTERM: u8 = 143;
 
     /// How a command ended, for [`code`].

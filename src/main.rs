@@ -1,6 +1,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    pff::hardware::tune_allocator();
     pff::cli::main()
 }

@@ -102,11 +102,6 @@ impl RuleStats {
         self.counts.iter().map(|(&i, t)| (i as usize, t))
     }
 
-    /// Rules that applied at least once.
-    pub fn applied(&self) -> usize {
-        self.each_applied().count()
-    }
-
     /// Rules broken on at least one record.
     pub fn broken(&self) -> usize {
         self.each_applied().filter(|(_, t)| t.broken > 0).count()

@@ -67,6 +67,7 @@ pub struct InMemory<'r> {
 }
 
 impl<'r> InMemory<'r> {
+    /// The home of `rules`, indexed by anchor.
     pub fn new(rules: &'r RuleSet) -> Self {
         Self {
             engine: Engine::new(rules),
@@ -214,6 +215,7 @@ pub trait RecordChecker: Sync {
     fn header(&self) -> &RuleSet;
     /// Rules in the whole set.
     fn total(&self) -> usize;
+    /// The settings records are checked with.
     fn options(&self) -> &Options;
     /// The rules in order, for rule statistics and health.
     fn catalog(&self) -> &dyn RuleCatalog;
@@ -236,10 +238,12 @@ pub struct Checker<H> {
 }
 
 impl<H: RuleHome> Checker<H> {
+    /// A checker of records against the rules in `home`, with `opts`.
     pub fn new(home: H, opts: Options) -> Self {
         Self { home, opts }
     }
 
+    /// Where the rules live.
     pub fn home(&self) -> &H {
         &self.home
     }
@@ -273,7 +277,9 @@ impl<H: RuleHome> RecordChecker for Checker<H> {
 
 /// The checker for a [`RuleSource`]: its rules in memory, or read per record from its store.
 pub enum SourceChecker<'a> {
+    /// Every rule held in memory.
     Loaded(Checker<InMemory<'a>>),
+    /// The rules filed on disk, read per record.
     Stored(Checker<Stored<'a>>),
 }
 
@@ -291,6 +297,7 @@ impl<'a> SourceChecker<'a> {
         }
     }
 
+    /// The checker, whichever home its rules have.
     pub fn get(&self) -> &dyn RecordChecker {
         match self {
             Self::Loaded(v) => v,

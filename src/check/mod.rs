@@ -37,6 +37,7 @@ pub type Tally = (u32, u64, u64);
 /// How to check and what to keep.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Cut points of the severities on a finding's score.
     pub severity: SeverityCuts,
     /// Build findings (false: per-rule counts only, no findings and no finding counts, e.g.
     /// for `--rule-stats` over a large graph).

@@ -217,6 +217,7 @@ pub struct Ranked {
 pub struct Checked(Ranked);
 
 impl RecordCheck {
+    /// A check with no rule added yet.
     pub fn new() -> Self {
         Self {
             max_steps: u64::MAX,
@@ -347,7 +348,7 @@ impl RecordCheck {
     }
 
     /// Ranks the findings (violations grouped by missing triple, by noisy-or score; one per
-    /// node; culprits across nodes added, see [`culprit`]) and keeps the first
+    /// node; culprits across nodes added, see `check::culprit`) and keeps the first
     /// `max_violations`, once every chunk was added. `fetch` hands back a rule by index (the
     /// culprit search reads the strongest conflicts' rules).
     pub fn rank(

@@ -215,7 +215,7 @@ pub struct RunArgs {
     pub strict: bool,
     /// Run only shard K of N (0 <= K < N; tasks split by a stable hash of their id), or
     /// `auto/N` to take K from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID. Without --output,
-    /// writes to <output>/shard-K-of-N.
+    /// writes to `<output>/shard-K-of-N`.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
 }

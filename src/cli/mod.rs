@@ -20,6 +20,7 @@ use crate::exit;
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
+    crate::hardware::tune_allocator();
     install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

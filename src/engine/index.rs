@@ -16,6 +16,8 @@ use crate::rules::{Atom, RelId, Rule, RuleSet, Term};
 use crate::triples::Graph;
 
 #[derive(Debug, Default)]
+/// Which rules can apply to a graph: the rules filed by [`Anchor`](crate::rules::store::Anchor),
+/// each found by a lookup of what the graph holds.
 pub struct RuleIndex {
     by_anchor: FxHashMap<Anchor, Vec<u32>>,
     /// Relations that anchor some rule by a constant (so their entities are worth visiting).
@@ -62,6 +64,7 @@ pub fn store_candidates(store: &RuleStore, g: &Graph<'_>) -> io::Result<Vec<Slot
 }
 
 impl RuleIndex {
+    /// The index of every rule of `rules`.
     pub fn new(rules: &RuleSet) -> Self {
         let mut uses: FxHashMap<RelId, u32> = FxHashMap::default();
         for r in &rules.rules {

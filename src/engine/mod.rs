@@ -62,6 +62,7 @@ impl Default for CheckOptions {
 pub struct Violation {
     /// Subject and object of the missing head triple (the relation is the head's).
     pub s: EntId,
+    /// See `s`.
     pub o: EntId,
     /// The value of each of the rule's variables ([`Rule::vars`] order).
     pub binding: Box<[EntId]>,
@@ -72,7 +73,9 @@ pub struct Violation {
 pub struct RuleOutcome {
     /// Index of the rule in its [`RuleSet`].
     pub rule: u32,
+    /// Groundings of the body on the graph (the head's subject and object bound).
     pub predicted: u64,
+    /// Of those, groundings whose head triple is in the graph.
     pub correct: u64,
     /// The violations kept (see [`CheckOptions`]), in discovery order.
     pub violations: Vec<Violation>,
@@ -140,6 +143,7 @@ pub struct Engine<'r> {
 }
 
 impl<'r> Engine<'r> {
+    /// A matcher over the rules of `rules`.
     pub fn new(rules: &'r RuleSet) -> Self {
         Self {
             index: Some(RuleIndex::new(rules)),
@@ -163,6 +167,7 @@ impl<'r> Engine<'r> {
         }
     }
 
+    /// The rules matched.
     pub fn rules(&self) -> &'r RuleSet {
         self.rules
     }

@@ -12,6 +12,7 @@ use crate::triples::Mapping;
 /// How much of the machine a run may use (`None`: the command line or the plan decides).
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
+    /// Worker threads (`max_workers:`).
     pub max_workers: Option<usize>,
     /// Percent of the machine to use (1..=100).
     pub resource_usage: Option<f64>,
@@ -23,7 +24,9 @@ pub struct Resources {
 /// What is checked and what is kept (defaults from [`crate::defaults`]).
 #[derive(Debug, Clone)]
 pub struct Checks {
+    /// Rules below this confidence are not read.
     pub min_confidence: f64,
+    /// The lowest severity that fails the run.
     pub fail_on: FailOn,
     /// Records with a finding at or above `fail_on` that a run tolerates: more fail it.
     pub fail_on_count: u64,
@@ -35,6 +38,7 @@ pub struct Checks {
     pub severity: SeverityCuts,
     /// How records become triples (`id_key`, `mapping`, `name_key`).
     pub mapping: Mapping,
+    /// Findings kept per record.
     pub max_violations: usize,
     /// Bindings one rule may try on one record before it is cut short (reported).
     pub max_rule_work: Option<u64>,
@@ -48,12 +52,19 @@ pub struct Checks {
 /// The manifest keys a rule set's record may fill in, and whether the manifest set each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Given {
+    /// `mapping:`
     pub mapping: bool,
+    /// `name_key:`
     pub name_key: bool,
+    /// `id_key:`
     pub id_key: bool,
+    /// `id_triples:`
     pub id_triples: bool,
+    /// `shapes:`
     pub shapes: bool,
+    /// `error_confidence:`
     pub error_confidence: bool,
+    /// `warning_confidence:`
     pub warning_confidence: bool,
 }
 
@@ -64,8 +75,11 @@ pub const MIN_RATE_LIMIT: f64 = 1.0 / 3600.0;
 /// How `http(s)` sources are fetched (and the size limit of every source).
 #[derive(Debug, Clone, Default)]
 pub struct FetchSettings {
+    /// Seconds a fetch may take (`fetch_timeout_secs:`).
     pub timeout_secs: Option<f64>,
+    /// The largest source accepted, in bytes (`fetch_max_bytes:`).
     pub max_bytes: Option<u64>,
+    /// Retries of a fetch that may pass (`fetch_retries:`).
     pub retries: Option<u32>,
     /// Hosts an `http(s)` source may redirect to besides its own.
     pub redirect_hosts: Vec<String>,

@@ -135,6 +135,7 @@ struct RawTask {
 pub struct Task {
     /// The task's key (unique in the manifest).
     pub id: String,
+    /// The request the results sheet names it by (`sequence:`).
     pub sequence: String,
     /// Where the record comes from.
     pub source: Source,
@@ -143,6 +144,7 @@ pub struct Task {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// Where a task's data comes from.
 pub enum Source {
     /// A file, resolved against the manifest's folder.
     File(PathBuf),
@@ -162,20 +164,26 @@ impl fmt::Display for Source {
 /// A checked manifest: the execution, its tasks and rules, and settings in three groups.
 #[derive(Debug, Clone)]
 pub struct Manifest {
+    /// The manifest file as given.
     pub path: PathBuf,
     /// The manifest's text, as read (kept beside the outputs for `pff merge`).
     pub text: String,
+    /// The execution's name (`execution_id:`, else `exec-YYYYmmddHHMM`).
     pub execution_id: String,
     /// The manifest names no execution: its id was made from the time (`exec-YYYYmmddHHMM`,
     /// UTC), as the predecessor did.
     pub execution_id_generated: bool,
     /// Rule files, resolved against the manifest's folder (empty: `--rules` must name one).
     pub rules: Vec<PathBuf>,
+    /// The output folder (`output:`).
     pub output: Option<PathBuf>,
     /// Reports written to the output folder at the end (`report.md`, `junit.xml`, ...).
     pub reports: Vec<OutputFormat>,
+    /// How much of the machine a run may use.
     pub resources: Resources,
+    /// What is checked and kept, and when findings fail the run.
     pub checks: Checks,
+    /// How `http(s)` sources are fetched.
     pub fetch: FetchSettings,
     /// The tasks, inline or read again from a tasks file on every pass.
     pub tasks: TaskList,
@@ -215,8 +223,11 @@ pub const MAX_RETRIES: u32 = 20;
 /// One problem, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// 1-based line.
     pub line: u64,
+    /// 1-based column.
     pub column: u64,
+    /// What is wrong, and the fix when there is one.
     pub message: String,
 }
 
@@ -224,14 +235,20 @@ pub struct Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read manifest {path}")]
+    /// The manifest could not be read.
     Io {
+        /// The manifest file.
         path: String,
         #[source]
+        /// The operating system's error.
         source: std::io::Error,
     },
     #[error("{}", problems_message(.path, .problems))]
+    /// The manifest was read but has problems (all of them, located).
     Invalid {
+        /// The manifest file.
         path: String,
+        /// Each problem with its line and column.
         problems: Vec<Problem>,
     },
 }

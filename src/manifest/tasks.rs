@@ -15,16 +15,25 @@ use super::{Source, Task, fill_template, resolve};
 #[derive(Debug, thiserror::Error)]
 pub enum TasksError {
     #[error("cannot read the tasks file {path}")]
+    /// The tasks file could not be read.
     Io {
+        /// The tasks file.
         path: String,
         #[source]
+        /// The operating system's error.
         source: std::io::Error,
     },
     #[error(
         "the tasks file {path} changed while pff was using it ({detail}); keep it as it is \
          until the run ends, then run again (`--resume` keeps the tasks already done)"
     )]
-    Changed { path: String, detail: String },
+    /// The tasks file changed between two passes of a run.
+    Changed {
+        /// The tasks file.
+        path: String,
+        /// What differs.
+        detail: String,
+    },
 }
 
 /// A manifest's tasks, in manifest order.
@@ -72,6 +81,7 @@ impl TaskList {
         }
     }
 
+    /// Whether the list holds no task.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -47,14 +47,6 @@ pub trait Observer: Send + Sync {
     fn second_signal(&self, sig: i32);
 }
 
-/// Hears nothing; a second signal is treated like the first (tests, library users).
-pub struct Quiet;
-
-impl Observer for Quiet {
-    fn notice(&self, _: Notice<'_>) {}
-    fn second_signal(&self, _: i32) {}
-}
-
 impl Control {
     /// A control for a run heard by `observer`.
     pub fn new(observer: Arc<dyn Observer>) -> Self {

@@ -203,7 +203,7 @@ impl Prepared {
         match taskfile::check(&path, &task.expected(spec)) {
             TaskState::Done => return Ok(()),
             TaskState::Missing => {}
-            TaskState::Retry(_) => self.retried += 1,
+            TaskState::Retry => self.retried += 1,
             TaskState::Bad(why) => {
                 let to = taskfile::set_aside(&path).map_err(write_err(&path))?;
                 self.rejected.push(Rejected {

@@ -209,7 +209,7 @@ fn check_task_files(
             let task = TaskRef { index: i, key: &t };
             let from = task.path(&tasks_dir);
             match taskfile::check(&from, &task.expected(info)) {
-                TaskState::Done | TaskState::Retry(_) => {}
+                TaskState::Done | TaskState::Retry => {}
                 TaskState::Missing => bad.push(format!(
                     "{}: no result for task `{t}`; finish it with `pff run --shard {k}/{n} \
                      --resume`",

@@ -46,17 +46,16 @@ mod worker;
 
 pub use baseline::Baseline;
 use control::Control;
-pub use control::{Notice, Observer, Quiet};
+pub use control::{Notice, Observer};
 use events::{Event, EventLog, StopEvent, TaskEvent};
 pub use execution::{Rejected, prepare_merge};
-pub use fetch::{FetchLimits, Fetcher, HeaderError, SourceError, check_header};
+pub use fetch::{FetchLimits, check_header};
 pub use merge::{MergeError, MergeTo, check_shards, merge};
-pub use outputs::{RunSummary, finalize, spreadsheet_safe};
-pub use reader::MemoryStop;
-pub use shard::{MAX_SHARDS, Shard, ShardError, fnv1a, rules_digest};
+pub use outputs::{RunSummary, finalize};
+pub use shard::{Shard, fnv1a, rules_digest};
 pub use spec::{Checks, ExecutionSpec, SPEC_VERSION, absolute};
-pub use store::ledger::{EVENTS_FILE, EXECUTION_FILE, MANIFEST_COPY, read_marker};
-pub use store::{OutputFolder, StoreError, write_atomic, write_atomic_with};
+pub use store::ledger::{EVENTS_FILE, MANIFEST_COPY, read_marker};
+pub use store::{OutputFolder, StoreError, write_atomic};
 
 /// Why a run stopped before its end.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@ pub struct Human {
 }
 
 impl Human {
+    /// A report listing the `top` strongest findings of each record, in colour when `color`.
     pub fn new(top: usize, color: bool) -> Self {
         Self { top, color }
     }

@@ -8,6 +8,8 @@ use super::{Exporter, RecordReport, RunInfo, Severity, Summary};
 use crate::report::FailOn;
 
 #[derive(Default)]
+/// JUnit XML: a test case per record, a failure per record at `--fail-on` or above (CI systems show
+/// them).
 pub struct Junit {
     data: String,
     fail_on: Option<FailOn>,

@@ -13,6 +13,7 @@ pub struct Markdown {
 }
 
 impl Markdown {
+    /// A report listing the `top` strongest findings of each record.
     pub fn new(top: usize) -> Self {
         Self {
             top,

@@ -33,7 +33,9 @@ pub use crate::severity::Severity;
 /// Confidence cut points: `>= error` is an error, `>= warning` a warning, else info.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SeverityCuts {
+    /// A score at or above this is an error.
     pub error: f64,
+    /// A score at or above this (and below `error`) is a warning.
     pub warning: f64,
 }
 
@@ -47,6 +49,7 @@ impl Default for SeverityCuts {
 }
 
 impl SeverityCuts {
+    /// The severity of a finding scored `confidence`.
     pub fn of(&self, confidence: f64) -> Severity {
         if confidence >= self.error {
             Severity::Error
@@ -63,13 +66,18 @@ impl SeverityCuts {
 #[serde(rename_all = "lowercase")]
 pub enum FailOn {
     #[default]
+    /// Fail on an error finding.
     Error,
+    /// Fail on a warning or worse.
     Warning,
+    /// Fail on any finding.
     Info,
+    /// Never fail on findings.
     Never,
 }
 
 impl FailOn {
+    /// Whether `counts` hold a finding this level fails on.
     pub fn fails(self, counts: &SeverityCounts) -> bool {
         match self {
             FailOn::Error => counts.error > 0,
@@ -85,14 +93,18 @@ impl FailOn {
 /// `--fail-on-ratio`: more than either fails; both 0 by default, so one record fails).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FailPolicy {
+    /// The lowest severity that counts.
     pub on: FailOn,
     #[serde(default)]
+    /// Records at `on` or above that are tolerated.
     pub count: u64,
     #[serde(default)]
+    /// Share of records at `on` or above that is tolerated.
     pub ratio: f64,
 }
 
 impl FailPolicy {
+    /// Fail on any record at `on` or above.
     pub fn new(on: FailOn) -> Self {
         Self {
             on,
@@ -116,12 +128,16 @@ impl FailPolicy {
 /// Violations counted by severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeverityCounts {
+    /// Error-level count.
     pub error: u64,
+    /// Warning-level count.
     pub warning: u64,
+    /// Info-level count.
     pub info: u64,
 }
 
 impl SeverityCounts {
+    /// Adds `n` at severity `s`.
     pub fn add(&mut self, s: Severity, n: u64) {
         match s {
             Severity::Error => self.error += n,
@@ -130,12 +146,14 @@ impl SeverityCounts {
         }
     }
 
+    /// Adds every count of `o`.
     pub fn merge(&mut self, o: &SeverityCounts) {
         self.error += o.error;
         self.warning += o.warning;
         self.info += o.info;
     }
 
+    /// The sum of the counts.
     pub fn total(&self) -> u64 {
         self.error + self.warning + self.info
     }
@@ -157,8 +175,11 @@ impl SeverityCounts {
 /// A triple by name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Triple {
+    /// The subject's name.
     pub subject: String,
+    /// The relation's name.
     pub relation: String,
+    /// The object's name.
     pub object: String,
 }
 
@@ -202,6 +223,7 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 pub struct RuleEvidence {
     /// `file:line` of the rule.
     pub rule_id: String,
+    /// The rule as written.
     pub rule: String,
     /// Mined confidence and counts (support) of the rule.
     pub confidence: f64,
@@ -210,8 +232,10 @@ pub struct RuleEvidence {
     /// `confidence / violations_on_record`: what this rule adds to the finding's score.
     pub weight: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The rule's predicted count when it was mined.
     pub mined_predicted: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The rule's correct count when it was mined.
     pub mined_correct: Option<u64>,
     /// The witness grounding: variable -> entity.
     pub bindings: BTreeMap<String, String>,
@@ -223,7 +247,9 @@ pub struct RuleEvidence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BaselineState {
+    /// Not in the baseline.
     New,
+    /// In the baseline too.
     Known,
 }
 
@@ -231,8 +257,11 @@ pub enum BaselineState {
 /// (of the same tasks) that are gone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BaselineCounts {
+    /// New findings, by severity.
     pub new: SeverityCounts,
+    /// Findings that were in the baseline too.
     pub known: u64,
+    /// Baseline findings of tonight's tasks that are gone.
     pub fixed: u64,
 }
 
@@ -250,6 +279,7 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// The kind's name in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::Conflict => "conflict",
@@ -342,6 +372,7 @@ impl CutShort {
         }
     }
 
+    /// Adds the counts of `o`.
     pub fn merge(&mut self, o: &CutShort) {
         self.records += o.records;
         self.rules_skipped += o.rules_skipped;
@@ -424,9 +455,13 @@ pub use crate::defaults::HEALTH_TOP;
 /// Rule counts on one record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleCounts {
+    /// Rules in the rule set (every one was considered).
     pub total: usize,
+    /// Rules broken on the record (a prediction missing).
     pub violated: usize,
+    /// Rules that applied and held.
     pub satisfied: usize,
+    /// Rules whose body did not match the record.
     pub not_applicable: usize,
     /// Rules cut short by the work bound or the time budget (their counts are partial).
     #[serde(default)]
@@ -456,7 +491,9 @@ pub struct RecordReport<F = Vec<Finding>> {
     /// Why the record could not be checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Triples the record gave.
     pub triples: usize,
+    /// How the rules fared on it.
     pub rules: RuleCounts,
     /// Every (rule, missing triple) violation, by the rule's severity.
     pub violations: SeverityCounts,
@@ -492,6 +529,7 @@ impl<F> RecordReport<F> {
 }
 
 impl RecordReport {
+    /// The report of a record that could not be checked, and why.
     pub fn failed(id: crate::triples::RecordId, error: String) -> Self {
         Self {
             task: None,
@@ -557,17 +595,25 @@ where
 /// What an exporter needs to know before the first record.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
+    /// What was checked (a file, or an execution).
     pub data: String,
+    /// The rules file(s).
     pub rules: String,
+    /// Rules read.
     pub rule_count: usize,
+    /// The cut points in force.
     pub severity: SeverityCuts,
+    /// The level that fails the command, when there is one.
     pub fail_on: Option<FailOn>,
 }
 
 /// One output format. Records arrive in input order, each as soon as it is checked.
 pub trait Exporter {
+    /// Starts the report, before the first record.
     fn begin(&mut self, out: &mut dyn Write, info: &RunInfo) -> io::Result<()>;
+    /// Adds one record's report.
     fn record(&mut self, out: &mut dyn Write, report: &RecordReport) -> io::Result<()>;
+    /// Ends the report with the totals.
     fn finish(&mut self, out: &mut dyn Write, summary: &Summary) -> io::Result<()>;
 }
 

@@ -10,6 +10,8 @@ use super::spool::Spool;
 use super::{BaselineState, Exporter, RecordReport, RunInfo, Severity, Summary};
 
 #[derive(Default)]
+/// SARIF 2.1.0: a result per finding, located at its rule's line and at the record (code-scanning
+/// tools show them).
 pub struct Sarif {
     data: String,
     /// What could not be checked (failed records, rules cut short), the first

@@ -17,6 +17,7 @@ impl LogSum {
         ((1.0 - p.clamp(0.0, 0.999)).ln() * LOG_SCALE).round() as i64
     }
 
+    /// Adds `ln(1 - p)`, `p` capped at 0.999.
     pub fn add(&mut self, p: f64) {
         self.0 = self.0.saturating_add(Self::term(p));
     }

@@ -8,8 +8,11 @@ use super::{BaselineCounts, CutShort, FailOn, FailPolicy, RecordReport, Severity
 /// Totals of a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Records read.
     pub records: usize,
+    /// Records that could not be checked.
     pub failed_records: usize,
+    /// Triples the records gave.
     pub triples: usize,
     /// (rule, missing triple) violations by severity.
     pub violations: SeverityCounts,
@@ -21,7 +24,9 @@ pub struct Summary {
     pub records_by_severity: SeverityCounts,
     /// Rules violated on at least one record.
     pub rules_violated: usize,
+    /// Rules read.
     pub rules_total: usize,
+    /// The level that fails the command, when there is one.
     pub fail_on: Option<FailOn>,
     /// True when the check did not pass: the verdict is not `ok`.
     pub failed: bool,
@@ -57,20 +62,28 @@ pub struct RuleHealth {
 /// One rule's mined confidence next to what the data shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleDrift {
+    /// `file:line` of the rule.
     pub rule_id: String,
+    /// The rule as written.
     pub rule: String,
+    /// Its confidence when it was mined.
     pub mined_confidence: f64,
     /// `correct / predicted` on this data.
     pub observed_confidence: f64,
+    /// Groundings of its body on these records.
     pub predicted: u64,
+    /// Of those, groundings whose head held.
     pub correct: u64,
     /// Records on which the rule applied, held (no violation), was broken.
     pub records_applied: u64,
+    /// Records it applied to.
     pub records_held: u64,
+    /// Records it was broken on.
     pub records_broken: u64,
 }
 
 impl Summary {
+    /// Adds one record's report to the totals.
     pub fn add(&mut self, r: &RecordReport) {
         self.records += 1;
         if r.error.is_some() {

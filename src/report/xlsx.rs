@@ -16,6 +16,7 @@ const FINDINGS: [&str; 10] = [
     "message",
 ];
 
+/// An Excel workbook: a summary sheet, a sheet of records and a sheet of findings.
 pub struct Xlsx {
     book: Workbook,
     rows: [u32; 2],

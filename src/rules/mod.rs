@@ -27,7 +27,9 @@ pub type EntId = Id;
 /// The names a rule set mentions.
 #[derive(Debug, Default, Clone)]
 pub struct Symbols {
+    /// Relation names.
     pub relations: Interner,
+    /// Entity names (the rules' constants, then the data's).
     pub entities: Interner,
 }
 
@@ -35,7 +37,9 @@ pub struct Symbols {
 /// [`Frozen`] only looks up (the same files read again, in batches, with the ids of the first
 /// reading).
 pub trait Names {
+    /// The id of an entity name (`None`: not known, and not added).
     fn entity(&mut self, name: &str) -> Option<EntId>;
+    /// The id of a relation name (`None`: not known, and not added).
     fn relation(&mut self, name: &str) -> Option<RelId>;
 }
 
@@ -67,11 +71,14 @@ impl Names for Frozen {
 /// A term after `me_myself_i` has been resolved: a variable `0..26` (`A` = 0) or a constant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Term {
+    /// A variable, by its index in the rule ([`Rule::vars`]).
     Var(u8),
+    /// A constant (an entity).
     Const(EntId),
 }
 
 impl Term {
+    /// The variable's index, if this is one.
     pub fn var(self) -> Option<u8> {
         match self {
             Term::Var(v) => Some(v),
@@ -83,15 +90,20 @@ impl Term {
 /// `rel(s,o)`. `r(t,me_myself_i)` and `r(me_myself_i,t)` are stored as `r(t,t)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Atom {
+    /// The relation.
     pub rel: RelId,
+    /// The subject.
     pub s: Term,
+    /// The object.
     pub o: Term,
 }
 
 /// Which argument of the head a zero rule's variable stands in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
+    /// The head's subject.
     Subject,
+    /// The head's object.
     Object,
 }
 
@@ -111,6 +123,7 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// The shape's name, as `pff rules stats` writes it.
     pub fn name(self) -> &'static str {
         match self {
             Shape::Zero => "zero",
@@ -131,12 +144,15 @@ pub struct Rule {
     pub line: u32,
     /// Mined counts; `None` for a bare rule line.
     pub predicted: Option<u64>,
+    /// Of the predicted, how many held (`None` for a bare rule line).
     pub correct: Option<u64>,
     /// Mined confidence (1.0 for a bare rule line).
     pub confidence: f64,
     /// The rule text exactly as written.
     pub text: Box<str>,
+    /// What the rule predicts.
     pub head: Atom,
+    /// The conditions (empty for a body-less rule: a relation's value share).
     pub body: Box<[Atom]>,
     /// For an empty body: the side the head variable ranges over.
     pub zero_side: Option<Side>,
@@ -147,6 +163,7 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The rule's shape (which AnyBURL rule type it is).
     pub fn shape(&self) -> Shape {
         let reflexive = |a: &Atom| a.s == a.o;
         if self.body.is_empty() {
@@ -276,6 +293,7 @@ pub struct RuleSet {
     pub source: String,
     /// Shared with the batches of a rule set read in batches ([`RuleSource`]).
     pub symbols: Arc<Symbols>,
+    /// The rules, in file order.
     pub rules: Vec<Rule>,
     /// Rules read without counts (a plain rule line): taken with confidence 1.0.
     pub without_counts: usize,
@@ -300,6 +318,7 @@ impl RuleSet {
         format!("{}:{}", self.sources[rule.file as usize], rule.line)
     }
 
+    /// The name of relation `id`.
     pub fn relation(&self, id: RelId) -> &str {
         self.symbols.relations.name(id)
     }

@@ -22,6 +22,7 @@ pub const MAX_BODY_ATOMS: usize = 64;
 pub enum PTerm<'a> {
     /// A variable, `b'A'..=b'Z'`.
     Var(u8),
+    /// A constant, as written.
     Const(&'a str),
     /// `me_myself_i`: the atom is reflexive in its other term.
     Me,
@@ -30,15 +31,20 @@ pub enum PTerm<'a> {
 /// An atom as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PAtom<'a> {
+    /// The relation, as written.
     pub rel: &'a str,
+    /// The subject.
     pub s: PTerm<'a>,
+    /// The object.
     pub o: PTerm<'a>,
 }
 
 /// A parse failure: byte offset into the rule text and what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextError {
+    /// Byte offset in the rule text where the problem is.
     pub offset: usize,
+    /// What is wrong.
     pub message: String,
 }
 

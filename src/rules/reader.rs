@@ -18,6 +18,7 @@ pub struct LineError {
     pub line: usize,
     /// 1-based column (in characters) where the problem starts.
     pub column: usize,
+    /// What is wrong, and the fix when there is one.
     pub message: String,
 }
 
@@ -35,15 +36,21 @@ impl fmt::Display for LineError {
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     #[error("cannot read rules file {path}")]
+    /// A rules file could not be read.
     Io {
+        /// The rules file.
         path: String,
         #[source]
+        /// The operating system's error.
         source: io::Error,
     },
     #[error("cannot write to the output folder {dir} (rules are filed there while they are used)")]
+    /// The rules could not be filed on disk.
     Store {
+        /// The folder they are filed in.
         dir: String,
         #[source]
+        /// The operating system's error.
         source: io::Error,
     },
     #[error(
@@ -51,16 +58,32 @@ pub enum RulesError {
          rule sets: run again (with --resume to keep the finished tasks only if the rules are \
          back as they were)"
     )]
-    Changed { path: String, detail: String },
+    /// A rules file changed while it was in use.
+    Changed {
+        /// The rules file.
+        path: String,
+        /// What differs.
+        detail: String,
+    },
     #[error("rules file {path} is a directory; pass the rules file AnyBURL wrote inside it")]
-    IsDirectory { path: String },
+    /// A folder was given as a rules file.
+    IsDirectory {
+        /// The path given.
+        path: String,
+    },
     #[error(
         "rules file {path} holds no rules (it is empty or has only comments); \
          pass the file AnyBURL wrote (its PATH_OUTPUT)"
     )]
-    Empty { path: String },
+    /// A rules file holds no rule.
+    Empty {
+        /// The rules file.
+        path: String,
+    },
     #[error("{}", bad_lines_message(.path, .errors, *.total))]
+    /// Lines that are not rules (all of them are reported, the first few in full).
     BadLines {
+        /// The rules file.
         path: String,
         /// The first bad lines (at most a few dozen are kept).
         errors: Vec<LineError>,
@@ -199,13 +222,16 @@ pub struct RuleLines<R, N = Symbols> {
     reader: R,
     buf: Vec<u8>,
     line_no: usize,
+    /// The names interned (or looked up) so far.
     pub symbols: N,
+    /// The read error that ended the stream, if one did.
     pub io_error: Option<io::Error>,
     /// An overlong line ended the reading.
     ended: bool,
 }
 
 impl<R: BufRead> RuleLines<R> {
+    /// Rules of `reader`, interned into new symbols.
     pub fn new(reader: R) -> Self {
         Self::with_symbols(reader, Symbols::default())
     }

@@ -23,12 +23,16 @@ use super::{Frozen, RelId, Rule, RuleLines, RuleSet, RulesError};
 /// A rule's id (`file:line`), text and mined confidence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleName {
+    /// `file:line` of the rule.
     pub rule_id: String,
+    /// The rule as written.
     pub text: String,
+    /// Its mined confidence.
     pub confidence: f64,
 }
 
 impl RuleName {
+    /// The name of `rule`, a rule of `set`.
     pub fn of(set: &RuleSet, rule: &Rule) -> Self {
         Self {
             rule_id: set.rule_id(rule),
@@ -315,6 +319,7 @@ impl RuleSource {
         self.count
     }
 
+    /// Whether no rule was kept.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }

@@ -11,7 +11,9 @@ use super::{RuleSet, Shape};
 /// Summary of a rule set.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RuleSetStats {
+    /// The rules file(s).
     pub source: String,
+    /// Rules read.
     pub rules: usize,
     /// Shape name -> count.
     pub by_shape: BTreeMap<String, usize>,
@@ -21,14 +23,18 @@ pub struct RuleSetStats {
     pub confidence_histogram: [usize; 10],
     /// Rules whose counts are unknown (bare rule lines).
     pub without_counts: usize,
+    /// Rules that use `me_myself_i` (a value equal to the subject).
     pub uses_equality_token: usize,
+    /// Distinct relations the rules use.
     pub distinct_relations: usize,
+    /// Distinct constants the rules use.
     pub distinct_constants: usize,
     /// The most frequent head relations, most rules first (ties by name).
     pub top_head_relations: Vec<(String, usize)>,
 }
 
 impl RuleSetStats {
+    /// The statistics of `rs`, with its `top` most frequent head relations.
     pub fn of(rs: &RuleSet, top: usize) -> Self {
         let mut by_shape = BTreeMap::new();
         let mut by_body_length = BTreeMap::new();

@@ -27,8 +27,11 @@ use super::{Atom, EntId, RelId, Rule, Term};
 /// as its subject or object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Anchor {
+    /// The graph must hold this relation.
     Rel(RelId),
+    /// The graph must hold this relation with this constant as subject.
     Subject(RelId, EntId),
+    /// The graph must hold this relation with this constant as object.
     Object(RelId, EntId),
 }
 

@@ -18,10 +18,12 @@ pub struct RelIndex {
 }
 
 impl RelIndex {
+    /// Pairs of the relation.
     pub fn len(&self) -> usize {
         self.by_s.len()
     }
 
+    /// Whether the relation has no pair.
     pub fn is_empty(&self) -> bool {
         self.by_s.is_empty()
     }
@@ -44,14 +46,17 @@ impl RelIndex {
     }
 
     #[inline]
+    /// Whether `(s, o)` is a pair of the relation.
     pub fn contains(&self, s: Id, o: Id) -> bool {
         self.by_s.binary_search(&(s, o)).is_ok()
     }
 
+    /// Distinct subjects of the relation.
     pub fn distinct_subjects(&self) -> usize {
         self.distinct_s
     }
 
+    /// Distinct objects of the relation.
     pub fn distinct_objects(&self) -> usize {
         self.distinct_o
     }
@@ -97,6 +102,7 @@ pub struct GraphBuilder<'b> {
 }
 
 impl<'b> GraphBuilder<'b> {
+    /// A builder whose names extend `symbols` (the rules' names keep their ids).
     pub fn new(symbols: &'b Symbols) -> Self {
         Self {
             relations: Layered::new(&symbols.relations),
@@ -106,6 +112,7 @@ impl<'b> GraphBuilder<'b> {
         }
     }
 
+    /// The graph: pairs sorted and deduplicated per relation.
     pub fn finish(self) -> Graph<'b> {
         let mut rels: Vec<RelIndex> = Vec::new();
         rels.resize_with(self.relations.id_bound(), RelIndex::default);
@@ -201,6 +208,7 @@ impl<'b> Graph<'b> {
         self.n_triples
     }
 
+    /// Whether the graph holds no triple.
     pub fn is_empty(&self) -> bool {
         self.n_triples == 0
     }
@@ -211,6 +219,7 @@ impl<'b> Graph<'b> {
         self.rels.get(r as usize).unwrap_or(&EMPTY)
     }
 
+    /// Whether the graph holds `(s, r, o)`.
     pub fn contains(&self, s: Id, r: Id, o: Id) -> bool {
         self.rel(r).contains(s, o)
     }
@@ -220,18 +229,22 @@ impl<'b> Graph<'b> {
         self.entities.id_bound()
     }
 
+    /// The name of entity `id`.
     pub fn entity_name(&self, id: Id) -> &str {
         self.entities.name(id)
     }
 
+    /// The name of relation `id`.
     pub fn relation_name(&self, id: Id) -> &str {
         self.relations.name(id)
     }
 
+    /// The id of an entity name, if the graph or the rules hold it.
     pub fn entity_id(&self, name: &str) -> Option<Id> {
         self.entities.get(name)
     }
 
+    /// The id of a relation name, if the graph or the rules hold it.
     pub fn relation_id(&self, name: &str) -> Option<Id> {
         self.relations.get(name)
     }

@@ -24,7 +24,9 @@ pub struct RecordId {
 /// A record's place and name (its root node's id, or the source for a triples file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordName {
+    /// Where the record is.
     pub id: RecordId,
+    /// Its root node's name (its id), or the file's name for triples.
     pub name: String,
 }
 
@@ -111,6 +113,7 @@ pub fn file_format(path: &Path, given: Option<Format>) -> Result<Format, DataErr
 
 /// One record as read, not yet mapped to triples.
 pub struct RawRecord<'a, 's> {
+    /// Where the record is.
     pub id: RecordId,
     body: Body<'a, 's>,
 }

@@ -15,17 +15,22 @@ pub const MAX_DEPTH: usize = 512;
 /// A parsed JSON value borrowing from the input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json<'a> {
+    /// `null`
     Null,
+    /// `true` or `false`.
     Bool(bool),
     /// A number in its lexical form.
     Num(&'a str),
+    /// A string, borrowed when it has no escape.
     Str(Cow<'a, str>),
+    /// An array.
     Arr(Vec<Json<'a>>),
     /// Keys in file order, each once (a duplicated key keeps its last value).
     Obj(Vec<(Cow<'a, str>, Json<'a>)>),
 }
 
 impl Json<'_> {
+    /// The kind of value, for messages (`an array`, `a string`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
             Json::Null => "null",
@@ -41,7 +46,9 @@ impl Json<'_> {
 /// A JSON syntax error at a byte offset of the parsed text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
+    /// Byte offset of the problem.
     pub offset: usize,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -418,6 +425,7 @@ pub struct JsonLines<R> {
 }
 
 impl<R: std::io::BufRead> JsonLines<R> {
+    /// Records of `reader`, one per non-blank line.
     pub fn new(reader: R) -> Self {
         Self {
             reader,

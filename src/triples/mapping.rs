@@ -1,5 +1,5 @@
 //! The mapping of `docs/records.md`: how a JSON record (or a table row) becomes triples — the
-//! key that names nodes, the derivations of the nested mappings ([`super::derive`]), id
+//! key that names nodes, the derivations of the nested mappings (`derive.rs`), id
 //! triples and shapes.
 
 use super::derive::{Keys, MappingKind};
@@ -46,7 +46,10 @@ pub enum RecordError {
     /// The record is not a JSON object (the kind it is instead).
     NotAnObject(&'static str),
     /// The nested mappings would derive more than `limit` triples from it.
-    TooManyDerived { limit: usize },
+    TooManyDerived {
+        /// The bound ([`crate::defaults::MAX_DERIVED_TRIPLES`]).
+        limit: usize,
+    },
 }
 
 /// How records are named and keyed, and which derived triples are added (`--mapping`).

@@ -20,6 +20,7 @@ pub use mapping::{Mapping, RecordError, shape};
 
 /// Receives triples by name (names already in their escaped form).
 pub trait TripleSink {
+    /// Receives one triple (names escaped).
     fn triple(&mut self, s: &str, r: &str, o: &str);
 
     /// Where a derived triple's value lives in the record: the node `node` holds it (`o`
@@ -89,41 +90,66 @@ impl Format {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read {path}")]
+    /// A data file could not be read.
     Io {
+        /// The file (or `-`).
         path: String,
         #[source]
+        /// The operating system's error.
         source: io::Error,
     },
     #[error(
         "{path} is a directory: pass one .json, .jsonl or .tsv file, or check a folder of \
          records with `pff run` (a manifest with a task per file)"
     )]
-    IsDirectory { path: String },
+    /// A folder was given as a data file.
+    IsDirectory {
+        /// The path given.
+        path: String,
+    },
     #[error(
         "cannot tell the format of {path} from its name; use a .json, .jsonl/.ndjson, .csv or \
          .tsv/.txt (triples) file, or say --input-format json|jsonl|csv|tsv"
     )]
-    UnknownFormat { path: String },
-    #[error("{path}:{line}:{column}: invalid JSON: {message}")]
-    Json {
+    /// The data format could not be told from the file name.
+    UnknownFormat {
+        /// The path given.
         path: String,
+    },
+    #[error("{path}:{line}:{column}: invalid JSON: {message}")]
+    /// A JSON document (or line) that does not parse.
+    Json {
+        /// The file.
+        path: String,
+        /// 1-based line.
         line: usize,
+        /// 1-based column.
         column: usize,
+        /// What is wrong.
         message: String,
     },
     #[error("{path}:{line}: {message}")]
+    /// A line of a triples file or a table that is not one.
     Line {
+        /// The file.
         path: String,
+        /// 1-based line.
         line: usize,
+        /// What is wrong.
         message: String,
     },
     #[error(
         "{path}:{line}: record {index} is {found}, not a JSON object; each record must be an object"
     )]
+    /// A record that is not a JSON object.
     NotAnObject {
+        /// The file.
         path: String,
+        /// 1-based line where the record starts.
         line: usize,
+        /// 0-based index of the record in its file.
         index: usize,
+        /// What it is instead.
         found: &'static str,
     },
     #[error(
@@ -131,11 +157,17 @@ pub enum DataError {
          --mapping {mapping} (its values are nested too deep or too many); check this record \
          with --mapping plain, or split it"
     )]
+    /// A record that would give more derived triples than the bound.
     TooManyDerived {
+        /// The file.
         path: String,
+        /// 1-based line where the record starts.
         line: usize,
+        /// 0-based index of the record in its file.
         index: usize,
+        /// The bound ([`crate::defaults::MAX_DERIVED_TRIPLES`]).
         limit: usize,
+        /// The mapping that derives them.
         mapping: MappingKind,
     },
 }

@@ -12,7 +12,9 @@ use super::input::RecordId;
 
 /// One row as read: its cells with the header's names, or why it is not a record.
 pub enum Row {
+    /// The header's names and the row's cells.
     Cells(Arc<[String]>, csv::StringRecord),
+    /// Why the row is not a record (ragged, not UTF-8).
     Bad(DataError),
 }
 

@@ -11,7 +11,7 @@ pub mod ledger;
 pub mod taskfile;
 
 pub use folder::OutputFolder;
-pub use ledger::{Marker, Staged, write_atomic, write_atomic_with};
+pub use ledger::{Marker, Staged, write_atomic};
 pub use taskfile::TaskRef;
 
 /// What went wrong with the output folder.

@@ -53,6 +53,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         fetch: draft.fetch,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         observer: std::sync::Arc::new(Terminal { quiet: args.quiet }),
+        shutdown: forward_signals()?,
     };
     let job = pipeline::Job {
         spec: &spec,
@@ -124,8 +125,53 @@ fn rules_line(rules: &RuleSource, started: std::time::Instant) -> String {
     )
 }
 
-/// A run's notices on standard error (warnings only without `--quiet`); a second signal quits
-/// at once with 128 + the signal, as the first one says.
+/// SIGINT and SIGTERM from here on ask the run to stop (the first one; it says so and
+/// finishes the tasks in flight), and a second one quits at once with 128 + the signal, as
+/// the first one's notice says. The handlers are installed before this returns.
+fn forward_signals() -> Result<pipeline::Shutdown> {
+    let shutdown = pipeline::Shutdown::default();
+    let (ready, installed) = std::sync::mpsc::channel();
+    let forward = shutdown.clone();
+    let listen = move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build();
+        let runtime = match runtime {
+            Ok(r) => r,
+            Err(e) => return drop(ready.send(Err(e))),
+        };
+        runtime.block_on(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let handlers = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)));
+            let (mut int, mut term) = match handlers {
+                Ok(h) => h,
+                Err(e) => return drop(ready.send(Err(e))),
+            };
+            let _ = ready.send(Ok(()));
+            loop {
+                let sig = tokio::select! {
+                    _ = int.recv() => 2,
+                    _ = term.recv() => 15,
+                };
+                if !forward.request(sig) {
+                    std::process::exit(128 + sig);
+                }
+            }
+        });
+    };
+    std::thread::Builder::new()
+        .name("pff-signals".into())
+        .spawn(listen)
+        .context("cannot start the signal handler's thread")?;
+    installed
+        .recv()
+        .context("the signal handler's thread ended")?
+        .context("cannot install the signal handlers")?;
+    Ok(shutdown)
+}
+
+/// A run's notices on standard error (warnings only without `--quiet`).
 struct Terminal {
     quiet: bool,
 }
@@ -151,10 +197,6 @@ impl pipeline::Observer for Terminal {
                  count as new"
             ),
         }
-    }
-
-    fn second_signal(&self, sig: i32) {
-        std::process::exit(128 + sig);
     }
 }
 

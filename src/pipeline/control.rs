@@ -39,12 +39,50 @@ pub enum Notice<'a> {
     BaselineFileSkipped { file: &'a str, why: &'a str },
 }
 
-/// Hears a run's notices, and decides what a second signal does (the command line quits at
-/// once with 128 + the signal).
+/// Hears a run's notices (the command line prints them).
 pub trait Observer: Send + Sync {
+    /// One notice, as it happens.
     fn notice(&self, notice: Notice<'_>);
-    /// A second SIGINT/SIGTERM arrived while the run was stopping.
-    fn second_signal(&self, sig: i32);
+}
+
+/// How a run is asked to stop from outside, passed in by whoever owns the process's signals
+/// (the command line forwards SIGINT and SIGTERM here, and decides itself what a second one
+/// does). The first request stops admission, cancels reads in flight and lets the tasks
+/// being checked finish (or stops the final outputs); later requests change nothing.
+#[derive(Clone)]
+pub struct Shutdown(Arc<tokio::sync::watch::Sender<i32>>);
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown(Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+}
+
+impl Shutdown {
+    /// Asks the run to stop, for signal `sig` (2 or 15: the exit code says which); true when
+    /// this is the first request.
+    pub fn request(&self, sig: i32) -> bool {
+        let mut first = false;
+        self.0.send_if_modified(|s| {
+            first = *s == 0;
+            if first {
+                *s = sig;
+            }
+            first
+        });
+        first
+    }
+
+    /// The signal of the first request, once there is one.
+    pub(super) async fn requested(&self) -> i32 {
+        let mut rx = self.0.subscribe();
+        let first = rx.wait_for(|s| *s != 0).await.map(|s| *s);
+        match first {
+            Ok(s) => s,
+            // The sender lives in `self`: never closed while this waits.
+            Err(_) => std::future::pending().await,
+        }
+    }
 }
 
 impl Control {

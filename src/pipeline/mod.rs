@@ -46,7 +46,7 @@ mod worker;
 
 pub use baseline::Baseline;
 use control::Control;
-pub use control::{Notice, Observer};
+pub use control::{Notice, Observer, Shutdown};
 use events::{Event, EventLog, StopEvent, TaskEvent};
 pub use execution::{Rejected, prepare_merge};
 pub use fetch::{FetchLimits, check_header};
@@ -158,8 +158,10 @@ pub struct Local {
     pub baseline: Option<PathBuf>,
     /// The command line that started the run, written in the output folder's lock.
     pub command: String,
-    /// Hears the run's notices and second signals ([`Observer`]).
+    /// Hears the run's notices ([`Observer`]).
     pub observer: Arc<dyn Observer>,
+    /// Asks the run to stop (the command line forwards SIGINT and SIGTERM to it).
+    pub shutdown: Shutdown,
 }
 
 /// An execution to run: its settings, its tasks and the manifest text they came from, and
@@ -213,7 +215,7 @@ pub fn run(rules: &RuleSource, job: &Job<'_>) -> Result<RunOutcome, RunError> {
     let log = EventLog::open(&folder.path().join(EVENTS_FILE)).map_err(out_err(folder.path()))?;
     // Signals are handled from here on, before anything is logged as started.
     let control = Arc::new(Control::new(local.observer.clone()));
-    let runtime = reader::start_runtime(&local.plan, &control)?;
+    let runtime = reader::start_runtime(&local.plan, &control, &local.shutdown)?;
     announce(rules, job, &prepared, baseline.as_ref(), &log);
     let progress = progress_bar(local.quiet, prepared.selected, prepared.pending_count());
     let checker = SourceChecker::new(rules, spec.checks.options()).ok_or(RunError::NotFiled)?;

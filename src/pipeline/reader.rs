@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::RunError;
-use super::control::{Control, InFlight, Notice, PanicGuard};
+use super::control::{Control, InFlight, Notice, PanicGuard, Shutdown};
 use super::events::{Event, EventLog};
 use super::fetch::{self, FetchLimits, Fetcher, SourceError};
 use crate::hardware::{Plan, current_rss, system_available};
@@ -160,34 +160,23 @@ async fn admit(plan: &Plan, control: &Control, log: &EventLog) -> Result<(), Mem
     }
 }
 
-/// First SIGINT/SIGTERM: stop admitting, cancel reads in flight, finish the tasks being
-/// checked (or stop writing the final outputs). Second: exit at once.
-async fn watch_signals(
-    control: Arc<Control>,
-    mut int: tokio::signal::unix::Signal,
-    mut term: tokio::signal::unix::Signal,
-) {
-    loop {
-        let sig = tokio::select! {
-            _ = int.recv() => 2,
-            _ = term.recv() => 15,
-        };
-        if control.signal.swap(sig, Ordering::SeqCst) != 0 {
-            control.observer.second_signal(sig);
-            continue;
-        }
-        control.stop.store(true, Ordering::SeqCst);
-        control.interrupt.store(true, Ordering::SeqCst);
-        control.observer.notice(Notice::Stopping);
-    }
+/// The run's stop request: stop admitting, cancel reads in flight, finish the tasks being
+/// checked (or stop writing the final outputs).
+async fn watch_shutdown(control: Arc<Control>, shutdown: Shutdown) {
+    let sig = shutdown.requested().await;
+    control.signal.store(sig, Ordering::SeqCst);
+    control.stop.store(true, Ordering::SeqCst);
+    control.interrupt.store(true, Ordering::SeqCst);
+    control.observer.notice(Notice::Stopping);
 }
 
 /// The runtime of the I/O side: one worker thread, and its file thread started up front
 /// (tokio panics when it cannot start the first one, e.g. under a tight `ulimit -v`: here
-/// that is an error). Signals are watched from here to the end of the run.
+/// that is an error). The stop request is watched from here to the end of the run.
 pub fn start_runtime(
     plan: &Plan,
     control: &Arc<Control>,
+    shutdown: &Shutdown,
 ) -> Result<tokio::runtime::Runtime, RunError> {
     let resources = |source| RunError::Resources {
         what: "the I/O runtime",
@@ -209,18 +198,6 @@ pub fn start_runtime(
             "the system refused to start a thread (memory or process limits)",
         )));
     }
-    // The handlers are installed before this returns: a signal from here on is handled.
-    let handlers = runtime.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok::<_, std::io::Error>((
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-        ))
-    });
-    let (int, term) = handlers.map_err(|source| RunError::Resources {
-        what: "the signal handlers",
-        source,
-    })?;
-    runtime.spawn(watch_signals(control.clone(), int, term));
+    runtime.spawn(watch_shutdown(control.clone(), shutdown.clone()));
     Ok(runtime)
 }

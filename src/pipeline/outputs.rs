@@ -66,32 +66,19 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// Whether the findings fail the run under `policy` (records counted, as the reports do).
-    pub fn fails(&self, policy: &FailPolicy) -> bool {
-        policy.fails(&self.records_by_severity, self.records)
-    }
-
-    /// Whether the findings fail the run: under `policy`, or with `new_only` and a baseline,
-    /// only on a new finding at the policy's level.
-    pub fn judged(&self, policy: &FailPolicy, new_only: bool) -> bool {
-        match (&self.baseline, new_only) {
-            (Some(b), true) => policy.on.fails(&b.new),
-            _ => self.fails(policy),
-        }
-    }
-
-    /// Settles `verdict`: tasks without a result or failed, then rules cut short, then
-    /// findings.
+    /// Settles `verdict` by the one rule the reports follow too ([`Verdict::of`]): tasks
+    /// without a result or failed, then rules cut short, then findings (records counted, as
+    /// the reports count them).
     pub fn judge(&mut self, policy: &FailPolicy, new_only: bool) {
-        self.verdict = if self.tasks_unchecked > 0 || self.tasks_failed > 0 {
-            Verdict::Failed
-        } else if !self.cut_short.is_none() {
-            Verdict::Incomplete
-        } else if self.judged(policy, new_only) {
-            Verdict::Findings
-        } else {
-            Verdict::Ok
-        };
+        let fails = crate::report::findings_fail(
+            policy,
+            &self.records_by_severity,
+            self.records,
+            self.baseline.as_ref(),
+            new_only,
+        );
+        let failed = self.tasks_unchecked > 0 || self.tasks_failed > 0;
+        self.verdict = Verdict::of(failed, &self.cut_short, fails);
     }
 
     /// The exit code (given no signal stopped the run).

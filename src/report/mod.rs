@@ -407,6 +407,38 @@ pub enum Verdict {
     Failed,
 }
 
+impl Verdict {
+    /// The one rule every command's verdict follows: something not checked at all first,
+    /// then rules cut short, then findings that fail under the policy (`fails`).
+    pub fn of(failed: bool, cut_short: &CutShort, fails: bool) -> Verdict {
+        if failed {
+            Verdict::Failed
+        } else if !cut_short.is_none() {
+            Verdict::Incomplete
+        } else if fails {
+            Verdict::Findings
+        } else {
+            Verdict::Ok
+        }
+    }
+}
+
+/// Whether findings fail a command under `policy`, its records counted by the severity of
+/// their strongest finding (`by_severity`, of `records`); with `new_only` and a baseline, new
+/// findings only.
+pub fn findings_fail(
+    policy: &FailPolicy,
+    by_severity: &SeverityCounts,
+    records: u64,
+    baseline: Option<&BaselineCounts>,
+    new_only: bool,
+) -> bool {
+    match (baseline, new_only) {
+        (Some(b), true) => policy.on.fails(&b.new),
+        _ => policy.fails(by_severity, records),
+    }
+}
+
 /// A record's (or task's) outcome in the predecessor's words, for `results.csv` and the xlsx
 /// results sheet: `FAILED` (with the reason) when it could not be checked, `INCOMPLETE` when
 /// rules were cut short, else what was found at the highest severity (`ERRORS`, `WARNINGS`,

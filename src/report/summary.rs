@@ -104,19 +104,14 @@ impl Summary {
     /// finding; with `new_only` and a baseline, new findings only): a failed record first,
     /// then rules cut short, then findings.
     pub fn judge(&mut self, policy: &FailPolicy, new_only: bool) {
-        let fails = match (&self.baseline, new_only) {
-            (Some(b), true) => policy.on.fails(&b.new),
-            _ => policy.fails(&self.records_by_severity, self.records as u64),
-        };
-        self.verdict = if self.failed_records > 0 {
-            Verdict::Failed
-        } else if !self.cut_short.is_none() {
-            Verdict::Incomplete
-        } else if fails {
-            Verdict::Findings
-        } else {
-            Verdict::Ok
-        };
+        let fails = super::findings_fail(
+            policy,
+            &self.records_by_severity,
+            self.records as u64,
+            self.baseline.as_ref(),
+            new_only,
+        );
+        self.verdict = Verdict::of(self.failed_records > 0, &self.cut_short, fails);
         self.failed = self.verdict != Verdict::Ok;
     }
 }

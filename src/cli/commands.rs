@@ -14,6 +14,7 @@ use crate::check::SourceChecker;
 use crate::defaults;
 use crate::exit;
 use crate::hardware::{Machine, Plan, Requests};
+use crate::pipeline::store::Staged;
 use crate::report::RunInfo;
 use crate::rules::{RuleSource, load_rules};
 use crate::triples::input;
@@ -50,10 +51,9 @@ pub fn init_workers(max_workers: Option<usize>) -> Result<usize> {
 /// file as it was (never empty or half written). A device or a pipe is written directly.
 fn output(path: Option<&Path>) -> Result<Output> {
     let Some(p) = path else {
-        return Ok(Output {
-            w: Box::new(BufWriter::new(io::stdout().lock())),
-            staged: None,
-        });
+        return Ok(Output::Stream(BufWriter::new(Box::new(
+            io::stdout().lock(),
+        ))));
     };
     let special = std::fs::metadata(p).is_ok_and(|m| !m.is_file());
     if special {
@@ -61,56 +61,47 @@ fn output(path: Option<&Path>) -> Result<Output> {
             .write(true)
             .open(p)
             .with_context(|| format!("cannot open {}", p.display()))?;
-        return Ok(Output {
-            w: Box::new(BufWriter::new(f)),
-            staged: None,
-        });
+        return Ok(Output::Stream(BufWriter::new(Box::new(f))));
     }
-    let tmp = crate::pipeline::store::folder::temp_path(p);
-    let f = crate::pipeline::store::folder::create_new(&tmp)
-        .with_context(|| format!("cannot create {}", p.display()))?;
-    Ok(Output {
-        w: Box::new(BufWriter::new(f)),
-        staged: Some((tmp, p.to_path_buf())),
-    })
+    let staged = Staged::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+    Ok(Output::File(staged))
 }
 
-/// Where a command writes: see [`output`].
-struct Output {
-    w: Box<dyn Write>,
-    /// (temporary name, final name) of a regular file not yet in place.
-    staged: Option<(std::path::PathBuf, std::path::PathBuf)>,
+/// Where a command writes: standard output, a special file (a pipe, `/dev/null`) as it is,
+/// or a regular file under a temporary name put in place by [`Output::finish`] (the same
+/// [`Staged`] file the output folder of a run uses: dropped unfinished, it is removed).
+enum Output {
+    Stream(BufWriter<Box<dyn Write>>),
+    File(Staged),
 }
 
 impl Output {
     /// Flushes, and puts a file in place.
-    fn finish(mut self) -> Result<()> {
-        self.w.flush().context("cannot write the output")?;
-        if let Some((tmp, path)) = self.staged.take() {
-            std::fs::rename(&tmp, &path).with_context(|| {
-                let _ = std::fs::remove_file(&tmp);
-                format!("cannot write {}", path.display())
-            })?;
+    fn finish(self) -> Result<()> {
+        match self {
+            Output::Stream(mut w) => w.flush().context("cannot write the output"),
+            Output::File(staged) => {
+                let path = staged.path().to_path_buf();
+                staged
+                    .commit()
+                    .with_context(|| format!("cannot write {}", path.display()))
+            }
         }
-        Ok(())
     }
 }
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.w.write(buf)
+        match self {
+            Output::Stream(w) => w.write(buf),
+            Output::File(s) => s.writer()?.write(buf),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.w.flush()
-    }
-}
-
-impl Drop for Output {
-    fn drop(&mut self) {
-        // Not finished: the temporary file (ours, created exclusively) goes.
-        if let Some((tmp, _)) = self.staged.take() {
-            let _ = std::fs::remove_file(tmp);
+        match self {
+            Output::Stream(w) => w.flush(),
+            Output::File(s) => s.writer()?.flush(),
         }
     }
 }

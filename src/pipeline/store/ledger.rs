@@ -154,8 +154,10 @@ pub fn write_atomic_with<T, E: From<io::Error>>(
     written
 }
 
-/// A file of the output folder being written under a temporary name: [`Staged::commit`]
-/// syncs it and renames it into place; dropped before, it is removed.
+/// A file being written under a temporary name beside its final one (`folder::temp_path`,
+/// created exclusively): [`Staged::commit`] syncs it and renames it into place; dropped
+/// before, it is removed. The output folder's outputs go through [`Marker::commit`]; a
+/// command's `-o FILE` uses it directly.
 pub struct Staged {
     name: String,
     path: PathBuf,
@@ -164,7 +166,8 @@ pub struct Staged {
 }
 
 impl Staged {
-    fn create(path: &Path) -> io::Result<Self> {
+    /// Starts `path` under a temporary name.
+    pub fn create(path: &Path) -> io::Result<Self> {
         let tmp = folder::temp_path(path);
         let file = folder::create_new(&tmp)?;
         Ok(Staged {
@@ -177,13 +180,20 @@ impl Staged {
         })
     }
 
+    /// The final name.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the content goes (an error once it is in place).
     pub fn writer(&mut self) -> io::Result<&mut io::BufWriter<fs::File>> {
         self.w
             .as_mut()
             .ok_or_else(|| io::Error::other("written after it was put in place"))
     }
 
-    fn commit(mut self) -> io::Result<()> {
+    /// Syncs the file and renames it into place (its temporary name removed on failure).
+    pub fn commit(mut self) -> io::Result<()> {
         let Some(w) = self.w.take() else {
             return Ok(());
         };

@@ -93,8 +93,12 @@ impl Baseline {
         let mut findings = FxHashMap::default();
         let mut skipped = Vec::new();
         for file in files {
-            let read = folder::read_nofollow(&file).map_err(|e| e.to_string());
-            let parsed = read.and_then(|bytes| TaskFile::<Vec<RecordReport>>::parse(&bytes));
+            let parsed = match folder::read_nofollow(&file) {
+                Ok(bytes) => {
+                    TaskFile::<Vec<RecordReport>>::parse(&bytes).map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
             let d = match parsed {
                 Ok(d) => d,
                 Err(why) => {

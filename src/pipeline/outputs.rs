@@ -209,8 +209,9 @@ fn read_tasks(
         let file = task.path(&tasks_dir);
         let sinks = (reports.as_deref_mut(), baseline.as_deref_mut());
         match read_task_file(&file, &task.expected(spec), sinks)? {
-            Ok(d) => totals.add(d).map_err(out_err(out))?,
-            Err(why) => totals.not_done(&file, why),
+            TaskRead::Result(d) => totals.add(d).map_err(out_err(out))?,
+            TaskRead::Missing => totals.not_done(&file, "no result"),
+            TaskRead::NotItsResult(why) => totals.not_done(&file, &why),
         }
     }
     Ok(())
@@ -303,7 +304,7 @@ impl Totals {
     }
 
     /// A task without a result: counted, and the first few named.
-    fn not_done(&mut self, file: &Path, why: String) {
+    fn not_done(&mut self, file: &Path, why: &str) {
         if self.unchecked.len() < 5 {
             self.unchecked.push(format!("{} ({why})", file.display()));
         }
@@ -335,17 +336,27 @@ impl Totals {
     }
 }
 
-/// A task file read once: its digest when it is `want`'s result (its records fed to the
-/// reports on the way), else why it is not (missing, or another task's result). A file that
-/// cannot be read or does not parse is an error naming it: never a task silently left out.
+/// A task file read back: its task's result, or why there is none.
+enum TaskRead {
+    /// The task's result (its records dropped once fed to the reports).
+    Result(TaskFile),
+    /// No file.
+    Missing,
+    /// Another execution's, other rules', or another task's result.
+    NotItsResult(String),
+}
+
+/// A task file read once: its task's result when it is `want`'s (its records fed to the
+/// reports on the way), else why it is not. A file that cannot be read or does not parse is
+/// an error naming it: never a task silently left out.
 fn read_task_file(
     file: &Path,
     want: &Expected<'_>,
     (mut reports, mut baseline): (Option<&mut Reports>, Option<&mut Baseline>),
-) -> Result<Result<TaskFile, String>, RunError> {
+) -> Result<TaskRead, RunError> {
     let bytes = match folder::read_nofollow(file) {
         Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("no result".into())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(TaskRead::Missing),
         Err(source) => {
             return Err(StoreError::Read {
                 path: file.display().to_string(),
@@ -354,20 +365,20 @@ fn read_task_file(
             .into());
         }
     };
-    let unreadable = |reason: String| StoreError::TaskFile {
+    let unreadable = |source| StoreError::TaskFile {
         path: file.display().to_string(),
-        reason,
+        source,
     };
     if reports.is_none() && baseline.is_none() {
         let d = TaskFile::parse(&bytes).map_err(unreadable)?;
         return Ok(match d.mismatch(want) {
-            Some(why) => Err(why),
-            None => Ok(d),
+            Some(why) => TaskRead::NotItsResult(why),
+            None => TaskRead::Result(d),
         });
     }
     let mut d = TaskFile::<Vec<RecordReport>>::parse(&bytes).map_err(unreadable)?;
     if let Some(why) = d.mismatch(want) {
-        return Ok(Err(why));
+        return Ok(TaskRead::NotItsResult(why));
     }
     if let Some(b) = baseline.as_deref_mut()
         && d.tail.error.is_none()
@@ -392,7 +403,7 @@ fn read_task_file(
             reports.record(r);
         }
     }
-    Ok(Ok(d.without_records()))
+    Ok(TaskRead::Result(d.without_records()))
 }
 
 /// An error of a pass over the rules: the rules' own error when they could not be read again,

@@ -187,36 +187,35 @@ fn admit(
     label: &str,
     tail: &mut TaskTail,
 ) -> Option<(Vec<u8>, Format)> {
-    let admitted = bytes
-        .map_err(|e| {
-            tail.retryable = e.retryable;
-            e.message
-        })
-        .and_then(|b| {
-            let format =
-                input::format_of(label, None, Some(Format::Json)).map_err(|e| e.to_string())?;
-            let need = b.len() as u64 * crate::hardware::task_memory_factor(format);
-            let (room, bound) = crate::hardware::memory_room(&shared.machine);
-            if need > room {
-                tail.retryable = true;
-                return Err(format!(
-                    "checking this {} MB source needs up to {} MB, more than the {} MB left \
-                     under {bound}; give pff more memory, or split the source (JSON Lines \
-                     take the least)",
-                    b.len() >> 20,
-                    need >> 20,
-                    room >> 20
-                ));
-            }
-            Ok((b, format))
-        });
-    match admitted {
-        Ok(source) => Some(source),
+    let b = match bytes {
+        Ok(b) => b,
         Err(e) => {
-            tail.error = Some(e);
-            None
+            tail.retryable = e.retryable;
+            tail.error = Some(e.message);
+            return None;
         }
+    };
+    let format = match input::format_of(label, None, Some(Format::Json)) {
+        Ok(f) => f,
+        Err(e) => {
+            tail.error = Some(e.to_string());
+            return None;
+        }
+    };
+    let need = b.len() as u64 * crate::hardware::task_memory_factor(format);
+    let (room, bound) = crate::hardware::memory_room(&shared.machine);
+    if need > room {
+        tail.retryable = true;
+        tail.error = Some(format!(
+            "checking this {} MB source needs up to {} MB, more than the {} MB left under \
+             {bound}; give pff more memory, or split the source (JSON Lines take the least)",
+            b.len() >> 20,
+            need >> 20,
+            room >> 20
+        ));
+        return None;
     }
+    Some((b, format))
 }
 
 /// A task's records as its file's `records`: read, mapped, checked and serialised one at a

@@ -53,14 +53,14 @@ pub enum StoreError {
     },
     /// A task file could be read but not understood: never silently left out.
     #[error(
-        "task file {path} cannot be read back ({reason}); move it away and run with --resume \
+        "task file {path} cannot be read back ({source}); move it away and run with --resume \
          to check its task again"
     )]
     TaskFile {
         /// The task file.
         path: String,
-        /// The parse error.
-        reason: String,
+        /// Why.
+        source: taskfile::TaskFileError,
     },
 }
 

@@ -157,6 +157,20 @@ pub struct TaskTail {
     pub unknown: BTreeMap<String, IgnoredAny>,
 }
 
+/// Why bytes are not a whole task file this pff can read.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskFileError {
+    /// Another layout version.
+    #[error("task file format {0}, not {TASK_FORMAT}")]
+    Format(u32),
+    /// Not whole JSON of this layout (cut short, a field missing or of the wrong type).
+    #[error("not a whole task result: {0}")]
+    Parse(#[source] serde_json::Error),
+    /// Fields this pff does not know.
+    #[error("fields this pff does not know: {} (written by another version of pff?)", .0.join(", "))]
+    Unknown(Vec<String>),
+}
+
 /// Only the format number, to say why a file of another format does not parse.
 #[derive(Deserialize)]
 struct Version {
@@ -166,28 +180,20 @@ struct Version {
 impl<R: serde::de::DeserializeOwned> TaskFile<R> {
     /// Reads a task file's bytes: the file whole, of this format, with every field known, or
     /// why not (a file of another format says so by its number).
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, TaskFileError> {
         let file: Self =
             serde_json::from_slice(bytes).map_err(|e| {
                 match serde_json::from_slice::<Version>(bytes) {
-                    Ok(v) if v.pff_task != TASK_FORMAT => {
-                        format!("task file format {}, not {TASK_FORMAT}", v.pff_task)
-                    }
-                    _ => format!("not a whole task result: {e}"),
+                    Ok(v) if v.pff_task != TASK_FORMAT => TaskFileError::Format(v.pff_task),
+                    _ => TaskFileError::Parse(e),
                 }
             })?;
         if file.pff_task != TASK_FORMAT {
-            return Err(format!(
-                "task file format {}, not {TASK_FORMAT}",
-                file.pff_task
-            ));
+            return Err(TaskFileError::Format(file.pff_task));
         }
         if !file.tail.unknown.is_empty() {
-            let names: Vec<&str> = file.tail.unknown.keys().map(String::as_str).collect();
-            return Err(format!(
-                "fields this pff does not know: {} (written by another version of pff?)",
-                names.join(", ")
-            ));
+            let names = file.tail.unknown.keys().cloned().collect();
+            return Err(TaskFileError::Unknown(names));
         }
         Ok(file)
     }
@@ -283,7 +289,7 @@ pub fn check(path: &Path, want: &Expected<'_>) -> TaskState {
         Err(e) => return TaskState::Bad(format!("cannot be read: {e}")),
     };
     match TaskFile::<IgnoredAny>::parse(&bytes) {
-        Err(why) => TaskState::Bad(why),
+        Err(why) => TaskState::Bad(why.to_string()),
         Ok(d) => match d.mismatch(want) {
             Some(why) => TaskState::Bad(why),
             None if d.tail.retryable => TaskState::Retry,
@@ -387,20 +393,27 @@ mod tests {
         let whole = result("e", 3, "t", "");
         assert!(TaskFile::<IgnoredAny>::parse(whole.as_bytes()).is_ok());
         let missing = whole.replace(",\"record_count\":0", "");
-        let e = TaskFile::<IgnoredAny>::parse(missing.as_bytes()).unwrap_err();
+        let e = TaskFile::<IgnoredAny>::parse(missing.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing field `record_count`"), "{e}");
         let unknown = whole.replace("\"status\"", "\"colour\":\"red\",\"status\"");
-        let e = TaskFile::<IgnoredAny>::parse(unknown.as_bytes()).unwrap_err();
+        let e = TaskFile::<IgnoredAny>::parse(unknown.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not know: colour"), "{e}");
         let old = whole.replace("\"pff_task\":2", "\"pff_task\":1");
-        let e = TaskFile::<IgnoredAny>::parse(old.as_bytes()).unwrap_err();
+        let e = TaskFile::<IgnoredAny>::parse(old.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "task file format 1, not 2");
         let e = TaskFile::<IgnoredAny>::parse(
             missing
                 .replace("\"pff_task\":2", "\"pff_task\":1")
                 .as_bytes(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert_eq!(e, "task file format 1, not 2");
     }
 

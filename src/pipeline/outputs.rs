@@ -209,7 +209,7 @@ fn read_tasks(
         let file = task.path(&tasks_dir);
         let sinks = (reports.as_deref_mut(), baseline.as_deref_mut());
         match read_task_file(&file, &task.expected(spec), sinks)? {
-            TaskRead::Result(d) => totals.add(d).map_err(out_err(out))?,
+            TaskRead::Result(d) => totals.add(*d).map_err(out_err(out))?,
             TaskRead::Missing => totals.not_done(&file, "no result"),
             TaskRead::NotItsResult(why) => totals.not_done(&file, &why),
         }
@@ -339,7 +339,7 @@ impl Totals {
 /// A task file read back: its task's result, or why there is none.
 enum TaskRead {
     /// The task's result (its records dropped once fed to the reports).
-    Result(TaskFile),
+    Result(Box<TaskFile>),
     /// No file.
     Missing,
     /// Another execution's, other rules', or another task's result.
@@ -373,7 +373,7 @@ fn read_task_file(
         let d = TaskFile::parse(&bytes).map_err(unreadable)?;
         return Ok(match d.mismatch(want) {
             Some(why) => TaskRead::NotItsResult(why),
-            None => TaskRead::Result(d),
+            None => TaskRead::Result(Box::new(d)),
         });
     }
     let mut d = TaskFile::<Vec<RecordReport>>::parse(&bytes).map_err(unreadable)?;
@@ -403,7 +403,7 @@ fn read_task_file(
             reports.record(r);
         }
     }
-    Ok(TaskRead::Result(d.without_records()))
+    Ok(TaskRead::Result(Box::new(d.without_records())))
 }
 
 /// An error of a pass over the rules: the rules' own error when they could not be read again,

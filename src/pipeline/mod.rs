@@ -197,23 +197,9 @@ pub struct RunOutcome {
 /// from the task files.
 pub fn run(rules: &RuleSource, job: &Job<'_>) -> Result<RunOutcome, RunError> {
     let (spec, local) = (job.spec, job.local);
-    let folder = lock_folder(local)?;
-    let request = execution::RunRequest {
-        info: spec,
-        manifest_text: job.manifest_text,
-        tasks: job.tasks,
-        resume: local.resume,
-        fresh: local.fresh,
-    };
-    let prepared = execution::prepare_run(&folder, &request)?;
-    // The baseline is read before any work: one from other rules is refused at once.
-    let mut baseline = local
-        .baseline
-        .as_deref()
-        .map(|dir| Baseline::load(dir, spec))
-        .transpose()?;
+    let (folder, prepared, mut baseline) = prepare(job)?;
     let log = EventLog::open(&folder.path().join(EVENTS_FILE)).map_err(out_err(folder.path()))?;
-    // Signals are handled from here on, before anything is logged as started.
+    // The stop request is watched from here on, before anything is logged as started.
     let control = Arc::new(Control::new(local.observer.clone()));
     let runtime = reader::start_runtime(&local.plan, &control, &local.shutdown)?;
     announce(rules, job, &prepared, baseline.as_ref(), &log);
@@ -242,12 +228,31 @@ pub fn run(rules: &RuleSource, job: &Job<'_>) -> Result<RunOutcome, RunError> {
     conclude(finished?, &control, &log, bounds, prepared.rejected)
 }
 
-/// Locks the run's folder (a baseline that is the folder itself is refused first).
-fn lock_folder(local: &Local) -> Result<OutputFolder, RunError> {
+/// The run's folder locked and prepared (a baseline that is the folder itself refused first;
+/// resume or `--fresh` applied; the task files checked), and the baseline read before any
+/// work (one from other rules is refused at once).
+fn prepare(
+    job: &Job<'_>,
+) -> Result<(OutputFolder, execution::Prepared, Option<Baseline>), RunError> {
+    let (spec, local) = (job.spec, job.local);
     if let Some(dir) = &local.baseline {
         Baseline::refuse_self(dir, &local.output)?;
     }
-    Ok(OutputFolder::lock(&local.output, &local.command)?)
+    let folder = OutputFolder::lock(&local.output, &local.command)?;
+    let request = execution::RunRequest {
+        info: spec,
+        manifest_text: job.manifest_text,
+        tasks: job.tasks,
+        resume: local.resume,
+        fresh: local.fresh,
+    };
+    let prepared = execution::prepare_run(&folder, &request)?;
+    let baseline = local
+        .baseline
+        .as_deref()
+        .map(|dir| Baseline::load(dir, spec))
+        .transpose()?;
+    Ok((folder, prepared, baseline))
 }
 
 /// Tells the observer and the log what preparing the folder and the baseline found, then

@@ -66,3 +66,7 @@ pub const MAX_DERIVED_TRIPLES: usize = 1_000_000;
 /// The largest file pff reads whole for its own settings: a manifest, a `ca_bundle`, a
 /// `payload: !file`, `pff generate`'s input.
 pub const MAX_SETTINGS_FILE: u64 = 64 << 20;
+
+/// Rules files larger than this (together) are compiled into the cache of compiled rule sets
+/// (`rules::compiled`): smaller ones parse in a few milliseconds anyway.
+pub const COMPILE_ABOVE_BYTES: u64 = 1 << 20;

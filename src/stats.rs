@@ -166,6 +166,21 @@ impl RuleStats {
         let mut rows = Vec::with_capacity(if want_rows { applied.len() } else { 0 });
         // Where rules cannot be looked up again by index, rows carry their names.
         let named = !rules.random_access();
+        if out.is_none() && want_rows && !named {
+            // Only the rules that applied are wanted: looked up by index (rules filed on disk
+            // are then not read whole).
+            for &(i, tally) in &applied {
+                if let Some(confidence) = rules.confidence(i)? {
+                    rows.push(HealthRow {
+                        drop: confidence - tally.observed(),
+                        index: i as u32,
+                        named: None,
+                    });
+                }
+            }
+            rows.sort_by(|a, b| b.drop.total_cmp(&a.drop).then(a.index.cmp(&b.index)));
+            return Ok(HealthRows { rows, stats: self });
+        }
         let mut res = Ok(());
         rules.each_rule(&mut |i, set, rule| {
             let applied = next.next_if(|&&(k, _)| k == i).map(|&(_, t)| t);

@@ -537,6 +537,11 @@ pub struct ValidateArgs {
     /// Count violations per rule only: no findings (for --rule-stats over large graphs).
     #[arg(long)]
     pub counts_only: bool,
+    /// Read the rules as text every time: neither use nor fill the cache of compiled rule
+    /// sets (rules files over 1 MiB are compiled once into `$PFF_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/pff`, else `~/.cache/pff`, and later calls start in milliseconds).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Rules held in memory; a larger rule set is filed on disk (in the temporary folder) and
     /// each record reads the rules it can use, this many at a time (default 262144; with
     /// --counts-only the rules are always held together).

@@ -115,11 +115,11 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
     check_validate_outputs(&args)?;
     init_workers(args.max_workers)?;
     let mut settings = ValidateSettings::resolve(&args)?;
-    let rules = RuleSource::open_filtered(
+    let rules = super::settings::open_rules(
         &settings.rule_files,
-        settings.keep,
+        settings.filter,
         settings.rule_batch,
-        &std::env::temp_dir(),
+        settings.cache.as_deref(),
     )?;
     warn_without_counts(&rules);
     adopt_id_triples(&mut settings.mapping, &rules, settings.recorded);

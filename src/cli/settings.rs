@@ -15,6 +15,7 @@ use crate::pipeline::{self, ExecutionSpec, FetchLimits, Shard};
 use crate::report::{FailPolicy, OutputFormat, Severity, SeverityCuts};
 use crate::rules::Rule;
 use crate::rules::RuleSource;
+use crate::rules::compiled::Filter;
 use crate::ruleset;
 use crate::triples::Mapping;
 
@@ -162,11 +163,45 @@ fn asked_by_run(args: &RunArgs, m: &Manifest) -> ruleset::Asked {
     }
 }
 
+/// The rules a command checks with: compiled (from the cache, compiled into it first) when
+/// the files together are over [`defaults::COMPILE_ABOVE_BYTES`] and a cache is at hand,
+/// else read as text, `batch` held in memory. A bad rules file is an error either way; a
+/// cache that cannot be used is said once, and the text is read.
+pub fn open_rules(
+    files: &[PathBuf],
+    filter: Filter,
+    batch: usize,
+    cache: Option<&Path>,
+) -> Result<RuleSource> {
+    let size: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    if let Some(cache) = cache.filter(|_| size > defaults::COMPILE_ABOVE_BYTES) {
+        use crate::rules::compiled::{CompiledError, open_cached};
+        match open_cached(files, filter, batch, cache) {
+            Ok(rules) => return Ok(rules),
+            Err(CompiledError::Rules(e)) => return Err(e.into()),
+            Err(e) => eprintln!("pff: note: the rules are read as text: {e}"),
+        }
+    }
+    let keep = Box::new(move |r: &Rule| filter.keeps(r));
+    Ok(RuleSource::open_filtered(
+        files,
+        keep,
+        batch,
+        &std::env::temp_dir(),
+    )?)
+}
+
 /// What `pff validate` checks and how.
 pub struct ValidateSettings {
     pub opts: check::Options,
     /// Which rules of the files are checked.
-    pub keep: Box<dyn Fn(&Rule) -> bool + Send + Sync>,
+    pub filter: Filter,
+    /// Where compiled rule sets are cached (`None`: `--no-cache`, `--counts-only`, or no
+    /// cache folder).
+    pub cache: Option<PathBuf>,
     /// Rules held in memory before they are filed on disk.
     pub rule_batch: usize,
     pub mapping: Mapping,
@@ -219,11 +254,14 @@ impl ValidateSettings {
         };
         Ok(Self {
             opts,
-            keep: Box::new(move |r: &Rule| {
-                r.confidence >= min_confidence
-                    && r.correct.is_none_or(|c| c >= min_correct)
-                    && max_body_len.is_none_or(|n| r.body.len() <= n)
-            }),
+            filter: Filter {
+                min_confidence,
+                min_correct,
+                max_body_len,
+            },
+            cache: (!args.no_cache && !args.counts_only)
+                .then(crate::rules::compiled::cache_dir)
+                .flatten(),
             // Counting over a whole graph shares work between rules with the same body: keep
             // them all together.
             rule_batch: if args.counts_only {

@@ -5,6 +5,7 @@
 //! entity of the data with the same name share one id.
 
 mod codec;
+pub mod compiled;
 pub mod parse;
 mod reader;
 mod source;

@@ -55,6 +55,10 @@ pub trait RuleCatalog {
     fn random_access(&self) -> bool;
     /// Rule `index`'s id, text and confidence, when rules can be looked up by index.
     fn describe(&self, index: usize) -> Result<Option<RuleName>, RulesError>;
+    /// Rule `index`'s confidence, when rules can be looked up by index.
+    fn confidence(&self, index: usize) -> Result<Option<f64>, RulesError> {
+        Ok(self.describe(index)?.map(|r| r.confidence))
+    }
 }
 
 impl RuleCatalog for RuleSet {
@@ -337,6 +341,32 @@ impl RuleSource {
     /// The symbol table, sources and file names (no rules unless [`Self::in_memory`]).
     pub fn header(&self) -> &RuleSet {
         &self.set
+    }
+
+    /// A source over a compiled rule set ([`super::compiled::open`]): `set` holds its names
+    /// and no rule, `store` every rule, read per record `batch` at a time.
+    pub(super) fn compiled<P: AsRef<Path>>(
+        paths: &[P],
+        set: RuleSet,
+        store: RuleStore,
+        per_relation: Vec<u32>,
+        batch: usize,
+    ) -> Self {
+        Self {
+            paths: paths.iter().map(|p| p.as_ref().to_path_buf()).collect(),
+            keep: Box::new(|_| true),
+            batch: batch.max(1),
+            count: store.len(),
+            stamps: paths.iter().map(|p| stamp(p.as_ref())).collect(),
+            set: Arc::new(set),
+            holding: Holding::Filed(store),
+            per_relation,
+        }
+    }
+
+    /// How many kept rules use each relation, by relation id.
+    pub fn per_relation(&self) -> &[u32] {
+        &self.per_relation
     }
 
     /// The rules filed by anchor on disk, when they did not fit in a batch and

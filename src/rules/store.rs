@@ -52,6 +52,8 @@ pub struct StoreBuilder {
     /// How many rules use each body relation (for the rarest-relation anchor).
     uses: FxHashMap<RelId, u32>,
     count: u32,
+    /// A compiled rule set's store: kept when dropped.
+    kept: bool,
 }
 
 impl StoreBuilder {
@@ -70,6 +72,21 @@ impl StoreBuilder {
             buf: Vec::with_capacity(512),
             uses: FxHashMap::default(),
             count: 0,
+            kept: false,
+        })
+    }
+
+    /// A builder writing into `dir` itself (made here, must not exist), whose store is kept
+    /// when dropped: a compiled rule set's ([`super::compiled`]).
+    pub fn new_kept(dir: &Path) -> io::Result<Self> {
+        fs::create_dir(dir)?;
+        Ok(Self {
+            unsorted: BufWriter::with_capacity(1 << 20, File::create(dir.join("unsorted"))?),
+            dir: dir.to_path_buf(),
+            buf: Vec::with_capacity(512),
+            uses: FxHashMap::default(),
+            count: 0,
+            kept: true,
         })
     }
 
@@ -143,8 +160,10 @@ impl StoreBuilder {
         index.flush()?;
         drop(index);
         fs::remove_file(&unsorted)?;
+        let kept = self.kept;
         Ok(RuleStore {
             index: File::open(self.dir.join("index"))?,
+            kept,
             dir: std::mem::take(&mut self.dir),
             data,
             directory,
@@ -157,7 +176,8 @@ impl StoreBuilder {
 
 impl Drop for StoreBuilder {
     fn drop(&mut self) {
-        if !self.dir.as_os_str().is_empty() {
+        // A kept store's folder is its compiler's to remove (it made it).
+        if !self.dir.as_os_str().is_empty() && !self.kept {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
@@ -237,6 +257,8 @@ fn anchor_order(a: Anchor) -> (u8, RelId, EntId) {
 #[derive(Debug)]
 pub struct RuleStore {
     dir: PathBuf,
+    /// A compiled rule set's store: its files stay when it is dropped.
+    kept: bool,
     data: File,
     /// Rule index -> (offset u64, length u32) of its record.
     index: File,
@@ -411,7 +433,88 @@ impl RuleStore {
 
 impl Drop for RuleStore {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
+        if !self.kept {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// What a store knows besides its files: the directory from anchor to byte range, which
+/// relations anchor rules by a constant, where rule constants end, how many rules. A compiled
+/// rule set records it and opens its store with it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Layout {
+    /// `(kind, relation, constant, offset, length)`: kind 0 a relation, 1 a constant subject,
+    /// 2 a constant object; in data-file order.
+    pub directory: Vec<(u8, RelId, EntId, u64, u64)>,
+    /// Relations that anchor some rule by a constant.
+    pub const_rels: Vec<bool>,
+    /// Entity ids below this are rule constants.
+    pub n_constants: EntId,
+    /// Rules in the store.
+    pub count: u32,
+}
+
+impl RuleStore {
+    /// How many rules the store holds.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether the store holds no rule.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The store's layout, to open its files again ([`RuleStore::open_kept`]).
+    pub fn layout(&self) -> Layout {
+        let mut directory: Vec<(u8, RelId, EntId, u64, u64)> = self
+            .directory
+            .iter()
+            .map(|(&a, &(at, len))| {
+                let (kind, rel, c) = anchor_order(a);
+                (kind, rel, c, at, len)
+            })
+            .collect();
+        directory.sort_unstable_by_key(|d| d.3);
+        Layout {
+            directory,
+            const_rels: self.const_rels.clone(),
+            n_constants: self.n_constants,
+            count: self.count,
+        }
+    }
+
+    /// Opens the kept store in `dir` with its recorded `layout`; its files stay when it is
+    /// dropped. The index must hold one entry per rule.
+    pub fn open_kept(dir: &Path, layout: Layout) -> io::Result<RuleStore> {
+        let data = File::open(dir.join("data"))?;
+        let index = File::open(dir.join("index"))?;
+        if index.metadata()?.len() != u64::from(layout.count) * 12 {
+            return Err(io::Error::other(
+                "the index does not hold one entry per rule",
+            ));
+        }
+        let mut directory = FxHashMap::default();
+        for (kind, rel, c, at, len) in layout.directory {
+            let a = match kind {
+                0 => Anchor::Rel(rel),
+                1 => Anchor::Subject(rel, c),
+                2 => Anchor::Object(rel, c),
+                k => return Err(io::Error::other(format!("unknown anchor kind {k}"))),
+            };
+            directory.insert(a, (at, len));
+        }
+        Ok(RuleStore {
+            dir: dir.to_path_buf(),
+            kept: true,
+            data,
+            index,
+            directory,
+            const_rels: layout.const_rels,
+            n_constants: layout.n_constants,
+            count: layout.count,
+        })
     }
 }
 

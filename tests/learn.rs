@@ -312,6 +312,7 @@ fn sigterm_is_passed_on_to_the_child() {
     let work = s.path("work");
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pff"))
         .current_dir(root())
+        .env("PFF_CACHE_DIR", s.path("cache"))
         .args(["learn", "data/train.jsonl", "-q", "-o"])
         .arg(&out)
         .arg("--work-dir")
@@ -659,5 +660,56 @@ fn rule_set_folders_are_only_ever_pffs_own() {
             "--fail-on",
             "never"
         ])
+    );
+}
+
+/// Issue 23: the rules `pff learn` writes are compiled into the cache, so the first `validate`
+/// with them starts without parsing them; and `pff rules compile` does the same for any rules.
+#[test]
+fn learned_rules_are_compiled_into_the_cache() {
+    let s = setup();
+    let cache = s.path("cache");
+    s.learn_to("set", "ok", &[])
+        .env("PFF_CACHE_DIR", &cache)
+        .assert()
+        .code(0);
+    let entries = || -> Vec<_> {
+        std::fs::read_dir(cache.join("rules"))
+            .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(entries().len(), 1, "{:?}", entries());
+    let set = s.path("set");
+    let validate = |extra: &[&str]| {
+        let mut args = vec![
+            "validate",
+            "data/records.jsonl",
+            "--rules",
+            set.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["-f", "json", "--fail-on", "never"]);
+        let out = pff(&args).env("PFF_CACHE_DIR", &cache).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        out.stdout
+    };
+    assert_eq!(validate(&[]), validate(&["--no-cache"]));
+    // `pff rules compile` with another filter makes another entry; the same one adds none.
+    for _ in 0..2 {
+        pff(&[
+            "rules",
+            "compile",
+            set.to_str().unwrap(),
+            "--min-confidence",
+            "0.5",
+        ])
+        .env("PFF_CACHE_DIR", &cache)
+        .assert()
+        .code(0);
+    }
+    assert_eq!(entries().len(), 2, "{:?}", entries());
+    assert_eq!(
+        validate(&["--min-confidence", "0.5"]),
+        validate(&["--min-confidence", "0.5", "--no-cache"])
     );
 }

@@ -81,10 +81,32 @@ pub enum RulesCommand {
         #[arg(long, default_value_t = 15)]
         top: usize,
     },
+    /// Compile rules once into the cache of compiled rule sets (`$PFF_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/pff`, else `~/.cache/pff`): `validate` and `calibrate` with the same
+    /// rules and filter then start without parsing them (rules files over 1 MiB are compiled
+    /// on their first use anyway).
+    Compile(CompileArgs),
     /// Make a rule set from an AnyBURL rules file learned elsewhere: a folder with the rules
     /// (checked, copied unchanged) and `ruleset.json` recording the encoding they were learned
     /// under (the mapping flags); `pff calibrate` then adds its cut points.
     Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    /// The rules: AnyBURL rules files or rule set folders (in the order `validate` is given
+    /// them).
+    #[arg(required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Keep only rules with at least this mined confidence (as `validate --min-confidence`).
+    #[arg(long, default_value_t = defaults::MIN_CONFIDENCE)]
+    pub min_confidence: f64,
+    /// Keep only rules with at least this many mined correct predictions.
+    #[arg(long, default_value_t = 0)]
+    pub min_correct: u64,
+    /// Keep only rules with at most this many body atoms.
+    #[arg(long)]
+    pub max_body_len: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -213,6 +235,9 @@ pub struct RunArgs {
     /// learned under another encoding); without it that is a warning.
     #[arg(long)]
     pub strict: bool,
+    /// Read the rules as text: neither use nor fill the cache of compiled rule sets.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Run only shard K of N (0 <= K < N; tasks split by a stable hash of their id), or
     /// `auto/N` to take K from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID. Without --output,
     /// writes to `<output>/shard-K-of-N`.
@@ -245,6 +270,9 @@ pub struct CalibrateArgs {
     /// Write the cut points here instead of standard output.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Read the rules as text: neither use nor fill the cache of compiled rule sets.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Args, Debug)]

@@ -16,7 +16,7 @@ use crate::exit;
 use crate::hardware::{Machine, Plan, Requests};
 use crate::pipeline::store::Staged;
 use crate::report::RunInfo;
-use crate::rules::{RuleSource, load_rules};
+use crate::rules::load_rules;
 use crate::triples::input;
 use crate::validate::{self, Event};
 
@@ -120,6 +120,7 @@ pub fn validate(mut args: ValidateArgs) -> Result<u8> {
         settings.filter,
         settings.rule_batch,
         settings.cache.as_deref(),
+        &std::env::temp_dir(),
     )?;
     warn_without_counts(&rules);
     adopt_id_triples(&mut settings.mapping, &rules, settings.recorded);
@@ -282,10 +283,14 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
     init_workers(args.max_workers)?;
     let asked = super::settings::asked_by_flags(&args.input);
     let with = super::settings::rules_with(&args.rules, &asked, None, None)?;
-    let rules = RuleSource::open_filtered(
+    let cache = (!args.no_cache)
+        .then(crate::rules::compiled::cache_dir)
+        .flatten();
+    let rules = super::settings::open_rules(
         &with.resolved.files,
-        Box::new(|_| true),
+        crate::rules::compiled::Filter::all(),
         defaults::VALIDATE_RULE_BATCH,
+        cache.as_deref(),
         &std::env::temp_dir(),
     )?;
     // Every finding is listed (no evidence is needed beyond the first ones): what counts is
@@ -380,6 +385,35 @@ fn record_cut_points(
         dir.display()
     );
     Ok(())
+}
+
+/// `pff rules compile`: rules compiled once into the cache.
+pub fn rules_compile(args: super::args::CompileArgs) -> Result<u8> {
+    use crate::rules::compiled::{Filter, cache_dir, open_cached};
+    let files = crate::ruleset::resolve(&args.rules)?.files;
+    let cache = cache_dir().context(
+        "no cache folder: set PFF_CACHE_DIR (or XDG_CACHE_HOME, or HOME) to where compiled rule \
+         sets may be kept",
+    )?;
+    let filter = Filter {
+        min_confidence: args.min_confidence,
+        min_correct: args.min_correct,
+        max_body_len: args.max_body_len,
+    };
+    let started = std::time::Instant::now();
+    let rules = open_cached(&files, filter, 1, &cache, true)?
+        .context("the compiled rules were not found after compiling them")?;
+    let dir = rules
+        .header()
+        .compiled_in
+        .as_ref()
+        .map_or_else(String::new, |d| d.display().to_string());
+    eprintln!(
+        "pff: {} rules compiled in {:.2} s: {dir}",
+        rules.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(exit::CLEAN)
 }
 
 /// `pff rules import`: a rule set folder from a rules file learned elsewhere.

@@ -109,6 +109,7 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     };
     let secs = started.elapsed().as_secs();
     put_rules(&args, &final_rules, triples, &config, secs)?;
+    compile_into_cache(&args.output);
     if !args.quiet {
         eprintln!(
             "pff: {n} rules learned in {:.0} s -> {}",
@@ -118,6 +119,21 @@ pub fn learn(args: LearnArgs) -> Result<u8> {
     }
     work.finish();
     Ok(exit::CLEAN)
+}
+
+/// The rules just learned, compiled into the cache of compiled rule sets: the first
+/// `validate` with them starts without parsing them. A cache that cannot be written is said,
+/// and nothing else changes (the rules are in place).
+fn compile_into_cache(output: &Path) {
+    use crate::rules::compiled::{Filter, cache_dir, open_cached};
+    let Some(cache) = cache_dir() else { return };
+    let files = match ruleset::resolve(&[output.to_path_buf()]) {
+        Ok(r) => r.files,
+        Err(_) => return,
+    };
+    if let Err(e) = open_cached(&files, Filter::all(), 1, &cache, true) {
+        eprintln!("pff: note: the rules were not compiled into the cache: {e}");
+    }
 }
 
 /// The Java and the AnyBURL jar to run, once `-o` is known to be writable at the end (checked

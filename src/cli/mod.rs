@@ -48,6 +48,7 @@ pub fn main() -> ExitCode {
             commands::rules_stats(&rules, json, top)
         }
         Command::Rules(RulesCommand::Import(args)) => commands::rules_import(args),
+        Command::Rules(RulesCommand::Compile(args)) => commands::rules_compile(args),
         Command::Doctor(args) => commands::doctor(args),
         Command::Completions { shell } => commands::completions(shell),
         Command::Generate(args) => commands::generate(args),

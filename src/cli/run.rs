@@ -434,16 +434,25 @@ fn open_run_rules(settings: &RunDraft, quiet: bool) -> Result<RuleSource> {
         pb
     });
     let n = settings.rule_batch;
-    let rules = RuleSource::open_indexed(&settings.spec.rules, min_confidence, n, &settings.output);
+    let filter = crate::rules::compiled::Filter {
+        min_confidence,
+        ..crate::rules::compiled::Filter::all()
+    };
+    let (files, cache) = (&settings.spec.rules, settings.cache.as_deref());
+    let rules = super::settings::open_rules(files, filter, n, cache, &settings.output);
     if let Some(pb) = spinner {
         pb.finish_and_clear();
     }
     let rules = rules?;
     warn_without_counts(&rules);
     if let (Some(store), false) = (rules.store(), quiet) {
+        let place = match &rules.header().compiled_in {
+            Some(dir) => format!("compiled in {}", dir.display()),
+            None => "filed on disk".to_string(),
+        };
         eprintln!(
-            "pff: {} rules filed on disk under {} anchors in {:.1} s; each record reads the \
-             rules it can use, {n} at a time",
+            "pff: {} rules {place} under {} anchors ({:.1} s); each record reads the rules \
+             it can use, {n} at a time",
             rules.len(),
             store.anchors(),
             opened.elapsed().as_secs_f64()

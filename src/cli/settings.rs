@@ -163,35 +163,33 @@ fn asked_by_run(args: &RunArgs, m: &Manifest) -> ruleset::Asked {
     }
 }
 
-/// The rules a command checks with: compiled (from the cache, compiled into it first) when
-/// the files together are over [`defaults::COMPILE_ABOVE_BYTES`] and a cache is at hand,
-/// else read as text, `batch` held in memory. A bad rules file is an error either way; a
+/// The rules a command checks with: compiled, from the cache when it holds them (`pff rules
+/// compile`, `pff learn`), compiled into it first when the files together are over
+/// [`defaults::COMPILE_ABOVE_BYTES`]; else read as text, `batch` held in memory. A bad rules file is an error either way; a
 /// cache that cannot be used is said once, and the text is read.
 pub fn open_rules(
     files: &[PathBuf],
     filter: Filter,
     batch: usize,
     cache: Option<&Path>,
+    store_in: &Path,
 ) -> Result<RuleSource> {
     let size: u64 = files
         .iter()
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
         .sum();
-    if let Some(cache) = cache.filter(|_| size > defaults::COMPILE_ABOVE_BYTES) {
+    if let Some(cache) = cache {
         use crate::rules::compiled::{CompiledError, open_cached};
-        match open_cached(files, filter, batch, cache) {
-            Ok(rules) => return Ok(rules),
+        let compile = size > defaults::COMPILE_ABOVE_BYTES;
+        match open_cached(files, filter, batch, cache, compile) {
+            Ok(Some(rules)) => return Ok(rules),
+            Ok(None) => {}
             Err(CompiledError::Rules(e)) => return Err(e.into()),
             Err(e) => eprintln!("pff: note: the rules are read as text: {e}"),
         }
     }
     let keep = Box::new(move |r: &Rule| filter.keeps(r));
-    Ok(RuleSource::open_filtered(
-        files,
-        keep,
-        batch,
-        &std::env::temp_dir(),
-    )?)
+    Ok(RuleSource::open_filtered(files, keep, batch, store_in)?)
 }
 
 /// What `pff validate` checks and how.
@@ -296,6 +294,8 @@ pub struct RunDraft {
     pub fetch: FetchLimits,
     /// The encoding is the rule set's or the manifest's: nothing is guessed from the rules.
     pub recorded: bool,
+    /// Where compiled rule sets are cached (`None`: `--no-cache`, or no cache folder).
+    pub cache: Option<PathBuf>,
 }
 
 impl RunDraft {
@@ -358,6 +358,9 @@ impl RunDraft {
             dated,
             fetch: fetch_limits(m)?,
             recorded,
+            cache: (!args.no_cache)
+                .then(crate::rules::compiled::cache_dir)
+                .flatten(),
             spec,
         })
     }

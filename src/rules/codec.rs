@@ -59,8 +59,28 @@ pub(super) fn encode(index: u32, r: &Rule, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&(r.text.len() as u32).to_le_bytes());
     out.extend_from_slice(r.text.as_bytes());
-    let len = (out.len() - start) as u32;
+    let len = (out.len() - start + 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    let sum = checksum(&out[start..]);
+    out.extend_from_slice(&sum.to_le_bytes());
+}
+
+/// A record's checksum: the low 32 bits of the xxh3 of its bytes before the checksum.
+fn checksum(bytes: &[u8]) -> u32 {
+    xxhash_rust::xxh3::xxh3_64(bytes) as u32
+}
+
+/// The record without its checksum, once the checksum matches: a record damaged on disk (a
+/// compiled rule set's, or a store's) is an error, never a rule.
+fn checked(record: &[u8]) -> io::Result<&[u8]> {
+    let damaged = || io::Error::new(io::ErrorKind::InvalidData, "a filed rule record is damaged");
+    let split = record.len().checked_sub(4).ok_or_else(damaged)?;
+    let (body, sum) = record.split_at(split);
+    let sum = u32::from_le_bytes(sum.try_into().map_err(|_| damaged())?);
+    if checksum(body) != sum {
+        return Err(damaged());
+    }
+    Ok(body)
 }
 
 /// Reads a record written by [`encode`].
@@ -121,7 +141,10 @@ pub(super) struct Shape {
 }
 
 pub(super) fn decode_shape(record: &[u8]) -> io::Result<Shape> {
-    let mut c = Cursor { b: record, at: 4 };
+    let mut c = Cursor {
+        b: checked(record)?,
+        at: 4,
+    };
     let index = c.u32()?;
     c.take(2 + 4)?;
     let flags = c.u8()?;
@@ -151,7 +174,10 @@ pub(super) fn decode_shape(record: &[u8]) -> io::Result<Shape> {
 
 /// A whole record; `text: false` leaves the rule's text empty (checking does not need it).
 pub(super) fn decode(record: &[u8], text: bool) -> io::Result<(u32, Rule)> {
-    let mut c = Cursor { b: record, at: 4 };
+    let mut c = Cursor {
+        b: checked(record)?,
+        at: 4,
+    };
     let index = c.u32()?;
     let file = c.u16()?;
     let line = c.u32()?;

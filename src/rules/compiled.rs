@@ -5,8 +5,9 @@
 //!
 //! A compiled set is keyed by its [`digest`]: the rule files' contents (in order), the
 //! [`Filter`] that kept them and this format's version. It is never trusted without checking:
-//! [`open`] compares the digest it records with the one asked for, and the digests of its
-//! store files with what it recorded (a truncated or changed file is refused). `pff rules
+//! [`open`] compares the digest it records with the one asked for, its index with the index's
+//! digest and its data file with the length it recorded (a truncated or changed file is
+//! refused); each rule record carries a checksum, checked whenever it is read. `pff rules
 //! compile` writes one into a folder; `validate` and `calibrate` keep them in a cache
 //! ([`cache_dir`], [`open_cached`]) that several processes may fill at once: each compiles
 //! into a temporary folder of its own and renames it into place; the first rename wins.
@@ -74,8 +75,9 @@ struct Header {
     /// How many kept rules use each relation.
     per_relation: Vec<u32>,
     layout: Layout,
-    /// Digests of the store's `data` and `index` files.
-    data_digest: String,
+    /// The store's `data` file's length (each record in it carries its own checksum, checked
+    /// when it is read) and its `index` file's digest.
+    data_len: u64,
     index_digest: String,
 }
 
@@ -175,7 +177,9 @@ pub fn compile<P: AsRef<Path>>(
         entities: names(&symbols.entities),
         per_relation: source.per_relation().to_vec(),
         layout: store.layout(),
-        data_digest: file_digest(&store_dir.join("data")).map_err(io_err(&store_dir))?,
+        data_len: fs::metadata(store_dir.join("data"))
+            .map_err(io_err(&store_dir))?
+            .len(),
         index_digest: file_digest(&store_dir.join("index")).map_err(io_err(&store_dir))?,
     };
     let bytes = serde_json::to_vec(&header).map_err(|e| io_err(dir)(e.into()))?;
@@ -211,13 +215,21 @@ pub fn open<P: AsRef<Path>>(
         )));
     }
     let store_dir = dir.join("store");
-    for (file, want) in [("data", &h.data_digest), ("index", &h.index_digest)] {
-        let got = file_digest(&store_dir.join(file)).map_err(io_err(&store_dir))?;
-        if got != *want {
-            return Err(invalid(format!(
-                "its {file} file is not the one compiled (digest {got}, recorded {want})"
-            )));
-        }
+    let got = file_digest(&store_dir.join("index")).map_err(io_err(&store_dir))?;
+    if got != h.index_digest {
+        return Err(invalid(format!(
+            "its index is not the one compiled (digest {got}, recorded {})",
+            h.index_digest
+        )));
+    }
+    let data_len = fs::metadata(store_dir.join("data"))
+        .map_err(io_err(&store_dir))?
+        .len();
+    if data_len != h.data_len {
+        return Err(invalid(format!(
+            "its data file holds {data_len} bytes, not the {} compiled",
+            h.data_len
+        )));
     }
     let mut symbols = Symbols::default();
     for r in &h.relations {
@@ -236,6 +248,7 @@ pub fn open<P: AsRef<Path>>(
         symbols: std::sync::Arc::new(symbols),
         rules: Vec::new(),
         without_counts: h.without_counts,
+        compiled_in: Some(dir.to_path_buf()),
     };
     Ok(RuleSource::compiled(
         paths,
@@ -260,16 +273,17 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 /// The rules of `paths` kept by `filter`, from the compiled set cached under `cache` for their
-/// digest; compiled into it first when there is none. An entry that is not whole (or of
-/// another format) is moved aside (`<digest>.bad-<pid>`) and compiled again; two processes
-/// compiling the same rules at once each compile into a folder of their own, and the first to
-/// rename it into place wins (the other uses it).
+/// digest; compiled into it first when there is none and `compile` says so (else `None`). An
+/// entry that is not whole (or of another format) is moved aside (`<digest>.bad-<pid>`) and
+/// compiled again; two processes compiling the same rules at once each compile into a folder
+/// of their own, and the first to rename it into place wins (the other uses it).
 pub fn open_cached<P: AsRef<Path>>(
     paths: &[P],
     filter: Filter,
     batch: usize,
     cache: &Path,
-) -> Result<RuleSource, CompiledError> {
+    compile_missing: bool,
+) -> Result<Option<RuleSource>, CompiledError> {
     let digest = digest(paths, &filter).map_err(|source| RulesError::Io {
         path: paths
             .iter()
@@ -282,13 +296,16 @@ pub fn open_cached<P: AsRef<Path>>(
     let entry = root.join(&digest);
     if entry.is_dir() {
         match open(&entry, paths, &digest, batch) {
-            Ok(source) => return Ok(source),
+            Ok(source) => return Ok(Some(source)),
             Err(CompiledError::Rules(e)) => return Err(e.into()),
             Err(_) => {
                 let aside = root.join(format!("{digest}.bad-{}", std::process::id()));
                 fs::rename(&entry, &aside).map_err(io_err(&entry))?;
             }
         }
+    }
+    if !compile_missing {
+        return Ok(None);
     }
     fs::create_dir_all(&root).map_err(io_err(&root))?;
     crate::scratch::remove_stale(&root, ".pff-tmp-");
@@ -304,5 +321,5 @@ pub fn open_cached<P: AsRef<Path>>(
         // Another process put the same rules in place first: ours goes, theirs is used.
         let _ = fs::remove_dir_all(&tmp);
     }
-    open(&entry, paths, &digest, batch)
+    open(&entry, paths, &digest, batch).map(Some)
 }

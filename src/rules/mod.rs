@@ -298,14 +298,22 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Rules read without counts (a plain rule line): taken with confidence 1.0.
     pub without_counts: usize,
+    /// The compiled rule set the rules are read from ([`compiled`]), if they are.
+    pub compiled_in: Option<std::path::PathBuf>,
 }
 
 impl RuleSet {
     /// An error reading these rules back from where they were filed on disk.
     pub fn store_error(&self, source: std::io::Error) -> RulesError {
-        RulesError::Io {
-            path: format!("{} (as filed on disk)", self.source),
-            source,
+        match &self.compiled_in {
+            Some(dir) => RulesError::Compiled {
+                dir: dir.display().to_string(),
+                source,
+            },
+            None => RulesError::Io {
+                path: format!("{} (as filed on disk)", self.source),
+                source,
+            },
         }
     }
 

@@ -53,6 +53,18 @@ pub enum RulesError {
         /// The operating system's error.
         source: io::Error,
     },
+    /// A compiled rule set could not be read back.
+    #[error(
+        "the compiled rules in {dir} cannot be read ({source}); delete that folder (pff \
+         compiles the rules again) or pass --no-cache"
+    )]
+    Compiled {
+        /// The compiled rule set's folder.
+        dir: String,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
     #[error(
         "rules file {path} changed while pff was using it ({detail}); results would mix two \
          rule sets: run again (with --resume to keep the finished tasks only if the rules are \

@@ -580,6 +580,7 @@ impl Iterator for Batches<'_> {
                 symbols: src.set.symbols.clone(),
                 rules,
                 without_counts: 0,
+                compiled_in: src.set.compiled_in.clone(),
             }),
         };
         self.offset = found;

@@ -17,6 +17,11 @@ pub fn pff(args: &[&str]) -> Command {
     let mut cmd = Command::cargo_bin("pff").expect("binary built");
     cmd.current_dir(root())
         .env("NO_COLOR", "1")
+        // Compiled rule sets go under the build's own temporary folder, never the home.
+        .env(
+            "PFF_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("pff-cache"),
+        )
         .env_remove("JOB_COMPLETION_INDEX")
         .env_remove("SLURM_ARRAY_TASK_ID")
         .args(args);

@@ -1,0 +1,149 @@
+//! Issue 23: compiled rule sets — `pff validate` compiles a large rules file once into the
+//! cache and later calls read it without parsing; the reports are the same bytes either way;
+//! a damaged or cut cache entry is detected; processes filling the cache at once agree.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+mod common;
+use common::{pff, read, root};
+
+/// A rules file over 1 MiB (the sample rules, many times: each line its own rule id).
+fn big_rules(dir: &Path) -> PathBuf {
+    let text = read(&root().join("data/rules.txt"));
+    let p = dir.join("big.rules");
+    fs::write(&p, text.repeat(1 + (1 << 20) / text.len())).unwrap();
+    p
+}
+
+/// `pff validate` of the sample records against `rules` with the cache in `cache`: (exit
+/// code, JSON report, stderr).
+fn validate(rules: &Path, cache: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "validate",
+        "data/records.jsonl",
+        "--rules",
+        rules.to_str().unwrap(),
+        "-f",
+        "json",
+        "--fail-on",
+        "never",
+    ];
+    args.extend_from_slice(extra);
+    let out = pff(&args).env("PFF_CACHE_DIR", cache).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The cache's entries (compiled rule sets by digest), without temporary folders.
+fn entries(cache: &Path) -> Vec<PathBuf> {
+    let Ok(dir) = fs::read_dir(cache.join("rules")) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = dir.map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_compiled_rule_set_gives_the_same_report_as_its_text() {
+    let dir = TempDir::new().unwrap();
+    let rules = big_rules(dir.path());
+    let cache = dir.path().join("cache");
+    let text = validate(&rules, &cache, &["--no-cache"]);
+    assert_eq!(text.0, 0, "{}", text.2);
+    assert!(entries(&cache).is_empty(), "--no-cache wrote a cache entry");
+    let first = validate(&rules, &cache, &[]);
+    assert_eq!(entries(&cache).len(), 1, "{:?}", entries(&cache));
+    let warm = validate(&rules, &cache, &[]);
+    assert_eq!(first.1, text.1);
+    assert_eq!(warm.1, text.1);
+    assert_eq!((first.0, warm.0), (0, 0));
+    // Small rules files are read as text: nothing is compiled for them.
+    let small = dir.path().join("small");
+    let (code, ..) = validate(&root().join("data/rules.txt"), &small, &[]);
+    assert_eq!(code, 0);
+    assert!(entries(&small).is_empty());
+}
+
+#[test]
+fn a_cut_or_changed_cache_entry_is_never_trusted() {
+    let dir = TempDir::new().unwrap();
+    let rules = big_rules(dir.path());
+    let cache = dir.path().join("cache");
+    let text = validate(&rules, &cache, &["--no-cache"]);
+    validate(&rules, &cache, &[]);
+    let entry = entries(&cache).pop().unwrap();
+    // A cut data file or a changed index: the entry is moved aside and compiled again.
+    for (file, damage) in [("data", 0usize), ("index", 1)] {
+        let p = entry.join("store").join(file);
+        let mut bytes = fs::read(&p).unwrap();
+        if damage == 0 {
+            bytes.truncate(bytes.len() / 2);
+        } else {
+            bytes[5] ^= 0x40;
+        }
+        fs::write(&p, &bytes).unwrap();
+        let again = validate(&rules, &cache, &[]);
+        assert_eq!(again.1, text.1, "{}", again.2);
+        assert!(
+            fs::read_dir(cache.join("rules")).unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".bad-")),
+            "the damaged entry was not set aside"
+        );
+    }
+    // A byte changed inside each rule record (its length kept): the record's checksum refuses
+    // it when it is read, and the message says what to do.
+    let p = entry.join("store").join("data");
+    let mut bytes = fs::read(&p).unwrap();
+    let mut at = 0;
+    while at + 8 < bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        bytes[at + 6] ^= 0x20;
+        at += len;
+    }
+    fs::write(&p, &bytes).unwrap();
+    let damaged = validate(&rules, &cache, &[]);
+    assert_eq!(damaged.0, 2, "{}", damaged.2);
+    assert!(
+        damaged.2.contains("damaged") && damaged.2.contains("--no-cache"),
+        "{}",
+        damaged.2
+    );
+}
+
+#[test]
+fn processes_filling_the_cache_at_once_agree() {
+    let dir = TempDir::new().unwrap();
+    let rules = big_rules(dir.path());
+    let cache = dir.path().join("cache");
+    let text = validate(&rules, &cache, &["--no-cache"]);
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let (rules, cache) = (rules.clone(), cache.clone());
+            std::thread::spawn(move || validate(&rules, &cache, &[]))
+        })
+        .collect();
+    for r in runs {
+        let (code, report, err) = r.join().unwrap();
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(report, text.1);
+    }
+    let names: Vec<String> = entries(&cache)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        1,
+        "one entry, no temporary folder left: {names:?}"
+    );
+}

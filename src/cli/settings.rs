@@ -174,11 +174,18 @@ pub fn open_rules(
     cache: Option<&Path>,
     store_in: &Path,
 ) -> Result<RuleSource> {
-    let size: u64 = files
+    // Only regular files are compiled (a pipe or a device is read once, as text, bounded).
+    let sizes: Option<Vec<u64>> = files
         .iter()
-        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
-        .sum();
-    if let Some(cache) = cache {
+        .map(|f| {
+            std::fs::metadata(f)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+        })
+        .collect();
+    let size: u64 = sizes.iter().flatten().sum();
+    if let Some(cache) = cache.filter(|_| sizes.is_some()) {
         use crate::rules::compiled::{CompiledError, open_cached};
         let compile = size > defaults::COMPILE_ABOVE_BYTES;
         match open_cached(files, filter, batch, cache, compile) {

@@ -113,8 +113,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CompiledError + '_ {
     }
 }
 
-/// Streams `path` into `h`.
+/// Streams `path` into `h` (a regular file only: a device or a pipe could be endless).
 fn hash_file(h: &mut xxhash_rust::xxh3::Xxh3, path: &Path) -> io::Result<()> {
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
     let mut f = fs::File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {

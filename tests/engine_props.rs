@@ -476,7 +476,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// Issue 23: a compiled rule set (the rules parsed once, filed on disk, opened without
     /// reading their text) reports exactly what its text reports: the same JSON bytes, the

@@ -332,7 +332,10 @@ pub fn write_info(dir: &Path, info: &RuleSetInfo) -> Result<(), RuleSetError> {
     };
     let mut text = serde_json::to_vec_pretty(info).map_err(|e| io(io::Error::other(e)))?;
     text.push(b'\n');
-    let tmp = dir.join(format!(".{INFO_FILE}.tmp-{}", std::process::id()));
+    // pff's scratch naming: a crash's leftover is removed by the next write (its process is
+    // gone), never anyone else's file.
+    crate::scratch::remove_stale(dir, ".pff-tmp-");
+    let tmp = dir.join(format!(".pff-tmp-{}-0-{INFO_FILE}.part", std::process::id()));
     fs::write(&tmp, &text).map_err(io)?;
     fs::rename(&tmp, &path).map_err(io)
 }

@@ -335,7 +335,10 @@ pub fn write_info(dir: &Path, info: &RuleSetInfo) -> Result<(), RuleSetError> {
     // pff's scratch naming: a crash's leftover is removed by the next write (its process is
     // gone), never anyone else's file.
     crate::scratch::remove_stale(dir, ".pff-tmp-");
-    let tmp = dir.join(format!(".pff-tmp-{}-0-{INFO_FILE}.part", std::process::id()));
+    let tmp = dir.join(format!(
+        ".pff-tmp-{}-0-{INFO_FILE}.part",
+        std::process::id()
+    ));
     fs::write(&tmp, &text).map_err(io)?;
     fs::rename(&tmp, &path).map_err(io)
 }

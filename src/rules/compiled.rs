@@ -218,7 +218,10 @@ pub fn open<P: AsRef<Path>>(
         )));
     }
     let store_dir = dir.join("store");
-    let got = file_digest(&store_dir.join("index")).map_err(io_err(&store_dir))?;
+    let index_path = store_dir.join("index");
+    let index = crate::files::read_bounded(&index_path, u64::from(h.layout.count) * 12 + 1)
+        .map_err(io_err(&index_path))?;
+    let got = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&index));
     if got != h.index_digest {
         return Err(invalid(format!(
             "its index is not the one compiled (digest {got}, recorded {})",
@@ -244,7 +247,7 @@ pub fn open<P: AsRef<Path>>(
     if symbols.relations.len() != h.relations.len() || symbols.entities.len() != h.entities.len() {
         return Err(invalid("a name is listed twice".into()));
     }
-    let store = RuleStore::open_kept(&store_dir, h.layout).map_err(io_err(&store_dir))?;
+    let store = RuleStore::open_kept(&store_dir, h.layout, index).map_err(io_err(&store_dir))?;
     let set = RuleSet {
         source: h.sources.join(", "),
         sources: h.sources,

@@ -164,6 +164,7 @@ impl StoreBuilder {
         Ok(RuleStore {
             index: File::open(self.dir.join("index"))?,
             kept,
+            index_held: Vec::new(),
             dir: std::mem::take(&mut self.dir),
             data,
             directory,
@@ -259,6 +260,9 @@ pub struct RuleStore {
     dir: PathBuf,
     /// A compiled rule set's store: its files stay when it is dropped.
     kept: bool,
+    /// The index file's bytes, when held (a compiled set's: read once to check its digest);
+    /// else every lookup is a positional read.
+    index_held: Vec<u8>,
     data: File,
     /// Rule index -> (offset u64, length u32) of its record.
     index: File,
@@ -396,9 +400,15 @@ impl RuleStore {
                 format!("rule {index} is not in the store"),
             ));
         }
-        let mut entry = [0u8; 12];
-        self.index.read_exact_at(&mut entry, index as u64 * 12)?;
-        let (offset, len) = index_entry(&entry);
+        let at = index as usize * 12;
+        let (offset, len) = match self.index_held.get(at..at + 12) {
+            Some(entry) => index_entry(entry),
+            None => {
+                let mut entry = [0u8; 12];
+                self.index.read_exact_at(&mut entry, at as u64)?;
+                index_entry(&entry)
+            }
+        };
         let mut buf = vec![0u8; len as usize];
         self.data.read_exact_at(&mut buf, offset)?;
         Ok(decode(&buf, true)?.1)
@@ -485,12 +495,13 @@ impl RuleStore {
         }
     }
 
-    /// Opens the kept store in `dir` with its recorded `layout`; its files stay when it is
-    /// dropped. The index must hold one entry per rule.
-    pub fn open_kept(dir: &Path, layout: Layout) -> io::Result<RuleStore> {
+    /// Opens the kept store in `dir` with its recorded `layout` and its index file's bytes
+    /// (`index_held`, held for lookups); its files stay when it is dropped. The index must hold
+    /// one entry per rule.
+    pub fn open_kept(dir: &Path, layout: Layout, index_held: Vec<u8>) -> io::Result<RuleStore> {
         let data = File::open(dir.join("data"))?;
         let index = File::open(dir.join("index"))?;
-        if index.metadata()?.len() != u64::from(layout.count) * 12 {
+        if index_held.len() as u64 != u64::from(layout.count) * 12 {
             return Err(io::Error::other(
                 "the index does not hold one entry per rule",
             ));
@@ -508,6 +519,7 @@ impl RuleStore {
         Ok(RuleStore {
             dir: dir.to_path_buf(),
             kept: true,
+            index_held,
             data,
             index,
             directory,

@@ -25,7 +25,7 @@ pub use markdown::Markdown;
 pub use message::{culprit_message, finding_message};
 pub use sarif::Sarif;
 pub use score::{LogSum, combined_score, noisy_or, score_of};
-pub use summary::{RuleDrift, RuleHealth, Summary};
+pub use summary::{RuleDrift, RuleHealth, Summary, Verdict, findings_fail};
 pub use xlsx::Xlsx;
 
 pub use crate::severity::Severity;
@@ -387,55 +387,6 @@ impl CutShort {
             if self.rules_skipped == 1 { "" } else { "s" },
             self.rules_truncated
         )
-    }
-}
-
-/// The verdict of a check, in order of precedence: what the exit code says (see
-/// [`crate::exit::code`]) and what every report's summary says.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Everything was checked and nothing at or above `--fail-on` (under its count and ratio).
-    #[default]
-    Ok,
-    /// Everything was checked; findings at or above `--fail-on` (exit 1).
-    Findings,
-    /// Some record's rules were cut short: what was found stands, but absence proves nothing
-    /// (exit 4).
-    Incomplete,
-    /// Some record or task could not be checked at all (exit 2 or 3).
-    Failed,
-}
-
-impl Verdict {
-    /// The one rule every command's verdict follows: something not checked at all first,
-    /// then rules cut short, then findings that fail under the policy (`fails`).
-    pub fn of(failed: bool, cut_short: &CutShort, fails: bool) -> Verdict {
-        if failed {
-            Verdict::Failed
-        } else if !cut_short.is_none() {
-            Verdict::Incomplete
-        } else if fails {
-            Verdict::Findings
-        } else {
-            Verdict::Ok
-        }
-    }
-}
-
-/// Whether findings fail a command under `policy`, its records counted by the severity of
-/// their strongest finding (`by_severity`, of `records`); with `new_only` and a baseline, new
-/// findings only.
-pub fn findings_fail(
-    policy: &FailPolicy,
-    by_severity: &SeverityCounts,
-    records: u64,
-    baseline: Option<&BaselineCounts>,
-    new_only: bool,
-) -> bool {
-    match (baseline, new_only) {
-        (Some(b), true) => policy.on.fails(&b.new),
-        _ => policy.fails(by_severity, records),
     }
 }
 

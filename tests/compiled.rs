@@ -64,6 +64,15 @@ fn a_compiled_rule_set_gives_the_same_report_as_its_text() {
     assert_eq!(first.1, text.1);
     assert_eq!(warm.1, text.1);
     assert_eq!((first.0, warm.0), (0, 0));
+    // The same rules under another name: the same entry, and rule ids with the name given.
+    let renamed = dir.path().join(".").join("big.rules");
+    let other = validate(&renamed, &cache, &[]);
+    assert_eq!(entries(&cache).len(), 1, "{:?}", entries(&cache));
+    assert_eq!(other.1, validate(&renamed, &cache, &["--no-cache"]).1);
+    assert!(
+        other.1.contains("/./big.rules:"),
+        "rule ids name the file as given"
+    );
     // Small rules files are read as text: nothing is compiled for them.
     let small = dir.path().join("small");
     let (code, ..) = validate(&root().join("data/rules.txt"), &small, &[]);

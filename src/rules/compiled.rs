@@ -66,7 +66,8 @@ struct Header {
     version: u32,
     /// [`digest`] of the rules it was compiled from.
     digest: String,
-    /// The rule files as they were named (rule ids are `file:line`).
+    /// The rule files as they were named when compiled (for people; rule ids name the files
+    /// as they are given when it is opened).
     sources: Vec<String>,
     without_counts: usize,
     /// The rule set's names, by id.
@@ -248,9 +249,22 @@ pub fn open<P: AsRef<Path>>(
         return Err(invalid("a name is listed twice".into()));
     }
     let store = RuleStore::open_kept(&store_dir, h.layout, index).map_err(io_err(&store_dir))?;
+    // Rule ids name the files as they are given now (the same rules may have been compiled
+    // under other names): what reading the text would give.
+    let sources: Vec<String> = paths
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    if sources.len() != h.sources.len() {
+        return Err(invalid(format!(
+            "it was compiled from {} rules files, not {}",
+            h.sources.len(),
+            sources.len()
+        )));
+    }
     let set = RuleSet {
-        source: h.sources.join(", "),
-        sources: h.sources,
+        source: sources.join(", "),
+        sources,
         symbols: std::sync::Arc::new(symbols),
         rules: Vec::new(),
         without_counts: h.without_counts,

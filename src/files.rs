@@ -173,16 +173,7 @@ impl Fnv1a {
 
     /// Feeds a whole file, streamed (it may be larger than memory).
     pub fn file(&mut self, path: &Path) -> std::io::Result<()> {
-        use std::io::Read;
-        let mut f = std::fs::File::open(path)?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
-            }
-            self.update(&buf[..n]);
-        }
+        stream(path, |chunk| self.update(chunk))
     }
 
     /// Marks the end of one of several inputs (`rules_digest`'s separator between files).
@@ -192,6 +183,21 @@ impl Fnv1a {
 
     pub fn finish(self) -> u64 {
         self.0
+    }
+}
+
+/// Hands a file's content to `each`, a chunk at a time (a file of any size in little memory):
+/// what every digest of a file reads it with.
+pub fn stream(path: &Path, mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        each(&buf[..n]);
     }
 }
 

@@ -5,6 +5,19 @@
 use std::fs;
 use std::path::Path;
 
+/// A new folder `<prefix><pid>-<n>` in `parent` (made exclusively: never one that exists), after
+/// the leftovers of dead processes under `prefix` were removed.
+pub fn new_dir(parent: &Path, prefix: &str) -> std::io::Result<std::path::PathBuf> {
+    remove_stale(parent, prefix);
+    let pid = std::process::id();
+    (0..1000)
+        .map(|k| parent.join(format!("{prefix}{pid}-{k}")))
+        .find(|d| fs::create_dir(d).is_ok())
+        .ok_or_else(|| {
+            std::io::Error::other(format!("cannot make a folder in {}", parent.display()))
+        })
+}
+
 /// Removes the entries of `dir` named `<prefix><pid>-<anything>` whose process no longer runs.
 /// Does nothing where process ids cannot be checked (no `/proc`).
 pub fn remove_stale(dir: &Path, prefix: &str) {

@@ -156,3 +156,56 @@ fn processes_filling_the_cache_at_once_agree() {
         "one entry, no temporary folder left: {names:?}"
     );
 }
+
+/// `pff run` reads a large rule set from the cache too (its `--rule-batch` store is the
+/// compiled one): the same outputs as with the text, and `--no-cache` writes nothing there.
+#[test]
+fn a_run_reads_the_compiled_rules_and_gives_the_same_outputs() {
+    let dir = TempDir::new().unwrap();
+    let rules = big_rules(dir.path());
+    let cache = dir.path().join("cache");
+    let m = dir.path().join("m.yaml");
+    let mut text = format!("execution_id: c\nrules: {}\ntasks:\n", rules.display());
+    for name in ["CUST1001", "CUST1005", "CUST1009"] {
+        let rec = root().join(format!("data/records/{name}.json"));
+        text.push_str(&format!("- msisdn: {name}\n  source: {}\n", rec.display()));
+    }
+    fs::write(&m, text).unwrap();
+    let run = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "run",
+            m.to_str().unwrap(),
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let code = pff(&args)
+            .env("PFF_CACHE_DIR", &cache)
+            .output()
+            .unwrap()
+            .status
+            .code();
+        assert!(matches!(code, Some(0) | Some(1)), "{code:?}");
+        out
+    };
+    let plain = run("plain", &["--no-cache"]);
+    assert!(entries(&cache).is_empty(), "--no-cache wrote a cache entry");
+    let compiled = run("compiled", &[]);
+    assert_eq!(entries(&cache).len(), 1);
+    for f in ["results.csv", "summary.json", "rule-stats.txt"] {
+        assert_eq!(read(&plain.join(f)), read(&compiled.join(f)), "{f}");
+    }
+}
+
+/// `--dry-run` says how many tasks a run may hold at once.
+#[test]
+fn a_dry_run_says_the_tasks_in_flight() {
+    let out = pff(&["run", "manifests/smoke.yaml", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("tasks in flight)"), "{text}");
+}

@@ -98,15 +98,35 @@ pub struct CompileArgs {
     /// them).
     #[arg(required = true)]
     pub rules: Vec<PathBuf>,
-    /// Keep only rules with at least this mined confidence (as `validate --min-confidence`).
+    /// Which rules are kept (as `validate` keeps them).
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Which rules of the files are kept and checked (`validate`, `rules compile`): part of a
+/// compiled rule set's identity.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct FilterArgs {
+    /// Check only rules with at least this mined confidence.
     #[arg(long, default_value_t = defaults::MIN_CONFIDENCE)]
     pub min_confidence: f64,
-    /// Keep only rules with at least this many mined correct predictions.
+    /// Check only rules with at least this many mined correct predictions (support).
     #[arg(long, default_value_t = 0)]
     pub min_correct: u64,
-    /// Keep only rules with at most this many body atoms.
+    /// Check only rules with at most this many body atoms.
     #[arg(long)]
     pub max_body_len: Option<usize>,
+}
+
+impl FilterArgs {
+    /// The filter these flags say.
+    pub fn filter(&self) -> crate::rules::compiled::Filter {
+        crate::rules::compiled::Filter {
+            min_confidence: self.min_confidence,
+            min_correct: self.min_correct,
+            max_body_len: self.max_body_len,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -511,15 +531,9 @@ pub struct ValidateArgs {
     /// Also write the rules with predicted/correct/confidence recomputed on DATA.
     #[arg(long, value_name = "OUT")]
     pub rule_stats: Option<PathBuf>,
-    /// Check only rules with at least this mined confidence.
-    #[arg(long, default_value_t = defaults::MIN_CONFIDENCE)]
-    pub min_confidence: f64,
-    /// Check only rules with at least this many mined correct predictions (support).
-    #[arg(long, default_value_t = 0)]
-    pub min_correct: u64,
-    /// Check only rules with at most this many body atoms.
-    #[arg(long)]
-    pub max_body_len: Option<usize>,
+    /// Which rules are checked.
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Worker threads (default: the machine's available parallelism).
     #[arg(long, value_name = "N")]
     pub max_workers: Option<usize>,

@@ -389,17 +389,13 @@ fn record_cut_points(
 
 /// `pff rules compile`: rules compiled once into the cache.
 pub fn rules_compile(args: super::args::CompileArgs) -> Result<u8> {
-    use crate::rules::compiled::{Filter, cache_dir, open_cached};
+    use crate::rules::compiled::{cache_dir, open_cached};
     let files = crate::ruleset::resolve(&args.rules)?.files;
     let cache = cache_dir().context(
         "no cache folder: set PFF_CACHE_DIR (or XDG_CACHE_HOME, or HOME) to where compiled rule \
          sets may be kept",
     )?;
-    let filter = Filter {
-        min_confidence: args.min_confidence,
-        min_correct: args.min_correct,
-        max_body_len: args.max_body_len,
-    };
+    let filter = args.filter.filter();
     let started = std::time::Instant::now();
     let rules = open_cached(&files, filter, 1, &cache, true)?
         .context("the compiled rules were not found after compiling them")?;

@@ -226,7 +226,11 @@ impl ValidateSettings {
             args.error_confidence,
             args.warning_confidence,
         )?;
-        check_levels(args.min_confidence, with.cuts.error, with.cuts.warning)?;
+        check_levels(
+            args.filter.min_confidence,
+            with.cuts.error,
+            with.cuts.warning,
+        )?;
         let fail_policy = FailPolicy {
             on: args.fail_on,
             count: args.fail_on_count,
@@ -235,8 +239,6 @@ impl ValidateSettings {
         if !(0.0..=1.0).contains(&fail_policy.ratio) {
             bail!("--fail-on-ratio is a share of records in [0, 1]");
         }
-        let (min_confidence, min_correct, max_body_len) =
-            (args.min_confidence, args.min_correct, args.max_body_len);
         let opts = check::Options {
             severity: with.cuts,
             findings: !args.counts_only,
@@ -259,11 +261,7 @@ impl ValidateSettings {
         };
         Ok(Self {
             opts,
-            filter: Filter {
-                min_confidence,
-                min_correct,
-                max_body_len,
-            },
+            filter: args.filter.filter(),
             cache: (!args.no_cache && !args.counts_only)
                 .then(crate::rules::compiled::cache_dir)
                 .flatten(),

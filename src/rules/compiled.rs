@@ -13,7 +13,7 @@
 //! into a temporary folder of its own and renames it into place; the first rename wins.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -119,15 +119,7 @@ fn hash_file(h: &mut xxhash_rust::xxh3::Xxh3, path: &Path) -> io::Result<()> {
     if !fs::metadata(path)?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
-    let mut f = fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        h.update(&buf[..n]);
-    }
+    crate::files::stream(path, |chunk| h.update(chunk))
 }
 
 /// The digest a compiled set is keyed by: this format's version, the filter, and the rule
@@ -328,11 +320,7 @@ pub fn open_cached<P: AsRef<Path>>(
         return Ok(None);
     }
     fs::create_dir_all(&root).map_err(io_err(&root))?;
-    crate::scratch::remove_stale(&root, ".pff-tmp-");
-    let tmp = (0..1000)
-        .map(|k| root.join(format!(".pff-tmp-{}-{k}", std::process::id())))
-        .find(|d| fs::create_dir(d).is_ok())
-        .ok_or_else(|| io_err(&root)(io::Error::other("cannot make a folder to compile into")))?;
+    let tmp = crate::scratch::new_dir(&root, ".pff-tmp-").map_err(io_err(&root))?;
     if let Err(e) = compile(paths, filter, &tmp, &digest) {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);

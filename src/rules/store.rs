@@ -61,32 +61,25 @@ impl StoreBuilder {
     /// runs left there).
     pub fn new(parent: &Path) -> io::Result<Self> {
         fs::create_dir_all(parent)?;
-        crate::scratch::remove_stale(parent, ".pff-rules-");
-        let dir = (0..1000)
-            .map(|k| parent.join(format!(".pff-rules-{}-{k}", std::process::id())))
-            .find(|d| fs::create_dir(d).is_ok())
-            .ok_or_else(|| io::Error::other("cannot create a folder for the rule store"))?;
-        Ok(Self {
-            unsorted: BufWriter::with_capacity(1 << 20, File::create(dir.join("unsorted"))?),
-            dir,
-            buf: Vec::with_capacity(512),
-            uses: FxHashMap::default(),
-            count: 0,
-            kept: false,
-        })
+        Self::in_dir(crate::scratch::new_dir(parent, ".pff-rules-")?, false)
     }
 
     /// A builder writing into `dir` itself (made here, must not exist), whose store is kept
     /// when dropped: a compiled rule set's ([`super::compiled`]).
     pub fn new_kept(dir: &Path) -> io::Result<Self> {
         fs::create_dir(dir)?;
+        Self::in_dir(dir.to_path_buf(), true)
+    }
+
+    /// A builder in the new folder `dir`.
+    fn in_dir(dir: PathBuf, kept: bool) -> io::Result<Self> {
         Ok(Self {
             unsorted: BufWriter::with_capacity(1 << 20, File::create(dir.join("unsorted"))?),
-            dir: dir.to_path_buf(),
+            dir,
             buf: Vec::with_capacity(512),
             uses: FxHashMap::default(),
             count: 0,
-            kept: true,
+            kept,
         })
     }
 

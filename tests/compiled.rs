@@ -173,20 +173,10 @@ fn a_run_reads_the_compiled_rules_and_gives_the_same_outputs() {
     fs::write(&m, text).unwrap();
     let run = |out: &str, extra: &[&str]| {
         let out = dir.path().join(out);
-        let mut args = vec![
-            "run",
-            m.to_str().unwrap(),
-            "-q",
-            "-o",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let code = pff(&args)
+        let done = common::pff_run(&m, &out, extra)
             .env("PFF_CACHE_DIR", &cache)
-            .output()
-            .unwrap()
-            .status
-            .code();
+            .output();
+        let code = done.unwrap().status.code();
         assert!(matches!(code, Some(0) | Some(1)), "{code:?}");
         out
     };

@@ -12,6 +12,8 @@ A finding flags one cell: its record's row and the column it blames (a culprit's
 the missing triple's). Usage:
   ANYBURL_JAR=... benches/tables.py [--pff target/release/pff] [--time 120] [--tables a,b]
       [--reuse]   (keep rules learned by an earlier run)
+      [--options LINE] (learn options to try instead of benches/tables.learn-options)
+      [--work DIR] (where rules and findings go; default target/tables)
 """
 import argparse
 import csv
@@ -94,14 +96,19 @@ def main():
     ap.add_argument("--time", default="120")
     ap.add_argument("--tables", default="hospital,flights")
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--options", help="a learn options line to try instead of the file's")
+    ap.add_argument("--work", default=os.path.join(ROOT, "target", "tables"),
+                    help="where each table's rules and findings go")
     a = ap.parse_args()
     opts_file = os.path.join(ROOT, "benches", "tables.learn-options")
     learn_opts = []
-    if os.path.exists(opts_file):
+    if a.options is not None:
+        learn_opts = shlex.split(a.options)
+    elif os.path.exists(opts_file):
         learn_opts = shlex.split(open(opts_file).read().strip())
     for t in a.tables.split(","):
         src = os.path.join(DATA, t)
-        work = os.path.join(ROOT, "target", "tables", t)
+        work = os.path.join(a.work, t)
         os.makedirs(work, exist_ok=True)
         dirty = read(os.path.join(src, "dirty.csv"))
         clean = read(os.path.join(src, "clean.csv"))

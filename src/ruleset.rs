@@ -58,6 +58,9 @@ pub struct Encoding {
     /// Values also give their shapes.
     #[serde(default)]
     pub shapes: bool,
+    /// A file's records are one graph (learned, recounted and checked so).
+    #[serde(default)]
+    pub one_graph: bool,
 }
 
 impl Encoding {
@@ -68,6 +71,7 @@ impl Encoding {
             id_key: m.id_key.clone(),
             id_triples: m.id_triples,
             shapes: m.shapes,
+            one_graph: m.one_graph,
         }
     }
 
@@ -78,6 +82,7 @@ impl Encoding {
             name_key: self.name_key.clone(),
             id_triples: self.id_triples,
             shapes: self.shapes,
+            one_graph: self.one_graph,
         }
     }
 }
@@ -247,6 +252,8 @@ pub struct Asked {
     pub id_triples: Option<(bool, &'static str)>,
     /// `--shapes` / `shapes:`.
     pub shapes: Option<(bool, &'static str)>,
+    /// `--one-graph` / `one_graph:`.
+    pub one_graph: Option<(bool, &'static str)>,
 }
 
 /// A setting given by the user that contradicts what a rule set records.
@@ -281,6 +288,7 @@ impl Asked {
                 id_key: self.id_key.clone().map_or(d.id_key, |(k, _)| k),
                 id_triples: self.id_triples.is_some_and(|(b, _)| b),
                 shapes: self.shapes.is_some_and(|(b, _)| b),
+                one_graph: self.one_graph.is_some_and(|(b, _)| b),
             });
         };
         let clash = |key: &'static str, given: String, recorded: String| Contradiction {
@@ -306,7 +314,11 @@ impl Asked {
         {
             return Err(clash(key, k.clone(), e.id_key.clone()));
         }
-        for (given, recorded) in [(self.id_triples, e.id_triples), (self.shapes, e.shapes)] {
+        for (given, recorded) in [
+            (self.id_triples, e.id_triples),
+            (self.shapes, e.shapes),
+            (self.one_graph, e.one_graph),
+        ] {
             if let Some((b, key)) = given
                 && b != recorded
             {

@@ -12,6 +12,7 @@ use crate::rules::RulesError;
 use crate::stats::{RuleStats, StatsError};
 use crate::triples::Mapping;
 use crate::triples::input::{self, RawRecord};
+use crate::triples::one_graph;
 use crate::triples::{DataError, Format, RecordName};
 
 /// Records read and checked together: four per worker thread. Bounds the reports held in
@@ -75,13 +76,20 @@ pub fn check_file(
         sink(Event::Record(&report)).map_err(ValidateError::Output)
     };
     let symbols = &checker.header().symbols;
-    input::read_records(reader, format, &shown, symbols, chunk_records(), |raw| {
-        let reports = raw
-            .into_par_iter()
-            .map(|r| check_record(checker, mapping, &shown, r))
-            .collect::<Result<Vec<_>, _>>()?;
-        reports.into_iter().try_for_each(&mut emit)
-    })?;
+    if mapping.one_graph && format != Format::Tsv {
+        let one = one_graph::read(reader, format, &shown, symbols, mapping)?;
+        for checked in checker.report_rows(one)? {
+            emit(checked)?;
+        }
+    } else {
+        input::read_records(reader, format, &shown, symbols, chunk_records(), |raw| {
+            let reports = raw
+                .into_par_iter()
+                .map(|r| check_record(checker, mapping, &shown, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            reports.into_iter().try_for_each(&mut emit)
+        })?;
+    }
     if !begun {
         sink(Event::Begin).map_err(ValidateError::Output)?;
     }

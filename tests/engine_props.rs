@@ -1,5 +1,6 @@
 //! The engine against a naive matcher on random small graphs and random rules of every shape.
 
+use pff::engine::rows::RowIndex;
 use pff::engine::{
     CheckOptions, Engine, Scratch, Violation, check_rule, naive, witness, witness_triples,
 };
@@ -526,6 +527,61 @@ proptest! {
             *b ^= 1;
             std::fs::write(&index, &bytes).unwrap();
             prop_assert!(compiled::open(&out, &paths, &digest, batch).is_err());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// `--one-graph` (issue 24): each row checked for its own subjects only, through the row
+    /// index, gives the naive whole-graph predictions whose subject the row owns; over a
+    /// partition of every entity the rows' predictions are exactly the whole graph's.
+    #[test]
+    fn rows_of_one_graph_agree_with_the_naive_matcher(
+        rules in prop::collection::vec(rule_text(), 1..4),
+        triples in graph(),
+        parts in prop::collection::vec(0..3usize, ENTITIES.len()),
+    ) {
+        let text: String = rules.iter().map(|r| format!("{r}\n")).collect();
+        let Ok(rs) = RuleSet::from_text("p.rules", &text) else { return Ok(()) };
+        let mut b = GraphBuilder::new(&rs.symbols);
+        for &(s, r, o) in &triples {
+            b.triple(ENTITIES[s], RELATIONS[r], ENTITIES[o]);
+        }
+        let g = b.finish();
+        let engine = Engine::new(&rs);
+        let index = RowIndex::new(&rs, &engine.candidates(&g));
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); 3];
+        for e in 0..g.entity_bound() as u32 {
+            let part = ENTITIES
+                .iter()
+                .position(|n| g.entity_id(n) == Some(e))
+                .map_or(0, |i| parts[i]);
+            rows[part].push(e);
+        }
+        for (ri, r) in rs.rules.iter().enumerate() {
+            let expected = naive::predictions(r, &g);
+            for subjects in &rows {
+                let res = index.check(&g, subjects, CheckOptions::default(), &mut Scratch::default());
+                let out = res.outcomes.iter().find(|o| o.rule == ri as u32);
+                let mine: Vec<_> = expected.iter().filter(|p| subjects.contains(&p.0)).collect();
+                let head = r.head.rel;
+                let correct = mine.iter().filter(|p| g.contains(p.0, head, p.1)).count() as u64;
+                let mut want: Vec<_> = mine
+                    .iter()
+                    .filter(|p| !g.contains(p.0, head, p.1))
+                    .map(|p| (p.0, p.1))
+                    .collect();
+                want.sort_unstable();
+                let mut got: Vec<_> = out
+                    .map(|o| o.violations.iter().map(|v| (v.s, v.o)).collect())
+                    .unwrap_or_default();
+                got.sort_unstable();
+                prop_assert_eq!(out.map_or(0, |o| o.predicted), mine.len() as u64, "{}", text);
+                prop_assert_eq!(out.map_or(0, |o| o.correct), correct, "{}", text);
+                prop_assert_eq!(got, want, "{}", text);
+            }
         }
     }
 }

@@ -186,3 +186,122 @@ fn a_run_reads_csv_sources() {
     let jsonl = read(&out.join("report.jsonl"));
     assert!(jsonl.contains("\"record_name\":\"2\""), "{jsonl}");
 }
+
+/// A rule through another row: a zip code's city is what other rows with that zip say.
+const CROSS_ROW: &str = "10\t9\t0.9\tcity(X,Y) <= zip(X,A), zip(B,A), city(B,Y)\n";
+
+/// Issue 24, item 4: a row whose value contradicts another row only through a shared value
+/// (their zip code) is found when the file is checked as one graph, and not record by record;
+/// the finding names the row and the cell, and the other rows keep their own findings.
+#[test]
+fn a_contradiction_through_another_row_is_found_as_one_graph_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(&dir, "rules.txt", CROSS_ROW.as_bytes());
+    let csv = write(
+        &dir,
+        "t.csv",
+        b"index,zip,city\n1,35233,birmingham\n2,36301,dothan\n3,35233,birminghxm\n4,36301,\n",
+    );
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "validate", &csv, "--rules", &rules, "-f", "jsonl", "--id-key", "index", "--keep",
+            "info",
+        ];
+        args.extend_from_slice(extra);
+        findings(&args)
+    };
+    assert_eq!(check(&[]), Vec::<serde_json::Value>::new());
+    let found = check(&["--one-graph"]);
+    let cells: Vec<(String, String, String)> = found
+        .iter()
+        .map(|f| {
+            let m = &f["missing"];
+            (
+                f["record_name"].as_str().unwrap().to_string(),
+                m["relation"].as_str().unwrap().to_string(),
+                m["object"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let cell = |r: &str, o: &str| (r.to_string(), "city".to_string(), o.to_string());
+    // Rows 1 and 3 contradict each other through zip 35233; row 4's empty city is dothan by
+    // row 2. Row 2 is told nothing: row 4 says no city.
+    assert_eq!(
+        cells,
+        [
+            cell("1", "birminghxm"),
+            cell("3", "birmingham"),
+            cell("4", "dothan")
+        ]
+    );
+    // Each finding's evidence is the other row.
+    let evidence = &found[1]["rules"][0]["evidence"];
+    assert_eq!(evidence[1]["subject"], "1", "{evidence}");
+}
+
+/// Under `--one-graph` a bad row still fails alone, and `pff run` with `one_graph: true`
+/// gives the rows' reports `pff validate --one-graph` gives.
+#[test]
+fn one_graph_in_a_run_and_with_a_bad_row() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir, "rules.txt", CROSS_ROW.as_bytes());
+    let rules = dir.path().join("rules.txt");
+    let csv = write(
+        &dir,
+        "t.csv",
+        b"index,zip,city\n1,35233,birmingham\n2,35233\n3,35233,birminghxm\n",
+    );
+    let out = pff(&[
+        "validate",
+        &csv,
+        "--rules",
+        rules.to_str().unwrap(),
+        "-f",
+        "jsonl",
+        "--id-key",
+        "index",
+        "--one-graph",
+        "--fail-on",
+        "never",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a bad row is an error: {out:?}");
+    let v: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = v
+        .iter()
+        .map(|f| f["record_name"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(names, ["1", "-", "3"], "{v:?}");
+    assert!(v[1]["error"].as_str().unwrap().contains("t.csv:3"), "{v:?}");
+    let m = dir.path().join("m.yaml");
+    fs::write(
+        &m,
+        "execution_id: t\nrules: rules.txt\nid_key: index\none_graph: true\nfail_on: never\nreports: [jsonl]\ntasks:\n- msisdn: t.csv\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let m_s = m.to_str().unwrap();
+    // The task with the bad row fails (exit 3), its other rows reported.
+    pff(&["run", m_s, "-q", "-o", out.to_str().unwrap()])
+        .assert()
+        .code(3);
+    let s: serde_json::Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(s["records"], 3, "{s}");
+    let jsonl = read(&out.join("report.jsonl"));
+    let run_names: Vec<String> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|f| f["missing"].is_object())
+        .map(|f| f["record_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(run_names, ["1", "3"], "{jsonl}");
+    assert!(
+        read(&out.join("execution.json")).contains("one_graph"),
+        "the execution records it"
+    );
+}

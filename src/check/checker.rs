@@ -5,11 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use super::{Checked, Options, RecordCheck, Tally};
-use crate::engine::{CheckOptions, Engine, store_candidates};
+use crate::engine::rows::RowIndex;
+use crate::engine::{CheckOptions, Engine, Scratch, store_candidates};
 use crate::report::RecordReport;
 use crate::rules::store::RuleStore;
-use crate::rules::{Rule, RuleCatalog, RuleSet, RuleSource, RulesError};
+use crate::rules::{EntId, Rule, RuleCatalog, RuleSet, RuleSource, RulesError};
+use crate::triples::one_graph::{OneGraph, Row};
 use crate::triples::{Graph, RecordName};
 
 /// Where a rule set lives, as a record's check sees it.
@@ -27,8 +31,66 @@ pub trait RuleHome: Sync {
         g: &Graph<'_>,
         opts: &Options,
     ) -> Result<(), RulesError>;
+    /// Adds to `checks[i]` the outcomes of the rules that may apply to `g` for the subjects
+    /// `rows[i]` only (a file checked as one graph: [`crate::engine::rows`]), in rule order.
+    fn check_rows_into(
+        &self,
+        checks: &mut [RecordCheck],
+        g: &Graph<'_>,
+        rows: &[Vec<EntId>],
+        opts: &Options,
+    ) -> Result<(), RulesError>;
     /// Rule `i` of the whole set, for the evidence of a finding.
     fn fetch(&self, i: u32) -> Result<Arc<Rule>, RulesError>;
+}
+
+/// What the engine collects for one record's chunk started at `started`: its time budget
+/// covers every chunk (what the record has spent is taken off).
+fn chunk_options(check: &RecordCheck, opts: &Options, started: Instant) -> CheckOptions {
+    CheckOptions {
+        collect_violations: opts.findings,
+        // Findings keep no witness from here: the ones shown are found again, head bound.
+        witnesses: false,
+        max_violations_per_rule: opts.max_violations_per_rule,
+        max_steps_per_rule: opts.max_rule_work,
+        deadline: opts
+            .time_budget
+            // No deadline where it would overflow the clock (budgets are bounded anyway).
+            .and_then(|b| started.checked_add(b.saturating_sub(check.spent()))),
+        set_at_a_time: true,
+    }
+}
+
+/// Step 1 for the rows of one graph over one chunk of rules (`candidates`: the rules of
+/// `rules` that may apply to `g`; `ids` as in [`check_chunk`]): each row checked for its own
+/// subjects, the rows in parallel unless the records are already spread over workers.
+fn check_rows_chunk(
+    rules: &RuleSet,
+    candidates: &[u32],
+    ids: Option<&[u32]>,
+    checks: &mut [RecordCheck],
+    g: &Graph<'_>,
+    rows: &[Vec<EntId>],
+    opts: &Options,
+) {
+    let index = RowIndex::new(rules, candidates);
+    let one = |scratch: &mut Scratch, (check, subjects): (&mut RecordCheck, &Vec<EntId>)| {
+        let started = Instant::now();
+        let res = index.check(g, subjects, chunk_options(check, opts, started), scratch);
+        check.add_chunk(rules, ids, &res, opts, started.elapsed());
+    };
+    if opts.parallel_rules {
+        checks
+            .par_iter_mut()
+            .zip(rows.par_iter())
+            .for_each_init(Scratch::default, one);
+    } else {
+        let mut scratch = Scratch::default();
+        checks
+            .iter_mut()
+            .zip(rows)
+            .for_each(|pair| one(&mut scratch, pair));
+    }
 }
 
 /// Step 1 over one engine's rules: the whole set through its index, or a chunk of candidates
@@ -41,18 +103,7 @@ fn check_chunk(
     opts: &Options,
 ) {
     let started = Instant::now();
-    let copts = CheckOptions {
-        collect_violations: opts.findings,
-        // Findings keep no witness from here: the ones shown are found again, head bound.
-        witnesses: false,
-        max_violations_per_rule: opts.max_violations_per_rule,
-        max_steps_per_rule: opts.max_rule_work,
-        deadline: opts
-            .time_budget
-            // No deadline where it would overflow the clock (budgets are bounded anyway).
-            .and_then(|b| started.checked_add(b.saturating_sub(check.spent()))),
-        set_at_a_time: true,
-    };
+    let copts = chunk_options(check, opts, started);
     let res = if opts.parallel_rules {
         engine.check(g, copts)
     } else {
@@ -95,6 +146,26 @@ impl RuleHome for InMemory<'_> {
         opts: &Options,
     ) -> Result<(), RulesError> {
         check_chunk(&self.engine, None, check, g, opts);
+        Ok(())
+    }
+
+    fn check_rows_into(
+        &self,
+        checks: &mut [RecordCheck],
+        g: &Graph<'_>,
+        rows: &[Vec<EntId>],
+        opts: &Options,
+    ) -> Result<(), RulesError> {
+        let candidates = self.engine.candidates(g);
+        check_rows_chunk(
+            self.engine.rules(),
+            &candidates,
+            None,
+            checks,
+            g,
+            rows,
+            opts,
+        );
         Ok(())
     }
 
@@ -163,6 +234,30 @@ impl<'a> Stored<'a> {
     fn io(&self, source: std::io::Error) -> RulesError {
         self.header.store_error(source)
     }
+
+    /// Reads the rules that may apply to `g`, `batch` at a time in rule order, and hands each
+    /// chunk to `f` with the chunk's indices in the whole set.
+    fn each_chunk(
+        &self,
+        g: &Graph<'_>,
+        mut f: impl FnMut(&RuleSet, &[u32]),
+    ) -> Result<(), RulesError> {
+        let slots = store_candidates(self.store, g).map_err(|e| self.io(e))?;
+        for chunk in slots.chunks(self.batch) {
+            // Checking needs the rules and symbols only: names and ids come from the header.
+            let set = RuleSet {
+                symbols: self.header.symbols.clone(),
+                rules: self.store.read(chunk).map_err(|e| self.io(e))?,
+                ..RuleSet::default()
+            };
+            let ids: Vec<u32> = chunk.iter().map(|s| s.rule).collect();
+            let now = self.live.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max.fetch_max(now, Ordering::SeqCst);
+            f(&set, &ids);
+            self.live.fetch_sub(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
 }
 
 impl RuleHome for Stored<'_> {
@@ -184,21 +279,22 @@ impl RuleHome for Stored<'_> {
         g: &Graph<'_>,
         opts: &Options,
     ) -> Result<(), RulesError> {
-        let slots = store_candidates(self.store, g).map_err(|e| self.io(e))?;
-        for chunk in slots.chunks(self.batch) {
-            // Checking needs the rules and symbols only: names and ids come from the header.
-            let set = RuleSet {
-                symbols: self.header.symbols.clone(),
-                rules: self.store.read(chunk).map_err(|e| self.io(e))?,
-                ..RuleSet::default()
-            };
-            let ids: Vec<u32> = chunk.iter().map(|s| s.rule).collect();
-            let now = self.live.fetch_add(1, Ordering::SeqCst) + 1;
-            self.max.fetch_max(now, Ordering::SeqCst);
-            check_chunk(&Engine::unindexed(&set), Some(&ids), check, g, opts);
-            self.live.fetch_sub(1, Ordering::SeqCst);
-        }
-        Ok(())
+        self.each_chunk(g, |set, ids| {
+            check_chunk(&Engine::unindexed(set), Some(ids), check, g, opts);
+        })
+    }
+
+    fn check_rows_into(
+        &self,
+        checks: &mut [RecordCheck],
+        g: &Graph<'_>,
+        rows: &[Vec<EntId>],
+        opts: &Options,
+    ) -> Result<(), RulesError> {
+        self.each_chunk(g, |set, ids| {
+            let candidates = Engine::unindexed(set).candidates(g);
+            check_rows_chunk(set, &candidates, Some(ids), checks, g, rows, opts);
+        })
     }
 
     fn fetch(&self, i: u32) -> Result<Arc<Rule>, RulesError> {
@@ -211,6 +307,9 @@ impl RuleHome for Stored<'_> {
 pub trait RecordChecker: Sync {
     /// The check of one record: ranked, with the evidence of the findings kept.
     fn check(&self, g: &Graph<'_>) -> Result<Checked, RulesError>;
+    /// The checks of the rows of one graph (`rows[i]`: the subjects row `i` owns), each
+    /// ranked alone, with the evidence of its findings kept ([`crate::engine::rows`]).
+    fn check_rows(&self, g: &Graph<'_>, rows: &[Vec<EntId>]) -> Result<Vec<Checked>, RulesError>;
     /// The symbols graphs are built over, the sources rule ids name, the relation names.
     fn header(&self) -> &RuleSet;
     /// Rules in the whole set.
@@ -219,6 +318,42 @@ pub trait RecordChecker: Sync {
     fn options(&self) -> &Options;
     /// The rules in order, for rule statistics and health.
     fn catalog(&self) -> &dyn RuleCatalog;
+
+    /// Checks a file read as one graph ([`OneGraph`]) and builds each record's report, in
+    /// input order (a record that could not be read fails alone).
+    fn report_rows(
+        &self,
+        one: OneGraph<'_>,
+    ) -> Result<Vec<(RecordReport, Vec<Tally>)>, RulesError> {
+        let subjects = one.subjects();
+        let OneGraph { graph, rows } = one;
+        let g = graph.finish();
+        let mut checked = self.check_rows(&g, &subjects)?.into_iter();
+        let (header, total, opts) = (self.header(), self.total(), self.options());
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(match row {
+                Row::Read {
+                    record, triples, ..
+                } => {
+                    // One check per record read, by construction; were one missing, the
+                    // record fails rather than pass unchecked.
+                    let Some(c) = checked.next() else {
+                        let why = "the record was not checked".to_string();
+                        out.push((RecordReport::failed(record.id, why), Vec::new()));
+                        continue;
+                    };
+                    let (mut report, tallies) = c.finish(&g, header, total, opts, record);
+                    report.triples = triples;
+                    (report, tallies)
+                }
+                Row::Failed { id, error } => {
+                    (RecordReport::failed(id, error.to_string()), Vec::new())
+                }
+            });
+        }
+        Ok(out)
+    }
 
     /// Checks one graph and builds its report.
     fn report(
@@ -256,6 +391,22 @@ impl<H: RuleHome> RecordChecker for Checker<H> {
         check
             .rank(g, &self.opts, |i| self.home.fetch(i))?
             .evidence(g, |i| self.home.fetch(i))
+    }
+
+    fn check_rows(&self, g: &Graph<'_>, rows: &[Vec<EntId>]) -> Result<Vec<Checked>, RulesError> {
+        let mut checks: Vec<RecordCheck> = rows.iter().map(|_| RecordCheck::new()).collect();
+        self.home
+            .check_rows_into(&mut checks, g, rows, &self.opts)?;
+        let finish = |check: RecordCheck| -> Result<Checked, RulesError> {
+            check
+                .rank(g, &self.opts, |i| self.home.fetch(i))?
+                .evidence(g, |i| self.home.fetch(i))
+        };
+        if self.opts.parallel_rules {
+            checks.into_par_iter().map(finish).collect()
+        } else {
+            checks.into_iter().map(finish).collect()
+        }
     }
 
     fn header(&self) -> &RuleSet {

@@ -442,6 +442,12 @@ pub struct InputArgs {
     /// [default: the rule set's, else off].
     #[arg(long)]
     pub shapes: bool,
+    /// Check a file's records together as one graph: a value shared between records is one
+    /// node, as `pff learn` sees the file, so rules through other records (rows with the same
+    /// flight) fire; findings still name their record. For tables whose rows describe shared
+    /// things; holds the whole file [default: the rule set's, else off].
+    #[arg(long)]
+    pub one_graph: bool,
 }
 
 /// A table's delimiter: one ASCII character, or `tab`.
@@ -480,6 +486,7 @@ impl InputArgs {
             kind: self.mapping.unwrap_or_default(),
             id_triples: self.id_triples,
             shapes: self.shapes,
+            one_graph: self.one_graph,
             name_key: self
                 .name_key
                 .clone()

@@ -140,6 +140,7 @@ pub fn asked_by_flags(input: &super::args::InputArgs) -> ruleset::Asked {
         id_key: input.id_key.clone().map(|k| (k, "--id-key")),
         id_triples: input.id_triples.then_some((true, "--id-triples")),
         shapes: input.shapes.then_some((true, "--shapes")),
+        one_graph: input.one_graph.then_some((true, "--one-graph")),
     }
 }
 
@@ -160,6 +161,7 @@ fn asked_by_run(args: &RunArgs, m: &Manifest) -> ruleset::Asked {
             .id_triples
             .then_some((mapping.id_triples, "id_triples:")),
         shapes: given.shapes.then_some((mapping.shapes, "shapes:")),
+        one_graph: given.one_graph.then_some((mapping.one_graph, "one_graph:")),
     }
 }
 

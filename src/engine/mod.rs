@@ -11,6 +11,7 @@
 
 mod index;
 pub mod naive;
+pub mod rows;
 pub mod set;
 
 use std::time::Instant;
@@ -158,7 +159,7 @@ impl<'r> Engine<'r> {
     }
 
     /// The rules that may apply to `graph`, ascending.
-    fn candidates(&self, graph: &Graph<'_>) -> Vec<u32> {
+    pub fn candidates(&self, graph: &Graph<'_>) -> Vec<u32> {
         match &self.index {
             Some(ix) => ix.candidates(self.rules, graph),
             None => (0..self.rules.rules.len() as u32)
@@ -276,25 +277,62 @@ pub fn check_rule(
         return set::count(index, rule, chain, g, opts, &mut scratch.set);
     }
     scratch.seen.clear();
-    let mut m = Matcher {
-        rule,
-        g,
-        opts,
-        b: [UNBOUND; 26],
-        seen: &mut scratch.seen,
-        out: RuleOutcome {
-            rule: index,
-            ..RuleOutcome::default()
-        },
-        order: [0; crate::rules::parse::MAX_BODY_ATOMS],
-        head_level: 0,
-        steps: 0,
-    };
+    let mut m = Matcher::new(index, rule, g, opts, &mut scratch.seen);
     match rule.zero_side {
         Some(side) => m.zero(side),
         None => {
             m.plan(0);
             m.search(0);
+        }
+    }
+    m.out
+}
+
+/// Checks one rule for the head subjects `subjects` only (ascending, distinct): the outcome is
+/// [`check_rule`]'s on the whole graph restricted to the predictions whose subject is one of
+/// them (each subject is bound before the body is joined, so the work is that of the
+/// subjects' neighbourhoods). A rule whose head subject is a constant is checked only when
+/// that constant is one of them. Always grounding-at-a-time.
+pub fn check_rule_for(
+    index: u32,
+    rule: &Rule,
+    g: &Graph<'_>,
+    opts: CheckOptions,
+    scratch: &mut Scratch,
+    subjects: &[EntId],
+) -> RuleOutcome {
+    scratch.seen.clear();
+    let mut m = Matcher::new(index, rule, g, opts, &mut scratch.seen);
+    match rule.head.s {
+        Term::Const(c) => {
+            if subjects.binary_search(&c).is_ok() {
+                match rule.zero_side {
+                    Some(side) => m.zero(side),
+                    None => {
+                        m.plan(0);
+                        m.search(0);
+                    }
+                }
+            }
+        }
+        Term::Var(v) => {
+            for &s in subjects {
+                if m.out.truncated {
+                    break;
+                }
+                if !m.can_bind(v, s) {
+                    continue;
+                }
+                m.b[v as usize] = s;
+                match rule.zero_side {
+                    Some(side) => m.zero_at(side, v, s),
+                    None => {
+                        m.plan(1 << v);
+                        m.search(0);
+                    }
+                }
+                m.b[v as usize] = UNBOUND;
+            }
         }
     }
     m.out
@@ -318,22 +356,13 @@ pub fn witness_bounded(
     max_steps: u64,
 ) -> Option<Box<[EntId]>> {
     let mut seen = FxHashSet::default();
-    let mut m = Matcher {
-        rule,
-        g,
-        opts: CheckOptions {
-            collect_violations: true,
-            max_violations_per_rule: 1,
-            max_steps_per_rule: max_steps,
-            ..CheckOptions::default()
-        },
-        b: [UNBOUND; 26],
-        seen: &mut seen,
-        out: RuleOutcome::default(),
-        order: [0; crate::rules::parse::MAX_BODY_ATOMS],
-        head_level: 0,
-        steps: 0,
+    let opts = CheckOptions {
+        collect_violations: true,
+        max_violations_per_rule: 1,
+        max_steps_per_rule: max_steps,
+        ..CheckOptions::default()
     };
+    let mut m = Matcher::new(0, rule, g, opts, &mut seen);
     let mut bound = 0u32;
     for (t, x) in [(rule.head.s, s), (rule.head.o, o)] {
         match t {
@@ -373,7 +402,30 @@ struct Matcher<'a, 'g> {
     steps: u64,
 }
 
-impl Matcher<'_, '_> {
+impl<'a, 'g> Matcher<'a, 'g> {
+    /// A matcher of rule number `index` on `g`, nothing bound.
+    fn new(
+        index: u32,
+        rule: &'a Rule,
+        g: &'a Graph<'g>,
+        opts: CheckOptions,
+        seen: &'a mut FxHashSet<u64>,
+    ) -> Self {
+        Matcher {
+            rule,
+            g,
+            opts,
+            b: [UNBOUND; 26],
+            seen,
+            out: RuleOutcome {
+                rule: index,
+                ..RuleOutcome::default()
+            },
+            order: [0; crate::rules::parse::MAX_BODY_ATOMS],
+            head_level: 0,
+            steps: 0,
+        }
+    }
     #[inline]
     fn value(&self, t: Term) -> Option<EntId> {
         match t {
@@ -470,6 +522,20 @@ impl Matcher<'_, '_> {
             self.emit();
         }
         self.b[v as usize] = UNBOUND;
+    }
+
+    /// [`Self::zero`] with its variable `v` already bound to `x`: the one prediction when `x`
+    /// is among the values the zero rule ranges over.
+    fn zero_at(&mut self, side: Side, v: u8, x: EntId) {
+        let head = self.rule.head;
+        let idx = self.g.rel(head.rel);
+        let (var, ranges) = match side {
+            Side::Subject => (head.s, !idx.with_subject(x).is_empty()),
+            Side::Object => (head.o, !idx.with_object(x).is_empty()),
+        };
+        if var == Term::Var(v) && ranges && !self.over_budget() {
+            self.emit();
+        }
     }
 
     /// Orders the body greedily by expected fan-out given what is already bound.

@@ -62,6 +62,8 @@ pub struct Given {
     pub id_triples: bool,
     /// `shapes:`
     pub shapes: bool,
+    /// `one_graph:`
+    pub one_graph: bool,
     /// `error_confidence:`
     pub error_confidence: bool,
     /// `warning_confidence:`
@@ -100,6 +102,7 @@ pub(super) fn checks_of(raw: &mut Raw) -> Checks {
         id_key: raw.id_key.is_some(),
         id_triples: raw.id_triples.is_some(),
         shapes: raw.shapes.is_some(),
+        one_graph: raw.one_graph.is_some(),
         error_confidence: raw.error_confidence.is_some(),
         warning_confidence: raw.warning_confidence.is_some(),
     };
@@ -132,6 +135,7 @@ pub(super) fn checks_of(raw: &mut Raw) -> Checks {
                 .unwrap_or_else(|| defaults::NAME_KEY.into()),
             id_triples: raw.id_triples.unwrap_or(false),
             shapes: raw.shapes.unwrap_or(false),
+            one_graph: raw.one_graph.unwrap_or(false),
         },
         max_violations: raw.max_violations.unwrap_or(defaults::MAX_VIOLATIONS),
         max_rule_work: raw.max_rule_work,

@@ -96,6 +96,7 @@ struct Raw {
     /// Every value's shape as a second value of its slot.
     #[serde(default)]
     shapes: Option<bool>,
+    one_graph: Option<bool>,
     /// With a baseline: fail on new findings only.
     #[serde(default)]
     fail_on_new: Option<bool>,

@@ -159,6 +159,7 @@ const TOP_KEYS: &[&str] = &[
     "dated",
     "id_triples",
     "shapes",
+    "one_graph",
     "max_rule_work",
     "task_time_budget_secs",
     "rule_batch",

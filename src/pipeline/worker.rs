@@ -16,13 +16,14 @@ use super::store::taskfile::{Status, TASK_FORMAT, TaskFile, TaskRef, TaskTail};
 use serde::ser::{Error as _, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use crate::check::RecordChecker;
+use crate::check::{KeptFindings, RecordChecker, Tally};
 use crate::manifest::Task;
 use crate::report::{RecordReport, SeverityCounts};
 use crate::rules::RulesError;
 use crate::stats::RuleStats;
 use crate::triples::Mapping;
-use crate::triples::{Format, RecordName, input};
+use crate::triples::one_graph::{self, OneGraph, Row};
+use crate::triples::{Format, Graph, RecordId, RecordName, input};
 
 /// What the writer needs of a checked task besides its file.
 pub struct Checked {
@@ -202,7 +203,12 @@ fn admit(
             return None;
         }
     };
-    let need = b.len() as u64 * crate::hardware::task_memory_factor(format);
+    // A file checked as one graph holds every record's triples, as a triples file does.
+    let mut factor = crate::hardware::task_memory_factor(format);
+    if shared.mapping.one_graph {
+        factor = factor.max(crate::hardware::task_memory_factor(Format::Tsv));
+    }
+    let need = b.len() as u64 * factor;
     let (room, bound) = crate::hardware::memory_room(&shared.machine);
     if need > room {
         tail.retryable = true;
@@ -246,12 +252,16 @@ impl Serialize for &Records<'_, '_> {
         let mut stats = RuleStats::new(self.shared.checker.total());
         if let Some((b, format)) = &self.source {
             let symbols = &self.shared.checker.header().symbols;
-            let streamed = input::read_records(&b[..], *format, self.label, symbols, 1, |raw| {
-                for rec in raw {
-                    self.record(rec, &mut stats, &mut seq)?;
-                }
-                Ok(())
-            });
+            let streamed = if self.shared.mapping.one_graph && *format != Format::Tsv {
+                self.one_graph(&b[..], *format, &mut stats, &mut seq)
+            } else {
+                input::read_records(&b[..], *format, self.label, symbols, 1, |raw| {
+                    for rec in raw {
+                        self.record(rec, &mut stats, &mut seq)?;
+                    }
+                    Ok(())
+                })
+            };
             match streamed {
                 Ok(()) => {}
                 // The source as a whole is unreadable (a JSON document that does not parse).
@@ -289,28 +299,94 @@ impl Records<'_, '_> {
         let (header, total, opts) = (checker.header(), checker.total(), checker.options());
         let id = rec.id;
         match rec.triples(&header.symbols, self.shared.mapping, self.label) {
-            Err(e) => {
-                let e = e.to_string();
-                let mut failed = RecordReport::failed(id, e.clone());
-                failed.task = Some(self.task.id.clone());
-                seq.serialize_element(&failed).map_err(Stop::Write)?;
-                let mut tail = self.tail.borrow_mut();
-                tail.add_record(&failed);
-                tail.error.get_or_insert(e);
-            }
+            Err(e) => self.failed(id, e.to_string(), seq)?,
             Ok((b, name)) => {
                 let g = b.finish();
                 let record = RecordName { id, name };
-                let (mut report, kept, tallies) = checker
-                    .check(&g)
-                    .map_err(|e| Stop::Task(e.into()))?
-                    .into_parts(total, opts, &g, record);
-                report.task = Some(self.task.id.clone());
-                self.tail.borrow_mut().add_record(&report);
-                stats.add(&tallies);
-                let streamed = report.streaming(kept.iter(&g, header, opts));
-                seq.serialize_element(&streamed).map_err(Stop::Write)?;
+                let checked = checker.check(&g).map_err(|e| Stop::Task(e.into()))?;
+                let (report, kept, tallies) = checked.into_parts(total, opts, &g, record);
+                self.write(report, &kept, &g, &tallies, stats, seq)?;
             }
+        }
+        Ok(())
+    }
+
+    /// A record that cannot be checked: its report says why, and the task fails.
+    fn failed<Q: SerializeSeq>(
+        &self,
+        id: RecordId,
+        e: String,
+        seq: &mut Q,
+    ) -> Result<(), Stop<Q::Error>> {
+        let mut failed = RecordReport::failed(id, e.clone());
+        failed.task = Some(self.task.id.clone());
+        seq.serialize_element(&failed).map_err(Stop::Write)?;
+        let mut tail = self.tail.borrow_mut();
+        tail.add_record(&failed);
+        tail.error.get_or_insert(e);
+        Ok(())
+    }
+
+    /// Counts and writes one checked record, its findings streamed.
+    fn write<Q: SerializeSeq>(
+        &self,
+        mut report: RecordReport,
+        kept: &KeptFindings,
+        g: &Graph<'_>,
+        tallies: &[Tally],
+        stats: &mut RuleStats,
+        seq: &mut Q,
+    ) -> Result<(), Stop<Q::Error>> {
+        let checker = self.shared.checker;
+        report.task = Some(self.task.id.clone());
+        self.tail.borrow_mut().add_record(&report);
+        stats.add(tallies);
+        let streamed = report.streaming(kept.iter(g, checker.header(), checker.options()));
+        seq.serialize_element(&streamed).map_err(Stop::Write)
+    }
+
+    /// The task's source read as one graph (`one_graph`), its records checked together, each
+    /// written with its own findings ([`crate::triples::one_graph`]).
+    fn one_graph<Q: SerializeSeq>(
+        &self,
+        bytes: &[u8],
+        format: Format,
+        stats: &mut RuleStats,
+        seq: &mut Q,
+    ) -> Result<(), Stop<Q::Error>> {
+        let checker = self.shared.checker;
+        let (header, total, opts) = (checker.header(), checker.total(), checker.options());
+        let one = one_graph::read(
+            bytes,
+            format,
+            self.label,
+            &header.symbols,
+            self.shared.mapping,
+        )?;
+        let subjects = one.subjects();
+        let OneGraph { graph, rows } = one;
+        let g = graph.finish();
+        let checks = checker.check_rows(&g, &subjects);
+        let mut checked = checks.map_err(|e| Stop::Task(e.into()))?.into_iter();
+        for row in rows {
+            let (record, triples) = match row {
+                Row::Failed { id, error } => {
+                    self.failed(id, error.to_string(), seq)?;
+                    continue;
+                }
+                Row::Read {
+                    record, triples, ..
+                } => (record, triples),
+            };
+            // One check per record read, by construction; were one missing, the record (and
+            // its task) fails rather than pass unchecked.
+            let Some(c) = checked.next() else {
+                self.failed(record.id, "the record was not checked".into(), seq)?;
+                continue;
+            };
+            let (mut report, kept, tallies) = c.into_parts(total, opts, &g, record);
+            report.triples = triples;
+            self.write(report, &kept, &g, &tallies, stats, seq)?;
         }
         Ok(())
     }

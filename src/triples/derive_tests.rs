@@ -278,6 +278,13 @@ fn describe_names_the_parameters() {
         id_key: "uuid".into(),
         id_triples: false,
         shapes: false,
+        one_graph: false,
     };
     assert_eq!(m.describe(), "tmf name_key=charSpecExternalId id_key=uuid");
+    let m = Mapping {
+        one_graph: true,
+        ..Mapping::default()
+    };
+    assert_eq!(m.describe(), "plain one_graph");
+    assert_eq!(m.flags(), "--mapping plain --one-graph");
 }

@@ -145,6 +145,38 @@ impl<'b> GraphBuilder<'b> {
         }
     }
 
+    /// Where the builder is now: what [`Self::truncate`] goes back to and
+    /// [`Self::subjects_since`] starts from.
+    pub fn mark(&self) -> (usize, usize) {
+        (self.triples.len(), self.origins.len())
+    }
+
+    /// Drops the triples and origins added since `mark` (a record that failed half-way; the
+    /// names it interned stay, unused).
+    pub fn truncate(&mut self, mark: (usize, usize)) {
+        self.triples.truncate(mark.0);
+        self.origins.truncate(mark.1);
+    }
+
+    /// The distinct triples added since `mark`.
+    pub fn count_since(&self, mark: (usize, usize)) -> usize {
+        let mut v = self.triples[mark.0.min(self.triples.len())..].to_vec();
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    }
+
+    /// The distinct subjects of the triples added since `mark`, ascending.
+    pub fn subjects_since(&self, mark: (usize, usize)) -> Vec<Id> {
+        let mut v: Vec<Id> = self.triples[mark.0.min(self.triples.len())..]
+            .iter()
+            .map(|t| t.1)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// The distinct triples by name, in the order they first arrived.
     pub fn unique_triples(&self) -> impl Iterator<Item = (&str, &str, &str)> + '_ {
         let mut seen: FxHashSet<(Id, Id, Id)> = FxHashSet::default();

@@ -140,25 +140,38 @@ impl<'s> RawRecord<'_, 's> {
         mapping: &Mapping,
         label: &str,
     ) -> Result<(GraphBuilder<'s>, String), DataError> {
+        if let Body::Graph(b) = self.body {
+            return Ok((b, label.to_string()));
+        }
+        let mut b = GraphBuilder::new(symbols);
+        let name = self.triples_into(&mut b, mapping, label)?;
+        Ok((b, name))
+    }
+
+    /// The record's triples added to `b` (a file read as one graph), and its name; on an
+    /// error, what the record added so far stays in `b` (see [`GraphBuilder::truncate`]).
+    pub fn triples_into(
+        self,
+        b: &mut GraphBuilder<'_>,
+        mapping: &Mapping,
+        label: &str,
+    ) -> Result<String, DataError> {
         let RecordId { index, line } = self.id;
-        let map = |v: &Json<'_>| {
-            let mut b = GraphBuilder::new(symbols);
-            match mapping.record(v, index, &mut b) {
-                Ok(name) => Ok((b, name)),
-                Err(RecordError::NotAnObject(found)) => Err(DataError::NotAnObject {
-                    path: label.to_string(),
-                    line,
-                    index,
-                    found,
-                }),
-                Err(RecordError::TooManyDerived { limit }) => Err(DataError::TooManyDerived {
-                    path: label.to_string(),
-                    line,
-                    index,
-                    limit,
-                    mapping: mapping.kind,
-                }),
-            }
+        let mut map = |v: &Json<'_>| match mapping.record(v, index, b) {
+            Ok(name) => Ok(name),
+            Err(RecordError::NotAnObject(found)) => Err(DataError::NotAnObject {
+                path: label.to_string(),
+                line,
+                index,
+                found,
+            }),
+            Err(RecordError::TooManyDerived { limit }) => Err(DataError::TooManyDerived {
+                path: label.to_string(),
+                line,
+                index,
+                limit,
+                mapping: mapping.kind,
+            }),
         };
         match self.body {
             Body::Value(v) => map(v),
@@ -182,7 +195,13 @@ impl<'s> RawRecord<'_, 's> {
                 map(&Json::Obj(pairs))
             }
             Body::Bad(e) => Err(e),
-            Body::Graph(b) => Ok((b, label.to_string())),
+            Body::Graph(g) => {
+                use super::TripleSink as _;
+                for (s, r, o) in g.unique_triples() {
+                    b.triple(s, r, o);
+                }
+                Ok(label.to_string())
+            }
         }
     }
 }

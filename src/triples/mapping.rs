@@ -67,6 +67,10 @@ pub struct Mapping {
     /// Every scalar value also gives its shape as a second value of its slot
     /// ([`shape`], `--shapes`): what a column's values look like becomes learnable.
     pub shapes: bool,
+    /// A file's records are checked together as one graph (`--one-graph`,
+    /// [`crate::triples::one_graph`]): values shared between records are one node, as
+    /// `pff learn` sees the file, so rules through other records fire.
+    pub one_graph: bool,
 }
 
 impl Default for Mapping {
@@ -77,6 +81,7 @@ impl Default for Mapping {
             name_key: crate::defaults::NAME_KEY.to_string(),
             id_triples: false,
             shapes: false,
+            one_graph: false,
         }
     }
 }
@@ -98,6 +103,9 @@ impl Mapping {
         if self.shapes {
             s.push_str(" shapes");
         }
+        if self.one_graph {
+            s.push_str(" one_graph");
+        }
         s
     }
 
@@ -116,6 +124,9 @@ impl Mapping {
         }
         if self.shapes {
             s.push_str(" --shapes");
+        }
+        if self.one_graph {
+            s.push_str(" --one-graph");
         }
         s
     }

@@ -6,6 +6,7 @@ mod graph;
 pub mod input;
 pub mod json;
 pub mod mapping;
+pub mod one_graph;
 pub mod table;
 pub mod tsv;
 

@@ -605,6 +605,62 @@ fn a_rule_set_records_shapes() {
     );
 }
 
+/// Issue 24: a rule set learned with `--one-graph` records it, and checking with it checks
+/// the file as one graph.
+#[test]
+fn a_rule_set_records_one_graph() {
+    let s = setup();
+    let set = s.path("joined");
+    s.learn_to("joined", "ok", &["--one-graph"])
+        .assert()
+        .code(0);
+    let info: serde_json::Value = serde_json::from_str(&read(&set.join("ruleset.json"))).unwrap();
+    assert_eq!(info["encoding"]["one_graph"], true, "{info}");
+    let out = |args: &[&str]| pff(args).output().unwrap().stdout;
+    let rules_txt = set.join("rules.txt");
+    let with_set = out(&[
+        "validate",
+        "data/records.jsonl",
+        "--rules",
+        set.to_str().unwrap(),
+        "-f",
+        "json",
+    ]);
+    let with_flag = out(&[
+        "validate",
+        "data/records.jsonl",
+        "--rules",
+        rules_txt.to_str().unwrap(),
+        "--one-graph",
+        "-f",
+        "json",
+    ]);
+    assert!(!with_set.is_empty());
+    assert_eq!(with_set, with_flag);
+    // A rule set learned record by record refuses `--one-graph`, naming both.
+    let apart = s.path("apart");
+    pff(&[
+        "rules",
+        "import",
+        rules_txt.to_str().unwrap(),
+        "-o",
+        apart.to_str().unwrap(),
+    ])
+    .assert()
+    .code(0);
+    let err = stderr_of(
+        &mut pff(&[
+            "validate",
+            "data/records.jsonl",
+            "--rules",
+            apart.to_str().unwrap(),
+            "--one-graph",
+        ]),
+        2,
+    );
+    assert!(err.contains("--one-graph true contradicts"), "{err}");
+}
+
 /// `pff learn -o DIR` replaces only a rule set pff made (with --force), never another folder;
 /// `pff rules import` makes a rule set from a rules file, refusing an existing target, and
 /// checking with it equals checking with its flags.

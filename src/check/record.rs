@@ -367,9 +367,12 @@ impl RecordCheck {
         let (ranks, mut consequences) = one_per_value(ranks, order, |r, h| {
             let mine = self.reasons(r.key, &mut reasons, &mut rules)?;
             let theirs = self.reasons(h.key, &mut reasons, &mut rules)?;
+            // An empty slot is missing whatever the value its rules rest on: it follows a
+            // stronger finding only when its rules read that finding's slot.
+            let empty = g.rel(r.key.1).with_subject(r.key.0).is_empty();
             Ok(mine
                 .iter()
-                .any(|rel| *rel == h.key.1 || theirs.contains(rel)))
+                .any(|rel| *rel == h.key.1 || (!empty && theirs.contains(rel))))
         })?;
         let sources = self.culprit_sources(g, &ranks, order);
         let culprits = culprit::find(g, &sources, self.max_steps, &mut |r| rules.get(r))?;

@@ -5,7 +5,9 @@ use crate::rules::RuleSet;
 use crate::triples::{GraphBuilder, RecordId, RecordName, TripleSink};
 
 /// One wrong value breaks several expectations on its node: one finding, naming the node,
-/// with the others as its consequences (counted once); another node keeps its own.
+/// with the others as its consequences (counted once); another node keeps its own. An empty
+/// slot is not a wrong value's consequence (a swapped id does not remove a status): it stays a
+/// finding of its own, as on the other node.
 #[test]
 fn one_finding_per_node_with_its_consequences() {
     let rules = RuleSet::from_text(
@@ -30,16 +32,24 @@ fn one_finding_per_node_with_its_consequences() {
             ("P2", "price", "P_A"),
         ],
     );
-    let per_node: Vec<_> = report.findings.iter().map(|f| f.focus.as_str()).collect();
-    assert_eq!(per_node, ["P1", "P2"], "{:#?}", report.findings);
+    let per_node: Vec<_> = report
+        .findings
+        .iter()
+        .map(|f| (f.focus.as_str(), f.missing.relation.as_str()))
+        .collect();
+    assert_eq!(
+        per_node,
+        [("P1", "name"), ("P1", "status"), ("P2", "status")],
+        "{:#?}",
+        report.findings
+    );
     let f = &report.findings[0];
-    // The strongest expectation heads the finding, the other three are its consequences,
-    // strongest first (the status rule is broken on both products: weight 0.35 each).
-    assert_eq!(f.missing.relation, "name");
-    assert_eq!(f.consequence_count, 3);
+    // The strongest expectation heads the finding, the other two conflicts are its
+    // consequences, strongest first.
+    assert_eq!(f.consequence_count, 2);
     let rels: Vec<_> = f.consequences.iter().map(|t| t.relation.as_str()).collect();
-    assert_eq!(rels, ["productOfferingExternalId", "price", "status"]);
-    assert_eq!(report.finding_counts.total(), 2);
+    assert_eq!(rels, ["productOfferingExternalId", "price"]);
+    assert_eq!(report.finding_counts.total(), 3);
     assert_eq!(report.findings[1].consequence_count, 0);
 }
 

@@ -305,3 +305,57 @@ fn one_graph_in_a_run_and_with_a_bad_row() {
         "the execution records it"
     );
 }
+
+/// One row's odd value in a column every other row agrees on weighs one vote among all: under
+/// `--one-graph` the odd row is told the common value with the rule's confidence, and the other
+/// rows are not told the odd value at more than a fifth of it.
+#[test]
+fn one_odd_value_does_not_speak_for_every_other_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        &dir,
+        "rules.txt",
+        b"10\t9\t0.9\taddress_2(X,Y) <= address_3(X,A), address_3(B,A), address_2(B,Y)\n",
+    );
+    let mut csv = String::from("index,address_2,address_3\n");
+    for i in 1..=6 {
+        let v = if i == 4 { "mpty" } else { "empty" };
+        csv.push_str(&format!("{i},{v},none\n"));
+    }
+    let csv = write(&dir, "t.csv", csv.as_bytes());
+    let found = findings(&[
+        "validate",
+        &csv,
+        "--rules",
+        &rules,
+        "-f",
+        "jsonl",
+        "--id-key",
+        "index",
+        "--keep",
+        "info",
+        "--one-graph",
+    ]);
+    let scored: Vec<(String, String, f64)> = found
+        .iter()
+        .map(|f| {
+            (
+                f["record_name"].as_str().unwrap().to_string(),
+                f["missing"]["object"].as_str().unwrap().to_string(),
+                f["score"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let (odd, others): (Vec<_>, Vec<_>) = scored.iter().partition(|f| f.0 == "4");
+    assert_eq!(odd.len(), 1, "{scored:?}");
+    assert_eq!(odd[0].1, "empty");
+    assert!((odd[0].2 - 0.9).abs() < 1e-9, "{scored:?}");
+    assert_eq!(others.len(), 5, "{scored:?}");
+    // Each of the other rows: one vote of five for `mpty`.
+    assert!(
+        others
+            .iter()
+            .all(|f| f.1 == "mpty" && (f.2 - 0.18).abs() < 1e-9),
+        "{scored:?}"
+    );
+}

@@ -29,14 +29,30 @@ struct RuleRow {
     predicted: u64,
     correct: u64,
     confidence: f64,
+    /// What the rule's strongest violation weighs ([`vote_share`]).
+    weight: f64,
     /// A body-less rule: a value's share among all, the prior of its head.
     zero: bool,
+}
+
+/// What a violation weighs: the rule's confidence shared among its violations on the record
+/// (`n`), or, when the groundings were counted (a row of one graph), the violation's share of
+/// the rule's groundings: the value other rows give, weighed by how many of them give it (a
+/// column's one odd value, which every other row's rule would otherwise predict with the
+/// rule's full confidence, weighs one vote among all).
+fn vote_share(confidence: f64, n: u64, support: Option<(u32, u64)>) -> f64 {
+    match support {
+        Some((votes, groundings)) if groundings > 0 => {
+            confidence * votes as f64 / groundings as f64
+        }
+        _ => confidence / n as f64,
+    }
 }
 
 impl RuleRow {
     fn key(&self) -> MemberKey {
         MemberKey {
-            weight: self.confidence / (self.predicted - self.correct) as f64,
+            weight: self.weight,
             confidence: self.confidence,
             line: self.line,
             rule: self.rule,
@@ -285,16 +301,22 @@ impl RecordCheck {
         for o in &res.outcomes {
             let rule = &rules.rules[o.rule as usize];
             let global = ids.map_or(o.rule, |ids| ids[o.rule as usize]);
+            let n = o.violation_count();
+            let votes = |i: usize| {
+                let v = o.support.get(i).copied()?;
+                Some((v, o.groundings))
+            };
+            let strongest = o.support.iter().max().map(|&v| (v, o.groundings));
             self.rows.push(RuleRow {
                 rule: global,
                 line: rule.line,
                 predicted: o.predicted,
                 correct: o.correct,
                 confidence: rule.confidence,
+                weight: vote_share(rule.confidence, n, strongest),
                 zero: rule.body.is_empty(),
             });
             self.counts.capped |= (o.violations.len() as u64) < o.violation_count();
-            let n = o.violation_count();
             if o.predicted == 0 {
                 // Cut short before its body matched: neither satisfied nor violated.
                 self.counts.cut_before_match += 1;
@@ -308,13 +330,13 @@ impl RecordCheck {
             self.counts
                 .by_severity
                 .add(opts.severity.of(rule.confidence), n);
-            let key = MemberKey {
-                weight: rule.confidence / n as f64,
-                confidence: rule.confidence,
-                line: rule.line,
-                rule: global,
-            };
-            for v in &o.violations {
+            for (i, v) in o.violations.iter().enumerate() {
+                let key = MemberKey {
+                    weight: vote_share(rule.confidence, n, votes(i)),
+                    confidence: rule.confidence,
+                    line: rule.line,
+                    rule: global,
+                };
                 self.add_violation((v.s, rule.head.rel, v.o), key, rule.body.is_empty());
             }
         }

@@ -82,6 +82,11 @@ pub struct RuleOutcome {
     pub violations: Vec<Violation>,
     /// The rule hit its work bound or the deadline: the counts are those found so far.
     pub truncated: bool,
+    /// Checked for some subjects only ([`check_rule_for`]): each kept violation's support,
+    /// the body groundings that give it (`violations[i]` has `support[i]`); empty otherwise.
+    pub support: Vec<u32>,
+    /// With `support`: the body groundings of every prediction, right or wrong.
+    pub groundings: u64,
 }
 
 impl RuleOutcome {
@@ -260,6 +265,8 @@ impl<'r> Engine<'r> {
 pub struct Scratch {
     seen: FxHashSet<u64>,
     set: set::SetScratch,
+    /// Groundings per head tuple ([`check_rule_for`]).
+    support: rustc_hash::FxHashMap<u64, u32>,
 }
 
 /// Checks one rule (the entry point the property tests compare with [`naive`]).
@@ -302,7 +309,9 @@ pub fn check_rule_for(
     subjects: &[EntId],
 ) -> RuleOutcome {
     scratch.seen.clear();
+    scratch.support.clear();
     let mut m = Matcher::new(index, rule, g, opts, &mut scratch.seen);
+    m.support = Some(&mut scratch.support);
     match rule.head.s {
         Term::Const(c) => {
             if subjects.binary_search(&c).is_ok() {
@@ -335,7 +344,16 @@ pub fn check_rule_for(
             }
         }
     }
-    m.out
+    let mut out = m.out;
+    out.support = out
+        .violations
+        .iter()
+        .map(|v| {
+            let key = Matcher::key((v.s, v.o));
+            scratch.support.get(&key).copied().unwrap_or(1)
+        })
+        .collect();
+    out
 }
 
 /// The witness of a violation known to exist: the binding of `rule`'s variables
@@ -400,6 +418,9 @@ struct Matcher<'a, 'g> {
     head_level: usize,
     /// Bindings tried so far (the work bound).
     steps: u64,
+    /// Counting each head tuple's groundings (a row of one graph: [`check_rule_for`]): every
+    /// grounding reaches [`Self::emit`], which counts it here and in `out.groundings`.
+    support: Option<&'a mut rustc_hash::FxHashMap<u64, u32>>,
 }
 
 impl<'a, 'g> Matcher<'a, 'g> {
@@ -424,6 +445,7 @@ impl<'a, 'g> Matcher<'a, 'g> {
             order: [0; crate::rules::parse::MAX_BODY_ATOMS],
             head_level: 0,
             steps: 0,
+            support: None,
         }
     }
     #[inline]
@@ -480,6 +502,10 @@ impl<'a, 'g> Matcher<'a, 'g> {
 
     fn emit(&mut self) {
         let (s, o) = self.head();
+        if let Some(support) = self.support.as_deref_mut() {
+            *support.entry(Self::key((s, o))).or_insert(0) += 1;
+            self.out.groundings += 1;
+        }
         if !self.seen.insert(Self::key((s, o))) {
             return;
         }
@@ -590,7 +616,12 @@ impl<'a, 'g> Matcher<'a, 'g> {
 
     /// Depth-first join over `order[k..]`; true when a completion was found.
     fn search(&mut self, k: usize) -> bool {
-        if k == self.head_level && self.seen.contains(&Self::key(self.head())) {
+        // A head tuple already found is not searched again, unless its groundings are
+        // counted (then each one is completed once, and counted by `emit`).
+        if k == self.head_level
+            && self.support.is_none()
+            && self.seen.contains(&Self::key(self.head()))
+        {
             return false;
         }
         if k == self.rule.body.len() {

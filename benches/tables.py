@@ -51,6 +51,35 @@ def to_jsonl(header, rows, out):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
+def verbatim_jsonl(header, rows, out):
+    """The rows as they are in the CSV (every column, values untouched, empty cells left out)."""
+    with open(out, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({h: v for h, v in zip(header, r) if v}, ensure_ascii=False) + "\n")
+
+
+def same_from_csv(a, csv_path, work, header, rows, rules_txt, learn_opts):
+    """`pff validate dirty.csv` against the same rows as JSON Lines, with the rules file and the
+    encoding flags of the options line (the rule set's own id key, `_row`, is not a column of
+    the CSV): the findings, without their `line`, must be identical."""
+    jl = os.path.join(work, "verbatim.jsonl")
+    verbatim_jsonl(header, rows, jl)
+    flags = [o for o in learn_opts if o in ("--one-graph", "--shapes", "--id-triples")]
+    out = []
+    for data in (csv_path, jl):
+        p = subprocess.run([a.pff, "validate", data, "--rules", rules_txt, "--id-key", header[0],
+                            "-f", "jsonl", "--keep", "info", "--fail-on", "never",
+                            "--max-workers", "2"] + flags,
+                           check=True, capture_output=True, text=True)
+        found = []
+        for line in p.stdout.splitlines():
+            v = json.loads(line)
+            v.pop("line", None)
+            found.append(v)
+        out.append(found)
+    return out[0] == out[1], len(out[0])
+
+
 def truth(dirty, clean):
     """Error cells (row id, column name) by position, after normalisation."""
     header, drows = dirty
@@ -137,6 +166,10 @@ def main():
             fl = {k for k, s in every.items() if s >= cut}
             best = max(best, (prf(fl, errors)[2], cut))
         pointed = len(set(every) & errors) / len(errors) if errors else 0.0
+        same, n = same_from_csv(a, os.path.join(src, "dirty.csv"), work, dirty[0], dirty[1],
+                                os.path.join(rules, "rules.txt"), learn_opts)
+        print(f"{t}: dirty.csv straight == its rows as JSON Lines: {'yes' if same else 'NO'} "
+              f"({n} findings at --keep info)")
         print(f"{t}: {len(errors)} error cells; error+warning P {p:.2f} R {r:.2f} F1 {f1:.2f} "
               f"({len(both)} flagged); error only P {pe:.2f} R {re_:.2f} F1 {fe:.2f} "
               f"({len(only_err)}); best F1 {best[0]:.2f} at score {best[1]:.3f}; error cells any "

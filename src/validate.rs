@@ -6,6 +6,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use crate::check::rows::{RowOutcome, each_row};
 use crate::check::{RecordChecker, Tally};
 use crate::report::{RecordReport, Summary};
 use crate::rules::RulesError;
@@ -78,9 +79,15 @@ pub fn check_file(
     let symbols = &checker.header().symbols;
     if mapping.one_graph && format != Format::Tsv {
         let one = one_graph::read(reader, format, &shown, symbols, mapping)?;
-        for checked in checker.report_rows(one)? {
-            emit(checked)?;
-        }
+        let (header, total, opts) = (checker.header(), checker.total(), checker.options());
+        each_row(checker, one, |g, row| match row {
+            RowOutcome::Checked(record, triples, c) => {
+                let (mut report, tallies) = c.finish(g, header, total, opts, record);
+                report.triples = triples;
+                emit((report, tallies))
+            }
+            RowOutcome::Failed(id, e) => emit((RecordReport::failed(id, e.to_string()), vec![])),
+        })?;
     } else {
         input::read_records(reader, format, &shown, symbols, chunk_records(), |raw| {
             let reports = raw

@@ -359,3 +359,54 @@ fn one_odd_value_does_not_speak_for_every_other_row() {
         "{scored:?}"
     );
 }
+
+/// Rows are checked a batch at a time (`check::rows::ROWS_AT_ONCE`): a file of several
+/// batches gives every row its report, in order, with evidence from rows of other batches.
+#[test]
+fn one_graph_over_several_batches_of_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(&dir, "rules.txt", CROSS_ROW.as_bytes());
+    let mut csv = String::from("index,zip,city\n");
+    for i in 1..=150 {
+        let city = if i == 150 { "birminghxm" } else { "birmingham" };
+        let zip = if i == 1 || i == 150 { "35233" } else { "36301" };
+        csv.push_str(&format!("{i},{zip},{city}\n"));
+    }
+    let csv = write(&dir, "t.csv", csv.as_bytes());
+    let out = pff(&[
+        "validate",
+        &csv,
+        "--rules",
+        &rules,
+        "-f",
+        "json",
+        "--id-key",
+        "index",
+        "--keep",
+        "info",
+        "--one-graph",
+    ])
+    .output()
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 150);
+    let names: Vec<&str> = records
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=150).map(|i| i.to_string()).collect();
+    assert_eq!(names, expected);
+    let with: Vec<(&str, &str)> = records
+        .iter()
+        .flat_map(|r| r["findings"].as_array().unwrap())
+        .map(|f| {
+            (
+                f["missing"]["subject"].as_str().unwrap(),
+                f["missing"]["object"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // Rows 1 and 150 share zip 35233, in the first and third batch.
+    assert_eq!(with, [("1", "birminghxm"), ("150", "birmingham")]);
+}

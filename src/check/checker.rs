@@ -13,7 +13,6 @@ use crate::engine::{CheckOptions, Engine, Scratch, store_candidates};
 use crate::report::RecordReport;
 use crate::rules::store::RuleStore;
 use crate::rules::{EntId, Rule, RuleCatalog, RuleSet, RuleSource, RulesError};
-use crate::triples::one_graph::{OneGraph, Row};
 use crate::triples::{Graph, RecordName};
 
 /// Where a rule set lives, as a record's check sees it.
@@ -318,42 +317,6 @@ pub trait RecordChecker: Sync {
     fn options(&self) -> &Options;
     /// The rules in order, for rule statistics and health.
     fn catalog(&self) -> &dyn RuleCatalog;
-
-    /// Checks a file read as one graph ([`OneGraph`]) and builds each record's report, in
-    /// input order (a record that could not be read fails alone).
-    fn report_rows(
-        &self,
-        one: OneGraph<'_>,
-    ) -> Result<Vec<(RecordReport, Vec<Tally>)>, RulesError> {
-        let subjects = one.subjects();
-        let OneGraph { graph, rows } = one;
-        let g = graph.finish();
-        let mut checked = self.check_rows(&g, &subjects)?.into_iter();
-        let (header, total, opts) = (self.header(), self.total(), self.options());
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(match row {
-                Row::Read {
-                    record, triples, ..
-                } => {
-                    // One check per record read, by construction; were one missing, the
-                    // record fails rather than pass unchecked.
-                    let Some(c) = checked.next() else {
-                        let why = "the record was not checked".to_string();
-                        out.push((RecordReport::failed(record.id, why), Vec::new()));
-                        continue;
-                    };
-                    let (mut report, tallies) = c.finish(&g, header, total, opts, record);
-                    report.triples = triples;
-                    (report, tallies)
-                }
-                Row::Failed { id, error } => {
-                    (RecordReport::failed(id, error.to_string()), Vec::new())
-                }
-            });
-        }
-        Ok(out)
-    }
 
     /// Checks one graph and builds its report.
     fn report(

@@ -18,6 +18,7 @@ mod findings;
 mod grouping;
 mod kept;
 mod record;
+pub mod rows;
 
 pub use checker::{Checker, InMemory, RecordChecker, RuleHome, SourceChecker, Stored};
 pub use findings::KeptFindings;

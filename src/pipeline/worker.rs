@@ -16,13 +16,14 @@ use super::store::taskfile::{Status, TASK_FORMAT, TaskFile, TaskRef, TaskTail};
 use serde::ser::{Error as _, SerializeSeq};
 use serde::{Serialize, Serializer};
 
+use crate::check::rows::{RowOutcome, each_row};
 use crate::check::{KeptFindings, RecordChecker, Tally};
 use crate::manifest::Task;
 use crate::report::{RecordReport, SeverityCounts};
 use crate::rules::RulesError;
 use crate::stats::RuleStats;
 use crate::triples::Mapping;
-use crate::triples::one_graph::{self, OneGraph, Row};
+use crate::triples::one_graph;
 use crate::triples::{Format, Graph, RecordId, RecordName, input};
 
 /// What the writer needs of a checked task besides its file.
@@ -363,31 +364,14 @@ impl Records<'_, '_> {
             &header.symbols,
             self.shared.mapping,
         )?;
-        let subjects = one.subjects();
-        let OneGraph { graph, rows } = one;
-        let g = graph.finish();
-        let checks = checker.check_rows(&g, &subjects);
-        let mut checked = checks.map_err(|e| Stop::Task(e.into()))?.into_iter();
-        for row in rows {
-            let (record, triples) = match row {
-                Row::Failed { id, error } => {
-                    self.failed(id, error.to_string(), seq)?;
-                    continue;
-                }
-                Row::Read {
-                    record, triples, ..
-                } => (record, triples),
-            };
-            // One check per record read, by construction; were one missing, the record (and
-            // its task) fails rather than pass unchecked.
-            let Some(c) = checked.next() else {
-                self.failed(record.id, "the record was not checked".into(), seq)?;
-                continue;
-            };
-            let (mut report, kept, tallies) = c.into_parts(total, opts, &g, record);
-            report.triples = triples;
-            self.write(report, &kept, &g, &tallies, stats, seq)?;
-        }
+        each_row(checker, one, |g, row| match row {
+            RowOutcome::Failed(id, error) => self.failed(id, error.to_string(), seq),
+            RowOutcome::Checked(record, triples, c) => {
+                let (mut report, kept, tallies) = c.into_parts(total, opts, g, record);
+                report.triples = triples;
+                self.write(report, &kept, g, &tallies, stats, seq)
+            }
+        })?;
         Ok(())
     }
 }
@@ -398,6 +382,12 @@ enum Stop<E> {
     Data(crate::triples::DataError),
     Task(TaskError),
     Write(E),
+}
+
+impl<E> From<RulesError> for Stop<E> {
+    fn from(e: RulesError) -> Self {
+        Stop::Task(e.into())
+    }
 }
 
 impl<E> From<crate::triples::DataError> for Stop<E> {

@@ -410,3 +410,32 @@ fn one_graph_over_several_batches_of_rows() {
     // Rows 1 and 150 share zip 35233, in the first and third batch.
     assert_eq!(with, [("1", "birminghxm"), ("150", "birmingham")]);
 }
+
+/// `pff calibrate` checks clean records one at a time: rules checked as one graph are refused,
+/// with what to do instead, rather than given cut points measured another way.
+#[test]
+fn calibrate_refuses_rules_checked_as_one_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(&dir, "rules.txt", CROSS_ROW.as_bytes());
+    let csv = write(
+        &dir,
+        "t.csv",
+        b"index,zip,city\n1,35233,birmingham\n2,35233,birmingham\n",
+    );
+    let err = stderr_of(
+        &mut pff(&[
+            "calibrate",
+            &csv,
+            "--rules",
+            &rules,
+            "--id-key",
+            "index",
+            "--one-graph",
+        ]),
+        2,
+    );
+    assert!(err.contains("--error-confidence"), "{err}");
+    pff(&["calibrate", &csv, "--rules", &rules, "--id-key", "index"])
+        .assert()
+        .code(predicates::ord::ne(2));
+}

@@ -283,6 +283,14 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
     init_workers(args.max_workers)?;
     let asked = super::settings::asked_by_flags(&args.input);
     let with = super::settings::rules_with(&args.rules, &asked, None, None)?;
+    if with.mapping.one_graph {
+        // Its corruptions and clean scores are a record's alone: under one graph a record's
+        // findings also come from the others, so the cut points would not be those the rules
+        // are checked with.
+        bail!(
+            "pff calibrate checks clean records one at a time, and these rules are checked with              the file as one graph (--one-graph): their cut points cannot be calibrated this way;              give them with --error-confidence / --warning-confidence (or error_confidence: /              warning_confidence: in a manifest)"
+        );
+    }
     let cache = (!args.no_cache)
         .then(crate::rules::compiled::cache_dir)
         .flatten();

@@ -578,6 +578,11 @@ proptest! {
                     .map(|o| o.violations.iter().map(|v| (v.s, v.o)).collect())
                     .unwrap_or_default();
                 got.sort_unstable();
+                // Counting only (a recount: no votes counted) gives the same counts.
+                let counting = CheckOptions { collect_violations: false, ..CheckOptions::default() };
+                let counted = index.check(&g, subjects, counting, &mut Scratch::default());
+                let c = counted.outcomes.iter().find(|o| o.rule == ri as u32);
+                prop_assert_eq!(c.map(|o| (o.predicted, o.correct)), out.map(|o| (o.predicted, o.correct)));
                 prop_assert_eq!(out.map_or(0, |o| o.predicted), mine.len() as u64, "{}", text);
                 prop_assert_eq!(out.map_or(0, |o| o.correct), correct, "{}", text);
                 prop_assert_eq!(got, want, "{}", text);

@@ -311,7 +311,10 @@ pub fn check_rule_for(
     scratch.seen.clear();
     scratch.support.clear();
     let mut m = Matcher::new(index, rule, g, opts, &mut scratch.seen);
-    m.support = Some(&mut scratch.support);
+    // Votes weigh violations: counting only (a recount) needs none.
+    if opts.collect_violations {
+        m.support = Some(&mut scratch.support);
+    }
     match rule.head.s {
         Term::Const(c) => {
             if subjects.binary_search(&c).is_ok() {

@@ -170,7 +170,7 @@ def main():
                                 os.path.join(rules, "rules.txt"), learn_opts)
         print(f"{t}: dirty.csv straight == its rows as JSON Lines: {'yes' if same else 'NO'} "
               f"({n} findings at --keep info)")
-        print(f"{t}: {len(errors)} error cells; error+warning P {p:.2f} R {r:.2f} F1 {f1:.2f} "
+        print(f"{t}: {len(errors)} error cells; error+warning P {p:.3f} R {r:.3f} F1 {f1:.3f} "
               f"({len(both)} flagged); error only P {pe:.2f} R {re_:.2f} F1 {fe:.2f} "
               f"({len(only_err)}); best F1 {best[0]:.2f} at score {best[1]:.3f}; error cells any "
               f"finding points at {pointed:.0%}")

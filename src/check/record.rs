@@ -386,15 +386,28 @@ impl RecordCheck {
         let order = rank_order(g);
         let ranks = self.scored(g, &mut rules)?;
         let mut reasons: FxHashMap<Key, Vec<RelId>> = FxHashMap::default();
+        // Slots in doubt: a finding at warning level or above blames them.
+        let doubted: rustc_hash::FxHashSet<(EntId, RelId)> = ranks
+            .iter()
+            .filter(|r| r.score >= opts.severity.warning)
+            .map(|r| (r.key.0, r.key.1))
+            .collect();
         let (ranks, mut consequences) = one_per_value(ranks, order, |r, h| {
             let mine = self.reasons(r.key, &mut reasons, &mut rules)?;
             let theirs = self.reasons(h.key, &mut reasons, &mut rules)?;
             // An empty slot is missing whatever the value its rules rest on: it follows a
             // stronger finding only when its rules read that finding's slot.
             let empty = g.rel(r.key.1).with_subject(r.key.0).is_empty();
+            // A slot both rest on explains both only if one wrong value there can: this
+            // finding rests on it alone, or it is itself in doubt. A finding resting on
+            // several slots none of which is doubted is a wrong value of its own (a table
+            // row's city and county typos, each told by its zip, name and phone).
+            let explains = |rel: &RelId| {
+                theirs.contains(rel) && (mine.len() == 1 || doubted.contains(&(r.key.0, *rel)))
+            };
             Ok(mine
                 .iter()
-                .any(|rel| *rel == h.key.1 || (!empty && theirs.contains(rel))))
+                .any(|rel| *rel == h.key.1 || (!empty && explains(rel))))
         })?;
         let sources = self.culprit_sources(g, &ranks, order);
         let culprits = culprit::find(g, &sources, self.max_steps, &mut |r| rules.get(r))?;

@@ -195,3 +195,45 @@ fn conflicts_name_the_present_value_and_empty_slots_score_higher() {
     );
     assert!((f.score - 0.96).abs() < 1e-9, "{}", f.score);
 }
+
+/// Two conflicts resting on the same two slots are two wrong values while neither slot is in
+/// doubt (one wrong zip could not explain a city told by the phone too); once a finding
+/// doubts one of those slots, one wrong value there explains both, and they are one finding.
+#[test]
+fn a_shared_reason_explains_only_when_it_can() {
+    let rules = "10\t9\t0.9\tcity(X,birmingham) <= zip(X,35233)\n\
+                 10\t9\t0.9\tcity(X,birmingham) <= phone(X,205)\n\
+                 10\t9\t0.9\tcounty(X,jefferson) <= zip(X,35233)\n\
+                 10\t9\t0.9\tcounty(X,jefferson) <= phone(X,205)\n";
+    let row = [
+        ("R1", "zip", "35233"),
+        ("R1", "phone", "205"),
+        ("R1", "city", "birminghxm"),
+        ("R1", "county", "jeffxrson"),
+    ];
+    let heads = |rules: &str, extra: &[(&str, &str, &str)]| {
+        let rules = RuleSet::from_text("t.rules", rules).unwrap();
+        let mut triples = row.to_vec();
+        triples.extend_from_slice(extra);
+        let report = crate::check::report_of(&rules, &triples);
+        let mut v: Vec<String> = report
+            .findings
+            .iter()
+            .map(|f| f.missing.relation.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(heads(rules, &[]), ["city", "county"]);
+    // The name says the zip is another: the zip is in doubt, and one wrong zip explains the
+    // city and the county (its consequences).
+    let doubting = format!("{rules}10\t9\t0.95\tzip(X,36301) <= name(X,dothan)\n");
+    assert_eq!(heads(&doubting, &[("R1", "name", "dothan")]), ["zip"]);
+    // A weaker doubt (a warning, below the city's score): the city heads, the county follows
+    // it through the doubted zip, and the zip is a finding of its own.
+    let doubting = format!("{rules}10\t9\t0.88\tzip(X,36301) <= name(X,dothan)\n");
+    assert_eq!(
+        heads(&doubting, &[("R1", "name", "dothan")]),
+        ["city", "zip"]
+    );
+}

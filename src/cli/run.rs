@@ -157,6 +157,12 @@ fn forward_signals() -> Result<pipeline::Shutdown> {
                 if !forward.request(sig) {
                     std::process::exit(128 + sig);
                 }
+                // Said here, as the signal arrives: a second one may end the process before
+                // the run would have said it.
+                eprintln!(
+                    "pff: stopping: finishing tasks in flight (signal again to quit at once); \
+                     `--resume` continues the execution"
+                );
             }
         });
     };
@@ -179,10 +185,8 @@ struct Terminal {
 impl pipeline::Observer for Terminal {
     fn notice(&self, notice: pipeline::Notice<'_>) {
         match notice {
-            pipeline::Notice::Stopping => eprintln!(
-                "pff: stopping: finishing tasks in flight (signal again to quit at once); \
-                 `--resume` continues the execution"
-            ),
+            // The signal thread said it when the signal arrived (`forward_signals`).
+            pipeline::Notice::Stopping => {}
             _ if self.quiet => {}
             pipeline::Notice::TaskFileRejected {
                 file,

@@ -77,7 +77,7 @@ pub fn check_file(
         sink(Event::Record(&report)).map_err(ValidateError::Output)
     };
     let symbols = &checker.header().symbols;
-    if mapping.one_graph && format != Format::Tsv {
+    if one_graph::applies(mapping, format) {
         let one = one_graph::read(reader, format, &shown, symbols, mapping)?;
         let (header, total, opts) = (checker.header(), checker.total(), checker.options());
         each_row(checker, one, |g, row| match row {

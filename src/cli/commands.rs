@@ -288,7 +288,10 @@ pub fn calibrate(args: CalibrateArgs) -> Result<u8> {
         // findings also come from the others, so the cut points would not be those the rules
         // are checked with.
         bail!(
-            "pff calibrate checks clean records one at a time, and these rules are checked with              the file as one graph (--one-graph): their cut points cannot be calibrated this way;              give them with --error-confidence / --warning-confidence (or error_confidence: /              warning_confidence: in a manifest)"
+            "pff calibrate checks clean records one at a time, and these rules are checked with \
+             the file as one graph (--one-graph): their cut points cannot be calibrated this \
+             way; give them with --error-confidence / --warning-confidence (or \
+             error_confidence: / warning_confidence: in a manifest)"
         );
     }
     let cache = (!args.no_cache)

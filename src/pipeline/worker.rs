@@ -253,7 +253,7 @@ impl Serialize for &Records<'_, '_> {
         let mut stats = RuleStats::new(self.shared.checker.total());
         if let Some((b, format)) = &self.source {
             let symbols = &self.shared.checker.header().symbols;
-            let streamed = if self.shared.mapping.one_graph && *format != Format::Tsv {
+            let streamed = if one_graph::applies(self.shared.mapping, *format) {
                 self.one_graph(&b[..], *format, &mut stats, &mut seq)
             } else {
                 input::read_records(&b[..], *format, self.label, symbols, 1, |raw| {
@@ -304,8 +304,8 @@ impl Records<'_, '_> {
             Ok((b, name)) => {
                 let g = b.finish();
                 let record = RecordName { id, name };
-                let checked = checker.check(&g).map_err(|e| Stop::Task(e.into()))?;
-                let (report, kept, tallies) = checked.into_parts(total, opts, &g, record);
+                let (report, kept, tallies) =
+                    checker.check(&g)?.into_parts(total, opts, &g, record);
                 self.write(report, &kept, &g, &tallies, stats, seq)?;
             }
         }
@@ -371,8 +371,7 @@ impl Records<'_, '_> {
                 report.triples = triples;
                 self.write(report, &kept, g, &tallies, stats, seq)
             }
-        })?;
-        Ok(())
+        })
     }
 }
 

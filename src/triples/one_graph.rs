@@ -49,17 +49,10 @@ pub struct OneGraph<'s> {
     pub rows: Vec<Row>,
 }
 
-impl OneGraph<'_> {
-    /// The subjects each record read owns, in input order (failed records left out).
-    pub fn subjects(&self) -> Vec<Vec<EntId>> {
-        self.rows
-            .iter()
-            .filter_map(|r| match r {
-                Row::Read { subjects, .. } => Some(subjects.clone()),
-                Row::Failed { .. } => None,
-            })
-            .collect()
-    }
+/// Whether a file of `format` is read as one graph under `mapping`: a triples file is one
+/// graph anyway, checked whole as before.
+pub fn applies(mapping: &Mapping, format: Format) -> bool {
+    mapping.one_graph && format != Format::Tsv
 }
 
 /// Reads `reader` (`format`, named `label`) into one graph over `symbols` under `mapping`.

@@ -11,7 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use pff::check::{Checker, InMemory, Options, RecordChecker, Stored};
 use pff::engine::{CheckOptions, Engine};
 use pff::rules::store::RuleStore;
-use pff::rules::{RuleSet, load_rules};
+use pff::rules::{Priors, RuleSet, load_rules};
 use pff::triples::Mapping;
 use pff::triples::json::parse;
 use pff::triples::{Graph, GraphBuilder};
@@ -72,7 +72,14 @@ fn report_in_memory_and_from_store(c: &mut Criterion, name: &str, rules: &RuleSe
     let store = RuleStore::build(&tmp, rules).expect("store");
     let in_memory = Checker::new(InMemory::new(rules), opts.clone());
     let stored = Checker::new(
-        Stored::new(&store, rules, rules, rules.rules.len(), 1024),
+        Stored::new(
+            &store,
+            rules,
+            rules,
+            rules.rules.len(),
+            1024,
+            std::sync::Arc::new(Priors::of(&rules.rules)),
+        ),
         opts.clone(),
     );
     let mut group = c.benchmark_group(name);

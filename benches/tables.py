@@ -14,6 +14,8 @@ the missing triple's). Usage:
       [--reuse]   (keep rules learned by an earlier run)
       [--options LINE] (learn options to try instead of benches/tables.learn-options)
       [--work DIR] (where rules and findings go; default target/tables)
+      [--data DIR] (a folder of tables, one folder each with dirty.csv and clean.csv; default
+                    ../shared/data/tables)
 """
 import argparse
 import csv
@@ -128,6 +130,8 @@ def main():
     ap.add_argument("--options", help="a learn options line to try instead of the file's")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "tables"),
                     help="where each table's rules and findings go")
+    ap.add_argument("--data", default=DATA,
+                    help="a folder of tables, each a folder with dirty.csv and clean.csv")
     a = ap.parse_args()
     opts_file = os.path.join(ROOT, "benches", "tables.learn-options")
     learn_opts = []
@@ -136,7 +140,7 @@ def main():
     elif os.path.exists(opts_file):
         learn_opts = shlex.split(open(opts_file).read().strip())
     for t in a.tables.split(","):
-        src = os.path.join(DATA, t)
+        src = os.path.join(a.data, t)
         work = os.path.join(a.work, t)
         os.makedirs(work, exist_ok=True)
         dirty = read(os.path.join(src, "dirty.csv"))

@@ -4,9 +4,10 @@ use pff::engine::rows::RowIndex;
 use pff::engine::{
     CheckOptions, Engine, Scratch, Violation, check_rule, naive, witness, witness_triples,
 };
-use pff::rules::RuleSet;
+use pff::rules::{Priors, RuleSet};
 use pff::triples::{GraphBuilder, TripleSink};
 use proptest::prelude::*;
+use std::sync::Arc;
 
 const ENTITIES: &[&str] = &["e0", "e1", "e2", "e3", "e4"];
 const RELATIONS: &[&str] = &["r0", "r1", "r2"];
@@ -259,7 +260,7 @@ proptest! {
         // candidates in chunks of `batch`.
         let dir = tempfile::TempDir::new().unwrap();
         let store = RuleStore::build(dir.path(), &rs).unwrap();
-        let stored = Stored::new(&store, &rs, &rs, rs.rules.len(), batch);
+        let stored = Stored::new(&store, &rs, &rs, rs.rules.len(), batch, Arc::new(Priors::of(&rs.rules)));
         let batched = Checker::new(stored, opts.clone()).report(&g, rec()).unwrap();
         prop_assert_eq!(&batched.0, &whole.0, "rules:\n{}", text);
         // A report streamed finding by finding is the JSON serde writes for it.
@@ -343,7 +344,14 @@ fn report_of(
         }
         Some(batch) => {
             let store = RuleStore::build(dir.path(), &rs).unwrap();
-            let home = Stored::new(&store, &rs, &rs, rs.rules.len(), batch);
+            let home = Stored::new(
+                &store,
+                &rs,
+                &rs,
+                rs.rules.len(),
+                batch,
+                Arc::new(Priors::of(&rs.rules)),
+            );
             Checker::new(home, opts).report(&g, rec).unwrap().0
         }
     }

@@ -306,9 +306,10 @@ fn one_graph_in_a_run_and_with_a_bad_row() {
     );
 }
 
-/// One row's odd value in a column every other row agrees on weighs one vote among all: under
-/// `--one-graph` the odd row is told the common value with the rule's confidence, and the other
-/// rows are not told the odd value at more than a fifth of it.
+/// One row's odd value in a column every other row agrees on weighs one vote among all, and
+/// each row's own value is one vote too: under `--one-graph` the odd row is told the common
+/// value with five sixths of the rule's confidence (five peers against its own), and each
+/// other row is told the odd value with a sixth of it (one peer against four and its own).
 #[test]
 fn one_odd_value_does_not_speak_for_every_other_row() {
     let dir = tempfile::tempdir().unwrap();
@@ -349,13 +350,13 @@ fn one_odd_value_does_not_speak_for_every_other_row() {
     let (odd, others): (Vec<_>, Vec<_>) = scored.iter().partition(|f| f.0 == "4");
     assert_eq!(odd.len(), 1, "{scored:?}");
     assert_eq!(odd[0].1, "empty");
-    assert!((odd[0].2 - 0.9).abs() < 1e-9, "{scored:?}");
+    assert!((odd[0].2 - 0.9 * 5.0 / 6.0).abs() < 1e-9, "{scored:?}");
     assert_eq!(others.len(), 5, "{scored:?}");
-    // Each of the other rows: one vote of five for `mpty`.
+    // Each of the other rows: one vote of six for `mpty`.
     assert!(
         others
             .iter()
-            .all(|f| f.1 == "mpty" && (f.2 - 0.18).abs() < 1e-9),
+            .all(|f| f.1 == "mpty" && (f.2 - 0.9 / 6.0).abs() < 1e-9),
         "{scored:?}"
     );
 }

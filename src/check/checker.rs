@@ -12,7 +12,7 @@ use crate::engine::rows::RowIndex;
 use crate::engine::{CheckOptions, Engine, Scratch, store_candidates};
 use crate::report::RecordReport;
 use crate::rules::store::RuleStore;
-use crate::rules::{EntId, Rule, RuleCatalog, RuleSet, RuleSource, RulesError};
+use crate::rules::{EntId, Priors, Rule, RuleCatalog, RuleSet, RuleSource, RulesError};
 use crate::triples::{Graph, RecordName};
 
 /// Where a rule set lives, as a record's check sees it.
@@ -41,6 +41,9 @@ pub trait RuleHome: Sync {
     ) -> Result<(), RulesError>;
     /// Rule `i` of the whole set, for the evidence of a finding.
     fn fetch(&self, i: u32) -> Result<Arc<Rule>, RulesError>;
+    /// The body-less rules of the whole set, by the triple they predict: a finding's prior
+    /// even where its body-less rule does not fire (an empty slot).
+    fn priors(&self) -> &Priors;
 }
 
 /// What the engine collects for one record's chunk started at `started`: its time budget
@@ -114,6 +117,7 @@ fn check_chunk(
 /// A rule set held in memory, with its index.
 pub struct InMemory<'r> {
     engine: Engine<'r>,
+    priors: Priors,
 }
 
 impl<'r> InMemory<'r> {
@@ -121,6 +125,7 @@ impl<'r> InMemory<'r> {
     pub fn new(rules: &'r RuleSet) -> Self {
         Self {
             engine: Engine::new(rules),
+            priors: Priors::of(&rules.rules),
         }
     }
 }
@@ -179,6 +184,10 @@ impl RuleHome for InMemory<'_> {
                 detail: format!("rule {i} asked for, {} held", rules.rules.len()),
             })
     }
+
+    fn priors(&self) -> &Priors {
+        &self.priors
+    }
 }
 
 /// Rules filed on disk ([`RuleStore`]): each record reads the rules it can use, at most
@@ -189,19 +198,22 @@ pub struct Stored<'a> {
     catalog: &'a (dyn RuleCatalog + Sync),
     total: usize,
     batch: usize,
+    priors: Arc<Priors>,
     /// Chunks of rules held at once, and the most at any time.
     live: AtomicUsize,
     max: AtomicUsize,
 }
 
 impl<'a> Stored<'a> {
-    /// `header` gives the symbols and names, `catalog` lists the `total` rules in order.
+    /// `header` gives the symbols and names, `catalog` lists the `total` rules in order,
+    /// `priors` are their body-less rules'.
     pub fn new(
         store: &'a RuleStore,
         header: &'a RuleSet,
         catalog: &'a (dyn RuleCatalog + Sync),
         total: usize,
         batch: usize,
+        priors: Arc<Priors>,
     ) -> Self {
         Self {
             store,
@@ -209,6 +221,7 @@ impl<'a> Stored<'a> {
             catalog,
             total,
             batch: batch.max(1),
+            priors,
             live: AtomicUsize::new(0),
             max: AtomicUsize::new(0),
         }
@@ -222,6 +235,7 @@ impl<'a> Stored<'a> {
             source,
             source.len(),
             source.batch_size(),
+            source.priors().clone(),
         )
     }
 
@@ -299,6 +313,10 @@ impl RuleHome for Stored<'_> {
     fn fetch(&self, i: u32) -> Result<Arc<Rule>, RulesError> {
         self.store.fetch(i).map(Arc::new).map_err(|e| self.io(e))
     }
+
+    fn priors(&self) -> &Priors {
+        &self.priors
+    }
 }
 
 /// Checks records against rules wherever they live; object-safe, so that the drivers (a data
@@ -352,7 +370,7 @@ impl<H: RuleHome> RecordChecker for Checker<H> {
         let mut check = RecordCheck::new();
         self.home.check_into(&mut check, g, &self.opts)?;
         check
-            .rank(g, &self.opts, |i| self.home.fetch(i))?
+            .rank(g, &self.opts, self.home.priors(), |i| self.home.fetch(i))?
             .evidence(g, |i| self.home.fetch(i))
     }
 
@@ -362,7 +380,7 @@ impl<H: RuleHome> RecordChecker for Checker<H> {
             .check_rows_into(&mut checks, g, rows, &self.opts)?;
         let finish = |check: RecordCheck| -> Result<Checked, RulesError> {
             check
-                .rank(g, &self.opts, |i| self.home.fetch(i))?
+                .rank(g, &self.opts, self.home.priors(), |i| self.home.fetch(i))?
                 .evidence(g, |i| self.home.fetch(i))
         };
         if self.opts.parallel_rules {

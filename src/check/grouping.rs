@@ -167,15 +167,17 @@ const LOG_STEPS: f64 = (1u64 << 32) as f64;
 /// flight(X,AA-1733)` and `act_arr_time(X,10:31 p.m.) <= flight(X,AA-1733)`) are exclusive
 /// outcomes of it, so their evidence adds up; different conditions are not, and the slot takes
 /// the strongest condition's sum. `bodies_of` gives a group's conditions (its strongest
-/// rules' body texts).
+/// rules' body texts). Only predictions with a rule that beats their value's prior speak for
+/// the slot: a column's usual values predicted for every row alike say nothing of this row's
+/// empty cell, however many of them add up (they stay findings of their own).
 pub(super) fn empty_slots<'n, G>(
     scored: &[(Key, &G, f64, bool, bool)],
     name: impl Fn(EntId) -> &'n str,
     mut bodies_of: impl FnMut(&G) -> Result<Vec<Arc<str>>, FetchError>,
 ) -> Result<FxHashMap<(EntId, RelId), Slot>, FetchError> {
     let mut per_slot: FxHashMap<(EntId, RelId), u32> = FxHashMap::default();
-    for &(key, _, _, _, empty) in scored {
-        if empty {
+    for &(key, _, _, informative, empty) in scored {
+        if empty && informative {
             *per_slot.entry((key.0, key.1)).or_default() += 1;
         }
     }
@@ -183,7 +185,7 @@ pub(super) fn empty_slots<'n, G>(
     let mut sums: FxHashMap<((EntId, RelId), Arc<str>), u64> = FxHashMap::default();
     for &(key, group, evidence, informative, empty) in scored {
         let slot_key = (key.0, key.1);
-        if !empty || per_slot[&slot_key] < 2 {
+        if !empty || !informative || per_slot[&slot_key] < 2 {
             continue;
         }
         let slot = slots.entry(slot_key).or_insert(Slot {

@@ -18,7 +18,7 @@ use crate::report::{
     FindingKind, LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, Severity, SeverityCounts,
     score_of,
 };
-use crate::rules::{EntId, RelId, Rule, RuleSet};
+use crate::rules::{EntId, Priors, RelId, Rule, RuleSet, Shape};
 use crate::triples::{Graph, RecordName};
 
 /// One rule that applied to the record.
@@ -31,8 +31,17 @@ struct RuleRow {
     confidence: f64,
     /// What the rule's strongest violation weighs ([`vote_share`]).
     weight: f64,
-    /// A body-less rule: a value's share among all, the prior of its head.
-    zero: bool,
+    /// A prior of its head's value ([`says_a_prior`]).
+    prior: bool,
+}
+
+/// Whether a rule says no more than how common its head's value is: a body-less rule (the
+/// value's share among all) or one whose body names no constant and is not a path to the
+/// value (`lang(X,eng) <= issn(X,A)`: the value's share among the subjects with some `issn`,
+/// AnyBURL's AC2 shape). Such rules hold for nearly every record alike; only a rule that beats
+/// them tells something about this one.
+fn says_a_prior(rule: &Rule) -> bool {
+    matches!(rule.shape(), Shape::Zero)
 }
 
 /// What a violation weighs: the rule's confidence shared among its violations on the record
@@ -251,18 +260,21 @@ impl RecordCheck {
     /// the strongest of them leads, the others raise it halfway by their noisy-or (as
     /// [`score_of`]); the body-less rule and the rules that do not beat it add nothing. A
     /// group with no such rule scores its strongest weight alone and is not informative: its
-    /// finding is never an error (a column's majority value is no proof). Groups without a
-    /// body-less rule score as [`score_of`] over all members.
-    fn evidence_of(&self, group: &Group) -> Option<(f64, bool)> {
+    /// finding is never an error (a column's majority value is no proof). `prior` is the
+    /// value's body-less rule's confidence in the whole set ([`Priors`]), which does not fire
+    /// on an empty slot (`lang(X,eng) <= ` ranges over the subjects that give `lang`) though
+    /// rules that only ask for some other value there (`lang(X,eng) <= issn(X,A)`) do. Groups
+    /// of a value without a body-less rule score as [`score_of`] over all members.
+    fn evidence_of(&self, group: &Group, prior: f64) -> Option<(f64, bool)> {
         let strongest = self.key_of(group.top[0])?;
-        if group.prior <= 0.0 {
+        if prior <= 0.0 {
             return Some((score_of(strongest.weight, group.sum), true));
         }
-        let bar = group.prior + LIFT * (1.0 - group.prior);
+        let bar = prior / (prior + (1.0 - LIFT) * (1.0 - prior));
         let lifting: Vec<f64> = group.top[..group.len as usize]
             .iter()
             .filter_map(|&r| row_in(&self.rows, r))
-            .filter(|row| !row.zero && row.confidence >= bar)
+            .filter(|row| !row.prior && row.confidence >= bar)
             .map(|row| row.key().weight)
             .collect();
         Some(match lifting.split_first() {
@@ -314,7 +326,7 @@ impl RecordCheck {
                 correct: o.correct,
                 confidence: rule.confidence,
                 weight: vote_share(rule.confidence, n, strongest),
-                zero: rule.body.is_empty(),
+                prior: says_a_prior(rule),
             });
             self.counts.capped |= (o.violations.len() as u64) < o.violation_count();
             if o.predicted == 0 {
@@ -337,12 +349,12 @@ impl RecordCheck {
                     line: rule.line,
                     rule: global,
                 };
-                self.add_violation((v.s, rule.head.rel, v.o), key, rule.body.is_empty());
+                self.add_violation((v.s, rule.head.rel, v.o), key, says_a_prior(rule));
             }
         }
     }
     /// Adds a violation of the rule in the last row to the group of its missing triple.
-    fn add_violation(&mut self, triple: (EntId, RelId, EntId), key: MemberKey, zero: bool) {
+    fn add_violation(&mut self, triple: (EntId, RelId, EntId), key: MemberKey, prior: bool) {
         let group = self.groups.entry(triple).or_insert(Group {
             sum: LogSum::default(),
             count: 0,
@@ -351,7 +363,7 @@ impl RecordCheck {
             max_confidence: 0.0,
             prior: 0.0,
         });
-        if zero {
+        if prior {
             group.prior = group.prior.max(key.confidence);
         }
         group.sum.add(key.weight);
@@ -377,6 +389,7 @@ impl RecordCheck {
         self,
         g: &Graph<'_>,
         opts: &Options,
+        priors: &Priors,
         fetch: impl FnMut(u32) -> Result<Arc<Rule>, FetchError>,
     ) -> Result<Ranked, FetchError> {
         let mut rules = Fetched {
@@ -384,7 +397,7 @@ impl RecordCheck {
             fetch,
         };
         let order = rank_order(g);
-        let ranks = self.scored(g, &mut rules)?;
+        let ranks = self.scored(g, priors, &mut rules)?;
         let mut reasons: FxHashMap<Key, Vec<RelId>> = FxHashMap::default();
         // Slots in doubt: a finding at warning level or above blames them.
         let doubted: rustc_hash::FxHashSet<(EntId, RelId)> = ranks
@@ -442,7 +455,12 @@ impl RecordCheck {
     /// Every group scored: its evidence ([`Self::evidence_of`]), an empty slot's predictions
     /// summed ([`empty_slots`]; a slot of a relation a nested mapping derives is not summed:
     /// its values are the plain slot's, seen again), and its focus.
-    fn scored<F>(&self, g: &Graph<'_>, rules: &mut Fetched<F>) -> Result<Vec<Rank>, FetchError>
+    fn scored<F>(
+        &self,
+        g: &Graph<'_>,
+        priors: &Priors,
+        rules: &mut Fetched<F>,
+    ) -> Result<Vec<Rank>, FetchError>
     where
         F: FnMut(u32) -> Result<Arc<Rule>, FetchError>,
     {
@@ -451,7 +469,8 @@ impl RecordCheck {
             .groups
             .iter()
             .filter_map(|(&key, group)| {
-                let (evidence, informative) = self.evidence_of(group)?;
+                let prior = group.prior.max(priors.of_triple(key));
+                let (evidence, informative) = self.evidence_of(group, prior)?;
                 let empty = g.rel(key.1).with_subject(key.0).is_empty();
                 Some((key, group, evidence, informative, empty, focus_of(g, key)))
             })
@@ -468,14 +487,20 @@ impl RecordCheck {
         Ok(scored
             .iter()
             .map(|&(key, group, evidence, informative, empty, focus)| {
-                let (score, informative) = match slots.get(&(key.0, key.1)) {
+                let (evidence, informative) = match slots.get(&(key.0, key.1)) {
                     // The slot's strongest prediction speaks for the slot.
-                    Some(slot) if slot.head == key => (
-                        empty_slot_score(slot.evidence()),
-                        informative || slot.informative,
-                    ),
-                    _ if empty => (empty_slot_score(evidence), informative),
+                    Some(slot) if slot.head == key => {
+                        (slot.evidence(), informative || slot.informative)
+                    }
                     _ => (evidence, informative),
+                };
+                // An empty slot counts its evidence twice only when a rule beats the prior:
+                // predictions that do not are a column's usual values, and a column may be
+                // empty as often as they miss.
+                let score = if empty && informative {
+                    empty_slot_score(evidence)
+                } else {
+                    evidence
                 };
                 Rank {
                     score,

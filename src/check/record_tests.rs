@@ -237,3 +237,85 @@ fn a_shared_reason_explains_only_when_it_can() {
         ["city", "zip"]
     );
 }
+
+/// An empty slot's predictions must beat their value's body-less rule even though it does not
+/// fire there (it ranges over the subjects that give the relation): rules that only ask for
+/// some other value (`lang(X,eng) <= issn(X,A)`) say what most rows hold, not that this row's
+/// cell should hold it. The finding scores its strongest rule alone, is not counted twice as
+/// an empty slot, and is no error; a rule that beats the prior is evidence again.
+#[test]
+fn an_empty_slot_must_beat_the_prior_its_body_less_rule_gives() {
+    use crate::report::Severity;
+    let mut text = String::from("100\t72\t0.72\tlang(X,eng) <= \n");
+    for rel in ["issn", "title", "pages", "volume"] {
+        text.push_str(&format!("100\t59\t0.59\tlang(X,eng) <= {rel}(X,A)\n"));
+    }
+    let triples = [
+        ("A1", "issn", "1234"),
+        ("A1", "title", "On rules"),
+        ("A1", "pages", "1-9"),
+        ("A1", "volume", "3"),
+    ];
+    let run = |text: &str| {
+        let rules = RuleSet::from_text("p.rules", text).unwrap();
+        crate::check::report_of(&rules, &triples)
+    };
+    let report = run(&text);
+    let f = &report.findings[0];
+    assert_eq!(f.kind, FindingKind::EmptySlot);
+    assert!((f.score - 0.59).abs() < 1e-9, "{f:#?}");
+    assert_eq!(f.severity, Severity::Info, "{f:#?}");
+    // Without the body-less rule the four are evidence of their own (the behaviour for a value
+    // no body-less rule speaks for), counted twice as an empty slot.
+    let no_prior: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    assert!(run(&no_prior).findings[0].score > 0.9);
+    // A rule that beats the prior clearly speaks for this row.
+    text.push_str("100\t97\t0.97\tlang(X,eng) <= issn(X,1234)\n");
+    let f = &run(&text).findings[0];
+    assert!(f.score > 0.99 && f.severity == Severity::Error, "{f:#?}");
+}
+
+/// How far a rule must beat a prior is a ratio of odds: beside a rare value's body-less rule
+/// (1%), a rule at 20% is evidence; beside a majority (83%), a rule at 84% is not.
+#[test]
+fn a_rule_beats_a_rare_prior_by_its_odds() {
+    use crate::report::Severity;
+    let text = "1000\t10\t0.01\tdep(X,11:29) <= \n\
+                100\t20\t0.2\tdep(X,11:29) <= flight(X,AA-204)\n\
+                100\t20\t0.2\tdep(X,11:29) <= src(X,aa)\n";
+    let rules = RuleSet::from_text("o.rules", text).unwrap();
+    let report = crate::check::report_of(
+        &rules,
+        &[
+            ("R6", "flight", "AA-204"),
+            ("R6", "src", "aa"),
+            ("R6", "dep", "11:25"),
+        ],
+    );
+    let f = &report.findings[0];
+    // Both rules count: the strongest raised halfway by the other.
+    assert!((f.score - (0.2 + 0.8 * 0.5 * 0.2)).abs() < 1e-9, "{f:#?}");
+    assert_eq!(f.kind, FindingKind::Conflict);
+    assert_ne!(f.severity, Severity::Error);
+}
+
+/// The values an empty slot is told by rules that do not beat their prior do not add up to the
+/// slot's evidence: each stays a finding of its own, scored alone.
+#[test]
+fn predictions_that_do_not_beat_their_prior_do_not_add_up_for_a_slot() {
+    let text = "100\t60\t0.6\tlang(X,eng) <= \n\
+                100\t30\t0.3\tlang(X,fre) <= \n\
+                100\t55\t0.55\tlang(X,eng) <= issn(X,A)\n\
+                100\t28\t0.28\tlang(X,fre) <= issn(X,A)\n";
+    let rules = RuleSet::from_text("s.rules", text).unwrap();
+    let report = crate::check::report_of(&rules, &[("A1", "issn", "1234")]);
+    let scores: Vec<(String, f64)> = report
+        .findings
+        .iter()
+        .map(|f| (f.missing.object.clone(), f.score))
+        .collect();
+    assert_eq!(scores.len(), 2, "{scores:?}");
+    assert_eq!(scores[0].0, "eng");
+    assert!((scores[0].1 - 0.55).abs() < 1e-9, "{scores:?}");
+    assert!((scores[1].1 - 0.28).abs() < 1e-9, "{scores:?}");
+}

@@ -85,7 +85,9 @@ pub struct RuleOutcome {
     /// Checked for some subjects only ([`check_rule_for`]): each kept violation's support,
     /// the body groundings that give it (`violations[i]` has `support[i]`); empty otherwise.
     pub support: Vec<u32>,
-    /// With `support`: the body groundings of every prediction, right or wrong.
+    /// With `support`: the body groundings of every prediction, right or wrong, and, for a
+    /// rule that takes its value from a peer ([`Rule::copies_head`]), each value the subject
+    /// holds itself.
     pub groundings: u64,
 }
 
@@ -328,6 +330,7 @@ pub fn check_rule_for(
             }
         }
         Term::Var(v) => {
+            let copies_head = rule.copies_head();
             for &s in subjects {
                 if m.out.truncated {
                     break;
@@ -336,6 +339,7 @@ pub fn check_rule_for(
                     continue;
                 }
                 m.b[v as usize] = s;
+                let before = m.out.groundings;
                 match rule.zero_side {
                     Some(side) => m.zero_at(side, v, s),
                     None => {
@@ -344,6 +348,12 @@ pub fn check_rule_for(
                     }
                 }
                 m.b[v as usize] = UNBOUND;
+                // A rule that takes the value another subject gives in the head's relation
+                // (`style(X,Y) <= name(X,A), name(B,A), style(B,Y)`) compares the subject with
+                // its peers; the subject's own values are one witness each among them.
+                if m.support.is_some() && m.out.groundings > before && copies_head {
+                    m.out.groundings += g.rel(rule.head.rel).with_subject(s).len() as u64;
+                }
             }
         }
     }

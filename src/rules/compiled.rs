@@ -20,13 +20,13 @@ use serde::{Deserialize, Serialize};
 
 use super::source::RuleSource;
 use super::store::{Layout, RuleStore, StoreBuilder};
-use super::{Rule, RuleSet, RulesError, Symbols};
+use super::{Priors, Rule, RuleSet, RulesError, Symbols};
 use crate::intern::Interner;
 
 /// What `compiled.json` says it is.
 const FORMAT: &str = "pff-compiled";
 /// The layout version this build writes and reads.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// The header of a compiled set.
 pub const HEADER_FILE: &str = "compiled.json";
 
@@ -75,6 +75,8 @@ struct Header {
     entities: Vec<String>,
     /// How many kept rules use each relation.
     per_relation: Vec<u32>,
+    /// The body-less rules' confidences ([`Priors::entries`]).
+    priors: Vec<(u32, u32, bool, f64)>,
     layout: Layout,
     /// The store's `data` file's length (each record in it carries its own checksum, checked
     /// when it is read) and its `index` file's digest.
@@ -172,6 +174,7 @@ pub fn compile<P: AsRef<Path>>(
         relations: names(&symbols.relations),
         entities: names(&symbols.entities),
         per_relation: source.per_relation().to_vec(),
+        priors: source.priors().entries(),
         layout: store.layout(),
         data_len: fs::metadata(store_dir.join("data"))
             .map_err(io_err(&store_dir))?
@@ -267,6 +270,7 @@ pub fn open<P: AsRef<Path>>(
         set,
         store,
         h.per_relation,
+        Priors::from_entries(&h.priors),
         batch,
     ))
 }

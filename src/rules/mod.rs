@@ -7,11 +7,13 @@
 mod codec;
 pub mod compiled;
 pub mod parse;
+mod priors;
 mod reader;
 mod source;
 pub mod stats;
 pub mod store;
 
+pub use priors::Priors;
 pub use reader::{LineError, RuleLines, RulesError, load_rules, load_rules_many, parse_rule_line};
 pub use source::{RuleCatalog, RuleName, RuleSource};
 
@@ -100,7 +102,7 @@ pub struct Atom {
 }
 
 /// Which argument of the head a zero rule's variable stands in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
     /// The head's subject.
     Subject,
@@ -164,6 +166,17 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether the rule predicts the value another subject holds in the head's own relation
+    /// (`h(X,Y) <= ..., h(B,Y)` with `B` not `X`): it compares a subject with its peers.
+    pub fn copies_head(&self) -> bool {
+        let (Term::Var(x), Term::Var(y)) = (self.head.s, self.head.o) else {
+            return false;
+        };
+        self.body
+            .iter()
+            .any(|a| a.rel == self.head.rel && a.o == Term::Var(y) && a.s != Term::Var(x))
+    }
+
     /// The rule's shape (which AnyBURL rule type it is).
     pub fn shape(&self) -> Shape {
         let reflexive = |a: &Atom| a.s == a.o;
@@ -339,6 +352,18 @@ mod tests {
 
     fn rules(text: &str) -> RuleSet {
         RuleSet::from_text("r.txt", text).unwrap()
+    }
+
+    #[test]
+    fn a_rule_copies_its_head_when_it_takes_a_peer_s_value_in_the_same_relation() {
+        let rs = rules(
+            "1\t1\t1\tstyle(X,Y) <= name(X,A), name(B,A), style(B,Y)\n\
+             1\t1\t1\tstyle(X,Y) <= kind(X,Y)\n\
+             1\t1\t1\tstyle(X,Y) <= style(X,A), kind(A,Y)\n\
+             1\t1\t1\tstyle(X,ale) <= name(X,A), name(B,A), style(B,ale)\n",
+        );
+        let copies: Vec<bool> = rs.rules.iter().map(Rule::copies_head).collect();
+        assert_eq!(copies, [true, false, false, false]);
     }
 
     #[test]

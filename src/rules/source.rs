@@ -18,7 +18,7 @@ use std::time::SystemTime;
 
 use super::reader::{open_rules_file, scan_rules};
 use super::store::{RuleStore, StoreBuilder};
-use super::{Frozen, RelId, Rule, RuleLines, RuleSet, RulesError};
+use super::{Frozen, Priors, RelId, Rule, RuleLines, RuleSet, RulesError};
 
 /// A rule's id (`file:line`), text and mined confidence.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +131,8 @@ pub struct RuleSource {
     stamps: Vec<Option<Stamp>>,
     /// How many kept rules use each relation (by relation id), in their head or body.
     per_relation: Vec<u32>,
+    /// The kept body-less rules' confidences, by the triple they predict.
+    priors: Arc<Priors>,
 }
 
 /// Where a [`RuleSource`] holds its rules.
@@ -164,6 +166,7 @@ struct Gathered<'p> {
     kept: bool,
     count: usize,
     per_relation: Vec<u32>,
+    priors: Priors,
     builder: Option<StoreBuilder>,
     /// Why the store could not be written (the pass stops adding).
     store_err: Option<std::io::Error>,
@@ -173,6 +176,7 @@ impl Gathered<'_> {
     /// Adds one kept rule.
     fn add(&mut self, r: Rule) {
         self.count += 1;
+        self.priors.add(&r);
         let mut rels: Vec<RelId> = std::iter::once(r.head.rel)
             .chain(r.body.iter().map(|a| a.rel))
             .collect();
@@ -264,6 +268,7 @@ impl RuleSource {
             kept: true,
             count: 0,
             per_relation: Vec::new(),
+            priors: Priors::default(),
             builder: None,
             store_err: None,
         };
@@ -305,6 +310,7 @@ impl RuleSource {
             count: g.count,
             stamps,
             per_relation: g.per_relation,
+            priors: Arc::new(g.priors),
         })
     }
 
@@ -350,6 +356,7 @@ impl RuleSource {
         set: RuleSet,
         store: RuleStore,
         per_relation: Vec<u32>,
+        priors: Priors,
         batch: usize,
     ) -> Self {
         Self {
@@ -361,7 +368,13 @@ impl RuleSource {
             set: Arc::new(set),
             holding: Holding::Filed(store),
             per_relation,
+            priors: Arc::new(priors),
         }
+    }
+
+    /// The kept body-less rules' confidences, by the triple they predict.
+    pub fn priors(&self) -> &Arc<Priors> {
+        &self.priors
     }
 
     /// How many kept rules use each relation, by relation id.

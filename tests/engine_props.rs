@@ -515,6 +515,8 @@ proptest! {
         let from_text = RuleSource::open(&paths, 0.0, usize::MAX).unwrap();
         let from_compiled = compiled::open(&out, &paths, &digest, batch).unwrap();
         prop_assert!(from_compiled.store().is_some());
+        // The body-less rules' priors travel in the compiled header.
+        prop_assert_eq!(from_compiled.priors().entries(), from_text.priors().entries());
         let opts = Options { parallel_rules: false, ..Options::default() };
         let report = |src: &RuleSource| {
             let mut b = GraphBuilder::new(&src.header().symbols);

@@ -75,8 +75,9 @@ struct Header {
     entities: Vec<String>,
     /// How many kept rules use each relation.
     per_relation: Vec<u32>,
-    /// The body-less rules' confidences ([`Priors::entries`]).
-    priors: Vec<(u32, u32, bool, f64)>,
+    /// The body-less rules' confidences ([`Priors::entries`]), each as its bits
+    /// (`f64::to_bits`: JSON's decimal text need not read back to the same float).
+    priors: Vec<(u32, u32, bool, u64)>,
     layout: Layout,
     /// The store's `data` file's length (each record in it carries its own checksum, checked
     /// when it is read) and its `index` file's digest.
@@ -174,7 +175,12 @@ pub fn compile<P: AsRef<Path>>(
         relations: names(&symbols.relations),
         entities: names(&symbols.entities),
         per_relation: source.per_relation().to_vec(),
-        priors: source.priors().entries(),
+        priors: source
+            .priors()
+            .entries()
+            .into_iter()
+            .map(|(rel, c, object, conf)| (rel, c, object, conf.to_bits()))
+            .collect(),
         layout: store.layout(),
         data_len: fs::metadata(store_dir.join("data"))
             .map_err(io_err(&store_dir))?
@@ -270,7 +276,12 @@ pub fn open<P: AsRef<Path>>(
         set,
         store,
         h.per_relation,
-        Priors::from_entries(&h.priors),
+        Priors::from_entries(
+            &h.priors
+                .iter()
+                .map(|&(rel, c, object, bits)| (rel, c, object, f64::from_bits(bits)))
+                .collect::<Vec<_>>(),
+        ),
         batch,
     ))
 }

@@ -26,6 +26,7 @@ case "${FAKE_MODE:-ok}" in
   empty) : > "rules-$last"; echo ">>> stored 0 rules in 1ms"; exit 1 ;;
   cut) printf '10\t9\t0.9\th(X,c) <= b(X,A)\n' > "rules-$last"; echo ">>> stored 7 rules in 1ms"; exit 1 ;;
   garbage) printf 'not a rule at all\n' > "rules-$last"; exit 0 ;;
+  cross) printf '9\t9\t1.0\tdep(X,Y) <= flight(X,A), flight(B,A), dep(B,Y)\n' > "rules-$last"; echo ">>> stored 1 rules in 1ms"; exit 1 ;;
   none) exit 0 ;;
   sleep) echo $$ > child.pid; exec sleep 120 ;;
   late-signal)
@@ -659,6 +660,54 @@ fn a_rule_set_records_one_graph() {
         2,
     );
     assert!(err.contains("--one-graph true contradicts"), "{err}");
+}
+
+/// `pff learn --one-graph` recounts a rule through other rows over the whole file, as checking
+/// with the rule set sees it: `dep(X,Y) <= flight(X,A), flight(B,A), dep(B,Y)` on three rows of
+/// one flight (two say 7:10, one 7:15) predicts 5 head tuples, 2 of them right (confidence
+/// 2 / (5 + 5 unseen negatives), as pff counts it); record by record it never fires.
+#[test]
+fn learning_as_one_graph_counts_rules_through_other_rows() {
+    let s = setup();
+    let data = s.path("t.jsonl");
+    fs::write(
+        &data,
+        "{\"_row\":\"1\",\"flight\":\"F1\",\"dep\":\"7:10\"}\n\
+         {\"_row\":\"2\",\"flight\":\"F1\",\"dep\":\"7:10\"}\n\
+         {\"_row\":\"3\",\"flight\":\"F1\",\"dep\":\"7:15\"}\n\
+         {\"_row\":\"4\",\"flight\":\"F2\",\"dep\":\"8:00\"}\n",
+    )
+    .unwrap();
+    let learn = |out: &str, extra: &[&str]| {
+        let out = s.path(out);
+        let work = s.path(&format!("work-{}", extra.len()));
+        let mut args = vec![
+            "learn",
+            data.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--work-dir",
+            work.to_str().unwrap(),
+            "--id-key",
+            "_row",
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        pff(&args)
+            .env("ANYBURL_JAR", &s.jar)
+            .env("JAVA", &s.java)
+            .env("FAKE_MODE", "cross")
+            .assert()
+            .code(0);
+        read(&out.join("rules.txt"))
+    };
+    let joined = learn("joined", &["--one-graph"]);
+    assert!(
+        joined.starts_with("5\t2\t0.2\tdep(X,Y) <= flight(X,A), flight(B,A), dep(B,Y)"),
+        "{joined}"
+    );
+    let apart = learn("apart", &[]);
+    assert!(!apart.starts_with("5\t2\t"), "{apart}");
 }
 
 /// `pff learn -o DIR` replaces only a rule set pff made (with --force), never another folder;

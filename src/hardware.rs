@@ -175,12 +175,19 @@ pub fn system_available(m: &Machine) -> u64 {
 /// How much source one task may hold per byte while it is checked, by the source's format
 /// (measured on the worst shapes found: a JSON document of many small objects takes 31 times
 /// its size while it is parsed whole; JSON Lines are mapped a record at a time, 1.5 times;
-/// a triples file becomes one graph). The README documents these as the per-task bound.
-pub fn task_memory_factor(format: crate::triples::Format) -> u64 {
-    match format {
-        crate::triples::Format::Json => 32,
-        crate::triples::Format::Tsv => 8,
-        crate::triples::Format::Jsonl | crate::triples::Format::Csv(_) => 2,
+/// a triples file becomes one graph, and so does any file checked as one graph:
+/// `--one-graph`). The README documents these as the per-task bound.
+pub fn task_memory_factor(format: crate::triples::Format, one_graph: bool) -> u64 {
+    use crate::triples::Format;
+    let streamed = match format {
+        Format::Json => 32,
+        Format::Tsv => 8,
+        Format::Jsonl | Format::Csv(_) => 2,
+    };
+    if one_graph {
+        streamed.max(task_memory_factor(Format::Tsv, false))
+    } else {
+        streamed
     }
 }
 
@@ -484,6 +491,18 @@ pub fn tune_allocator() {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_file_checked_as_one_graph_is_admitted_as_a_graph() {
+        use crate::triples::Format;
+        assert_eq!(task_memory_factor(Format::Jsonl, false), 2);
+        assert_eq!(task_memory_factor(Format::Jsonl, true), 8);
+        assert_eq!(task_memory_factor(Format::Csv(b','), true), 8);
+        // A JSON document parsed whole already needs more than its graph.
+        assert_eq!(task_memory_factor(Format::Json, true), 32);
+        assert_eq!(task_memory_factor(Format::Tsv, false), 8);
+    }
+
     use super::*;
 
     fn machine(cpus: usize, gib: u64) -> Machine {

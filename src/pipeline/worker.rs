@@ -205,10 +205,7 @@ fn admit(
         }
     };
     // A file checked as one graph holds every record's triples, as a triples file does.
-    let mut factor = crate::hardware::task_memory_factor(format);
-    if shared.mapping.one_graph {
-        factor = factor.max(crate::hardware::task_memory_factor(Format::Tsv));
-    }
+    let factor = crate::hardware::task_memory_factor(format, shared.mapping.one_graph);
     let need = b.len() as u64 * factor;
     let (room, bound) = crate::hardware::memory_room(&shared.machine);
     if need > room {

@@ -413,6 +413,52 @@ fn a_task_too_big_for_the_address_space_fails_alone() {
     assert!(results.contains("fine.json,validate,OK"), "{results}");
 }
 
+/// A file checked as one graph holds every record's triples at once, so it is admitted as a
+/// graph (8 times its size), not as JSON Lines read a record at a time (2 times): under an
+/// address-space limit it fails alone, naming what it would need.
+#[test]
+fn a_file_checked_as_one_graph_is_admitted_as_a_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = String::new();
+    let mut i = 0;
+    while big.len() < 45_000_000 {
+        big.push_str(&format!("{{\"id\":\"B{i}\",\"status\":\"Active\"}}\n"));
+        i += 1;
+    }
+    let m = manifest(
+        dir.path(),
+        &[
+            ("big.jsonl", &big),
+            ("fine.json", r#"{"id":"F","status":"Active"}"#),
+        ],
+        "one_graph: true\n",
+    );
+    let out = dir.path().join("out");
+    let script = format!(
+        "ulimit -v 400000 && exec {} run {} -q -o {}",
+        assert_cmd::cargo::cargo_bin("pff").display(),
+        m.display(),
+        out.display()
+    );
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "{status:?}");
+    let results = read(&out.join("results.csv"));
+    let big_row = results
+        .lines()
+        .find(|l| l.starts_with("big.jsonl"))
+        .unwrap();
+    let need = format!("needs up to {} MB", (big.len() as u64 * 8) >> 20);
+    assert!(
+        big_row.contains("FAILED") && big_row.contains("ulimit -v") && big_row.contains(&need),
+        "{results}"
+    );
+    assert!(results.contains("fine.json,validate,OK"), "{results}");
+}
+
 /// Shards are merged by folder: a dated shard folder is refused (manifest key or flag).
 #[test]
 fn shards_are_never_dated() {

@@ -63,7 +63,7 @@ fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Findi
         None => finding_message(&missing, &present, n, kept.strongest.confidence, score),
     };
     Finding {
-        severity: super::grouping::severity_of(opts, score, kept.informative),
+        severity: super::grouping::severity_of(opts, score, kept.basis),
         score,
         message,
         kind: kept.kind,

@@ -26,8 +26,22 @@ pub(super) struct Rank {
     pub(super) focus: EntId,
     /// A culprit (index in the record's culprits): `key` is the culprit triple.
     pub(super) culprit: Option<usize>,
-    /// Some rule beats the prior (`RecordCheck::evidence_of`): else never an error.
-    pub(super) informative: bool,
+    /// What its evidence rests on (`RecordCheck::evidence_of`).
+    pub(super) basis: Basis,
+}
+
+/// What a finding's evidence rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Basis {
+    /// Some rule beats the value's prior.
+    Rules,
+    /// The value's prior alone (a column's usual value, and rules that do not beat it): never
+    /// an error.
+    Prior,
+    /// A prior alone against a present value that a rule with a body vouches for (it holds
+    /// for this record, beating the present value's own prior): a column's majority says
+    /// nothing against a minority the other cells agree with, so never more than info.
+    PriorAgainstVouched,
 }
 
 /// The findings that follow a node's strongest one: how many, and the strongest few.
@@ -124,11 +138,13 @@ pub(super) fn reasons_of_rule(rule: &Rule) -> Vec<RelId> {
 /// evidence beside it ([`RecordCheck::evidence_of`]).
 pub const LIFT: f64 = 0.25;
 
-/// A finding's severity: by its score, but never an error without informative evidence.
-pub(super) fn severity_of(opts: &Options, score: f64, informative: bool) -> Severity {
-    match opts.severity.of(score) {
-        Severity::Error if !informative => Severity::Warning,
-        s => s,
+/// A finding's severity: by its score, but never an error on a prior alone, and never more
+/// than info on a prior against a vouched value ([`Basis`]).
+pub(super) fn severity_of(opts: &Options, score: f64, basis: Basis) -> Severity {
+    match (opts.severity.of(score), basis) {
+        (_, Basis::PriorAgainstVouched) => Severity::Info,
+        (Severity::Error, Basis::Prior) => Severity::Warning,
+        (s, _) => s,
     }
 }
 
@@ -254,7 +270,7 @@ pub(super) fn add_culprits(
             key: c.triple,
             focus: c.focus,
             culprit: Some(i),
-            informative: true,
+            basis: Basis::Rules,
         };
         match head.get(&c.focus) {
             Some(&h) if order(&rank, &ranks[h]).is_ge() => continue,

@@ -60,8 +60,8 @@ pub(super) struct Kept {
     pub(super) consequence_count: u32,
     /// At or above `keep`: listed with its rules and their witnesses.
     pub(super) with_evidence: bool,
-    /// Some rule beats the prior: may be an error.
-    pub(super) informative: bool,
+    /// What its evidence rests on.
+    pub(super) basis: super::grouping::Basis,
     pub(super) strongest: MemberKey,
     pub(super) count: u32,
     /// The strongest members' rule indices.

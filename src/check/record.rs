@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use super::culprit;
 use super::findings::KeptFindings;
 use super::grouping::{
-    Consequences, Key, LIFT, RULES_READ, Rank, add_culprits, empty_slot_score, empty_slots,
+    Basis, Consequences, Key, LIFT, RULES_READ, Rank, add_culprits, empty_slot_score, empty_slots,
     one_per_value, reasons_of_rule, severity_of,
 };
 use super::kept::{Kept, MemberKey, TopMember, member_order};
@@ -42,6 +42,12 @@ struct RuleRow {
 /// them tells something about this one.
 fn says_a_prior(rule: &Rule) -> bool {
     matches!(rule.shape(), Shape::Zero)
+}
+
+/// The confidence a rule needs to count as evidence beside a prior `p`: it multiplies the
+/// prior's odds by `1 / (1 - LIFT)` (near a majority, it removes `LIFT` of the doubt).
+fn beats(p: f64) -> f64 {
+    p / (p + (1.0 - LIFT) * (1.0 - p))
 }
 
 /// What a violation weighs: the rule's confidence shared among its violations on the record
@@ -168,16 +174,20 @@ fn keep_ranks(
 ) -> (Vec<Rank>, SeverityCounts, bool) {
     let mut finding_counts = SeverityCounts::default();
     for r in &ranks {
-        finding_counts.add(severity_of(opts, r.score, r.informative), 1);
+        finding_counts.add(severity_of(opts, r.score, r.basis), 1);
     }
     let at_keep = at_or_above(&finding_counts, opts.keep) as usize;
     let strongest = crate::defaults::STRONGEST_LISTED.min(ranks.len());
-    let n = at_keep.max(strongest).min(opts.max_violations);
-    if n < ranks.len() {
-        ranks.select_nth_unstable_by(n, &order);
-        ranks.truncate(n);
-    }
+    // Severity grows with the score only among findings of one basis (a prior alone is never
+    // an error, against a vouched value never above info): those at `keep` are picked by
+    // their severity, not as a prefix of the ranking.
     ranks.sort_unstable_by(&order);
+    let mut i = 0;
+    ranks.retain(|r| {
+        i += 1;
+        i <= strongest || severity_of(opts, r.score, r.basis) >= opts.keep
+    });
+    ranks.truncate(at_keep.max(strongest).min(opts.max_violations));
     (ranks, finding_counts, at_keep > opts.max_violations)
 }
 
@@ -217,6 +227,9 @@ pub struct RecordCheck {
     groups: FxHashMap<(EntId, RelId, EntId), Group>,
     /// Every rule that applied, ascending by rule index.
     rows: Vec<RuleRow>,
+    /// Triples of the record that a rule with a body predicts and holds: the highest such
+    /// rule's confidence (a prior-like rule vouches for nothing).
+    held: FxHashMap<(EntId, RelId, EntId), f64>,
     /// Time spent checking this record (its time budget covers all chunks).
     spent: std::time::Duration,
     /// The work bound of a rule, for the witness searches of the evidence too.
@@ -270,7 +283,7 @@ impl RecordCheck {
         if prior <= 0.0 {
             return Some((score_of(strongest.weight, group.sum), true));
         }
-        let bar = prior / (prior + (1.0 - LIFT) * (1.0 - prior));
+        let bar = beats(prior);
         let lifting: Vec<f64> = group.top[..group.len as usize]
             .iter()
             .filter_map(|&r| row_in(&self.rows, r))
@@ -284,6 +297,13 @@ impl RecordCheck {
                 true,
             ),
         })
+    }
+
+    /// Whether a rule with a body vouches for the present triple `t`: it predicts it, it holds,
+    /// and it makes it more likely than not (its confidence, weighed by votes as a
+    /// violation's is: one peer with the same typo among twenty does not vouch).
+    fn vouched(&self, t: (EntId, RelId, EntId)) -> bool {
+        self.held.get(&t).is_some_and(|&w| w > 0.5)
     }
 
     fn key_of(&self, rule: u32) -> Option<MemberKey> {
@@ -329,6 +349,13 @@ impl RecordCheck {
                 prior: says_a_prior(rule),
             });
             self.counts.capped |= (o.violations.len() as u64) < o.violation_count();
+            if !says_a_prior(rule) {
+                for (i, &(s, v)) in o.held.iter().enumerate() {
+                    let votes = o.held_support.get(i).map(|&n| (n, o.groundings));
+                    let at = self.held.entry((s, rule.head.rel, v)).or_insert(0.0);
+                    *at = at.max(vote_share(rule.confidence, 1, votes));
+                }
+            }
             if o.predicted == 0 {
                 // Cut short before its body matched: neither satisfied nor violated.
                 self.counts.cut_before_match += 1;
@@ -502,6 +529,18 @@ impl RecordCheck {
                 } else {
                     evidence
                 };
+                let basis = if informative {
+                    Basis::Rules
+                } else if g
+                    .rel(key.1)
+                    .with_subject(key.0)
+                    .iter()
+                    .any(|&(s, v)| self.vouched((s, key.1, v)))
+                {
+                    Basis::PriorAgainstVouched
+                } else {
+                    Basis::Prior
+                };
                 Rank {
                     score,
                     max_confidence: group.max_confidence,
@@ -509,7 +548,7 @@ impl RecordCheck {
                     key,
                     focus,
                     culprit: None,
-                    informative,
+                    basis,
                 }
             })
             .collect())
@@ -604,8 +643,8 @@ impl RecordCheck {
             focus: r.focus,
             consequences: node.keys,
             consequence_count: node.count,
-            with_evidence: severity_of(opts, r.score, r.informative) >= opts.keep,
-            informative: r.informative,
+            with_evidence: severity_of(opts, r.score, r.basis) >= opts.keep,
+            basis: r.basis,
             strongest: self.key_of(group.top[0])?,
             count: group.count,
             top: group.top[..group.len as usize].to_vec(),

@@ -319,3 +319,34 @@ fn predictions_that_do_not_beat_their_prior_do_not_add_up_for_a_slot() {
     assert!((scores[0].1 - 0.55).abs() < 1e-9, "{scores:?}");
     assert!((scores[1].1 - 0.28).abs() < 1e-9, "{scores:?}");
 }
+
+/// A column's majority alone does not contest a value a rule with a body vouches for (it
+/// holds for the record and makes the value more likely than not): a minority the other
+/// cells agree with is information, not a warning. Without the vouching rule the same
+/// finding is a warning; its score and place do not change.
+#[test]
+fn a_prior_alone_does_not_contest_a_vouched_value() {
+    use crate::report::Severity;
+    let triples = [("H", "state", "ak"), ("H", "zip", "99501")];
+    let run = |text: &str| {
+        let rules = RuleSet::from_text("v.rules", text).unwrap();
+        crate::check::report_of(&rules, &triples)
+    };
+    let prior = "1000\t950\t0.95\tstate(X,al) <= \n";
+    let alone = run(prior);
+    let f = &alone.findings[0];
+    assert_eq!(
+        (f.missing.object.as_str(), f.severity),
+        ("al", Severity::Warning)
+    );
+    let vouched = run(&format!("{prior}10\t9\t0.9\tstate(X,ak) <= zip(X,99501)\n"));
+    let g = &vouched.findings[0];
+    assert_eq!(
+        (g.missing.object.as_str(), g.severity),
+        ("al", Severity::Info)
+    );
+    assert_eq!(g.score, f.score);
+    // A weak rule (not more likely than not) vouches for nothing.
+    let weak = run(&format!("{prior}10\t4\t0.4\tstate(X,ak) <= zip(X,99501)\n"));
+    assert_eq!(weak.findings[0].severity, Severity::Warning);
+}

@@ -85,6 +85,12 @@ pub struct RuleOutcome {
     /// Checked for some subjects only ([`check_rule_for`]): each kept violation's support,
     /// the body groundings that give it (`violations[i]` has `support[i]`); empty otherwise.
     pub support: Vec<u32>,
+    /// When violations are collected: the predictions that hold (head triples in the graph),
+    /// as (subject, object), at most [`CheckOptions::max_violations_per_rule`].
+    pub held: Vec<(EntId, EntId)>,
+    /// With `support` ([`check_rule_for`]): each held prediction's support (`held[i]` has
+    /// `held_support[i]`); empty otherwise.
+    pub held_support: Vec<u32>,
     /// With `support`: the body groundings of every prediction, right or wrong, and, for a
     /// rule that takes its value from a peer ([`Rule::copies_head`]), each value the subject
     /// holds itself.
@@ -358,14 +364,12 @@ pub fn check_rule_for(
         }
     }
     let mut out = m.out;
-    out.support = out
-        .violations
-        .iter()
-        .map(|v| {
-            let key = Matcher::key((v.s, v.o));
-            scratch.support.get(&key).copied().unwrap_or(1)
-        })
-        .collect();
+    let support = |s: EntId, o: EntId| {
+        let key = Matcher::key((s, o));
+        scratch.support.get(&key).copied().unwrap_or(1)
+    };
+    out.support = out.violations.iter().map(|v| support(v.s, v.o)).collect();
+    out.held_support = out.held.iter().map(|&(s, o)| support(s, o)).collect();
     out
 }
 
@@ -525,6 +529,11 @@ impl<'a, 'g> Matcher<'a, 'g> {
         self.out.predicted += 1;
         if self.g.rel(self.rule.head.rel).contains(s, o) {
             self.out.correct += 1;
+            if self.opts.collect_violations
+                && self.out.held.len() < self.opts.max_violations_per_rule
+            {
+                self.out.held.push((s, o));
+            }
         } else if self.opts.collect_violations
             && self.out.violations.len() < self.opts.max_violations_per_rule
         {

@@ -60,6 +60,7 @@ fn chunk_options(check: &RecordCheck, opts: &Options, started: Instant) -> Check
             // No deadline where it would overflow the clock (budgets are bounded anyway).
             .and_then(|b| started.checked_add(b.saturating_sub(check.spent()))),
         set_at_a_time: true,
+        held_above: Some(super::record::VOUCH),
     }
 }
 

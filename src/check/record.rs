@@ -44,6 +44,9 @@ fn says_a_prior(rule: &Rule) -> bool {
     matches!(rule.shape(), Shape::Zero)
 }
 
+/// What a rule that holds must weigh to vouch for the value it predicts: more likely than not.
+pub(super) const VOUCH: f64 = 0.5;
+
 /// The confidence a rule needs to count as evidence beside a prior `p`: it multiplies the
 /// prior's odds by `1 / (1 - LIFT)` (near a majority, it removes `LIFT` of the doubt).
 fn beats(p: f64) -> f64 {
@@ -164,11 +167,11 @@ fn rank_order<'g>(g: &'g Graph<'_>) -> impl Fn(&Rank, &Rank) -> std::cmp::Orderi
     }
 }
 
-/// The findings kept, in order: those at or above `keep` (a prefix of the ranking: severity
-/// grows with the score), at least the strongest few whatever their severity, at most the
-/// cap; with the counts of all by severity, and whether the cap cut some at `keep`.
+/// The findings kept, in order: those at or above `keep` (by their severity: it grows with the
+/// score only within one [`Basis`]), at least the strongest few whatever their severity, at
+/// most the cap; with the counts of all by severity, and whether the cap cut some at `keep`.
 fn keep_ranks(
-    mut ranks: Vec<Rank>,
+    ranks: Vec<Rank>,
     opts: &Options,
     order: impl Fn(&Rank, &Rank) -> std::cmp::Ordering,
 ) -> (Vec<Rank>, SeverityCounts, bool) {
@@ -181,11 +184,18 @@ fn keep_ranks(
     // Severity grows with the score only among findings of one basis (a prior alone is never
     // an error, against a vouched value never above info): those at `keep` are picked by
     // their severity, not as a prefix of the ranking.
+    let at = |r: &Rank| severity_of(opts, r.score, r.basis) >= opts.keep;
+    let (mut ranks, mut rest): (Vec<Rank>, Vec<Rank>) = ranks.into_iter().partition(at);
+    if rest.len() > strongest {
+        rest.select_nth_unstable_by(strongest, &order);
+        rest.truncate(strongest);
+    }
+    ranks.extend(rest);
     ranks.sort_unstable_by(&order);
     let mut i = 0;
     ranks.retain(|r| {
         i += 1;
-        i <= strongest || severity_of(opts, r.score, r.basis) >= opts.keep
+        i <= strongest || at(r)
     });
     ranks.truncate(at_keep.max(strongest).min(opts.max_violations));
     (ranks, finding_counts, at_keep > opts.max_violations)
@@ -303,7 +313,7 @@ impl RecordCheck {
     /// and it makes it more likely than not (its confidence, weighed by votes as a
     /// violation's is: one peer with the same typo among twenty does not vouch).
     fn vouched(&self, t: (EntId, RelId, EntId)) -> bool {
-        self.held.get(&t).is_some_and(|&w| w > 0.5)
+        self.held.get(&t).is_some_and(|&w| w > VOUCH)
     }
 
     fn key_of(&self, rule: u32) -> Option<MemberKey> {
@@ -349,7 +359,9 @@ impl RecordCheck {
                 prior: says_a_prior(rule),
             });
             self.counts.capped |= (o.violations.len() as u64) < o.violation_count();
-            if !says_a_prior(rule) {
+            // Weighed by votes a rule's weight is at most its confidence: a rule at or below
+            // the bar vouches for nothing (the engine keeps none of its held predictions).
+            if rule.confidence > VOUCH && !says_a_prior(rule) {
                 for (i, &(s, v)) in o.held.iter().enumerate() {
                     let votes = o.held_support.get(i).map(|&n| (n, o.groundings));
                     let at = self.held.entry((s, rule.head.rel, v)).or_insert(0.0);

@@ -43,6 +43,9 @@ pub struct CheckOptions {
     /// Keep each violation's witness binding (false: `binding` is empty; reports find their
     /// witnesses later with [`witness`]).
     pub witnesses: bool,
+    /// With violations collected, keep the predictions that hold ([`RuleOutcome::held`]) of
+    /// the rules whose confidence is above this (`None`: of none).
+    pub held_above: Option<f64>,
 }
 
 impl Default for CheckOptions {
@@ -54,6 +57,7 @@ impl Default for CheckOptions {
             deadline: None,
             set_at_a_time: true,
             witnesses: true,
+            held_above: None,
         }
     }
 }
@@ -530,6 +534,10 @@ impl<'a, 'g> Matcher<'a, 'g> {
         if self.g.rel(self.rule.head.rel).contains(s, o) {
             self.out.correct += 1;
             if self.opts.collect_violations
+                && self
+                    .opts
+                    .held_above
+                    .is_some_and(|c| self.rule.confidence > c)
                 && self.out.held.len() < self.opts.max_violations_per_rule
             {
                 self.out.held.push((s, o));

@@ -491,6 +491,7 @@ pub fn tune_allocator() {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn a_file_checked_as_one_graph_is_admitted_as_a_graph() {
@@ -502,8 +503,6 @@ mod tests {
         assert_eq!(task_memory_factor(Format::Json, true), 32);
         assert_eq!(task_memory_factor(Format::Tsv, false), 8);
     }
-
-    use super::*;
 
     fn machine(cpus: usize, gib: u64) -> Machine {
         Machine {

@@ -67,11 +67,24 @@ impl Setup {
     /// The same, writing to `out` (a name in the setup's folder: a rule set without an
     /// extension).
     fn learn_to(&self, out: &str, mode: &str, extra: &[&str]) -> assert_cmd::Command {
+        self.learn_from("data/train.jsonl", out, "work", mode, extra)
+    }
+
+    /// The same, learning from `input` with the work folder `work` (a name in the setup's
+    /// folder: it must be new or empty).
+    fn learn_from(
+        &self,
+        input: &str,
+        out: &str,
+        work: &str,
+        mode: &str,
+        extra: &[&str],
+    ) -> assert_cmd::Command {
         let out = self.path(out);
-        let work = self.path("work");
+        let work = self.path(work);
         let mut args = vec![
             "learn",
-            "data/train.jsonl",
+            input,
             "-o",
             out.to_str().unwrap(),
             "--work-dir",
@@ -679,27 +692,13 @@ fn learning_as_one_graph_counts_rules_through_other_rows() {
     )
     .unwrap();
     let learn = |out: &str, extra: &[&str]| {
-        let out = s.path(out);
-        let work = s.path(&format!("work-{}", extra.len()));
-        let mut args = vec![
-            "learn",
-            data.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--work-dir",
-            work.to_str().unwrap(),
-            "--id-key",
-            "_row",
-            "-q",
-        ];
+        let mut args = vec!["--id-key", "_row"];
         args.extend_from_slice(extra);
-        pff(&args)
-            .env("ANYBURL_JAR", &s.jar)
-            .env("JAVA", &s.java)
-            .env("FAKE_MODE", "cross")
+        let work = format!("work-{out}");
+        s.learn_from(data.to_str().unwrap(), out, &work, "cross", &args)
             .assert()
             .code(0);
-        read(&out.join("rules.txt"))
+        read(&s.path(out).join("rules.txt"))
     };
     let joined = learn("joined", &["--one-graph"]);
     assert!(

@@ -364,6 +364,24 @@ fn an_unchanged_manifest_runs_every_night_into_dated_folders() {
     assert_eq!(dated_runs(&fixed).len(), 2);
 }
 
+/// `pff run MANIFEST -q -o OUT` under `ulimit -v 400000` (about 400 MB of address space).
+fn run_under_400_mb_of_address_space(
+    manifest: &std::path::Path,
+    out: &std::path::Path,
+) -> std::process::ExitStatus {
+    let script = format!(
+        "ulimit -v 400000 && exec {} run {} -q -o {}",
+        assert_cmd::cargo::cargo_bin("pff").display(),
+        manifest.display(),
+        out.display()
+    );
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap()
+}
+
 /// Memory: under an address-space limit (`ulimit -v`), a source that would need more than is
 /// left fails alone, before it is parsed, naming the limit; the other tasks are checked and
 /// pff never aborts on a failed allocation.
@@ -392,17 +410,7 @@ fn a_task_too_big_for_the_address_space_fails_alone() {
         "",
     );
     let out = dir.path().join("out");
-    let script = format!(
-        "ulimit -v 400000 && exec {} run {} -q -o {}",
-        assert_cmd::cargo::cargo_bin("pff").display(),
-        m.display(),
-        out.display()
-    );
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .status()
-        .unwrap();
+    let status = run_under_400_mb_of_address_space(&m, &out);
     assert_eq!(status.code(), Some(3), "{status:?}");
     let results = read(&out.join("results.csv"));
     let big_row = results.lines().find(|l| l.starts_with("big.json")).unwrap();
@@ -434,17 +442,7 @@ fn a_file_checked_as_one_graph_is_admitted_as_a_graph() {
         "one_graph: true\n",
     );
     let out = dir.path().join("out");
-    let script = format!(
-        "ulimit -v 400000 && exec {} run {} -q -o {}",
-        assert_cmd::cargo::cargo_bin("pff").display(),
-        m.display(),
-        out.display()
-    );
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .status()
-        .unwrap();
+    let status = run_under_400_mb_of_address_space(&m, &out);
     assert_eq!(status.code(), Some(3), "{status:?}");
     let results = read(&out.join("results.csv"));
     let big_row = results

@@ -118,15 +118,20 @@ fn check_chunk(
 /// A rule set held in memory, with its index.
 pub struct InMemory<'r> {
     engine: Engine<'r>,
-    priors: Priors,
+    priors: Arc<Priors>,
 }
 
 impl<'r> InMemory<'r> {
     /// The home of `rules`, indexed by anchor.
     pub fn new(rules: &'r RuleSet) -> Self {
+        Self::with_priors(rules, Arc::new(Priors::of(&rules.rules)))
+    }
+
+    /// The home of `rules` whose priors were gathered already (a [`RuleSource`] read them).
+    pub fn with_priors(rules: &'r RuleSet, priors: Arc<Priors>) -> Self {
         Self {
             engine: Engine::new(rules),
-            priors: Priors::of(&rules.rules),
+            priors,
         }
     }
 }
@@ -422,7 +427,7 @@ impl<'a> SourceChecker<'a> {
     pub fn new(source: &'a RuleSource, opts: Options) -> Option<Self> {
         match source.store() {
             _ if source.in_memory() => Some(Self::Loaded(Checker::new(
-                InMemory::new(source.header()),
+                InMemory::with_priors(source.header(), source.priors().clone()),
                 opts,
             ))),
             Some(store) => Some(Self::Stored(Checker::new(Stored::of(source, store), opts))),

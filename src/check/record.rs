@@ -18,7 +18,7 @@ use crate::report::{
     FindingKind, LogSum, MAX_RULES_PER_FINDING, RecordReport, RuleCounts, Severity, SeverityCounts,
     score_of,
 };
-use crate::rules::{EntId, Priors, RelId, Rule, RuleSet, Shape};
+use crate::rules::{EntId, Priors, RelId, Rule, RuleSet};
 use crate::triples::{Graph, RecordName};
 
 /// One rule that applied to the record.
@@ -41,7 +41,7 @@ struct RuleRow {
 /// issn(X,A)`, AnyBURL's AC2 shape) say little more, but taking them as priors too cost
 /// flights' empty cells, which only their fill rate finds (BENCHMARKS.md): they stay evidence.
 fn says_a_prior(rule: &Rule) -> bool {
-    matches!(rule.shape(), Shape::Zero)
+    rule.body.is_empty()
 }
 
 /// What a rule that holds must weigh to vouch for the value it predicts: more likely than not.

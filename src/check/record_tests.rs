@@ -350,3 +350,101 @@ fn a_prior_alone_does_not_contest_a_vouched_value() {
     let weak = run(&format!("{prior}10\t4\t0.4\tstate(X,ak) <= zip(X,99501)\n"));
     assert_eq!(weak.findings[0].severity, Severity::Warning);
 }
+
+/// `keep_ranks` against the naive selection it stands for: rank everything, keep the strongest
+/// few whatever their severity and every finding at `keep` (by its severity, which a prior
+/// or a vouched value caps below what the score says), at most the cap; count all.
+mod keeping {
+    use super::super::{Basis, Rank, keep_ranks};
+    use crate::check::Options;
+    use crate::defaults::STRONGEST_LISTED;
+    use crate::report::Severity;
+    use proptest::prelude::*;
+
+    fn order(a: &Rank, b: &Rank) -> std::cmp::Ordering {
+        b.score.total_cmp(&a.score).then(a.key.cmp(&b.key))
+    }
+
+    fn rank(i: u32, score: f64, basis: Basis) -> Rank {
+        Rank {
+            score,
+            max_confidence: score,
+            count: 1,
+            key: (i, 0, i),
+            focus: i,
+            culprit: None,
+            basis,
+        }
+    }
+
+    fn naive(ranks: &[Rank], opts: &Options) -> (Vec<(u32, u32, u32)>, usize) {
+        let severity = |r: &Rank| super::super::severity_of(opts, r.score, r.basis);
+        let mut sorted: Vec<&Rank> = ranks.iter().collect();
+        sorted.sort_by(|a, b| order(a, b));
+        let at_keep = sorted.iter().filter(|r| severity(r) >= opts.keep).count();
+        let strongest = STRONGEST_LISTED.min(ranks.len());
+        let mut kept: Vec<(u32, u32, u32)> = sorted
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i < strongest || severity(r) >= opts.keep)
+            .map(|(_, r)| r.key)
+            .collect();
+        kept.truncate(at_keep.max(strongest).min(opts.max_violations));
+        (kept, at_keep)
+    }
+
+    fn basis(b: u8) -> Basis {
+        match b % 3 {
+            0 => Basis::Rules,
+            1 => Basis::Prior,
+            _ => Basis::PriorAgainstVouched,
+        }
+    }
+
+    /// Past the strongest few, an info finding on a vouched value that outscores a warning
+    /// is not kept at `--keep warning`, and the warning is.
+    #[test]
+    fn findings_past_the_strongest_few_are_kept_by_severity_not_score() {
+        let opts = Options {
+            keep: Severity::Warning,
+            ..Options::default()
+        };
+        let mut ranks: Vec<Rank> = (0..STRONGEST_LISTED as u32)
+            .map(|i| rank(i, 0.99, Basis::Rules))
+            .collect();
+        ranks.push(rank(100, 0.98, Basis::PriorAgainstVouched));
+        ranks.push(rank(101, 0.88, Basis::Rules));
+        ranks.push(rank(102, 0.5, Basis::Rules));
+        let (kept, counts, cut) = keep_ranks(ranks, &opts, order);
+        let keys: Vec<u32> = kept.iter().map(|r| r.key.0).collect();
+        assert_eq!(keys, (0..10).chain([101]).collect::<Vec<_>>());
+        assert_eq!((counts.error, counts.warning, counts.info), (10, 1, 2));
+        assert!(!cut);
+    }
+
+    proptest! {
+        #[test]
+        fn keep_ranks_is_the_naive_selection(
+            found in proptest::collection::vec((0.0f64..1.0, any::<u8>()), 0..40),
+            keep in 0u8..3,
+            cap in 1usize..30,
+        ) {
+            let opts = Options {
+                keep: [Severity::Info, Severity::Warning, Severity::Error][keep as usize],
+                max_violations: cap,
+                ..Options::default()
+            };
+            let ranks: Vec<Rank> = found
+                .iter()
+                .enumerate()
+                .map(|(i, &(s, b))| rank(i as u32, s, basis(b)))
+                .collect();
+            let (want, at_keep) = naive(&ranks, &opts);
+            let (kept, counts, cut) = keep_ranks(ranks, &opts, order);
+            let got: Vec<_> = kept.iter().map(|r| r.key).collect();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(counts.total() as usize, found.len());
+            prop_assert_eq!(cut, at_keep > cap);
+        }
+    }
+}

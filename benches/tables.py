@@ -94,6 +94,56 @@ def truth(dirty, clean):
     return cells
 
 
+def shape(v):
+    """pff's shape of a value (src/triples/mapping.rs::shape, without the brackets)."""
+    out, last = [], None
+    for c in v:
+        if c.isascii() and c.isdigit():
+            k = "9"
+        elif c.isupper():
+            k = "A"
+        elif c.isalpha():
+            k = "a"
+        elif c.isspace():
+            k = " "
+        else:
+            k = c
+        if k in "aA " and k == last:
+            continue
+        out.append(k)
+        last = k
+    return "".join(out)
+
+
+def kinds(dirty, clean):
+    """Each error cell's kind: what a detector would need to see it.
+
+    `column` (the dirty value is wrong in at least 95% of the column's rows: no row disagrees
+    with another), `emptied` (empty in dirty, filled in clean), `filled` (the reverse),
+    `format` (another shape than the clean value) or `value` (the same shape: a typo, a swap,
+    a wrong number)."""
+    header, drows = dirty
+    _, crows = clean
+    out = {}
+    for j in range(1, len(header)):
+        cells = [(d[0], norm(d[j]), norm(c[j])) for d, c in zip(drows, crows)]
+        wrong = [(r, dv, cv) for r, dv, cv in cells if dv != cv]
+        whole = len(wrong) >= 0.95 * len(cells)
+        for r, dv, cv in wrong:
+            if whole:
+                k = "column"
+            elif not dv:
+                k = "emptied"
+            elif not cv:
+                k = "filled"
+            elif shape(dv) != shape(cv):
+                k = "format"
+            else:
+                k = "value"
+            out[(r, header[j])] = k
+    return out
+
+
 def flagged(findings_path, levels):
     """(row, column) -> strongest score among findings at these levels."""
     cells = {}
@@ -178,6 +228,13 @@ def main():
               f"({len(both)} flagged); error only P {pe:.2f} R {re_:.2f} F1 {fe:.2f} "
               f"({len(only_err)}); best F1 {best[0]:.2f} at score {best[1]:.3f}; error cells any "
               f"finding points at {pointed:.0%}")
+        by_kind = kinds(dirty, clean)
+        parts = []
+        for k in ("value", "format", "emptied", "filled", "column"):
+            cells = {c for c, kk in by_kind.items() if kk == k}
+            if cells:
+                parts.append(f"{k} {len(cells & set(both))}/{len(cells)}")
+        print(f"{t}: error cells found at error+warning, by kind: {', '.join(parts)}")
 
 
 if __name__ == "__main__":

@@ -561,7 +561,7 @@ proptest! {
         }
         let g = b.finish();
         let engine = Engine::new(&rs);
-        let index = RowIndex::new(&rs, &engine.candidates(&g));
+        let index = RowIndex::new(&rs, &engine.candidates(&g), &g);
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); 3];
         for e in 0..g.entity_bound() as u32 {
             let part = ENTITIES

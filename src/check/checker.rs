@@ -76,7 +76,7 @@ fn check_rows_chunk(
     rows: &[Vec<EntId>],
     opts: &Options,
 ) {
-    let index = RowIndex::new(rules, candidates);
+    let index = RowIndex::new(rules, candidates, g);
     let one = |scratch: &mut Scratch, (check, subjects): (&mut RecordCheck, &Vec<EntId>)| {
         let started = Instant::now();
         let res = index.check(g, subjects, chunk_options(check, opts, started), scratch);

@@ -10,7 +10,11 @@
 //! atom on `X` to hold at the row's subject, so it is filed under that atom (preferring one with
 //! a constant: `b(X, d)` under `X -b-> d`, `b(X, A)` under `X -b->`, `b(A, X)` under
 //! `-b-> X`); a zero rule `h(X, c) <=` under `X -h->`; a rule with a constant head subject under
-//! that constant. A row visits the keys its subjects' triples hold.
+//! that constant. A row visits the keys its subjects' triples hold. A rule whose atom on `X`
+//! joins a second atom through a variable (`h(X, c) <= b(X, A), r(d, A)`) is filed, when the
+//! second atom allows few values of that variable in the graph, under each: `X -b-> a` for
+//! every `a` that `d` holds under `r` ([`resolved_keys`]); otherwise every row giving `b` would
+//! visit it (AnyBURL writes tens of thousands of such rules through one other row each).
 
 use std::time::Instant;
 
@@ -61,6 +65,71 @@ fn key_of(rule: &Rule) -> Option<Key> {
     })
 }
 
+/// The most values a rule's join variable may take in the graph for the rule to be filed under
+/// each of them ([`resolved_keys`]).
+const MAX_RESOLVED: usize = 64;
+
+/// The keys of a two-atom rule once its second atom is looked up in `g`.
+///
+/// `h(X, c) <= b(X, A), r(d, A)` can fire only for a subject whose `b` is an object `d` holds
+/// under `r`: it is filed under `X -b-> a` for each such `a` (`b(A, X)`: under `a -b-> X`; `r(A,
+/// d)`, `r(A, B)`, `r(B, A)`: the subjects or objects of `r` that qualify). Object identity
+/// only removes bindings, so the keys are never too few; none at all when the second atom
+/// matches nothing (the rule cannot fire). `None` for any other shape, or more than
+/// [`MAX_RESOLVED`] values: then [`key_of`].
+fn resolved_keys(rule: &Rule, g: &Graph<'_>) -> Option<Vec<Key>> {
+    let x = match rule.head.s {
+        Term::Var(x) => Term::Var(x),
+        Term::Const(_) => return None,
+    };
+    if rule.zero_side.is_some() || rule.body.len() != 2 {
+        return None;
+    }
+    for (i, a) in rule.body.iter().enumerate() {
+        let other = &rule.body[1 - i];
+        let (outgoing, join) = if a.s == x {
+            (true, a.o)
+        } else if a.o == x {
+            (false, a.s)
+        } else {
+            continue;
+        };
+        // A constant on `X`'s atom files the rule precisely already.
+        if !matches!(join, Term::Var(_)) || join == x || other.s == x || other.o == x {
+            continue;
+        }
+        let idx = g.rel(other.rel);
+        let mut values: Vec<EntId> = match (other.s == join, other.o == join) {
+            (true, true) => return None,
+            (true, false) => match other.o {
+                Term::Const(d) => idx.with_object(d).iter().map(|p| p.1).collect(),
+                Term::Var(_) if idx.distinct_subjects() <= MAX_RESOLVED => idx.subjects().collect(),
+                Term::Var(_) => return None,
+            },
+            (false, true) => match other.s {
+                Term::Const(d) => idx.with_subject(d).iter().map(|p| p.1).collect(),
+                Term::Var(_) if idx.distinct_objects() <= MAX_RESOLVED => idx.objects().collect(),
+                Term::Var(_) => return None,
+            },
+            (false, false) => continue,
+        };
+        values.sort_unstable();
+        values.dedup();
+        if values.len() > MAX_RESOLVED {
+            return None;
+        }
+        let key = |v| {
+            if outgoing {
+                Key::Out(a.rel, v)
+            } else {
+                Key::In(a.rel, v)
+            }
+        };
+        return Some(values.into_iter().map(key).collect());
+    }
+    None
+}
+
 /// Candidate rules (indices into a [`RuleSet`]) filed by what they need of a row's subject.
 pub struct RowIndex<'r> {
     rules: &'r RuleSet,
@@ -70,12 +139,19 @@ pub struct RowIndex<'r> {
 }
 
 impl<'r> RowIndex<'r> {
-    /// Files `candidates` (ascending indices into `rules`: those that may apply to the graph).
-    pub fn new(rules: &'r RuleSet, candidates: &[u32]) -> Self {
+    /// Files `candidates` (ascending indices into `rules`: those that may apply to `g`).
+    pub fn new(rules: &'r RuleSet, candidates: &[u32], g: &Graph<'_>) -> Self {
         let mut by_key: FxHashMap<Key, Vec<u32>> = FxHashMap::default();
         let mut always = Vec::new();
         for &ri in candidates {
-            match key_of(&rules.rules[ri as usize]) {
+            let rule = &rules.rules[ri as usize];
+            if let Some(keys) = resolved_keys(rule, g) {
+                for k in keys {
+                    by_key.entry(k).or_default().push(ri);
+                }
+                continue;
+            }
+            match key_of(rule) {
                 Some(k) => by_key.entry(k).or_default().push(ri),
                 None => always.push(ri),
             }
@@ -187,7 +263,7 @@ mod tests {
         let engine = Engine::new(&rs);
         let whole = engine.check_sequential(&g, CheckOptions::default());
         let candidates = engine.candidates(&g);
-        let index = RowIndex::new(&rs, &candidates);
+        let index = RowIndex::new(&rs, &candidates, &g);
         for parts in [1usize, 2, 3, all.len()] {
             let mut sums: FxHashMap<u32, Sum> = Default::default();
             for part in all.chunks(all.len().div_ceil(parts)) {

@@ -229,6 +229,8 @@ mod tests {
 10\t9\t0.9\tzip(X,Y) <= city(X,A), city(B,A), zip(B,Y)
 10\t9\t0.9\tzip(75001,Y) <= zip(Y,A)
 10\t9\t0.9\tcity(X,Y) <= near(Y,X)
+10\t9\t0.9\tcity(X,paris) <= zip(X,A), zip(r1,A)
+10\t9\t0.9\tcity(X,paris) <= zip(X,A), code(A,B)
 ";
 
     fn graph<'s>(rules: &'s RuleSet, triples: &[(&str, &str, &str)]) -> Graph<'s> {
@@ -241,6 +243,30 @@ mod tests {
 
     /// A rule's predicted and correct counts and its violations, summed over rows.
     type Sum = (u64, u64, Vec<(EntId, EntId)>);
+
+    /// A rule joining the row's atom to another row's value is visited only by rows holding
+    /// that value; one whose second atom matches nothing by none.
+    #[test]
+    fn a_join_through_another_row_is_filed_under_its_values() {
+        let rs = RuleSet::from_text("r", RULES).unwrap();
+        let g = graph(
+            &rs,
+            &[
+                ("r1", "zip", "75001"),
+                ("r2", "zip", "75001"),
+                ("r3", "zip", "13001"),
+            ],
+        );
+        let index = RowIndex::new(&rs, &Engine::new(&rs).candidates(&g), &g);
+        let id = |n: &str| g.entity_id(n).unwrap();
+        let through_r1 = 6;
+        let through_code = 7;
+        assert!(index.candidates(&g, &[id("r2")]).contains(&through_r1));
+        assert!(!index.candidates(&g, &[id("r3")]).contains(&through_r1));
+        for row in ["r1", "r2", "r3"] {
+            assert!(!index.candidates(&g, &[id(row)]).contains(&through_code));
+        }
+    }
 
     /// Summed over a partition of every entity, the rows' outcomes are the whole graph's.
     #[test]

@@ -361,6 +361,47 @@ fn one_odd_value_does_not_speak_for_every_other_row() {
     );
 }
 
+/// Each value a rule copying peers' values predicts weighs that value's own votes: for a row
+/// whose cell is empty where five peers say `a` and one says `b`, `a` weighs 5/6 of the rule's
+/// confidence and `b` 1/6 (not the 5/6 of the rule's strongest value), so the slot adds up to
+/// the rule's confidence, counted twice as an empty slot's evidence is: 1 - (1 - 0.6)^2.
+#[test]
+fn each_value_a_peer_rule_predicts_weighs_its_own_votes() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        &dir,
+        "rules.txt",
+        b"100\t60\t0.6\ttype(X,Y) <= name(X,A), name(B,A), type(B,Y)\n",
+    );
+    let mut csv = String::from("index,name,type\n");
+    for (i, t) in ["a", "a", "a", "a", "a", "b", ""].iter().enumerate() {
+        csv.push_str(&format!("{},n,{t}\n", i + 1));
+    }
+    let csv = write(&dir, "t.csv", csv.as_bytes());
+    let found = findings(&[
+        "validate",
+        &csv,
+        "--rules",
+        &rules,
+        "-f",
+        "jsonl",
+        "--id-key",
+        "index",
+        "--keep",
+        "info",
+        "--one-graph",
+    ]);
+    let f = found
+        .iter()
+        .find(|f| f["record_name"] == "7")
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert_eq!(f["missing"]["object"], "a", "{f:#}");
+    let score = f["score"].as_f64().unwrap();
+    assert!((score - (1.0 - 0.4 * 0.4)).abs() < 1e-9, "{f:#}");
+    let weight = f["rules"][0]["weight"].as_f64().unwrap();
+    assert!((weight - 0.5).abs() < 1e-9, "{f:#}");
+}
+
 /// Rows are checked a batch at a time (`check::rows::ROWS_AT_ONCE`): a file of several
 /// batches gives every row its report, in order, with evidence from rows of other batches.
 #[test]

@@ -21,6 +21,16 @@ pub(super) struct MemberKey {
     pub(super) rule: u32,
 }
 
+impl MemberKey {
+    /// A placeholder for an empty place among a group's members.
+    pub(super) const NONE: MemberKey = MemberKey {
+        weight: 0.0,
+        confidence: 0.0,
+        line: 0,
+        rule: 0,
+    };
+}
+
 /// Strongest evidence first; ties by rule line, then rule order (deterministic).
 pub(super) fn member_order(a: &MemberKey, b: &MemberKey) -> std::cmp::Ordering {
     b.weight
@@ -64,7 +74,7 @@ pub(super) struct Kept {
     pub(super) basis: super::grouping::Basis,
     pub(super) strongest: MemberKey,
     pub(super) count: u32,
-    /// The strongest members' rule indices.
-    pub(super) top: Vec<u32>,
+    /// The strongest members, with what each weighs on this finding.
+    pub(super) top: Vec<MemberKey>,
     pub(super) evidence: Vec<TopMember>,
 }

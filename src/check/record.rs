@@ -25,12 +25,8 @@ use crate::triples::{Graph, RecordName};
 #[derive(Debug, Clone, Copy)]
 struct RuleRow {
     rule: u32,
-    line: u32,
     predicted: u64,
     correct: u64,
-    confidence: f64,
-    /// What the rule's strongest violation weighs ([`vote_share`]).
-    weight: f64,
     /// A prior of its head's value ([`says_a_prior`]).
     prior: bool,
 }
@@ -67,17 +63,6 @@ fn vote_share(confidence: f64, n: u64, support: Option<(u32, u64)>) -> f64 {
     }
 }
 
-impl RuleRow {
-    fn key(&self) -> MemberKey {
-        MemberKey {
-            weight: self.weight,
-            confidence: self.confidence,
-            line: self.line,
-            rule: self.rule,
-        }
-    }
-}
-
 /// The row of rule `rule` in rows ascending by rule.
 fn row_in(rows: &[RuleRow], rule: u32) -> Option<&RuleRow> {
     let at = rows.binary_search_by_key(&rule, |r| r.rule).ok()?;
@@ -92,12 +77,39 @@ struct Group {
     sum: LogSum,
     count: u32,
     len: u8,
-    /// The strongest members' rule indices, in [`member_order`].
-    top: [u32; MAX_RULES_PER_FINDING],
+    /// The strongest members, in [`member_order`], each with what its violation of this
+    /// triple weighs (a rule copying peers' values weighs each value by its own votes).
+    top: [MemberKey; MAX_RULES_PER_FINDING],
     max_confidence: f64,
     /// The confidence of the body-less rule among the members (the predicted value's share
     /// of all values: what a rule must beat to say anything), 0 when none is.
     prior: f64,
+}
+
+impl Group {
+    /// The strongest members, strongest first.
+    fn members(&self) -> &[MemberKey] {
+        &self.top[..self.len as usize]
+    }
+
+    fn strongest(&self) -> Option<MemberKey> {
+        self.members().first().copied()
+    }
+
+    /// The rules as strong as the strongest (same weight and confidence), so that which comes
+    /// first in the file does not matter.
+    fn tied_with_strongest(&self) -> impl Iterator<Item = u32> + '_ {
+        let s = self.strongest();
+        self.members()
+            .iter()
+            .filter(move |m| {
+                s.is_some_and(|s| {
+                    m.weight.to_bits() == s.weight.to_bits()
+                        && m.confidence.to_bits() == s.confidence.to_bits()
+                })
+            })
+            .map(|m| m.rule)
+    }
 }
 
 /// Findings of `level` or higher among `counts`.
@@ -289,16 +301,18 @@ impl RecordCheck {
     /// rules that only ask for some other value there (`lang(X,eng) <= issn(X,A)`) do. Groups
     /// of a value without a body-less rule score as [`score_of`] over all members.
     fn evidence_of(&self, group: &Group, prior: f64) -> Option<(f64, bool)> {
-        let strongest = self.key_of(group.top[0])?;
+        let strongest = group.strongest()?;
         if prior <= 0.0 {
             return Some((score_of(strongest.weight, group.sum), true));
         }
         let bar = beats(prior);
-        let lifting: Vec<f64> = group.top[..group.len as usize]
+        let lifting: Vec<f64> = group
+            .members()
             .iter()
-            .filter_map(|&r| row_in(&self.rows, r))
-            .filter(|row| !row.prior && row.confidence >= bar)
-            .map(|row| row.key().weight)
+            .filter(|m| {
+                row_in(&self.rows, m.rule).is_some_and(|row| !row.prior && m.confidence >= bar)
+            })
+            .map(|m| m.weight)
             .collect();
         Some(match lifting.split_first() {
             None => (strongest.weight, false),
@@ -314,10 +328,6 @@ impl RecordCheck {
     /// violation's is: one peer with the same typo among twenty does not vouch).
     fn vouched(&self, t: (EntId, RelId, EntId)) -> bool {
         self.held.get(&t).is_some_and(|&w| w > VOUCH)
-    }
-
-    fn key_of(&self, rule: u32) -> Option<MemberKey> {
-        row_in(&self.rows, rule).map(RuleRow::key)
     }
 
     /// The time this record's check has taken so far (its budget covers every chunk).
@@ -348,14 +358,10 @@ impl RecordCheck {
                 let v = o.support.get(i).copied()?;
                 Some((v, o.groundings))
             };
-            let strongest = o.support.iter().max().map(|&v| (v, o.groundings));
             self.rows.push(RuleRow {
                 rule: global,
-                line: rule.line,
                 predicted: o.predicted,
                 correct: o.correct,
-                confidence: rule.confidence,
-                weight: vote_share(rule.confidence, n, strongest),
                 prior: says_a_prior(rule),
             });
             self.counts.capped |= (o.violations.len() as u64) < o.violation_count();
@@ -398,7 +404,7 @@ impl RecordCheck {
             sum: LogSum::default(),
             count: 0,
             len: 0,
-            top: [0; MAX_RULES_PER_FINDING],
+            top: [MemberKey::NONE; MAX_RULES_PER_FINDING],
             max_confidence: 0.0,
             prior: 0.0,
         });
@@ -409,13 +415,11 @@ impl RecordCheck {
         group.count += 1;
         group.max_confidence = group.max_confidence.max(key.confidence);
         let len = group.len as usize;
-        let at = group.top[..len].partition_point(|&r| {
-            row_in(&self.rows, r).is_some_and(|row| member_order(&row.key(), &key).is_lt())
-        });
+        let at = group.top[..len].partition_point(|m| member_order(m, &key).is_lt());
         if at < MAX_RULES_PER_FINDING {
             let end = len.min(MAX_RULES_PER_FINDING - 1);
             group.top.copy_within(at..end, at + 1);
-            group.top[at] = key.rule;
+            group.top[at] = key;
             group.len = (len + 1).min(MAX_RULES_PER_FINDING) as u8;
         }
     }
@@ -576,16 +580,8 @@ impl RecordCheck {
     where
         F: FnMut(u32) -> Result<Arc<Rule>, FetchError>,
     {
-        let strongest = self.key_of(group.top[0]);
-        let tied = |r: u32| {
-            let k = self.key_of(r);
-            k.zip(strongest).is_some_and(|(k, s)| {
-                k.weight.to_bits() == s.weight.to_bits()
-                    && k.confidence.to_bits() == s.confidence.to_bits()
-            })
-        };
         let mut bodies: Vec<Arc<str>> = Vec::with_capacity(group.len as usize);
-        for &r in group.top[..group.len as usize].iter().filter(|&&r| tied(r)) {
+        for r in group.tied_with_strongest() {
             let rule = rules.get(r)?;
             let body = rule.text.split_once("<=").map_or("", |(_, b)| b.trim());
             bodies.push(Arc::from(body));
@@ -611,8 +607,8 @@ impl RecordCheck {
         }
         let mut v = Vec::new();
         if let Some(group) = self.groups.get(&k) {
-            for &rule in group.top[..group.len as usize].iter().take(RULES_READ) {
-                let rule = rules.get(rule)?;
+            for m in group.members().iter().take(RULES_READ) {
+                let rule = rules.get(m.rule)?;
                 v.extend(reasons_of_rule(&rule));
             }
         }
@@ -657,9 +653,9 @@ impl RecordCheck {
             consequence_count: node.count,
             with_evidence: severity_of(opts, r.score, r.basis) >= opts.keep,
             basis: r.basis,
-            strongest: self.key_of(group.top[0])?,
+            strongest: group.strongest()?,
             count: group.count,
-            top: group.top[..group.len as usize].to_vec(),
+            top: group.members().to_vec(),
             evidence: Vec::new(),
         })
     }
@@ -686,19 +682,9 @@ impl RecordCheck {
             .into_iter()
             .filter_map(|r| {
                 let group = self.groups.get(&r.key)?;
-                let strongest = self.key_of(group.top[0])?;
                 // Every rule as strong as the strongest (the tie is broken by the rules' text,
                 // not by their order in the file).
-                let rules = group.top[..group.len as usize]
-                    .iter()
-                    .copied()
-                    .filter(|&rule| {
-                        self.key_of(rule).is_some_and(|k| {
-                            k.weight.to_bits() == strongest.weight.to_bits()
-                                && k.confidence.to_bits() == strongest.confidence.to_bits()
-                        })
-                    })
-                    .collect();
+                let rules = group.tied_with_strongest().collect();
                 Some(culprit::Source {
                     key: r.key,
                     focus: r.focus,
@@ -724,16 +710,16 @@ impl Ranked {
                 continue;
             }
             let mut evidence = Vec::with_capacity(kept.top.len());
-            for &r in &kept.top {
-                let rule = fetch_once(&mut rules, r, &mut fetch)?;
+            for &m in &kept.top {
+                let rule = fetch_once(&mut rules, m.rule, &mut fetch)?;
                 let (Some(row), Some(binding)) = (
-                    row_in(&self.rows, r),
+                    row_in(&self.rows, m.rule),
                     witness_bounded(&rule, g, kept.key.0, kept.key.2, self.max_steps),
                 ) else {
                     continue;
                 };
                 evidence.push(TopMember {
-                    key: row.key(),
+                    key: m,
                     on_record: row.predicted - row.correct,
                     rule,
                     binding,

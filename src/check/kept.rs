@@ -21,16 +21,6 @@ pub(super) struct MemberKey {
     pub(super) rule: u32,
 }
 
-impl MemberKey {
-    /// A placeholder for an empty place among a group's members.
-    pub(super) const NONE: MemberKey = MemberKey {
-        weight: 0.0,
-        confidence: 0.0,
-        line: 0,
-        rule: 0,
-    };
-}
-
 /// Strongest evidence first; ties by rule line, then rule order (deterministic).
 pub(super) fn member_order(a: &MemberKey, b: &MemberKey) -> std::cmp::Ordering {
     b.weight

@@ -25,8 +25,10 @@ use crate::triples::{Graph, RecordName};
 #[derive(Debug, Clone, Copy)]
 struct RuleRow {
     rule: u32,
+    line: u32,
     predicted: u64,
     correct: u64,
+    confidence: f64,
     /// A prior of its head's value ([`says_a_prior`]).
     prior: bool,
 }
@@ -77,39 +79,50 @@ struct Group {
     sum: LogSum,
     count: u32,
     len: u8,
-    /// The strongest members, in [`member_order`], each with what its violation of this
-    /// triple weighs (a rule copying peers' values weighs each value by its own votes).
-    top: [MemberKey; MAX_RULES_PER_FINDING],
+    /// The strongest members' rule indices, in [`member_order`].
+    top: [u32; MAX_RULES_PER_FINDING],
+    /// What each of them weighs on this triple (a rule copying peers' values weighs each
+    /// value by its own votes, not by the votes of the rule's strongest value).
+    weights: [f64; MAX_RULES_PER_FINDING],
     max_confidence: f64,
     /// The confidence of the body-less rule among the members (the predicted value's share
     /// of all values: what a rule must beat to say anything), 0 when none is.
     prior: f64,
 }
 
-impl Group {
-    /// The strongest members, strongest first.
-    fn members(&self) -> &[MemberKey] {
-        &self.top[..self.len as usize]
+impl RuleRow {
+    /// The row's rule as a member weighing `weight` on some finding.
+    fn key(&self, weight: f64) -> MemberKey {
+        MemberKey {
+            weight,
+            confidence: self.confidence,
+            line: self.line,
+            rule: self.rule,
+        }
     }
+}
 
-    fn strongest(&self) -> Option<MemberKey> {
-        self.members().first().copied()
-    }
+/// A group's members, strongest first, each with what it weighs on the group's triple.
+fn members<'a>(rows: &'a [RuleRow], group: &'a Group) -> impl Iterator<Item = MemberKey> + 'a {
+    (0..group.len as usize)
+        .filter_map(move |i| row_in(rows, group.top[i]).map(|row| row.key(group.weights[i])))
+}
 
-    /// The rules as strong as the strongest (same weight and confidence), so that which comes
-    /// first in the file does not matter.
-    fn tied_with_strongest(&self) -> impl Iterator<Item = u32> + '_ {
-        let s = self.strongest();
-        self.members()
-            .iter()
-            .filter(move |m| {
-                s.is_some_and(|s| {
-                    m.weight.to_bits() == s.weight.to_bits()
-                        && m.confidence.to_bits() == s.confidence.to_bits()
-                })
+/// The rules as strong as a group's strongest (same weight and confidence), so that which
+/// comes first in the file does not matter.
+fn tied_with_strongest<'a>(
+    rows: &'a [RuleRow],
+    group: &'a Group,
+) -> impl Iterator<Item = u32> + 'a {
+    let s = members(rows, group).next();
+    members(rows, group)
+        .filter(move |m| {
+            s.is_some_and(|s| {
+                m.weight.to_bits() == s.weight.to_bits()
+                    && m.confidence.to_bits() == s.confidence.to_bits()
             })
-            .map(|m| m.rule)
-    }
+        })
+        .map(|m| m.rule)
 }
 
 /// Findings of `level` or higher among `counts`.
@@ -301,14 +314,12 @@ impl RecordCheck {
     /// rules that only ask for some other value there (`lang(X,eng) <= issn(X,A)`) do. Groups
     /// of a value without a body-less rule score as [`score_of`] over all members.
     fn evidence_of(&self, group: &Group, prior: f64) -> Option<(f64, bool)> {
-        let strongest = group.strongest()?;
+        let strongest = members(&self.rows, group).next()?;
         if prior <= 0.0 {
             return Some((score_of(strongest.weight, group.sum), true));
         }
         let bar = beats(prior);
-        let lifting: Vec<f64> = group
-            .members()
-            .iter()
+        let lifting: Vec<f64> = members(&self.rows, group)
             .filter(|m| {
                 row_in(&self.rows, m.rule).is_some_and(|row| !row.prior && m.confidence >= bar)
             })
@@ -360,8 +371,10 @@ impl RecordCheck {
             };
             self.rows.push(RuleRow {
                 rule: global,
+                line: rule.line,
                 predicted: o.predicted,
                 correct: o.correct,
+                confidence: rule.confidence,
                 prior: says_a_prior(rule),
             });
             self.counts.capped |= (o.violations.len() as u64) < o.violation_count();
@@ -404,7 +417,8 @@ impl RecordCheck {
             sum: LogSum::default(),
             count: 0,
             len: 0,
-            top: [MemberKey::NONE; MAX_RULES_PER_FINDING],
+            top: [0; MAX_RULES_PER_FINDING],
+            weights: [0.0; MAX_RULES_PER_FINDING],
             max_confidence: 0.0,
             prior: 0.0,
         });
@@ -415,11 +429,22 @@ impl RecordCheck {
         group.count += 1;
         group.max_confidence = group.max_confidence.max(key.confidence);
         let len = group.len as usize;
-        let at = group.top[..len].partition_point(|m| member_order(m, &key).is_lt());
+        // Members are few: the first that `key` goes before, by weight (the rule's row is read
+        // only on a tie).
+        let rows = &self.rows;
+        let at = (0..len)
+            .position(|i| match key.weight.total_cmp(&group.weights[i]) {
+                std::cmp::Ordering::Equal => row_in(rows, group.top[i])
+                    .is_none_or(|row| member_order(&row.key(group.weights[i]), &key).is_ge()),
+                o => o.is_gt(),
+            })
+            .unwrap_or(len);
         if at < MAX_RULES_PER_FINDING {
             let end = len.min(MAX_RULES_PER_FINDING - 1);
             group.top.copy_within(at..end, at + 1);
-            group.top[at] = key;
+            group.weights.copy_within(at..end, at + 1);
+            group.top[at] = key.rule;
+            group.weights[at] = key.weight;
             group.len = (len + 1).min(MAX_RULES_PER_FINDING) as u8;
         }
     }
@@ -581,7 +606,7 @@ impl RecordCheck {
         F: FnMut(u32) -> Result<Arc<Rule>, FetchError>,
     {
         let mut bodies: Vec<Arc<str>> = Vec::with_capacity(group.len as usize);
-        for r in group.tied_with_strongest() {
+        for r in tied_with_strongest(&self.rows, group) {
             let rule = rules.get(r)?;
             let body = rule.text.split_once("<=").map_or("", |(_, b)| b.trim());
             bodies.push(Arc::from(body));
@@ -607,8 +632,8 @@ impl RecordCheck {
         }
         let mut v = Vec::new();
         if let Some(group) = self.groups.get(&k) {
-            for m in group.members().iter().take(RULES_READ) {
-                let rule = rules.get(m.rule)?;
+            for &rule in group.top[..group.len as usize].iter().take(RULES_READ) {
+                let rule = rules.get(rule)?;
                 v.extend(reasons_of_rule(&rule));
             }
         }
@@ -653,9 +678,9 @@ impl RecordCheck {
             consequence_count: node.count,
             with_evidence: severity_of(opts, r.score, r.basis) >= opts.keep,
             basis: r.basis,
-            strongest: group.strongest()?,
+            strongest: members(&self.rows, group).next()?,
             count: group.count,
-            top: group.members().to_vec(),
+            top: members(&self.rows, group).collect(),
             evidence: Vec::new(),
         })
     }
@@ -684,7 +709,7 @@ impl RecordCheck {
                 let group = self.groups.get(&r.key)?;
                 // Every rule as strong as the strongest (the tie is broken by the rules' text,
                 // not by their order in the file).
-                let rules = group.tied_with_strongest().collect();
+                let rules = tied_with_strongest(&self.rows, group).collect();
                 Some(culprit::Source {
                     key: r.key,
                     focus: r.focus,

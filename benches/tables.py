@@ -5,7 +5,8 @@ For each table: the rows of dirty.csv as JSON Lines (a key `_row` naming each ro
 normalised as the tables' README says, empty cells left out, the first column being the row id),
 rules learned by `pff learn` on them alone (with the options on the one line of
 benches/tables.learn-options), the rows validated with pff's defaults, and the flagged cells
-scored against clean.csv. Also checks that `pff validate dirty.csv` straight from the CSV gives
+scored against clean.csv (and, by kind, which of the error cells were found: `kinds`). Also
+checks that `pff validate dirty.csv` straight from the CSV gives
 the same findings as the rows as JSON Lines.
 
 A finding flags one cell: its record's row and the column it blames (a culprit's relation, else

@@ -102,10 +102,19 @@ impl RuleRow {
     }
 }
 
+/// A group's members, strongest first, each with its rule's row and what it weighs on the
+/// group's triple.
+fn member_rows<'a>(
+    rows: &'a [RuleRow],
+    group: &'a Group,
+) -> impl Iterator<Item = (&'a RuleRow, MemberKey)> + 'a {
+    (0..group.len as usize)
+        .filter_map(move |i| row_in(rows, group.top[i]).map(|row| (row, row.key(group.weights[i]))))
+}
+
 /// A group's members, strongest first, each with what it weighs on the group's triple.
 fn members<'a>(rows: &'a [RuleRow], group: &'a Group) -> impl Iterator<Item = MemberKey> + 'a {
-    (0..group.len as usize)
-        .filter_map(move |i| row_in(rows, group.top[i]).map(|row| row.key(group.weights[i])))
+    member_rows(rows, group).map(|(_, m)| m)
 }
 
 /// The rules as strong as a group's strongest (same weight and confidence), so that which
@@ -319,11 +328,9 @@ impl RecordCheck {
             return Some((score_of(strongest.weight, group.sum), true));
         }
         let bar = beats(prior);
-        let lifting: Vec<f64> = members(&self.rows, group)
-            .filter(|m| {
-                row_in(&self.rows, m.rule).is_some_and(|row| !row.prior && m.confidence >= bar)
-            })
-            .map(|m| m.weight)
+        let lifting: Vec<f64> = member_rows(&self.rows, group)
+            .filter(|(row, m)| !row.prior && m.confidence >= bar)
+            .map(|(_, m)| m.weight)
             .collect();
         Some(match lifting.split_first() {
             None => (strongest.weight, false),

@@ -13,7 +13,7 @@
 //! that constant. A row visits the keys its subjects' triples hold. A rule whose atom on `X`
 //! joins a second atom through a variable (`h(X, c) <= b(X, A), r(d, A)`) is filed, when the
 //! second atom allows few values of that variable in the graph, under each: `X -b-> a` for
-//! every `a` that `d` holds under `r` ([`resolved_keys`]); otherwise every row giving `b` would
+//! every `a` that `d` holds under `r` (`resolved_keys`); otherwise every row giving `b` would
 //! visit it (AnyBURL writes tens of thousands of such rules through one other row each).
 
 use std::time::Instant;

@@ -33,6 +33,23 @@ fn findings(args: &[&str]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Every finding of the table `csv` (rows named by `index`) checked as one graph with `rules`.
+fn one_graph_findings(csv: &str, rules: &str) -> Vec<serde_json::Value> {
+    findings(&[
+        "validate",
+        csv,
+        "--rules",
+        rules,
+        "-f",
+        "jsonl",
+        "--id-key",
+        "index",
+        "--keep",
+        "info",
+        "--one-graph",
+    ])
+}
+
 /// `pff validate t.csv` finds exactly what the same rows as JSON Lines give, row by row
 /// (names from `--id-key`), and `pff triples` writes the same triples.
 #[test]
@@ -324,19 +341,7 @@ fn one_odd_value_does_not_speak_for_every_other_row() {
         csv.push_str(&format!("{i},{v},none\n"));
     }
     let csv = write(&dir, "t.csv", csv.as_bytes());
-    let found = findings(&[
-        "validate",
-        &csv,
-        "--rules",
-        &rules,
-        "-f",
-        "jsonl",
-        "--id-key",
-        "index",
-        "--keep",
-        "info",
-        "--one-graph",
-    ]);
+    let found = one_graph_findings(&csv, &rules);
     let scored: Vec<(String, String, f64)> = found
         .iter()
         .map(|f| {
@@ -378,19 +383,7 @@ fn each_value_a_peer_rule_predicts_weighs_its_own_votes() {
         csv.push_str(&format!("{},n,{t}\n", i + 1));
     }
     let csv = write(&dir, "t.csv", csv.as_bytes());
-    let found = findings(&[
-        "validate",
-        &csv,
-        "--rules",
-        &rules,
-        "-f",
-        "jsonl",
-        "--id-key",
-        "index",
-        "--keep",
-        "info",
-        "--one-graph",
-    ]);
+    let found = one_graph_findings(&csv, &rules);
     let f = found
         .iter()
         .find(|f| f["record_name"] == "7")

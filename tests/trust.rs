@@ -364,22 +364,45 @@ fn an_unchanged_manifest_runs_every_night_into_dated_folders() {
     assert_eq!(dated_runs(&fixed).len(), 2);
 }
 
-/// `pff run MANIFEST -q -o OUT` under `ulimit -v 400000` (about 400 MB of address space).
-fn run_under_400_mb_of_address_space(
-    manifest: &std::path::Path,
-    out: &std::path::Path,
-) -> std::process::ExitStatus {
+/// `pff run` of a manifest of the source `big` (named `name`) beside a small fine one, with
+/// `extra` manifest lines, under `ulimit -v 400000` (about 400 MB of address space): the run
+/// fails (exit 3), the fine source is checked, and the big source's row of `results.csv`,
+/// which must say FAILED and name `ulimit -v`, is handed back with the whole file.
+fn big_source_fails_alone_under_400_mb(name: &str, big: &str, extra: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(
+        dir.path(),
+        &[
+            (name, big),
+            ("fine.json", r#"{"id":"F","status":"Active"}"#),
+        ],
+        extra,
+    );
+    let out = dir.path().join("out");
     let script = format!(
         "ulimit -v 400000 && exec {} run {} -q -o {}",
         assert_cmd::cargo::cargo_bin("pff").display(),
-        manifest.display(),
+        m.display(),
         out.display()
     );
-    std::process::Command::new("sh")
+    let status = std::process::Command::new("sh")
         .arg("-c")
         .arg(&script)
         .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "{status:?}");
+    let results = read(&out.join("results.csv"));
+    let row = results
+        .lines()
+        .find(|l| l.starts_with(name))
         .unwrap()
+        .to_string();
+    assert!(
+        row.contains("FAILED") && row.contains("ulimit -v"),
+        "{results}"
+    );
+    assert!(results.contains("fine.json,validate,OK"), "{results}");
+    (results, row)
 }
 
 /// Memory: under an address-space limit (`ulimit -v`), a source that would need more than is
@@ -387,7 +410,6 @@ fn run_under_400_mb_of_address_space(
 /// pff never aborts on a failed allocation.
 #[test]
 fn a_task_too_big_for_the_address_space_fails_alone() {
-    let dir = tempfile::tempdir().unwrap();
     // About 12 MB of small objects in one JSON document: up to 32 times that while parsed.
     let mut big = String::from("[");
     let mut i = 0;
@@ -401,24 +423,7 @@ fn a_task_too_big_for_the_address_space_fails_alone() {
         i += 1;
     }
     big.push(']');
-    let m = manifest(
-        dir.path(),
-        &[
-            ("big.json", &big),
-            ("fine.json", r#"{"id":"F","status":"Active"}"#),
-        ],
-        "",
-    );
-    let out = dir.path().join("out");
-    let status = run_under_400_mb_of_address_space(&m, &out);
-    assert_eq!(status.code(), Some(3), "{status:?}");
-    let results = read(&out.join("results.csv"));
-    let big_row = results.lines().find(|l| l.starts_with("big.json")).unwrap();
-    assert!(
-        big_row.contains("FAILED") && big_row.contains("ulimit -v"),
-        "{results}"
-    );
-    assert!(results.contains("fine.json,validate,OK"), "{results}");
+    big_source_fails_alone_under_400_mb("big.json", &big, "");
 }
 
 /// A file checked as one graph holds every record's triples at once, so it is admitted as a
@@ -426,35 +431,16 @@ fn a_task_too_big_for_the_address_space_fails_alone() {
 /// address-space limit it fails alone, naming what it would need.
 #[test]
 fn a_file_checked_as_one_graph_is_admitted_as_a_graph() {
-    let dir = tempfile::tempdir().unwrap();
     let mut big = String::new();
     let mut i = 0;
     while big.len() < 45_000_000 {
         big.push_str(&format!("{{\"id\":\"B{i}\",\"status\":\"Active\"}}\n"));
         i += 1;
     }
-    let m = manifest(
-        dir.path(),
-        &[
-            ("big.jsonl", &big),
-            ("fine.json", r#"{"id":"F","status":"Active"}"#),
-        ],
-        "one_graph: true\n",
-    );
-    let out = dir.path().join("out");
-    let status = run_under_400_mb_of_address_space(&m, &out);
-    assert_eq!(status.code(), Some(3), "{status:?}");
-    let results = read(&out.join("results.csv"));
-    let big_row = results
-        .lines()
-        .find(|l| l.starts_with("big.jsonl"))
-        .unwrap();
+    let (results, big_row) =
+        big_source_fails_alone_under_400_mb("big.jsonl", &big, "one_graph: true\n");
     let need = format!("needs up to {} MB", (big.len() as u64 * 8) >> 20);
-    assert!(
-        big_row.contains("FAILED") && big_row.contains("ulimit -v") && big_row.contains(&need),
-        "{results}"
-    );
-    assert!(results.contains("fine.json,validate,OK"), "{results}");
+    assert!(big_row.contains(&need), "{results}");
 }
 
 /// Shards are merged by folder: a dated shard folder is refused (manifest key or flag).

@@ -60,7 +60,7 @@ fn finding(g: &Graph<'_>, rules: &RuleSet, opts: &Options, kept: &Kept) -> Findi
     let explains: Vec<Triple> = kept.explains.iter().map(|&k| triple(k)).collect();
     let message = match &culprit {
         Some(c) => culprit_message(c, &explains, score),
-        None => finding_message(&missing, &present, n, kept.strongest.confidence, score),
+        None => finding_message(&missing, &present, n, kept.strongest().confidence, score),
     };
     Finding {
         severity: super::grouping::severity_of(opts, score, kept.basis),

@@ -62,9 +62,15 @@ pub(super) struct Kept {
     pub(super) with_evidence: bool,
     /// What its evidence rests on.
     pub(super) basis: super::grouping::Basis,
-    pub(super) strongest: MemberKey,
     pub(super) count: u32,
     /// The strongest members, with what each weighs on this finding.
     pub(super) top: Vec<MemberKey>,
     pub(super) evidence: Vec<TopMember>,
+}
+
+impl Kept {
+    /// Its strongest member (`top` is never empty: a finding has a rule).
+    pub(super) fn strongest(&self) -> MemberKey {
+        self.top[0]
+    }
 }

@@ -376,18 +376,19 @@ impl RecordCheck {
                 let v = o.support.get(i).copied()?;
                 Some((v, o.groundings))
             };
+            let prior = says_a_prior(rule);
             self.rows.push(RuleRow {
                 rule: global,
                 line: rule.line,
                 predicted: o.predicted,
                 correct: o.correct,
                 confidence: rule.confidence,
-                prior: says_a_prior(rule),
+                prior,
             });
             self.counts.capped |= (o.violations.len() as u64) < o.violation_count();
             // Weighed by votes a rule's weight is at most its confidence: a rule at or below
             // the bar vouches for nothing (the engine keeps none of its held predictions).
-            if rule.confidence > VOUCH && !says_a_prior(rule) {
+            if rule.confidence > VOUCH && !prior {
                 for (i, &(s, v)) in o.held.iter().enumerate() {
                     let votes = o.held_support.get(i).map(|&n| (n, o.groundings));
                     let at = self.held.entry((s, rule.head.rel, v)).or_insert(0.0);
@@ -414,7 +415,7 @@ impl RecordCheck {
                     line: rule.line,
                     rule: global,
                 };
-                self.add_violation((v.s, rule.head.rel, v.o), key, says_a_prior(rule));
+                self.add_violation((v.s, rule.head.rel, v.o), key, prior);
             }
         }
     }
@@ -664,6 +665,11 @@ impl RecordCheck {
             .and_then(|c| c.explains.first())
             .map_or(r.key, |e| e.0);
         let group = self.groups.get(&key)?;
+        // A finding has a rule: `Kept::strongest` is the first.
+        let top: Vec<MemberKey> = members(&self.rows, group).collect();
+        if top.is_empty() {
+            return None;
+        }
         let present = g.rel(key.1).with_subject(key.0);
         Some(Kept {
             key,
@@ -685,9 +691,8 @@ impl RecordCheck {
             consequence_count: node.count,
             with_evidence: severity_of(opts, r.score, r.basis) >= opts.keep,
             basis: r.basis,
-            strongest: members(&self.rows, group).next()?,
             count: group.count,
-            top: members(&self.rows, group).collect(),
+            top,
             evidence: Vec::new(),
         })
     }
